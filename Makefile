@@ -1,0 +1,33 @@
+# Quick start: `make demo` and `make test`. Both bootstrap .venv from this project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ADAS_DATA_DIR ?= ../shared/data
+export ADAS_DATA_DIR
+
+.PHONY: venv test lint demo bench clean
+
+$(BIN)/adas: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/adas
+
+venv: $(BIN)/adas
+
+lint: venv
+	$(BIN)/ruff check adas calibration fpga tests tools
+	$(BIN)/ruff format --check adas calibration fpga tests tools
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+demo: venv
+	$(BIN)/adas eval kitti-tracking --root $(ADAS_DATA_DIR)/kitti/tracking --json eval_kitti_tracking.json
+
+bench: venv
+	$(BIN)/adas bench chain --json
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
