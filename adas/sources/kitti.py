@@ -1,0 +1,101 @@
+"""KITTI tracking labels (``label_02/SSSS.txt``), read into per-frame arrays.
+
+Format (KITTI tracking devkit, one object per line): frame, track id, type, truncated (0-2),
+occluded (0-3), alpha, 2D box (x1 y1 x2 y2, pixels), 3D dimensions (h w l, m), location
+(x y z, m, rectified camera frame: bottom centre of the 3D box), rotation_y (rad).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from adas.errors import DataFormatError
+from adas.types import ObjectClass
+
+KITTI_CLASSES: dict[str, ObjectClass] = {
+    "Car": ObjectClass.CAR,
+    "Van": ObjectClass.VAN,
+    "Truck": ObjectClass.TRUCK,
+    "Pedestrian": ObjectClass.PEDESTRIAN,
+    "Person_sitting": ObjectClass.PEDESTRIAN,
+    "Cyclist": ObjectClass.BICYCLE,
+    "Tram": ObjectClass.TRAIN,
+    "Misc": ObjectClass.OTHER,
+}
+KITTI_FRAME_PERIOD_NS = 100_000_000  # 10 Hz (Geiger et al., IJRR 2013)
+KITTI_IMAGE_SIZE = (1242, 375)  # width, height of most KITTI colour images
+KITTI_CAMERA_HEIGHT_M = 1.65  # cam2 above the road (KITTI setup page, Geiger et al. 2013)
+
+
+@dataclass(frozen=True)
+class KittiObject:
+    frame: int
+    track_id: int
+    kind: str
+    truncation: float
+    occlusion: int
+    xyxy: tuple[float, float, float, float]
+    hwl_m: tuple[float, float, float]
+    xyz_m: tuple[float, float, float]
+    rotation_y: float
+
+    @property
+    def object_class(self) -> ObjectClass:
+        return KITTI_CLASSES.get(self.kind, ObjectClass.OTHER)
+
+    @property
+    def nearest_face_m(self) -> float:
+        """Depth of the nearest point of the 3D box (its nearest face or corner), metres.
+
+        KITTI boxes have length along the object's x axis, which points along camera x when
+        rotation_y = 0, so the half-extent in depth is (l/2)|sin ry| + (w/2)|cos ry|.
+        """
+        h, w, l = self.hwl_m
+        ry = self.rotation_y
+        return self.xyz_m[2] - 0.5 * l * abs(math.sin(ry)) - 0.5 * w * abs(math.cos(ry))
+
+    @property
+    def nearest_face_issue_formula_m(self) -> float:
+        """The formula written in issue 2, ``z - (l/2)|cos ry| - (w/2)|sin ry|``, kept for
+        comparison: it swaps sin and cos for KITTI's rotation_y convention."""
+        h, w, l = self.hwl_m
+        ry = self.rotation_y
+        return self.xyz_m[2] - 0.5 * l * abs(math.cos(ry)) - 0.5 * w * abs(math.sin(ry))
+
+
+def load_tracking_labels(path: str | Path) -> list[KittiObject]:
+    """All objects of one sequence (DontCare regions included, kind ``DontCare``)."""
+    objects = []
+    path = Path(path)
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        msg = f"cannot read KITTI labels {path}: {exc}"
+        raise DataFormatError(msg) from exc
+    for lineno, line in enumerate(lines, 1):
+        tok = line.split()
+        if not tok:
+            continue
+        if len(tok) < 17:
+            msg = f"{path}:{lineno}: expected 17 fields, got {len(tok)}"
+            raise DataFormatError(msg)
+        try:
+            v = [float(t) for t in tok[3:17]]
+            obj = KittiObject(
+                frame=int(tok[0]),
+                track_id=int(tok[1]),
+                kind=tok[2],
+                truncation=v[0],
+                occlusion=int(v[1]),
+                xyxy=(v[3], v[4], v[5], v[6]),
+                hwl_m=(v[7], v[8], v[9]),
+                xyz_m=(v[10], v[11], v[12]),
+                rotation_y=v[13],
+            )
+        except ValueError as exc:
+            msg = f"{path}:{lineno}: {exc}"
+            raise DataFormatError(msg) from exc
+        objects.append(obj)
+    return objects

@@ -1,0 +1,216 @@
+"""Distance from box geometry: exact recovery on synthetic scenes, cue selection, rejections."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adas.camera import CameraModel, Mount
+from adas.config import from_mapping
+from adas.distance import DistanceConfig, DistanceEstimator, SizePriors, rotation_level_camera
+from adas.errors import ConfigError
+from adas.evaluate.synthetic import Objects3D, project_boxes
+from adas.types import ObjectClass, RangeMethod, RangeStatus, Tracks
+
+F = 721.5377
+CAR_HWL = (1.53, 1.63, 3.88)  # the car prior means: a prior-sized car must be ranged exactly
+
+
+def camera(pitch_deg: float = 0.0, height: float = 1.65, behind: float = 0.0) -> CameraModel:
+    k = np.array([[F, 0.0, 609.5593], [0.0, F, 172.854], [0.0, 0.0, 1.0]])
+    mount = Mount.from_degrees(height_m=height, pitch_deg=pitch_deg, behind_bumper_m=behind)
+    return CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=mount)
+
+
+def tracks_from(xyxy: np.ndarray, cls: int = ObjectClass.CAR, score: float = 0.9) -> Tracks:
+    n = xyxy.shape[0]
+    ids = np.arange(1, n + 1)
+    z = np.zeros(n, np.int64)
+    return Tracks(
+        xyxy.astype(np.float32),
+        np.full(n, score, np.float32),
+        np.full(n, int(cls), np.int64),
+        ids,
+        z,
+        z + 3,
+        z,
+        np.arange(n),
+    )
+
+
+def scene(d: list[float], lat: list[float], hwl: tuple[float, float, float] = CAR_HWL) -> Objects3D:
+    n = len(d)
+    return Objects3D(np.array(d, float), np.array(lat, float), np.tile(np.array(hwl), (n, 1)))
+
+
+def test_prior_sized_cars_are_ranged_exactly() -> None:
+    cam = camera()
+    obj = scene([6.0, 12.0, 25.0, 45.0, 60.0, 30.0], [0.0, 3.5, -3.5, 0.0, 3.5, -7.0])
+    est = DistanceEstimator(cam)
+    r = est.update(tracks_from(project_boxes(cam, obj)), 0)
+    assert (r.status == RangeStatus.OK).all()
+    rel = np.abs(r.distance_m - obj.distance_m) / obj.distance_m
+    assert rel.max() < 0.005, rel
+    assert np.abs(r.lateral_m - obj.lateral_m).max() < 0.05
+    assert (r.method == RangeMethod.FUSED).all()
+    assert abs(est.pitch_rad) < math.radians(0.05)
+
+
+def test_bumper_offset_is_subtracted() -> None:
+    cam = camera(behind=1.8)
+    obj = scene([20.0], [0.0])
+    r = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)), 0)
+    assert r.distance_m[0] == pytest.approx(20.0, rel=0.005)
+
+
+def test_sigma_grows_with_range() -> None:
+    cam = camera()
+    obj = scene([10.0, 20.0, 40.0, 80.0], [0.0] * 4)
+    r = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)), 0)
+    assert np.all(np.diff(r.sigma_distance_m) > 0)
+    assert np.all(r.sigma_distance_m / r.distance_m < 0.2)
+
+
+def test_pitch_is_estimated_and_bounded() -> None:
+    """A camera pitched 1 deg down but configured level: the pitch is found within a second."""
+    true_cam = camera(pitch_deg=1.0)
+    cfg_cam = camera(pitch_deg=0.0)
+    obj = scene([10.0, 18.0, 30.0, 45.0], [0.0, 3.5, -3.5, 0.0])
+    boxes = project_boxes(true_cam, obj)
+    est = DistanceEstimator(cfg_cam)
+    flat = DistanceEstimator(cfg_cam, DistanceConfig(pitch_max_dev_deg=0.0))
+    for k in range(10):
+        r = est.update(tracks_from(boxes), k * 100_000_000)
+    r_flat = flat.update(tracks_from(boxes), 0)
+    assert math.degrees(est.pitch_rad) == pytest.approx(1.0, abs=0.1)
+    err = np.abs(r.distance_m - obj.distance_m) / obj.distance_m
+    err_flat = np.abs(r_flat.distance_m - obj.distance_m) / obj.distance_m
+    assert err.max() < 0.01 < err_flat.max()
+    # Bounded: a 10 deg "pitch" from absurd boxes never moves the estimate beyond the limit.
+    wild = DistanceEstimator(cfg_cam)
+    r = wild.update(tracks_from(project_boxes(camera(pitch_deg=-10.0), obj)), 0)
+    assert abs(math.degrees(wild.pitch_rad)) <= 3.0 + 1e-9
+
+
+def test_bottom_cut_box_uses_size_only_and_top_cut_uses_ground() -> None:
+    cam = camera()
+    obj = scene([4.0, 30.0], [0.0, 0.0], hwl=(1.53, 1.63, 3.88))
+    boxes = project_boxes(cam, obj)
+    assert boxes[0, 3] == cam.height - 1  # the near car is cut by the bottom border
+    r = DistanceEstimator(cam).update(tracks_from(boxes), 0)
+    assert r.method[0] == RangeMethod.SIZE
+    assert r.distance_m[0] == pytest.approx(4.0, rel=0.02)
+    tall = scene([5.0], [0.0], hwl=(3.07, 2.63, 11.17))
+    b = project_boxes(cam, tall)
+    assert b[0, 1] == 0.0  # a truck close by is cut by the top border
+    r = DistanceEstimator(cam).update(tracks_from(b, ObjectClass.TRUCK), 0)
+    assert r.status[0] == RangeStatus.OK
+    assert r.distance_m[0] == pytest.approx(5.0, rel=0.01)
+
+
+def test_crossing_vehicle_does_not_use_width() -> None:
+    """A car seen from the side has a wide box: the width cue must be gated out."""
+    cam = camera()
+    obj = Objects3D(np.array([20.0]), np.array([0.0]), np.array([CAR_HWL]), np.array([math.pi / 2]))
+    r = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)), 0)
+    assert r.distance_m[0] == pytest.approx(20.0, rel=0.05)
+
+
+def test_class_without_prior_is_ground_only() -> None:
+    cam = camera()
+    r = DistanceEstimator(cam).update(
+        tracks_from(project_boxes(cam, scene([15.0], [1.0])), ObjectClass.OTHER), 0
+    )
+    assert r.method[0] == RangeMethod.GROUND
+    assert r.distance_m[0] == pytest.approx(15.0, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    ("box", "reason"),
+    [
+        ([100, 100, 100, 150], RangeStatus.DEGENERATE),
+        ([100, 150, 200, 100], RangeStatus.DEGENERATE),
+        ([100, 100, 102, 150], RangeStatus.TOO_SMALL),
+        ([np.nan, 100, 200, 150], RangeStatus.NON_FINITE),
+        ([100, 100, np.inf, 150], RangeStatus.NON_FINITE),
+        ([2000, 100, 2100, 150], RangeStatus.OFF_IMAGE),
+        ([-300, 100, -200, 150], RangeStatus.OFF_IMAGE),
+        ([600, 20, 660, 150], RangeStatus.ABOVE_HORIZON),  # bottom above the horizon (row 172.9)
+    ],
+)
+def test_bad_boxes_are_rejected_with_reason(box: list[float], reason: RangeStatus) -> None:
+    cam = camera()
+    good = project_boxes(cam, scene([20.0], [0.0]))
+    xyxy = np.vstack([good, np.array([box], float)])
+    est = DistanceEstimator(cam)
+    r = est.update(tracks_from(xyxy, ObjectClass.OTHER), 0)
+    assert r.status[1] == reason
+    assert np.isnan(r.distance_m[1]) and np.isnan(r.sigma_distance_m[1])
+    assert r.status[0] == RangeStatus.OK
+    assert est.rejected[reason] == 1
+
+
+def test_level_rotation_agrees_with_camera_road_intersection() -> None:
+    """The level frame of the distance stage and CameraModel.pixel_to_road are one geometry."""
+    cam = camera().with_mount(
+        Mount(height_m=1.4, pitch_rad=0.03, roll_rad=0.01, yaw_rad=-0.02)
+    )
+    uv = np.array([[600.0, 250.0], [300.0, 300.0], [900.0, 200.0]])
+    road = cam.pixel_to_road(uv)
+    rot = rotation_level_camera(0.03, 0.01, -0.02)
+    ray = np.column_stack([cam.normalized(uv), np.ones(3)]) @ rot.T
+    depth = cam.mount.height_m * ray[:, 2] / ray[:, 1]  # camera on the bumper plane
+    np.testing.assert_allclose(depth, road[:, 0], rtol=1e-9)
+
+
+def test_config_rejects_absurd_values_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"distance\.road_height_sigma_m.*-1"):
+        from_mapping(DistanceConfig, {"road_height_sigma_m": -1.0}, "distance")
+    with pytest.raises(ConfigError, match="min_distance_m"):
+        DistanceConfig(min_distance_m=40.0, max_distance_m=20.0)
+
+
+def test_priors_file_covers_every_vehicle_class() -> None:
+    p = SizePriors.load()
+    for c in (ObjectClass.CAR, ObjectClass.VAN, ObjectClass.TRUCK, ObjectClass.BUS):
+        assert 1.0 < p.height[c] < 4.5 and p.width_cue[c]
+    assert not p.width_cue[ObjectClass.PEDESTRIAN]
+    assert np.isnan(p.height[ObjectClass.OTHER])
+
+
+box_strategy = st.lists(
+    st.tuples(
+        *[
+            st.one_of(
+                st.floats(-2000, 3000, allow_nan=False),
+                st.sampled_from([np.nan, np.inf, -np.inf, 0.0, 374.0, 1241.0]),
+            )
+            for _ in range(4)
+        ]
+    ),
+    min_size=0,
+    max_size=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(boxes=box_strategy, cls=st.sampled_from(list(ObjectClass)), dt=st.integers(-10**9, 10**10))
+def test_no_nan_or_inf_leaves_the_stage(
+    boxes: list[tuple[float, float, float, float]], cls: ObjectClass, dt: int
+) -> None:
+    cam = camera()
+    est = DistanceEstimator(cam)
+    xyxy = np.array(boxes, float).reshape(-1, 4)
+    for t in (0, dt):
+        r = est.update(tracks_from(xyxy, cls), t)
+        ok = r.status == RangeStatus.OK
+        for a in (r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m):
+            assert np.isfinite(a[ok]).all()
+            assert np.isnan(a[~ok]).all()
+        assert (r.distance_m[ok] >= est.config.min_distance_m).all()
+        assert (r.sigma_distance_m[ok] > 0).all()
+        assert math.isfinite(est.pitch_rad)
