@@ -58,7 +58,12 @@ class DistanceConfig:
     min_box_px: float = param(4.0, lo=1.0, hi=100.0, unit="px")
     border_margin_px: float = param(2.0, lo=0.0, hi=50.0, unit="px")
     edge_sigma_px: float = param(1.0, lo=0.05, hi=20.0, unit="px")
-    road_height_sigma_m: float = param(0.3, lo=0.0, hi=3.0, unit="m")
+    road_height_sigma_m: float = param(0.1, lo=0.0, hi=3.0, unit="m")
+    road_grade_sigma_deg: float = param(1.0, lo=0.0, hi=10.0, unit="deg")
+    scale_meas_inflation: float = param(10.0, lo=1.0, hi=1000.0)
+    scale_drift_per_s: float = param(0.005, lo=0.0, hi=1.0, unit="1/sqrt(s)")
+    scale_max_rel: float = param(0.3, lo=0.0, hi=1.0)
+    track_timeout_s: float = param(5.0, lo=0.0, hi=600.0, unit="s")
     width_gate_sigma: float = param(1.5, lo=0.5, hi=10.0)
     wide_box_ratio: float = param(1.3, lo=1.0, hi=10.0)
     min_distance_m: float = param(0.5, lo=0.0, hi=50.0, unit="m")
@@ -131,9 +136,10 @@ def _range_kernel(  # noqa: PLR0913, PLR0915
     cam_height: float,
     edge_sigma: float,  # normalised units (px / f)
     road_sigma: float,
+    grade_sigma: float,
     pitch_sigma: float,
     width_gate: float,
-    out: FloatArray,  # N x 6: depth, sigma, lateral, method, size depth, size sigma
+    out: FloatArray,  # N x 6: size depth, sigma, ground depth, sigma, lateral a, b
 ) -> None:
     for i in range(box.shape[0]):
         x1, y1, x2, y2 = box[i, 0], box[i, 1], box[i, 2], box[i, 3]
@@ -164,31 +170,27 @@ def _range_kernel(  # noqa: PLR0913, PLR0915
         yg = ground[i, 1]
         if not cut[i, 0] and yg > 0.0:
             d_g = cam_height / yg
+            # Road relief: a height offset plus a grade difference that grows with range.
             rel2 = (road_sigma / cam_height) ** 2 + (d_g / cam_height) ** 2 * (
-                edge_sigma**2 + pitch_sigma**2
+                edge_sigma**2 + pitch_sigma**2 + grade_sigma**2
             )
             w_g = 1.0 / (d_g * d_g * rel2)
         w_s = w_h + w_w
-        d_s = (w_h * d_h + w_w * d_w) / w_s if w_s > 0.0 else math.nan
-        w = w_s + w_g
-        if w <= 0.0:
-            out[i, :] = math.nan
-            out[i, 3] = 0.0
-            continue
-        d = (w_s * d_s + w_g * d_g) / w if w_s > 0.0 else d_g
-        out[i, 0] = d
-        out[i, 1] = 1.0 / math.sqrt(w)
-        # Lateral centre under the parallel-heading model: the outer edge is the near corner.
+        out[i, :] = math.nan
+        if w_s > 0.0:
+            out[i, 0] = (w_h * d_h + w_w * d_w) / w_s
+            out[i, 1] = 1.0 / math.sqrt(w_s)
+        if w_g > 0.0:
+            out[i, 2] = d_g
+            out[i, 3] = 1.0 / math.sqrt(w_g)
+        # Lateral centre = a * depth + b under the parallel-heading model: the outer edge of
+        # the box is the object's near corner.
         if x1 > 0.0 and wid == wid:
-            lat = x2 * d - 0.5 * wid
+            out[i, 4], out[i, 5] = x2, -0.5 * wid
         elif x2 < 0.0 and wid == wid:
-            lat = x1 * d + 0.5 * wid
+            out[i, 4], out[i, 5] = x1, 0.5 * wid
         else:
-            lat = 0.5 * (x1 + x2) * d
-        out[i, 2] = lat
-        out[i, 3] = 3.0 if (w_s > 0.0 and w_g > 0.0) else (2.0 if w_s > 0.0 else 1.0)
-        out[i, 4] = d_s
-        out[i, 5] = 1.0 / math.sqrt(w_s) if w_s > 0.0 else math.inf
+            out[i, 4], out[i, 5] = 0.5 * (x1 + x2), 0.0
 
 
 class DistanceEstimator:
@@ -224,6 +226,11 @@ class DistanceEstimator:
         self._pitch = self.camera.mount.pitch_rad
         self._pitch_var = math.radians(self.config.pitch_max_dev_deg) ** 2
         self._t_ns: int | None = None
+        self._slot: dict[int, int] = {}
+        self._slot_ids: list[int] = []
+        self._scale = np.zeros(0)  # per-track log size correction
+        self._scale_var = np.zeros(0)
+        self._last_ns = np.zeros(0, np.int64)
 
     @property
     def pitch_rad(self) -> float:
@@ -296,12 +303,19 @@ class DistanceEstimator:
             self._update_pitch(out[idx], ground, cut[idx], scores[idx], edge)
             box, ground = self._geometry(xyxy[idx], cls[idx], self._pitch)
             self._kernel(box, ground, prior[idx], cut[idx], edge, out, idx)
-            above = ~np.isfinite(out[idx, 0]) & ~(ground[:, 1] > 0.0)
+            above = ~np.isfinite(out[idx, 0]) & ~np.isfinite(out[idx, 2]) & ~(ground[:, 1] > 0.0)
             status[idx[above]] = RangeStatus.ABOVE_HORIZON
-            dist = out[:, 0] - m.behind_bumper_m
-            bad = np.isfinite(out[:, 0]) & ((dist < cfg.min_distance_m) | (dist > cfg.max_distance_m))
+            level_h = np.full(n, np.nan)
+            level_h[idx] = box[:, 3] - box[:, 1]
+            d, sig, method = self._fuse(tracks, out, level_h, edge, t_ns, scores)
+            dist = d - m.behind_bumper_m
+            bad = np.isfinite(d) & ((dist < cfg.min_distance_m) | (dist > cfg.max_distance_m))
             status[bad & (status == RangeStatus.OK)] = RangeStatus.OUT_OF_RANGE
-            status[~np.isfinite(out[:, 0]) & (status == RangeStatus.OK)] = RangeStatus.ABOVE_HORIZON
+            status[~np.isfinite(d) & (status == RangeStatus.OK)] = RangeStatus.ABOVE_HORIZON
+        else:
+            d = sig = np.full(n, np.nan)
+            method = np.zeros(n, np.int64)
+        self._forget(t_ns)
         for s in np.unique(status):
             if s != RangeStatus.OK:
                 k = int(np.count_nonzero(status == s))
@@ -309,13 +323,98 @@ class DistanceEstimator:
                 log.debug("distance: %d box(es) rejected: %s", k, RangeStatus(s).name)
         good = status == RangeStatus.OK
         nan = np.full(n, np.nan)
-        dist = np.where(good, out[:, 0] - m.behind_bumper_m, nan)
-        lat = np.where(good, m.lateral_m - out[:, 2], nan)  # camera x right -> vehicle y left
-        sig = np.where(good, out[:, 1], nan)
-        # Lateral error: proportional to range error plus one edge of pixel noise.
-        sig_lat = np.where(good, np.abs(out[:, 2] / np.maximum(out[:, 0], 1e-6)) * sig + edge * out[:, 0], nan)
-        method = np.where(good, out[:, 3], RangeMethod.NONE).astype(np.int64)
+        x_cam = out[:, 4] * d + out[:, 5]
+        dist = np.where(good, d - m.behind_bumper_m, nan)
+        lat = np.where(good, m.lateral_m - x_cam, nan)  # camera x right -> vehicle y left
+        sig = np.where(good, sig, nan)
+        # Lateral error: the range error seen through the box's bearing, plus pixel noise.
+        sig_lat = np.where(good, np.abs(out[:, 4]) * sig + edge * d, nan)
+        method = np.where(good, method, RangeMethod.NONE).astype(np.int64)
         return RangeEstimates(dist, lat, sig, sig_lat, status.astype(np.int64), method, self._pitch)
+
+    def _fuse(
+        self,
+        tracks: Tracks,
+        out: FloatArray,
+        level_h: FloatArray,
+        edge: float,
+        t_ns: int,
+        scores: npt.ArrayLike,
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.int64]]:
+        """Fuse the size and ground cues, the size cue scaled by the track's learned size.
+
+        A real object's size does not change along its track, so the ratio of its ground
+        range to its size-prior range is averaged per track (in log space, a scalar Kalman
+        filter) and corrects the size prior. The ground cue is most informative while the
+        object is near, and what it taught stays with the track when it moves away. The
+        measurement variance is inflated because road relief is correlated over time.
+        """
+        cfg = self.config
+        d_s, s_s, d_g, s_g = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+        n = d_s.shape[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pix2 = np.nan_to_num(2.0 * (edge / level_h) ** 2, nan=0.0)
+            prior2 = np.maximum((s_s / d_s) ** 2 - pix2, 1e-6)
+        slots = np.empty(n, np.int64)
+        for i, tid in enumerate(tracks.track_id.tolist()):
+            slot = self._slot.get(tid)
+            if slot is None:
+                slot = self._new_slot(tid, float(prior2[i]) if np.isfinite(prior2[i]) else 0.01, t_ns)
+            slots[i] = slot
+        dt = np.maximum(0.0, (t_ns - self._last_ns[slots]) * 1e-9)
+        p = self._scale_var[slots] + cfg.scale_drift_per_s**2 * dt
+        sc = self._scale[slots]
+        self._last_ns[slots] = t_ns
+        ds_c = d_s * np.exp(sc)
+        ss_c = ds_c * np.sqrt(p + pix2)
+        have_s, have_g = np.isfinite(ds_c), np.isfinite(d_g)
+        w_s = np.where(have_s, 1.0 / np.where(have_s, ss_c, 1.0) ** 2, 0.0)
+        w_g = np.where(have_g, 1.0 / np.where(have_g, s_g, 1.0) ** 2, 0.0)
+        w = w_s + w_g
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = (w_s * np.nan_to_num(ds_c) + w_g * np.nan_to_num(d_g)) / w
+            sig = 1.0 / np.sqrt(w)
+        method = np.where(have_s & have_g, RangeMethod.FUSED, RangeMethod.SIZE)
+        method = np.where(have_s, method, np.where(have_g, RangeMethod.GROUND, RangeMethod.NONE))
+        # Learn the size from this frame's ground cue (after using it, so no double counting).
+        learn = (
+            have_s & have_g & (tracks.time_since_update == 0)
+            & (np.asarray(scores) >= cfg.pitch_min_score)
+        )
+        z = np.log(np.where(learn, d_g / np.where(have_s, d_s, 1.0), 1.0))
+        r = np.where(learn, ((s_g / np.where(have_g, d_g, 1.0)) ** 2 + pix2), 1.0)
+        r = r * cfg.scale_meas_inflation
+        k = np.where(learn, p / (p + r), 0.0)
+        lim = math.log1p(cfg.scale_max_rel)
+        self._scale[slots] = np.clip(sc + k * (z - sc), -lim, lim)
+        self._scale_var[slots] = (1.0 - k) * p
+        return d, sig, method.astype(np.int64)
+
+    def _new_slot(self, track_id: int, prior_var: float, t_ns: int) -> int:
+        slot = len(self._slot_ids)
+        self._slot[track_id] = slot
+        self._slot_ids.append(track_id)
+        if slot >= self._scale.size:
+            grow = max(64, self._scale.size)
+            self._scale = np.concatenate([self._scale, np.zeros(grow)])
+            self._scale_var = np.concatenate([self._scale_var, np.zeros(grow)])
+            self._last_ns = np.concatenate([self._last_ns, np.zeros(grow, np.int64)])
+        self._scale[slot] = 0.0
+        self._scale_var[slot] = prior_var
+        self._last_ns[slot] = t_ns
+        return slot
+
+    def _forget(self, t_ns: int) -> None:
+        """Drop per-track size estimates of tracks not seen for ``track_timeout_s``."""
+        if len(self._slot_ids) < 256:
+            return
+        timeout = int(self.config.track_timeout_s * 1e9)
+        keep = [i for i, _ in enumerate(self._slot_ids) if t_ns - self._last_ns[i] <= timeout]
+        ids = [self._slot_ids[i] for i in keep]
+        self._scale, self._scale_var = self._scale[keep], self._scale_var[keep]
+        self._last_ns = self._last_ns[keep]
+        self._slot_ids = ids
+        self._slot = {tid: i for i, tid in enumerate(ids)}
 
     def _kernel(
         self,
@@ -336,6 +435,7 @@ class DistanceEstimator:
             self.camera.mount.height_m,
             edge,
             self.config.road_height_sigma_m,
+            math.radians(self.config.road_grade_sigma_deg),
             math.sqrt(self._pitch_var),
             self.config.width_gate_sigma,
             res,
@@ -385,7 +485,7 @@ class DistanceEstimator:
     ) -> None:
         cfg = self.config
         h = self.camera.mount.height_m
-        d_s, s_s = out[:, 4], out[:, 5]
+        d_s, s_s = out[:, 0], out[:, 1]
         use = (
             np.isfinite(d_s)
             & np.isfinite(s_s)
