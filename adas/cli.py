@@ -54,7 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     ch = bes.add_parser("chain", help="tracker + distance + motion per frame")
     ch.add_argument("--objects", type=int, default=32)
     ch.add_argument("--frames", type=int, default=2000)
-    ch.add_argument("--json", nargs="?", const="-", default=None, help="write JSON (default stdout)")
+    ch.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
+    )
     return p
 
 

@@ -13,10 +13,17 @@ import dataclasses
 import math
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adas.errors import ConfigError
+
+if TYPE_CHECKING:  # stage modules import this one for ``param``; no import cycle at run time
+    from adas.camera import Mount
+    from adas.distance import DistanceConfig
+    from adas.motion import MotionConfig
+    from adas.track import TrackerConfig
 
 T = TypeVar("T")
 
@@ -115,3 +122,49 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
         else:
             out[k] = v
     return out
+
+
+@dataclass(frozen=True)
+class AdasConfig:
+    """The whole runtime configuration: one validated section per stage."""
+
+    mount: Mount
+    tracker: TrackerConfig
+    distance: DistanceConfig
+    motion: MotionConfig
+
+
+SECTIONS = ("mount", "tracker", "distance", "motion")
+
+
+def load_config(path: str | Path | None = None) -> AdasConfig:
+    """Shipped defaults (``data/config/default.toml``) overridden by ``path`` when given.
+
+    Mount angles are written in degrees in the file (``pitch_deg`` ...) and converted here.
+    """
+    from adas.camera import Mount
+    from adas.distance import DistanceConfig
+    from adas.motion import MotionConfig
+    from adas.track import TrackerConfig
+
+    table = read_toml(DEFAULT_CONFIG_PATH)
+    if path is not None:
+        table = merge(table, read_toml(path))
+    unknown = sorted(set(table) - set(SECTIONS))
+    if unknown:
+        msg = f"config has unknown sections {unknown}; allowed: {list(SECTIONS)}"
+        raise ConfigError(msg)
+    mount = dict(table.get("mount", {}))
+    for key in ("pitch", "roll", "yaw"):
+        if f"{key}_deg" in mount:
+            value = mount.pop(f"{key}_deg")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                msg = f"config mount.{key}_deg = {value!r}: expected a number"
+                raise ConfigError(msg)
+            mount[f"{key}_rad"] = math.radians(value)
+    return AdasConfig(
+        mount=from_mapping(Mount, mount, "mount"),
+        tracker=from_mapping(TrackerConfig, table.get("tracker", {}), "tracker"),
+        distance=from_mapping(DistanceConfig, table.get("distance", {}), "distance"),
+        motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
+    )

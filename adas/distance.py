@@ -107,12 +107,16 @@ class SizePriors:
             try:
                 cid = ObjectClass[name.upper()]
             except KeyError:
-                msg = f"{path}: unknown class [{name}]; known: {[c.name.lower() for c in ObjectClass]}"
+                known = [c.name.lower() for c in ObjectClass]
+                msg = f"{path}: unknown class [{name}]; known: {known}"
                 raise ConfigError(msg) from None
             for key, short in (("height_m", "h"), ("width_m", "w"), ("length_m", "l")):
                 mean, sigma = (float(v) for v in entry[key])
                 if not (0.0 < mean < 50.0 and 0.0 < sigma < mean):
-                    msg = f"{path}: [{name}].{key} = {entry[key]} must be [mean, sigma], 0 < sigma < mean < 50"
+                    msg = (
+                        f"{path}: [{name}].{key} = {entry[key]} must be [mean, sigma] "
+                        "with 0 < sigma < mean < 50"
+                    )
                     raise ConfigError(msg)
                 arrays[short][cid], arrays["s" + short][cid] = mean, sigma
             cue[cid] = bool(entry.get("width_cue", False))
@@ -128,7 +132,7 @@ def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> 
 
 
 @numba.njit(cache=True)
-def _range_kernel(  # noqa: PLR0913, PLR0915
+def _range_kernel(
     box: FloatArray,  # N x 4 level-normalised x1, y1, x2, y2
     ground: FloatArray,  # N x 2 level-normalised ranging point (x, y)
     prior: FloatArray,  # N x 7: H, sH, W, sW, L, sL, width_cue
@@ -143,7 +147,14 @@ def _range_kernel(  # noqa: PLR0913, PLR0915
 ) -> None:
     for i in range(box.shape[0]):
         x1, y1, x2, y2 = box[i, 0], box[i, 1], box[i, 2], box[i, 3]
-        hgt, s_h, wid, s_w, lng, s_l = prior[i, 0], prior[i, 1], prior[i, 2], prior[i, 3], prior[i, 4], prior[i, 5]
+        hgt, s_h, wid, s_w, lng, s_l = (
+            prior[i, 0],
+            prior[i, 1],
+            prior[i, 2],
+            prior[i, 3],
+            prior[i, 4],
+            prior[i, 5],
+        )
         bh, bw = y2 - y1, x2 - x1
         # Height cue: valid when neither top nor bottom is cut and a prior exists.
         w_h = 0.0
@@ -219,7 +230,7 @@ class DistanceEstimator:
                 self.priors.width_cue.astype(float),
             ]
         )
-        self.rejected = {s: 0 for s in RangeStatus if s != RangeStatus.OK}
+        self.rejected: dict[RangeStatus, int] = {s: 0 for s in RangeStatus if s != RangeStatus.OK}
         self.reset()
 
     def reset(self) -> None:
@@ -359,7 +370,9 @@ class DistanceEstimator:
         for i, tid in enumerate(tracks.track_id.tolist()):
             slot = self._slot.get(tid)
             if slot is None:
-                slot = self._new_slot(tid, float(prior2[i]) if np.isfinite(prior2[i]) else 0.01, t_ns)
+                slot = self._new_slot(
+                    tid, float(prior2[i]) if np.isfinite(prior2[i]) else 0.01, t_ns
+                )
             slots[i] = slot
         dt = np.maximum(0.0, (t_ns - self._last_ns[slots]) * 1e-9)
         p = self._scale_var[slots] + cfg.scale_drift_per_s**2 * dt
@@ -378,7 +391,9 @@ class DistanceEstimator:
         method = np.where(have_s, method, np.where(have_g, RangeMethod.GROUND, RangeMethod.NONE))
         # Learn the size from this frame's ground cue (after using it, so no double counting).
         learn = (
-            have_s & have_g & (tracks.time_since_update == 0)
+            have_s
+            & have_g
+            & (tracks.time_since_update == 0)
             & (np.asarray(scores) >= cfg.pitch_min_score)
         )
         z = np.log(np.where(learn, d_g / np.where(have_s, d_s, 1.0), 1.0))
@@ -449,8 +464,11 @@ class DistanceEstimator:
             finite = np.isfinite(xyxy).all(axis=1)
             w = xyxy[:, 2] - xyxy[:, 0]
             h = xyxy[:, 3] - xyxy[:, 1]
-            off = (xyxy[:, 2] < 0) | (xyxy[:, 3] < 0) | (xyxy[:, 0] > cam.width - 1) | (
-                xyxy[:, 1] > cam.height - 1
+            off = (
+                (xyxy[:, 2] < 0)
+                | (xyxy[:, 3] < 0)
+                | (xyxy[:, 0] > cam.width - 1)
+                | (xyxy[:, 1] > cam.height - 1)
             )
             status[(w < cfg.min_box_px) | (h < cfg.min_box_px)] = RangeStatus.TOO_SMALL
             status[off] = RangeStatus.OFF_IMAGE

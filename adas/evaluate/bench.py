@@ -47,10 +47,14 @@ def bench_chain(n_objects: int = 32, n_frames: int = 2000, seed: int = 0) -> dic
     lat = lanes[np.arange(n_objects) % lanes.size] + rng.normal(0, 0.2, n_objects)
     speed = rng.uniform(-8.0, 3.0, n_objects)  # m/s, negative = closing
     hwl = np.column_stack(
-        [rng.normal(1.53, 0.1, n_objects), rng.normal(1.63, 0.08, n_objects), np.full(n_objects, 3.9)]
+        [
+            rng.normal(1.53, 0.1, n_objects),
+            rng.normal(1.63, 0.08, n_objects),
+            np.full(n_objects, 3.9),
+        ]
     )
     tracker, dist, motion = Tracker(), DistanceEstimator(cam), MotionEstimator()
-    stages = {"track": [], "distance": [], "motion": [], "chain": []}
+    stages: dict[str, list[int]] = {"track": [], "distance": [], "motion": [], "chain": []}
     cls = np.full(n_objects, int(ObjectClass.CAR))
     for k in range(n_frames):
         t = k * FRAME_NS

@@ -148,9 +148,7 @@ def run_sequence(
             xyxy = xyxy + rng.normal(0.0, box_noise_px, xyxy.shape)
             xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, w - 1)
             xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, h - 1)
-        dets = Detections.from_arrays(
-            xyxy, np.ones(len(objs)), [int(o.object_class) for o in objs]
-        )
+        dets = Detections.from_arrays(xyxy, np.ones(len(objs)), [int(o.object_class) for o in objs])
         t_ns = fr * KITTI_FRAME_PERIOD_NS
         t0 = time.perf_counter_ns()
         tracks = tracker.update(dets, t_ns)
@@ -171,7 +169,9 @@ def run_sequence(
                 res.distance_raw.add(float(ranges.distance_m[row]), o.nearest_face_m)
             if np.isfinite(states.distance_m[row]):
                 res.distance.add(float(states.distance_m[row]), o.nearest_face_m)
-                res.distance_issue.add(float(states.distance_m[row]), o.nearest_face_issue_formula_m)
+                res.distance_issue.add(
+                    float(states.distance_m[row]), o.nearest_face_issue_formula_m
+                )
             truth = ttc_true.get((fr, o.track_id))
             if truth is not None and TTC_RANGE_S[0] <= truth <= TTC_RANGE_S[1]:
                 res.ttc.add(float(states.ttc_s[row]), truth)

@@ -31,9 +31,9 @@ class Objects3D:
 def box_corners_vehicle(obj: Objects3D) -> FloatArray:
     """N x 8 x 3 corners in the vehicle frame, on the road (z from 0 to the height)."""
     n = obj.distance_m.shape[0]
-    h, w, l = obj.hwl_m[:, 0], obj.hwl_m[:, 1], obj.hwl_m[:, 2]
+    h, w, length = obj.hwl_m[:, 0], obj.hwl_m[:, 1], obj.hwl_m[:, 2]
     yaw = np.zeros(n) if obj.yaw_rad is None else obj.yaw_rad
-    dx = np.stack([np.zeros(n), np.zeros(n), l, l] * 2, 1)  # along the object's heading
+    dx = np.stack([np.zeros(n), np.zeros(n), length, length] * 2, 1)  # along the object's heading
     dy = np.stack([w / 2, -w / 2, -w / 2, w / 2] * 2, 1)
     dz = np.concatenate([np.zeros((n, 4)), np.repeat(h[:, None], 4, 1)], 1)
     c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
@@ -45,7 +45,9 @@ def box_corners_vehicle(obj: Objects3D) -> FloatArray:
     return np.stack([x, y, dz], 2)
 
 
-def project_boxes(camera: CameraModel, obj: Objects3D, pitch_rad: float | None = None) -> FloatArray:
+def project_boxes(
+    camera: CameraModel, obj: Objects3D, pitch_rad: float | None = None
+) -> FloatArray:
     """N x 4 image boxes (x1, y1, x2, y2) of the objects, clipped to the image; NaN if behind."""
     corners = box_corners_vehicle(obj)
     n = corners.shape[0]

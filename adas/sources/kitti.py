@@ -52,17 +52,17 @@ class KittiObject:
         KITTI boxes have length along the object's x axis, which points along camera x when
         rotation_y = 0, so the half-extent in depth is (l/2)|sin ry| + (w/2)|cos ry|.
         """
-        h, w, l = self.hwl_m
+        _, width, length = self.hwl_m
         ry = self.rotation_y
-        return self.xyz_m[2] - 0.5 * l * abs(math.sin(ry)) - 0.5 * w * abs(math.cos(ry))
+        return self.xyz_m[2] - 0.5 * length * abs(math.sin(ry)) - 0.5 * width * abs(math.cos(ry))
 
     @property
     def nearest_face_issue_formula_m(self) -> float:
         """The formula written in issue 2, ``z - (l/2)|cos ry| - (w/2)|sin ry|``, kept for
         comparison: it swaps sin and cos for KITTI's rotation_y convention."""
-        h, w, l = self.hwl_m
+        _, width, length = self.hwl_m
         ry = self.rotation_y
-        return self.xyz_m[2] - 0.5 * l * abs(math.cos(ry)) - 0.5 * w * abs(math.sin(ry))
+        return self.xyz_m[2] - 0.5 * length * abs(math.cos(ry)) - 0.5 * width * abs(math.sin(ry))
 
 
 def load_tracking_labels(path: str | Path) -> list[KittiObject]:

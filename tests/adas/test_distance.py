@@ -156,9 +156,7 @@ def test_bad_boxes_are_rejected_with_reason(box: list[float], reason: RangeStatu
 
 def test_level_rotation_agrees_with_camera_road_intersection() -> None:
     """The level frame of the distance stage and CameraModel.pixel_to_road are one geometry."""
-    cam = camera().with_mount(
-        Mount(height_m=1.4, pitch_rad=0.03, roll_rad=0.01, yaw_rad=-0.02)
-    )
+    cam = camera().with_mount(Mount(height_m=1.4, pitch_rad=0.03, roll_rad=0.01, yaw_rad=-0.02))
     uv = np.array([[600.0, 250.0], [300.0, 300.0], [900.0, 200.0]])
     road = cam.pixel_to_road(uv)
     rot = rotation_level_camera(0.03, 0.01, -0.02)
@@ -198,7 +196,7 @@ box_strategy = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(boxes=box_strategy, cls=st.sampled_from(list(ObjectClass)), dt=st.integers(-10**9, 10**10))
+@given(boxes=box_strategy, cls=st.sampled_from(list(ObjectClass)), dt=st.integers(-(10**9), 10**10))
 def test_no_nan_or_inf_leaves_the_stage(
     boxes: list[tuple[float, float, float, float]], cls: ObjectClass, dt: int
 ) -> None:

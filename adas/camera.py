@@ -1,0 +1,514 @@
+"""Pinhole camera with OpenCV distortion, mounted on the vehicle: pixels <-> rays <-> flat road.
+
+Camera frame (OpenCV): x right, y down, z forward; pixel (0, 0) is the centre of the top-left
+pixel. Vehicle frame (ISO 8855): x forward, y left, z up, origin on the road below the front
+bumper centre. ``T_vehicle_camera`` maps camera coordinates to vehicle coordinates.
+
+Calibration files: KITTI calib text, OpenCV FileStorage YAML and ROS camera_info YAML. Both YAML
+flavours are read with ``cv2.FileStorage`` (a data-only C++ parser, no PyYAML dependency); the
+two readers share one parser, so each also accepts the other's layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import numbers
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from adas.config import param, validate
+from adas.errors import CalibrationFileError, ConfigError, ContractError
+from adas.types import FloatArray
+
+PathLike = str | Path
+
+# Level camera: optical axis (cam z) -> vehicle x, cam x (right) -> -y, cam y (down) -> -z.
+_R_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+_DIST_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts OpenCV's pinhole model accepts
+# OpenCV's default 5 fixed-point iterations leave ~0.4 px error at k1 = -0.3; iterate to 1e-12.
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+_ROS_MODELS = {5: "plumb_bob", 8: "rational_polynomial"}
+_ROS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """Camera pose on the vehicle: metres and radians, validated on construction.
+
+    Rotations are ISO 8855 yaw-pitch-roll (intrinsic z, y', x'') applied to a level camera:
+    pitch positive = optical axis tilted down, yaw positive = looking left, roll positive =
+    right-hand rotation about the forward axis (right side down). The optical centre is
+    ``height_m`` above the road, ``behind_bumper_m`` behind the front bumper plane and
+    ``lateral_m`` left of the centreline. Out-of-range values raise ConfigError naming the field.
+    """
+
+    height_m: float = param(1.65, lo=0.2, hi=5.0, unit="m")
+    pitch_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
+    roll_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
+    yaw_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
+    behind_bumper_m: float = param(0.0, lo=0.0, hi=10.0, unit="m")
+    lateral_m: float = param(0.0, lo=-2.5, hi=2.5, unit="m")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                msg = f"config mount.{f.name} = {value!r}: expected a number"
+                raise ConfigError(msg)
+            object.__setattr__(self, f.name, float(value))
+        validate(self, "mount")
+
+    @classmethod
+    def from_degrees(
+        cls, *, height_m: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
+        yaw_deg: float = 0.0, behind_bumper_m: float = 0.0, lateral_m: float = 0.0,
+    ) -> Mount:  # fmt: skip
+        """Build from angles in degrees, as config files and reports write them."""
+        rad = math.radians
+        return cls(
+            height_m, rad(pitch_deg), rad(roll_deg), rad(yaw_deg), behind_bumper_m, lateral_m
+        )
+
+
+DEFAULT_MOUNT = Mount()  # KITTI-like: 1.65 m high, level, on the bumper centre
+
+
+def rotation_vehicle_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> FloatArray:
+    """R_vehicle_camera (3 x 3) for the given mount angles in radians (see :class:`Mount`)."""
+    cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
+    cr, sr = math.cos(roll_rad), math.sin(roll_rad)
+    cy, sy = math.cos(yaw_rad), math.sin(yaw_rad)
+    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
+    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
+    return rz @ ry @ rx @ _R_LEVEL
+
+
+def _points(a: npt.ArrayLike, dim: int, name: str) -> FloatArray:
+    """``a`` as an N x dim float64 array (a single point of shape (dim,) becomes 1 x dim)."""
+    arr = np.asarray(a, dtype=np.float64)
+    if arr.shape == (dim,):
+        arr = arr.reshape(1, dim)
+    if arr.ndim != 2 or arr.shape[1] != dim:
+        msg = f"{name} must be N x {dim}, got shape {arr.shape}"
+        raise ContractError(msg)
+    return arr
+
+
+def _require(cond: bool | np.bool_, msg: str) -> None:
+    if not cond:
+        raise CalibrationFileError(msg)
+
+
+def _readonly(a: Any, name: str) -> FloatArray:
+    """A read-only float64 copy, so a frozen CameraModel really is immutable."""
+    try:
+        arr = np.array(a, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        msg = f"{name} is not numeric: {a!r}"
+        raise CalibrationFileError(msg) from exc
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class CameraModel:
+    """Intrinsics (``K`` in pixels, OpenCV ``dist``), image size in pixels and the mount.
+
+    Arrays are stored read-only. Equality is identity (arrays have no truth value); compare
+    ``K``, ``dist`` and the size explicitly. Inconsistent values raise CalibrationFileError.
+    """
+
+    K: FloatArray
+    dist: FloatArray
+    width: int
+    height: int
+    mount: Mount = DEFAULT_MOUNT
+    kitti_offset_m: FloatArray = field(default_factory=lambda: np.zeros(3))
+    _R: FloatArray = field(init=False, repr=False)
+    _inv2: FloatArray = field(init=False, repr=False)  # (uv - c) @ _inv2 = normalized x, y
+    _c: FloatArray = field(init=False, repr=False)  # optical centre in the vehicle frame
+    _has_dist: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        K, dist = _readonly(self.K, "K"), _readonly(self.dist, "dist").ravel()
+        off = _readonly(self.kitti_offset_m, "kitti_offset_m")
+        _require(
+            K.shape == (3, 3) and np.isfinite(K).all(),
+            f"camera matrix K must be a finite 3 x 3 matrix, got {K.tolist()}",
+        )
+        _require(
+            K[0, 0] > 0 and K[1, 1] > 0,
+            f"focal lengths must be positive, got fx={K[0, 0]}, fy={K[1, 1]}",
+        )
+        _require(
+            K[1, 0] == 0 and np.abs(K[2] - [0.0, 0.0, 1.0]).max() <= 1e-9,
+            f"camera matrix K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {K.tolist()}",
+        )
+        dist = _readonly(np.zeros(5), "dist") if dist.size == 0 else dist
+        _require(
+            dist.size in _DIST_LENGTHS and np.isfinite(dist).all(),
+            f"dist must hold {_DIST_LENGTHS} finite coefficients, got {dist.tolist()}",
+        )
+        for name in ("width", "height"):
+            n = getattr(self, name)
+            _require(
+                isinstance(n, int | np.integer) and not isinstance(n, bool) and n > 0,
+                f"image {name} must be a positive integer (pixels), got {n!r}",
+            )
+            object.__setattr__(self, name, int(n))
+        _require(isinstance(self.mount, Mount), f"mount must be a Mount, got {self.mount!r}")
+        _require(
+            off.shape == (3,) and np.isfinite(off).all(),
+            f"kitti_offset_m must be 3 finite metres, got {off.tolist()}",
+        )
+        m = self.mount
+        for name, value in (
+            ("K", K),
+            ("dist", dist),
+            ("kitti_offset_m", off),
+            ("_R", _readonly(rotation_vehicle_camera(m.pitch_rad, m.roll_rad, m.yaw_rad), "R")),
+            ("_inv2", _readonly(np.linalg.inv(K[:2, :2]).T, "K")),
+            ("_c", _readonly([-m.behind_bumper_m, m.lateral_m, m.height_m], "position")),
+            ("_has_dist", bool(np.any(dist != 0))),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def fx(self) -> float:
+        """Horizontal focal length, pixels."""
+        return float(self.K[0, 0])
+
+    @property
+    def fy(self) -> float:
+        """Vertical focal length, pixels."""
+        return float(self.K[1, 1])
+
+    @property
+    def cx(self) -> float:
+        """Principal point column, pixels."""
+        return float(self.K[0, 2])
+
+    @property
+    def cy(self) -> float:
+        """Principal point row, pixels."""
+        return float(self.K[1, 2])
+
+    @property
+    def has_distortion(self) -> bool:
+        """Whether any distortion coefficient is non-zero (else the fast pinhole path runs)."""
+        return self._has_dist
+
+    @property
+    def position_m(self) -> FloatArray:
+        """Optical centre in the vehicle frame, metres: (-behind_bumper, lateral, height)."""
+        return self._c
+
+    @property
+    def R_vehicle_camera(self) -> FloatArray:  # noqa: N802 - frame names as in DESIGN.md
+        """Rotation from camera to vehicle axes with the mount's pitch, roll and yaw."""
+        return self._R
+
+    @property
+    def T_vehicle_camera(self) -> FloatArray:  # noqa: N802
+        """4 x 4 homogeneous transform: camera coordinates (metres) -> vehicle coordinates."""
+        T = np.eye(4)
+        T[:3, :3], T[:3, 3] = self._R, self.position_m
+        return T
+
+    def rotation(self, pitch_rad: float | None = None) -> FloatArray:
+        """R_vehicle_camera with ``pitch_rad`` (per-frame estimate) in place of the mount's."""
+        if pitch_rad is None:
+            return self._R
+        return rotation_vehicle_camera(pitch_rad, self.mount.roll_rad, self.mount.yaw_rad)
+
+    def with_mount(self, mount: Mount) -> CameraModel:
+        """The same intrinsics on another mount."""
+        return dataclasses.replace(self, mount=mount)
+
+    # ---- projection -------------------------------------------------------------------------
+
+    def normalized(self, uv: npt.ArrayLike) -> FloatArray:
+        """Undistorted normalized image coordinates (x/z, y/z) of N x 2 pixels; NaN rows stay NaN.
+
+        Without distortion this is a plain K^-1 (called every frame per box, so kept cheap).
+        """
+        pts = _points(uv, 2, "uv")
+        if not self._has_dist:
+            return (pts - self.K[:2, 2]) @ self._inv2
+        out = np.full_like(pts, np.nan)
+        ok = np.isfinite(pts).all(axis=1)
+        if ok.any():
+            und = cv2.undistortPoints(
+                pts[ok].reshape(-1, 1, 2), self.K, self.dist, criteria=_UNDISTORT_CRITERIA
+            )
+            out[ok] = und.reshape(-1, 2)
+        return out
+
+    def _pixels(self, xy: FloatArray) -> FloatArray:
+        """Pixels of N x 2 undistorted normalized coordinates, distortion applied."""
+        if not self._has_dist:
+            return xy @ self.K[:2, :2].T + self.K[:2, 2]
+        out = np.full_like(xy, np.nan)
+        ok = np.isfinite(xy).all(axis=1)
+        if ok.any():
+            obj = np.column_stack([xy[ok], np.ones(int(ok.sum()))])
+            img, _ = cv2.projectPoints(obj, np.zeros(3), np.zeros(3), self.K, self.dist)
+            out[ok] = img.reshape(-1, 2)
+        return out
+
+    def _rays(self, uv: npt.ArrayLike, pitch_rad: float | None) -> FloatArray:
+        """Vehicle-frame directions R @ (x, y, 1) of pixels, not normalised."""
+        R = self.rotation(pitch_rad)
+        return self.normalized(uv) @ R[:, :2].T + R[:, 2]
+
+    def pixel_to_ray(self, uv: npt.ArrayLike, pitch_rad: float | None = None) -> FloatArray:
+        """Unit viewing rays (N x 3) of pixels in the vehicle frame."""
+        d = self._rays(uv, pitch_rad)
+        return d / np.linalg.norm(d, axis=1, keepdims=True)
+
+    def pixel_to_road(
+        self, uv: npt.ArrayLike, pitch_rad: float | None = None, road_height_m: float = 0.0
+    ) -> FloatArray:
+        """Vehicle-frame points (N x 3, metres) where pixels' rays meet the plane z = road_height_m.
+
+        Rows whose ray is parallel to the plane or meets it behind the camera (pixels on or
+        above the horizon for a road below the camera) are NaN; the flat-road assumption is the
+        caller's.
+        """
+        d = self._rays(uv, pitch_rad)
+        c = self._c
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (road_height_m - c[2]) / d[:, 2]
+        s[~(np.isfinite(s) & (s > 0))] = np.nan
+        p = c + s[:, None] * d
+        p[:, 2] = road_height_m + 0.0 * s  # exactly on the plane; NaN rows stay NaN
+        return p
+
+    def project_vehicle(
+        self, pts_vehicle: npt.ArrayLike, pitch_rad: float | None = None
+    ) -> FloatArray:
+        """Pixels (N x 2, distortion applied) of vehicle-frame points; NaN if not in front."""
+        p = _points(pts_vehicle, 3, "pts_vehicle")
+        p_cam = (p - self._c) @ self.rotation(pitch_rad)  # rows of R^T (p - c)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xy = p_cam[:, :2] / p_cam[:, 2:3]
+        xy[~(p_cam[:, 2] > 0)] = np.nan
+        return self._pixels(xy)
+
+    def horizon_v(self, pitch_rad: float | None = None, u: float | None = None) -> float:
+        """Image row (pixels) of the road plane's horizon at column ``u`` (default cx).
+
+        The horizon is where rays run parallel to the road: a straight line a*x + b*y + c = 0 in
+        normalized coordinates, (a, b, c) being the vehicle-z row of R. Roll tilts it, so it
+        depends on ``u``; distortion bends it, which is solved by iterating on x.
+        """
+        a, b, c = self.rotation(pitch_rad)[2]
+        u0 = self.cx if u is None else float(u)
+        K = self.K
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = K[0, 0] - K[0, 1] * a / b  # du/dx along the line (exact without distortion)
+            x = (u0 - K[0, 2] + K[0, 1] * c / b) / gain
+            for _ in range(20 if self._has_dist else 0):  # Newton, numeric derivative
+                xs = np.array([x, x + 1e-6])
+                us = self._pixels(np.column_stack([xs, -(a * xs + c) / b]))[:, 0]
+                step = (u0 - us[0]) * 1e-6 / (us[1] - us[0])
+                x += step
+                if not abs(step) > 1e-13:
+                    break
+            return float(self._pixels(np.array([[x, -(a * x + c) / b]]))[0, 1])
+
+    # ---- calibration files ------------------------------------------------------------------
+
+    @classmethod
+    def from_kitti_p(
+        cls, P: npt.ArrayLike, *, width: int, height: int, mount: Mount = DEFAULT_MOUNT
+    ) -> CameraModel:
+        """From a 3 x 4 KITTI rectified projection matrix P = K [I | t] (no distortion)."""
+        P = _readonly(P, "P")
+        if P.shape != (3, 4):
+            msg = f"projection matrix must be 3 x 4, got shape {P.shape}"
+            raise CalibrationFileError(msg)
+        cam = cls(K=P[:, :3], dist=np.zeros(5), width=width, height=height, mount=mount)
+        return dataclasses.replace(
+            cam, kitti_offset_m=np.linalg.solve(cam.K, P[:, 3]).astype(np.float64)
+        )
+
+    @classmethod
+    def from_kitti_calib(
+        cls,
+        path: PathLike,
+        *,
+        camera: str = "P2",
+        width: int = 1242,
+        height: int = 375,
+        mount: Mount = DEFAULT_MOUNT,
+    ) -> CameraModel:
+        """From a KITTI object or tracking calib file ("P2: 12 numbers" or "P2 12 numbers")."""
+        with _reading(path):
+            rows: dict[str, list[str]] = {}
+            for line in Path(path).read_text().splitlines():
+                tokens = line.replace(":", " ", 1).split()
+                if tokens:
+                    rows.setdefault(tokens[0], tokens[1:])
+            if camera not in rows:
+                msg = f"no '{camera}' line; found {sorted(rows)}"
+                raise CalibrationFileError(msg)
+            try:
+                values = [float(t) for t in rows[camera]]
+            except ValueError as exc:
+                msg = f"'{camera}' has a non-numeric value: {exc}"
+                raise CalibrationFileError(msg) from exc
+            if len(values) != 12:
+                msg = f"'{camera}' has {len(values)} numbers, expected 12 (3 x 4 matrix)"
+                raise CalibrationFileError(msg)
+            return cls.from_kitti_p(
+                np.reshape(values, (3, 4)), width=width, height=height, mount=mount
+            )
+
+    @classmethod
+    def from_opencv_yaml(cls, path: PathLike, *, mount: Mount = DEFAULT_MOUNT) -> CameraModel:
+        """From OpenCV FileStorage YAML: camera_matrix (or K), distortion_coefficients (or D),
+        image_width, image_height, as OpenCV's calibration sample writes them."""
+        return _read_yaml(path, mount, ros=False)
+
+    @classmethod
+    def from_ros_camera_info_yaml(
+        cls, path: PathLike, *, mount: Mount = DEFAULT_MOUNT
+    ) -> CameraModel:
+        """From ROS camera_calibration YAML (plumb_bob or rational_polynomial distortion).
+
+        camera_matrix is the raw camera's K; rectification and projection matrices are ignored.
+        """
+        return _read_yaml(path, mount, ros=True)
+
+    def to_opencv_yaml(self, path: PathLike) -> None:
+        """Write OpenCV FileStorage YAML (17 significant digits, so reading back is exact)."""
+        with _reading(path):
+            flags = cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML
+            fs = cv2.FileStorage(str(path), flags)
+            if not fs.isOpened():
+                msg = "cannot open for writing"
+                raise CalibrationFileError(msg)
+            try:
+                fs.write("image_width", self.width)
+                fs.write("image_height", self.height)
+                fs.write("camera_matrix", np.array(self.K))
+                fs.write("distortion_coefficients", self.dist.reshape(-1, 1))  # N x 1 as OpenCV
+            finally:
+                fs.release()
+
+    def to_ros_camera_info_yaml(self, path: PathLike, camera_name: str = "front") -> None:
+        """Write ROS camera_info YAML: R = I and P = [K | 0] (an unrectified monocular camera)."""
+        n = self.dist.size
+        model = _ROS_MODELS.get(max(n, 5))
+        if model is None:
+            msg = f"ROS camera_info has no model for {n} coefficients; 4, 5 or 8 are allowed"
+            raise CalibrationFileError(msg)
+        if not _ROS_NAME.fullmatch(camera_name):
+            msg = f"camera_name {camera_name!r} must match {_ROS_NAME.pattern}"
+            raise CalibrationFileError(msg)
+
+        def block(name: str, a: FloatArray) -> str:
+            data = ", ".join(_yaml_float(v) for v in a.ravel())
+            return f"{name}:\n  rows: {a.shape[0]}\n  cols: {a.shape[1]}\n  data: [{data}]\n"
+
+        text = (
+            f"image_width: {self.width}\nimage_height: {self.height}\n"
+            f"camera_name: {camera_name}\n{block('camera_matrix', self.K)}"
+            f"distortion_model: {model}\n"
+            f"{block('distortion_coefficients', np.pad(self.dist, (0, max(0, 5 - n)))[None])}"
+            f"{block('rectification_matrix', np.eye(3))}"
+            f"{block('projection_matrix', np.hstack([self.K, np.zeros((3, 1))]))}"
+        )
+        with _reading(path):
+            Path(path).write_text(text)
+
+
+def _yaml_float(v: float) -> str:
+    """Shortest exact repr, with a '.' in the mantissa so YAML 1.1 parsers see a float."""
+    s = repr(float(v))
+    return s.replace("e", ".0e", 1) if "e" in s and "." not in s else s
+
+
+@contextlib.contextmanager
+def _reading(path: PathLike) -> Iterator[None]:
+    """Re-raise any failure on the file ``path`` as CalibrationFileError naming the file."""
+    try:
+        yield
+    except CalibrationFileError as exc:
+        msg = f"{path}: {exc}"
+        raise CalibrationFileError(msg) from exc
+    except (OSError, cv2.error, SystemError, ValueError) as exc:
+        cause = exc.__cause__ if isinstance(exc, SystemError) and exc.__cause__ else exc
+        msg = f"{path}: cannot read or write calibration: {cause}"
+        raise CalibrationFileError(msg) from exc
+
+
+def _node_number(node: cv2.FileNode, key: str) -> float:
+    if not (node.isInt() or node.isReal()):
+        msg = f"'{key}' holds a non-numeric value {node.string()!r}"
+        raise CalibrationFileError(msg)
+    return float(node.real())
+
+
+def _node_array(node: cv2.FileNode, key: str) -> FloatArray:
+    """A matrix: !!opencv-matrix or ROS {rows, cols, data}, !!opencv-nd-matrix, or a list."""
+    if node.isMap():
+        data = _node_array(node.getNode("data"), f"{key}.data")
+        if node.getNode("sizes").empty():
+            shape = [int(_node_number(node.getNode(k), f"{key}.{k}")) for k in ("rows", "cols")]
+        else:  # what FileStorage writes for a 1-D array
+            shape = [int(n) for n in _node_array(node.getNode("sizes"), f"{key}.sizes")]
+        if data.size != math.prod(shape):
+            msg = f"'{key}' declares shape {shape} but holds {data.size} values"
+            raise CalibrationFileError(msg)
+        return data.reshape(shape)
+    if not node.isSeq():
+        msg = f"'{key}' is missing or not a matrix"
+        raise CalibrationFileError(msg)
+    return np.array([_node_number(node.at(i), key) for i in range(node.size())])
+
+
+def _read_yaml(path: PathLike, mount: Mount, *, ros: bool) -> CameraModel:
+    with _reading(path):
+        if not Path(path).is_file():  # checked first: OpenCV would log its own error on stderr
+            msg = "file not found"
+            raise CalibrationFileError(msg)
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+        try:
+            if not fs.isOpened():
+                msg = "not a YAML or XML FileStorage file"
+                raise CalibrationFileError(msg)
+
+            def get(*keys: str) -> tuple[cv2.FileNode, str]:
+                for key in keys:
+                    if not fs.getNode(key).empty():
+                        return fs.getNode(key), key
+                msg = f"missing key '{keys[0]}'"
+                raise CalibrationFileError(msg)
+
+            model_node = fs.getNode("distortion_model")
+            model = model_node.string() if model_node.isString() else "plumb_bob"
+            if ros and model not in _ROS_MODELS.values():
+                msg = f"distortion_model '{model}' unsupported; use {sorted(_ROS_MODELS.values())}"
+                raise CalibrationFileError(msg)
+            K = _node_array(*get("camera_matrix", "K"))
+            dist = _node_array(*get("distortion_coefficients", "D"))
+            width, height = _node_number(*get("image_width")), _node_number(*get("image_height"))
+        finally:
+            fs.release()
+        if width != int(width) or height != int(height):
+            msg = f"image size must be whole pixels, got {width} x {height}"
+            raise CalibrationFileError(msg)
+        K = K.reshape(3, 3) if K.size == 9 else K
+        return CameraModel(K=K, dist=dist, width=int(width), height=int(height), mount=mount)
