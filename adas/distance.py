@@ -69,8 +69,8 @@ class DistanceConfig:
     min_distance_m: float = param(0.5, lo=0.0, hi=50.0, unit="m")
     max_distance_m: float = param(250.0, lo=10.0, hi=2000.0, unit="m")
     pitch_max_dev_deg: float = param(3.0, lo=0.0, hi=15.0, unit="deg")
-    pitch_rate_sigma_dps: float = param(1.0, lo=0.0, hi=30.0, unit="deg/sqrt(s)")
-    pitch_revert_s: float = param(5.0, lo=0.1, hi=1000.0, unit="s")
+    pitch_rate_sigma_dps: float = param(0.5, lo=0.0, hi=30.0, unit="deg/sqrt(s)")
+    pitch_revert_s: float = param(2.0, lo=0.1, hi=1000.0, unit="s")
     pitch_min_score: float = param(0.5, lo=0.0, hi=1.0)
     pitch_min_sigma_deg: float = param(0.05, lo=0.0, hi=5.0, unit="deg")
 
@@ -235,7 +235,9 @@ class DistanceEstimator:
 
     def reset(self) -> None:
         self._pitch = self.camera.mount.pitch_rad
-        self._pitch_var = math.radians(self.config.pitch_max_dev_deg) ** 2
+        # Start from the stationary spread of the pitch process around the mount pitch.
+        stationary = 0.5 * self.config.pitch_rate_sigma_dps**2 * self.config.pitch_revert_s
+        self._pitch_var = math.radians(max(stationary, 1e-6) ** 0.5) ** 2
         self._t_ns: int | None = None
         self._slot: dict[int, int] = {}
         self._slot_ids: list[int] = []

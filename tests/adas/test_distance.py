@@ -26,14 +26,16 @@ def camera(pitch_deg: float = 0.0, height: float = 1.65, behind: float = 0.0) ->
     return CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=mount)
 
 
-def tracks_from(xyxy: np.ndarray, cls: int = ObjectClass.CAR, score: float = 0.9) -> Tracks:
+def tracks_from(
+    xyxy: np.ndarray, cls: int | list[int] = ObjectClass.CAR, score: float = 0.9
+) -> Tracks:
     n = xyxy.shape[0]
     ids = np.arange(1, n + 1)
     z = np.zeros(n, np.int64)
     return Tracks(
         xyxy.astype(np.float32),
         np.full(n, score, np.float32),
-        np.full(n, int(cls), np.int64),
+        np.broadcast_to(np.asarray(cls, np.int64), (n,)).copy(),
         ids,
         z,
         z + 3,
@@ -76,20 +78,24 @@ def test_sigma_grows_with_range() -> None:
 
 
 def test_pitch_is_estimated_and_bounded() -> None:
-    """A camera pitched 1 deg down but configured level: the pitch is found within a second."""
+    """A camera pitched 1 deg down but configured level: the pitch is found within a second
+    from the cars, and an object with no size prior (ground cue only) is ranged right."""
     true_cam = camera(pitch_deg=1.0)
     cfg_cam = camera(pitch_deg=0.0)
-    obj = scene([10.0, 18.0, 30.0, 45.0], [0.0, 3.5, -3.5, 0.0])
+    obj = scene([10.0, 18.0, 30.0, 45.0, 30.0], [0.0, 3.5, -3.5, 0.0, 7.0])
+    cls = [ObjectClass.CAR] * 4 + [ObjectClass.OTHER]
     boxes = project_boxes(true_cam, obj)
     est = DistanceEstimator(cfg_cam)
     flat = DistanceEstimator(cfg_cam, DistanceConfig(pitch_max_dev_deg=0.0))
     for k in range(10):
-        r = est.update(tracks_from(boxes), k * 100_000_000)
-    r_flat = flat.update(tracks_from(boxes), 0)
+        r = est.update(tracks_from(boxes, cls), k * 100_000_000)
+        r_flat = flat.update(tracks_from(boxes, cls), k * 100_000_000)
     assert math.degrees(est.pitch_rad) == pytest.approx(1.0, abs=0.1)
+    assert r.method[4] == RangeMethod.GROUND
     err = np.abs(r.distance_m - obj.distance_m) / obj.distance_m
     err_flat = np.abs(r_flat.distance_m - obj.distance_m) / obj.distance_m
-    assert err.max() < 0.01 < err_flat.max()
+    assert err.max() < 0.02
+    assert err_flat[4] > 0.2  # 1 deg of pitch at 30 m with the ground cue alone
     # Bounded: a 10 deg "pitch" from absurd boxes never moves the estimate beyond the limit.
     wild = DistanceEstimator(cfg_cam)
     r = wild.update(tracks_from(project_boxes(camera(pitch_deg=-10.0), obj)), 0)
@@ -212,3 +218,25 @@ def test_no_nan_or_inf_leaves_the_stage(
         assert (r.distance_m[ok] >= est.config.min_distance_m).all()
         assert (r.sigma_distance_m[ok] > 0).all()
         assert math.isfinite(est.pitch_rad)
+
+
+def test_track_learns_its_size_near_and_keeps_it_far() -> None:
+    """A car 12 % smaller than the prior, followed at 12 m for 10 s and then pulling away to
+    50 m, is ranged better at 50 m than by a fresh track (class prior only). Learning is slow
+    on purpose (road relief is correlated in time). Three prior-sized cars stay in view: with
+    a single object, pitch and size cannot be told apart."""
+    cam = camera()
+    hwl = np.array([[1.53, 1.63, 3.88]] * 4)
+    hwl[0] *= 0.88
+    lat = np.array([0.0, 3.5, -3.5, 7.0])
+    est = DistanceEstimator(cam)
+    t = 0
+    for d in list(np.full(100, 12.0)) + list(np.linspace(12.0, 50.0, 40)):
+        t += 100_000_000
+        obj = Objects3D(np.array([d, 15.0, 25.0, 35.0]), lat, hwl)
+        r = est.update(tracks_from(project_boxes(cam, obj)), t)
+    learned = abs(r.distance_m[0] - 50.0) / 50.0
+    fresh = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)[:1]), t)
+    prior_only = abs(fresh.distance_m[0] - 50.0) / 50.0
+    assert prior_only > 0.08  # the class prior is 12 % too large
+    assert learned < 0.6 * prior_only
