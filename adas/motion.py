@@ -1,0 +1,534 @@
+"""Motion stage: filtered range, range rate, relative acceleration and time-to-collision (TTC).
+
+Two Kalman filters per track id, stepped for all tracks of a frame by compiled kernels:
+
+* **range + lateral**, block-diagonal: [range, range rate, relative acceleration] under constant
+  acceleration driven by white jerk, [lateral, lateral velocity] under constant velocity. The
+  measurement variances are the distance stage's ``sigma**2``, so near objects pull harder than
+  far ones. One chi-square gate (2 dof): one box yields both numbers, an outlier box spoils both.
+  The range rate starts at 0 with a large variance, so the second measurement makes it a
+  properly weighted two-point difference without a special case.
+* **box scale**: [u, du/dt] under constant velocity, u = 1 / size [1/px] = Z / (f H), Z the depth
+  of the object's face from the camera: under constant relative velocity u is linear in time,
+  the filter unbiased, and two noise-free boxes give the classic -u/u' = dt / (s - 1) (s the
+  size ratio). Size is the geometric mean of height and width (edge noise averages down), height
+  only for pedestrians and two-wheelers, whose width swings with gait and lean.
+
+TTC. Each cue gives a constant-velocity closing rate rho = 1/TTC [1/s]: -v/d from the range
+filter; -u'/u from the boxes, which under constant velocity is closing speed over the range to
+the object's face *measured from the camera*, moved to the bumper as rho (d + c) / d (c =
+``camera_behind_bumper_m``). The rates are fused by inverse variance (1/TTC is smooth through
+0 = no collision), then the relative acceleration a enters: TTC is the smallest positive root of
+d + v t + a t^2/2 = 0 with v = -rho d (the enhanced TTC of ISO 22839), 0 at contact, inf without
+a root or above ``ttc_max_s``. An opening gap under relative deceleration (lead car braking from
+matched speed, Euro NCAP CCRb) has a root and gets a finite TTC on purpose. a is shrunk by
+max(0, 1 - (k sigma_a / a)^2) (positive-part James-Stein): acceleration from differentiated
+monocular ranges is noisy and lags (~1 s to learn a braking lead), and noise on a young track
+must neither make a closing object "stop short" nor shorten TTC at random. Sigmas are first
+order and carry the full uncertainty of a.
+
+Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
+and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
+finite from the box scale alone (to the camera plane). No NaN leaves this stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from adas.config import param, validate
+from adas.errors import ContractError
+from adas.types import (
+    EgoState,
+    FloatArray,
+    IntArray,
+    ObjectClass,
+    ObjectStates,
+    RangeEstimates,
+    RangeStatus,
+    Tracks,
+)
+
+log = logging.getLogger(__name__)
+
+BoolArray = npt.NDArray[np.bool_]
+_MAX_ABS = 1e4  # |metres|, sigma or box side [px] beyond this is garbage, treated as missing
+_MIN_VAR = 1e-30  # floor on variances: a sigma of 0 must not divide by 0
+_MIN_RANGE_M = 0.1  # ranges below this count as this in rates (contact is handled apart)
+_INT64 = np.iinfo(np.int64)
+_OK = int(RangeStatus.OK)
+_HEIGHT_ONLY = np.zeros(len(ObjectClass), bool)
+_HEIGHT_ONLY[[ObjectClass.PEDESTRIAN, ObjectClass.BICYCLE, ObjectClass.MOTORCYCLE]] = True
+# Flags the filter kernel returns per row: has a state, (re)started now, measurement refused,
+# restarted after refusals, has used two or more measurements.
+_LIVE, _INIT, _REJECTED, _REINIT, _SEASONED = 1, 2, 4, 8, 16
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Parameters of the motion stage; each default carries its source or reason."""
+
+    # White-jerk spectral density q: over an interval T the acceleration moves by ~sqrt(q T)
+    # (Bar-Shalom et al., Estimation with Applications to Tracking, 6.2.3). q = 4 allows
+    # 0.63 m/s^2 per 0.1 s, a jerk ~6 m/s^3: above ACC comfort limits (2.5 m/s^3, ISO 15622),
+    # at emergency-braking onsets' order (10+ m/s^3) without chasing frame-to-frame noise.
+    jerk_psd_m2ps5: float = param(4.0, lo=1e-3, hi=1e3, unit="m^2/s^5")
+    # Initial range-rate sigma: relative speeds on roads lie within +-40 m/s at 2 sigma.
+    init_sigma_range_rate_mps: float = param(20.0, lo=0.1, hi=100.0, unit="m/s")
+    # Initial relative-acceleration sigma: at first sight most objects hold their speed relative
+    # to us (|a| < 1 m/s^2); hard braking (to ~9 m/s^2) is then learned through the jerk noise.
+    init_sigma_accel_mps2: float = param(1.0, lo=0.01, hi=50.0, unit="m/s^2")
+    # k of the acceleration credit max(0, 1 - (k sigma_a / a)^2) in TTC. Simulated at 30 Hz
+    # (40 m, -10 m/s; lead braking to -6 m/s^2): k = 1 halves the TTC error of the smooth credit
+    # a^2 / (a^2 + sigma_a^2) at 1 s and learns a braking lead about as fast; k = 2 ~50 % slower.
+    accel_shrink_sigmas: float = param(1.0, lo=0.0, hi=10.0)
+    # Lateral white-acceleration density: lane changes peak at ~1-2 m/s^2 lateral acceleration
+    # for ~1 s, so q ~ a^2 T ~ 1.
+    lateral_accel_psd_m2ps3: float = param(1.0, lo=1e-3, hi=1e3, unit="m^2/s^3")
+    # Initial lateral-velocity sigma: lane changes < 1.5 m/s, walking 1.4 m/s, cycling more.
+    init_sigma_lateral_velocity_mps: float = param(2.0, lo=0.01, hi=50.0, unit="m/s")
+    # Innovation gate: probability of keeping a correct measurement (its chi-square quantile,
+    # 2 dof for range + lateral, 1 dof for box scale): 1 false rejection in 1000.
+    gate_probability: float = param(0.999, lo=0.9, hi=0.999999)
+    # Consecutive gated-out measurements that mean a real jump (another object under the same
+    # id, a ranging-cue switch): re-initialise on the 3rd (0.1 s at 30 Hz, 0.3 s at 10 Hz).
+    reinit_after_rejections: int = param(3, lo=1, hi=100)
+    # A state without a measurement for this long is dropped, as are ids absent this long:
+    # constant-acceleration extrapolation is meaningless beyond ~1-2 s; trackers coast ~1 s.
+    state_timeout_s: float = param(1.5, lo=0.05, hi=60.0, unit="s")
+    # TTC cap: FCW / AEB act below ~4 s (ISO 15623, UN R152); 10 s keeps margin for logging.
+    ttc_max_s: float = param(10.0, lo=0.5, hi=100.0, unit="s")
+    # Box edge noise of the detector (as distance.edge_sigma_px).
+    box_edge_sigma_px: float = param(1.0, lo=0.01, hi=50.0, unit="px")
+    # Scale filter white-acceleration density of u relative to u^2: u''/u = -a/Z, typically
+    # 2 m/s^2 at 20 m = 0.1 /s^2 for ~1 s, q ~ 0.1^2 * 1 s (a braking lead is learned ~1 s late).
+    scale_accel_psd_1ps3: float = param(0.01, lo=1e-6, hi=10.0, unit="1/s^3")
+    # Initial sigma of (du/dt) / u (= -1/TTC): covers TTC down to 0.5 s at 1 sigma.
+    init_sigma_scale_rate_1ps: float = param(2.0, lo=0.01, hi=1e3, unit="1/s")
+    # Camera optical centre behind the front bumper: must equal the mount's behind_bumper_m.
+    camera_behind_bumper_m: float = param(0.0, lo=0.0, hi=10.0, unit="m")
+
+    def __post_init__(self) -> None:
+        validate(self, "motion")
+
+
+@dataclass(frozen=True)
+class TtcCues:
+    """Per-cue TTC [s] and sigma [s] of the last update (diagnostics; inf where unavailable)."""
+
+    range_ttc_s: FloatArray
+    range_sigma_ttc_s: FloatArray
+    scale_ttc_s: FloatArray
+    scale_sigma_ttc_s: FloatArray
+
+
+@numba.njit(cache=True)
+def _ttc1(d: float, v: float, a: float, cap: float) -> float:
+    """Scalar core of :func:`solve_ttc`."""
+    if d <= 0.0:
+        return 0.0
+    disc = v * v - 2.0 * a * d
+    if not disc >= 0.0:  # also NaN
+        return math.inf
+    q = -0.5 * (v + math.copysign(math.sqrt(disc), v))  # one sign: no cancellation
+    t = math.inf
+    if q != 0.0 and d / q > 0.0:
+        t = d / q
+    if a != 0.0 and 0.0 < 2.0 * q / a < t:
+        t = 2.0 * q / a
+    return t if t <= cap else math.inf
+
+
+@numba.njit(cache=True)
+def _ttc_many(d: FloatArray, v: FloatArray, a: FloatArray, cap: float, out: FloatArray) -> None:
+    for i in range(d.size):
+        out[i] = _ttc1(d[i], v[i], a[i], cap)
+
+
+def solve_ttc(
+    d: npt.ArrayLike, v: npt.ArrayLike, a: npt.ArrayLike, ttc_max_s: float = math.inf
+) -> FloatArray:
+    """Smallest positive t [s] with d + v t + a t^2/2 = 0; 0 where d <= 0, inf without a root.
+
+    Stable form: q = -(v + sign(v) sqrt(v^2 - 2 a d)) / 2 adds terms of one sign and the roots
+    are d / q and 2 q / a, so a -> 0 tends to d / -v without cancellation. Roots above
+    ``ttc_max_s`` read inf. d [m], v [m/s] (< 0 closing), a [m/s^2], broadcast together.
+    """
+    dd, vv, aa = (np.array(x, np.float64) for x in np.broadcast_arrays(d, v, a))
+    out = np.empty(dd.shape)
+    _ttc_many(dd.reshape(-1), vv.reshape(-1), aa.reshape(-1), float(ttc_max_s), out.reshape(-1))
+    return out
+
+
+@numba.njit(cache=True)
+def _ettc1(
+    rate: float, var_rate: float, alpha: float, var_alpha: float, cap: float
+) -> tuple[float, float]:
+    """TTC [s] and sigma from the closing rate rho = -v/d [1/s] and alpha = a/d [1/s^2].
+
+    The gap over d is 1 - rho t + alpha t^2/2; by the implicit function theorem dt/drho =
+    t / (alpha t - rho) and dt/dalpha = -(t^2/2) / (alpha t - rho). Sigma is inf where TTC is.
+    """
+    t = _ttc1(1.0, -rate, alpha, cap)
+    slope = alpha * t - rate  # d(gap/d)/dt at contact, < 0 for a real crossing
+    var = (t * t * var_rate + 0.25 * t**4 * var_alpha) / (slope * slope)
+    return t, math.sqrt(var) if t < math.inf and var < math.inf else math.inf
+
+
+@numba.njit(cache=True)
+def _kf_kernel(
+    X: FloatArray, P: FloatArray, live: BoolArray, t_meas: IntArray, miss: IntArray,
+    hits: IntArray, model: FloatArray, prior: FloatArray, obs: IntArray, slots: IntArray,
+    dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray, meas: BoolArray, t_ns: int,
+    timeout_ns: int, gate: float, n_reinit: int, out_x: FloatArray, out_P: FloatArray,
+    flags: IntArray,
+) -> None:  # fmt: skip
+    """Predict, gate, update or (re)start the filter of each row's slot, in place.
+
+    F = I + dt A1 + dt^2/2 A2, Q = q[r] coef dt^expo with (A1, A2, coef, expo) = model. Row r
+    measures states obs with z[r], variances R[r]; a start puts z on obs, the rest at 0, with
+    variances R and prior[r] (diagonal; a single row serves all rows).
+    """
+    k = X.shape[1]
+    F, T, Pp, xp, K = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty(k), np.empty(k)
+    hp = np.empty(6)  # powers of dt for Q
+    for r in range(slots.size):
+        s, h = slots[r], dt[r]
+        alive = live[s] and t_ns - t_meas[s] <= timeout_ns
+        for e in range(6):
+            hp[e] = h**e
+        for i in range(k):
+            for j in range(k):
+                F[i, j] = (i == j) + h * model[0, i, j] + 0.5 * h * h * model[1, i, j]
+        for i in range(k):
+            xp[i] = 0.0
+            for j in range(k):
+                xp[i] += F[i, j] * X[s, j]
+                T[i, j] = 0.0
+                for m in range(k):
+                    T[i, j] += F[i, m] * P[s, m, j]
+        for i in range(k):
+            for j in range(k):
+                Pp[i, j] = q[r] * model[2, i, j] * hp[int(model[3, i, j])]
+                for m in range(k):
+                    Pp[i, j] += T[i, m] * F[j, m]
+        # The measured states are uncorrelated (block-diagonal P): chi2 is a sum and
+        # sequential scalar updates are exact.
+        chi2 = 0.0
+        for m in range(obs.size):
+            e = z[r, m] - xp[obs[m]]
+            chi2 += e * e / (Pp[obs[m], obs[m]] + max(R[r, m], _MIN_VAR))
+        rejected = meas[r] and alive and not chi2 <= gate
+        ok = meas[r] and alive and not rejected
+        for m in range(obs.size if ok else 0):
+            o = obs[m]
+            S, e = Pp[o, o] + max(R[r, m], _MIN_VAR), z[r, m] - xp[o]
+            for i in range(k):
+                K[i] = Pp[i, o] / S
+                xp[i] += K[i] * e
+            for i in range(k):
+                for j in range(k):
+                    T[i, j] = Pp[i, j] - K[i] * Pp[o, j]
+            for i in range(k):
+                for j in range(k):
+                    Pp[i, j] = 0.5 * (T[i, j] + T[j, i])
+        miss[s] = miss[s] + 1 if rejected else (0 if ok else miss[s])
+        reinit = miss[s] >= n_reinit
+        init = (meas[r] and not alive) or reinit
+        if init:
+            xp[:], Pp[:], miss[s], hits[s] = 0.0, 0.0, 0, 0
+            for i in range(k):
+                Pp[i, i] = prior[min(r, prior.shape[0] - 1), i]  # one row serves all
+            for m in range(obs.size):
+                xp[obs[m]], Pp[obs[m], obs[m]] = z[r, m], max(R[r, m], _MIN_VAR)
+        alive = alive or init
+        if not alive:
+            xp[:], Pp[:] = 0.0, 0.0
+        if ok or init:
+            t_meas[s], hits[s] = t_ns, hits[s] + 1
+        X[s], P[s], live[s], out_x[r], out_P[r] = xp, Pp, alive, xp, Pp
+        flags[r] = (
+            alive * _LIVE + init * _INIT + rejected * _REJECTED + reinit * _REINIT
+            + (hits[s] >= 2) * _SEASONED
+        )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _ttc_kernel(
+    x: FloatArray, p: FloatArray, f_r: IntArray, xs: FloatArray, ps: FloatArray, f_s: IntArray,
+    c_bumper: float, shrink2: float, cap: float, out: FloatArray,
+) -> None:  # fmt: skip
+    """Fuse the cues per row r into out[:, r]: TTC, sigma, range-cue TTC, sigma, scale-cue TTC,
+    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity."""
+    for r in range(x.shape[0]):
+        live, d, v, a = f_r[r] & _LIVE, x[r, 0], x[r, 1], x[r, 2]
+        dd = max(d, _MIN_RANGE_M) if live else 1.0
+        # Range cue: rho = -v/d, J = (v/d^2, -1/d).
+        rate_r, var_r = 0.0, math.inf
+        if live:
+            k0, k1 = v / (dd * dd), -1.0 / dd
+            rate_r = -v / dd
+            var_r = k0 * k0 * p[r, 0, 0] + 2 * k0 * k1 * p[r, 0, 1] + k1 * k1 * p[r, 1, 1]
+        # Scale cue from its second box on: rho = -(u'/u) (d + c)/d, J = (u'/u^2, -1/u) (d + c)/d.
+        rate_s, var_s = 0.0, math.inf
+        u, du = xs[r, 0], xs[r, 1]
+        if f_s[r] & _LIVE and f_s[r] & _SEASONED and u > 0.0:
+            c = (dd + c_bumper) / dd if live else 1.0
+            j0, j1 = du / (u * u) * c, -c / u
+            rate_s = -du / u * c
+            var_s = j0 * j0 * ps[r, 0, 0] + 2 * j0 * j1 * ps[r, 0, 1] + j1 * j1 * ps[r, 1, 1]
+        # Inverse-variance fusion of the rates; an unusable cue (var inf) weighs 0.
+        var_r, var_s = max(var_r, _MIN_VAR), max(var_s, _MIN_VAR)
+        W = 1.0 / var_r + 1.0 / var_s
+        rate_f = (rate_r / var_r + rate_s / var_s) / W if W > 0.0 else 0.0
+        # Acceleration credit max(0, 1 - k^2 var_a / a^2), as alpha = a/d.
+        var_a = max(p[r, 2, 2], 0.0) if live else 0.0
+        alpha = a * max(0.0, 1.0 - shrink2 * var_a / (a * a + _MIN_VAR)) / dd if live else 0.0
+        var_alpha = var_a / (dd * dd)
+        var_f = 1.0 / W if W > 0.0 else math.inf
+        out[0, r], out[1, r] = _ettc1(rate_f, var_f, alpha, var_alpha, cap)
+        out[2, r], out[3, r] = _ettc1(rate_r, var_r, alpha, var_alpha, cap)
+        out[4, r], out[5, r] = _ettc1(rate_s, var_s, alpha, var_alpha, cap)
+        if live and d <= 0.0:  # at the face already: TTC 0, sigma from range and speed
+            out[0, r], out[1, r] = 0.0, math.sqrt(max(p[r, 0, 0], 0.0)) / max(-v, 0.1)
+        sig_d = math.sqrt(max(p[r, 0, 0], 0.0))
+        out[6:, r] = (
+            (d, sig_d, x[r, 3], v, a, x[r, 4]) if live else (math.inf, math.inf, 0, 0, 0, 0)
+        )
+
+
+@numba.njit(cache=True)
+def _box_sizes(
+    xyxy: FloatArray, class_id: IntArray, fresh: BoolArray, edge2: float, sig_g2: float,
+    u: FloatArray, R: FloatArray, prior: FloatArray, meas: BoolArray,
+) -> None:  # fmt: skip
+    """Scale-filter measurement u = 1/size [1/px], its variance and start prior, per row.
+
+    Relative size variance: a side has two edges of variance edge2; the geometric mean of two
+    sides halves it again. Priors scale with u, so the filter is independent of object size.
+    """
+    for r in range(u.size):
+        w, h = xyxy[r, 2] - xyxy[r, 0], xyxy[r, 3] - xyxy[r, 1]
+        meas[r] = fresh[r] and 1.0 <= w <= _MAX_ABS and 1.0 <= h <= _MAX_ABS
+        if not meas[r]:
+            w = h = 1.0
+        c = class_id[r]
+        if 0 <= c < _HEIGHT_ONLY.size and _HEIGHT_ONLY[c]:
+            size, rel2 = h, 2.0 * edge2 / (h * h)
+        else:
+            size, rel2 = math.sqrt(h * w), 0.5 * edge2 * (1.0 / (h * h) + 1.0 / (w * w))
+        u[r] = 1.0 / size
+        R[r, 0] = rel2 * u[r] * u[r]
+        prior[r, 1] = sig_g2 * u[r] * u[r]
+
+
+# Range + lateral: (range, rate, accel) constant acceleration, white jerk (q coef dt^expo);
+# (lateral, lateral velocity) constant velocity, white acceleration.
+_A1_R = np.zeros((5, 5))
+_A1_R[0, 1] = _A1_R[1, 2] = _A1_R[3, 4] = 1.0
+_A2_R = np.zeros((5, 5))
+_A2_R[0, 2] = 1.0
+_EXPO_R = np.zeros((5, 5))
+_EXPO_R[:3, :3] = [[5, 4, 3], [4, 3, 2], [3, 2, 1]]
+_EXPO_R[3:, 3:] = [[3, 2], [2, 1]]
+_JERK = np.array([[1 / 20, 1 / 8, 1 / 6], [1 / 8, 1 / 3, 1 / 2], [1 / 6, 1 / 2, 1.0]])
+_CV = np.array([[1 / 3, 1 / 2], [1 / 2, 1.0]])
+
+
+class _Bank:
+    """Per-slot storage of one filter model with k states (see _kf_kernel)."""
+
+    def __init__(self, cap: int, model: FloatArray, obs: tuple[int, ...], gate: float) -> None:
+        k = model.shape[1]
+        self.model, self.obs, self.gate = model, np.array(obs, np.int64), gate
+        self.X, self.P = np.zeros((cap, k)), np.zeros((cap, k, k))
+        self.live = np.zeros(cap, bool)
+        self.t_meas = np.zeros(cap, np.int64)  # time of the last used measurement [ns]
+        self.miss = np.zeros(cap, np.int64)  # consecutive refused measurements
+        self.hits = np.zeros(cap, np.int64)  # measurements used since the start
+
+    def grow(self, cap: int) -> None:
+        for name in ("X", "P", "live", "t_meas", "miss", "hits"):
+            old = getattr(self, name)
+            setattr(
+                self,
+                name,
+                np.concatenate([old, np.zeros_like(old, shape=(cap - len(old), *old.shape[1:]))]),
+            )
+
+    def step(
+        self, slots: IntArray, dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray,
+        meas: BoolArray, prior: FloatArray, t_ns: int, cfg: MotionConfig,
+    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
+        n, k = len(slots), self.X.shape[1]
+        out_x, out_P, flags = np.empty((n, k)), np.empty((n, k, k)), np.empty(n, np.int64)
+        _kf_kernel(
+            self.X, self.P, self.live, self.t_meas, self.miss, self.hits, self.model, prior,
+            self.obs, slots, dt, q, z, R, meas, t_ns, int(cfg.state_timeout_s * 1e9), self.gate,
+            cfg.reinit_after_rejections, out_x, out_P, flags,
+        )  # fmt: skip
+        return out_x, out_P, flags
+
+
+class MotionEstimator:
+    """Range, range rate, relative acceleration, lateral motion and fused TTC per track id.
+
+    ``rejected_measurements`` counts range measurements refused by the gate,
+    ``reinitialisations`` range filters restarted after consecutive refusals,
+    ``rejected_boxes`` box sizes refused by the scale gate; ``cues`` holds the last frame's
+    per-cue TTC (with the same acceleration applied, so sigmas compare).
+    """
+
+    def __init__(self, config: MotionConfig = MotionConfig()) -> None:  # frozen: safe default
+        self.config = c = config
+        coef = np.zeros((5, 5))
+        coef[:3, :3], coef[3:, 3:] = c.jerk_psd_m2ps5 * _JERK, c.lateral_accel_psd_m2ps3 * _CV
+        self._model_r = np.stack([_A1_R, _A2_R, coef, _EXPO_R])
+        self._model_s = np.stack([np.eye(2, k=1), np.zeros((2, 2)), _CV, _EXPO_R[3:, 3:]])
+        s0 = (
+            0,
+            c.init_sigma_range_rate_mps,
+            c.init_sigma_accel_mps2,
+            0,
+            c.init_sigma_lateral_velocity_mps,
+        )
+        self._prior_r = np.array([s0], np.float64) ** 2  # start variances of unmeasured states
+        self._gate2 = -2.0 * math.log(1.0 - c.gate_probability)  # chi-square quantile, 2 dof
+        self._gate1 = NormalDist().inv_cdf(0.5 + 0.5 * c.gate_probability) ** 2  # 1 dof
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every state and zero the counters."""
+        cap = 64
+        self._ids: dict[int, int] = {}
+        self._free = list(range(cap - 1, -1, -1))
+        self._slot_id = np.full(cap, -1, np.int64)
+        self._t_ns = np.zeros(cap, np.int64)  # time the slot's states refer to
+        self._seen_ns = np.zeros(cap, np.int64)  # last time the id was in the input
+        self._ego_a = np.full(cap, np.nan)  # ego acceleration at _t_ns (NaN = unknown)
+        self._rng = _Bank(cap, self._model_r, (0, 3), self._gate2)
+        self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
+        self._last_t_ns: int | None = None
+        self.rejected_measurements = self.rejected_boxes = self.reinitialisations = 0
+        self.cues = TtcCues(*(np.zeros(0) for _ in range(4)))
+
+    def __len__(self) -> int:
+        """Number of track ids whose state is held."""
+        return len(self._ids)
+
+    def update(
+        self, tracks: Tracks, ranges: RangeEstimates, t_ns: int, ego: EgoState | None = None
+    ) -> ObjectStates:
+        """Filter this frame's ranges and boxes; one output row per track row, same order.
+
+        Only rows with ``time_since_update == 0`` measure (coasting boxes are predictions);
+        ranges also need status OK. Time going backwards resets every state. ``ego``, when
+        valid: a change of ego acceleration between frames shifts the relative acceleration at
+        once (a known input, d'' = a_object - a_ego), so our own braking is not learned as jerk.
+        """
+        n, cfg = len(tracks), self.config
+        if len(ranges) != n:
+            msg = f"motion: {len(ranges)} range rows for {n} tracks; pass their distance output"
+            raise ContractError(msg)
+        t_ns = int(t_ns)
+        if not _INT64.min <= t_ns <= _INT64.max:
+            msg = f"motion: t_ns = {t_ns} does not fit int64 nanoseconds"
+            raise ContractError(msg)
+        if self._last_t_ns is not None and t_ns < self._last_t_ns:
+            log.warning("motion: time went back %d -> %d ns; states reset", self._last_t_ns, t_ns)
+            self.reset()
+        self._last_t_ns = t_ns
+        self._drop_stale(t_ns)
+        slots = self._slots(tracks.track_id, t_ns)
+        dt = np.minimum(np.maximum((t_ns - self._t_ns[slots]) * 1e-9, 0.0), cfg.state_timeout_s)
+        self._t_ns[slots] = self._seen_ns[slots] = t_ns
+        fresh = np.asarray(tracks.time_since_update) == 0
+        with np.errstate(all="ignore"):
+            self._ego_input(slots, ego)
+            x, p, f_r = self._range_step(slots, dt, ranges, fresh, t_ns)
+            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, t_ns)
+        out = np.empty((12, n))
+        shrink2 = cfg.accel_shrink_sigmas**2
+        _ttc_kernel(x, p, f_r, xs, ps, f_s, cfg.camera_behind_bumper_m, shrink2, cfg.ttc_max_s, out)
+        self.cues = TtcCues(out[2], out[3], out[4], out[5])
+        return ObjectStates(
+            track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
+            distance_m=out[6], sigma_distance_m=out[7], lateral_m=out[8], range_rate_mps=out[9],
+            accel_mps2=out[10], lateral_velocity_mps=out[11],
+        )  # fmt: skip
+
+    def _slots(self, track_id: IntArray, t_ns: int) -> IntArray:
+        get, ids = self._ids.get, track_id.tolist()
+        slots = [get(i, -1) for i in ids]
+        if -1 in slots:
+            for r, i in enumerate(ids):
+                if slots[r] < 0:
+                    slots[r] = self._ids[i] = self._new_slot(i, t_ns)
+        return np.array(slots, np.int64)
+
+    def _new_slot(self, track_id: int, t_ns: int) -> int:
+        if not self._free:
+            old = len(self._slot_id)
+            self._free = list(range(2 * old - 1, old - 1, -1))
+            for name, fill in (("_slot_id", -1), ("_t_ns", 0), ("_seen_ns", 0), ("_ego_a", np.nan)):
+                arr = getattr(self, name)
+                setattr(self, name, np.concatenate([arr, np.full(old, fill, arr.dtype)]))
+            self._rng.grow(2 * old)
+            self._scl.grow(2 * old)
+        s = self._free.pop()
+        self._slot_id[s], self._t_ns[s], self._ego_a[s] = track_id, t_ns, np.nan
+        self._rng.live[s] = self._scl.live[s] = False
+        self._rng.miss[s] = self._scl.miss[s] = 0
+        return s
+
+    def _drop_stale(self, t_ns: int) -> None:
+        timeout_ns = int(self.config.state_timeout_s * 1e9)
+        stale = (self._slot_id >= 0) & (t_ns - self._seen_ns > timeout_ns)
+        for s in np.flatnonzero(stale).tolist():
+            del self._ids[int(self._slot_id[s])]
+            self._slot_id[s] = -1
+            self._free.append(s)
+
+    def _ego_input(self, slots: IntArray, ego: EgoState | None) -> None:
+        a_now = float(ego.accel_mps2) if ego is not None and ego.valid else math.nan
+        if not (math.isfinite(a_now) and abs(a_now) < 100.0):
+            a_now = math.nan
+        elif len(slots):
+            prev = self._ego_a[slots]
+            self._rng.X[slots, 2] -= np.where(np.isfinite(prev), a_now - prev, 0.0)
+        self._ego_a[slots] = a_now
+
+    def _range_step(
+        self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray, t_ns: int
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        r = ranges
+        m = np.stack([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], 1)
+        m = m.astype(np.float64)
+        sane = (np.abs(m) <= _MAX_ABS).all(1) & (m[:, 2] >= 0) & (m[:, 3] >= 0)
+        meas = fresh & (np.asarray(r.status) == _OK) & sane
+        ones, z, R = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
+        x, p, flags = self._rng.step(slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config)
+        self.rejected_measurements += int(np.count_nonzero(flags & _REJECTED))
+        self.reinitialisations += int(np.count_nonzero(flags & _REINIT))
+        return x, p, flags
+
+    def _scale_step(
+        self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray, t_ns: int
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        cfg, n = self.config, len(slots)
+        u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
+        _box_sizes(
+            np.asarray(tracks.xyxy, np.float64), np.asarray(tracks.class_id, np.int64), fresh,
+            cfg.box_edge_sigma_px**2, cfg.init_sigma_scale_rate_1ps**2, u, R, prior, meas,
+        )  # fmt: skip
+        q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
+        x, p, flags = self._scl.step(slots, dt, q, u[:, None], R, meas, prior, t_ns, cfg)
+        self.rejected_boxes += int(np.count_nonzero(flags & _REJECTED))
+        return x, p, flags
