@@ -42,7 +42,7 @@ from adas import distance_kernels as k
 from adas.camera import _R_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.config import param, validate
 from adas.errors import ConfigError
-from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeMethod, RangeStatus, Tracks
+from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,11 @@ def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> 
     return np.asarray(_R_LEVEL.T @ rotation_vehicle_camera(pitch_rad, roll_rad, yaw_rad))
 
 
+_OK = int(RangeStatus.OK)  # plain ints: IntEnum comparisons on arrays are slow
+_ABOVE_HORIZON = int(RangeStatus.ABOVE_HORIZON)
+_OUT_OF_RANGE = int(RangeStatus.OUT_OF_RANGE)
+
+
 class DistanceEstimator:
     """Per-frame ranging of tracked boxes, with a per-frame camera pitch estimate.
 
@@ -159,6 +164,10 @@ class DistanceEstimator:
         )
         ratio = np.nan_to_num(self.priors.width / self.priors.height, nan=1.0)
         self._wide_aspect = self.config.wide_box_ratio * np.maximum(ratio, 1.0)
+        # camera -> level = R_LEVEL^T Rz(yaw) Ry(pitch) Rx(roll) R_LEVEL; only pitch changes.
+        m = camera.mount
+        self._rot_a = _R_LEVEL.T @ rotation_vehicle_camera(0.0, 0.0, m.yaw_rad) @ _R_LEVEL.T
+        self._rot_c = rotation_vehicle_camera(0.0, m.roll_rad, 0.0)
         self.rejected: dict[RangeStatus, int] = {s: 0 for s in RangeStatus if s != RangeStatus.OK}
         self.reset()
 
@@ -192,7 +201,7 @@ class DistanceEstimator:
         m = cam.mount
         cues = np.full((n, k.N_CUES), np.nan)
         res = np.full((n, 3), np.nan)
-        idx = np.flatnonzero(status == RangeStatus.OK)
+        idx = np.flatnonzero(status == _OK)
         if idx.size:
             sub = xyxy[idx]
             margin = cfg.border_margin_px
@@ -221,15 +230,13 @@ class DistanceEstimator:
             res[idx] = sub_res
         d = res[:, 0]
         with np.errstate(invalid="ignore"):
-            no_range = (status == RangeStatus.OK) & ~np.isfinite(d)
-            status[no_range] = RangeStatus.ABOVE_HORIZON
+            no_range = (status == _OK) & ~np.isfinite(d)
+            status[no_range] = _ABOVE_HORIZON
             dist = d - m.behind_bumper_m
-            bad = (status == RangeStatus.OK) & (
-                (dist < cfg.min_distance_m) | (dist > cfg.max_distance_m)
-            )
-        status[bad] = RangeStatus.OUT_OF_RANGE
+            bad = (status == _OK) & ((dist < cfg.min_distance_m) | (dist > cfg.max_distance_m))
+        status[bad] = _OUT_OF_RANGE
         self._forget(t_ns)
-        good = status == RangeStatus.OK
+        good = status == _OK
         if not good.all():
             for s in np.unique(status[~good]):
                 c = int(np.count_nonzero(status == s))
@@ -245,7 +252,7 @@ class DistanceEstimator:
             # Lateral error: the range error seen through the box's bearing, plus pixels.
             sigma_lateral_m=np.where(good, np.abs(cues[:, k.LAT_A]) * sig + edge * d, nan),
             status=status,
-            method=np.where(good, res[:, 2], RangeMethod.NONE).astype(np.int64),
+            method=np.where(good, res[:, 2], 0.0).astype(np.int64),
             pitch_rad=self._pitch,
         )
 
@@ -254,8 +261,10 @@ class DistanceEstimator:
     ) -> FloatArray:
         cfg, m = self.config, self.camera.mount
         out = np.empty((prior.shape[0], k.N_CUES))
+        cp, sp = math.cos(self._pitch), math.sin(self._pitch)
+        rot = self._rot_a @ np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]]) @ self._rot_c
         k.range_cues(
-            norm, rotation_level_camera(self._pitch, m.roll_rad, m.yaw_rad), prior, cut,
+            norm, rot, abs(math.sin(m.roll_rad)), prior, cut,
             m.height_m, edge, cfg.road_height_sigma_m, math.radians(cfg.road_grade_sigma_deg),
             math.sqrt(self._pitch_var), cfg.width_gate_sigma, out,
         )  # fmt: skip
@@ -315,34 +324,19 @@ class DistanceEstimator:
         self._pitch_var = min(self._pitch_var, math.radians(cfg.pitch_max_dev_deg) ** 2)
 
     def _update_pitch(
-        self,
-        cues: FloatArray,
-        cut: npt.NDArray[np.bool_],
-        score: FloatArray,
-        edge: float,
+        self, cues: FloatArray, cut: npt.NDArray[np.bool_], score: FloatArray, edge: float
     ) -> None:
         cfg = self.config
-        h = self.camera.mount.height_m
-        d_s, s_s, yb = cues[:, k.SIZE_D], cues[:, k.SIZE_S], cues[:, k.GROUND_Y]
-        with np.errstate(invalid="ignore"):
-            use = np.isfinite(d_s) & (yb > 0) & ~cut[:, 0] & (score >= cfg.pitch_min_score)
-        if not use.any():
+        use = ~cut[:, 0] & (score >= cfg.pitch_min_score)
+        z, total = k.pitch_anchors(cues, use, self._pitch, self.camera.mount.height_m, edge)
+        if total <= 0.0:
             return
-        d_s, s_s, yb = d_s[use], s_s[use], yb[use]
-        theta = self._pitch + np.arctan(h / d_s) - np.arctan(yb)
-        # Angle error of each anchor: size-range error seen from the camera height, plus pixels.
-        sig = np.hypot(h * s_s / (d_s**2 + h**2), edge)
-        wts = 1.0 / sig**2
-        order = np.argsort(theta)
-        cw = np.cumsum(wts[order])
-        z = float(theta[order][np.searchsorted(cw, 0.5 * cw[-1])])  # weighted median
         # Median of n anchors: variance ~ (pi/2) / sum(w); floored, because anchors share
         # road relief that a single pitch cannot absorb.
-        r = max(0.5 * math.pi / float(cw[-1]), math.radians(cfg.pitch_min_sigma_deg) ** 2)
+        r = max(0.5 * math.pi / total, math.radians(cfg.pitch_min_sigma_deg) ** 2)
         gain = self._pitch_var / (self._pitch_var + r)
         lim = math.radians(cfg.pitch_max_dev_deg)
         mount = self.camera.mount.pitch_rad
-        self._pitch = float(
-            np.clip(self._pitch + gain * (z - self._pitch), mount - lim, mount + lim)
-        )
+        pitch = self._pitch + gain * (z - self._pitch)
+        self._pitch = min(max(pitch, mount - lim), mount + lim)
         self._pitch_var = (1.0 - gain) * self._pitch_var

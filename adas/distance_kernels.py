@@ -22,7 +22,9 @@ N_CUES = 8
 
 @numba.njit(cache=True)
 def pixel_points(xyxy: FloatArray, wide_aspect: FloatArray, cx: float, out: FloatArray) -> None:
-    """Four corners and the ranging point of each box (out: N*5 x 2 pixels).
+    """Four edge midpoints (top, bottom, left, right) and the ranging point of each box
+    (out: N*5 x 2 pixels). Midpoints, not corners: under camera roll the bounding box of the
+    levelled corners would grow by the other side's extent times sin(roll).
 
     The ranging point is the bottom centre of a narrow box and, for a box wider than
     ``wide_aspect`` (object seen from the side or at an angle), the bottom point nearest the
@@ -31,11 +33,12 @@ def pixel_points(xyxy: FloatArray, wide_aspect: FloatArray, cx: float, out: Floa
     for i in range(xyxy.shape[0]):
         x1, y1, x2, y2 = xyxy[i, 0], xyxy[i, 1], xyxy[i, 2], xyxy[i, 3]
         k = 5 * i
-        out[k, 0], out[k, 1] = x1, y1
-        out[k + 1, 0], out[k + 1, 1] = x2, y1
-        out[k + 2, 0], out[k + 2, 1] = x1, y2
-        out[k + 3, 0], out[k + 3, 1] = x2, y2
         u = 0.5 * (x1 + x2)
+        v = 0.5 * (y1 + y2)
+        out[k, 0], out[k, 1] = u, y1
+        out[k + 1, 0], out[k + 1, 1] = u, y2
+        out[k + 2, 0], out[k + 2, 1] = x1, v
+        out[k + 3, 0], out[k + 3, 1] = x2, v
         if (x2 - x1) > wide_aspect[i] * max(y2 - y1, 1e-6):
             u = min(max(cx, x1), x2)
         out[k + 4, 0], out[k + 4, 1] = u, y2
@@ -45,6 +48,7 @@ def pixel_points(xyxy: FloatArray, wide_aspect: FloatArray, cx: float, out: Floa
 def range_cues(
     norm: FloatArray,  # N*5 x 2 undistorted normalised points from pixel_points
     rot: FloatArray,  # 3 x 3 camera -> level rotation
+    roll_sin: float,  # |sin(roll)| of the mount
     prior: FloatArray,  # N x 7: H, sH, W, sW, L, sL, width_cue
     cut: npt.NDArray[np.bool_],  # N x 3: bottom, top, side cut by the image border
     cam_height: float,
@@ -72,10 +76,19 @@ def range_cues(
         out[i, :] = math.nan
         if not ok:
             continue
-        x1 = min(min(lv[0, 0], lv[1, 0]), min(lv[2, 0], lv[3, 0]))
-        x2 = max(max(lv[0, 0], lv[1, 0]), max(lv[2, 0], lv[3, 0]))
-        y1 = min(min(lv[0, 1], lv[1, 1]), min(lv[2, 1], lv[3, 1]))
-        y2 = max(max(lv[0, 1], lv[1, 1]), max(lv[2, 1], lv[3, 1]))
+        x1, x2, y1, y2 = lv[2, 0], lv[3, 0], lv[0, 1], lv[1, 1]
+        if roll_sin > 0.0:
+            # The axis-aligned box around a rolled object spans h cos + w |sin| by
+            # w cos + h |sin|: solve for the object's own extents, about the box centre.
+            c = math.sqrt(1.0 - roll_sin * roll_sin)
+            det = c * c - roll_sin * roll_sin
+            bw0, bh0 = x2 - x1, y2 - y1
+            bw1 = (bw0 * c - bh0 * roll_sin) / det
+            bh1 = (bh0 * c - bw0 * roll_sin) / det
+            xc, yc = 0.5 * (x1 + x2), 0.5 * (y1 + y2)
+            x1, x2 = xc - 0.5 * bw1, xc + 0.5 * bw1
+            y1, y2 = yc - 0.5 * bh1, yc + 0.5 * bh1
+            lv[4, 1] -= 0.5 * (bh0 - bh1)
         hgt, s_h, wid, s_w = prior[i, 0], prior[i, 1], prior[i, 2], prior[i, 3]
         lng, s_l = prior[i, 4], prior[i, 5]
         bh, bw = y2 - y1, x2 - x1
@@ -196,3 +209,41 @@ def box_status(
             out[i] = 3
         else:
             out[i] = 0
+
+
+@numba.njit(cache=True)
+def pitch_anchors(
+    cues: FloatArray,
+    use: npt.NDArray[np.bool_],
+    pitch: float,
+    cam_height: float,
+    edge: float,
+) -> tuple[float, float]:
+    """Weighted median of the pitch each anchor implies, and the sum of the anchor weights.
+
+    An anchor's size cue says how far away it is, so where its contact point should appear;
+    the angle between that and where it does appear is a pitch error. Weights: the inverse
+    variance of that angle (the size-range error seen from the camera height, plus pixels).
+    Returns (nan, 0) when there is no anchor.
+    """
+    n = cues.shape[0]
+    theta = np.empty(n)
+    wts = np.empty(n)
+    m = 0
+    for i in range(n):
+        d_s, s_s, yb = cues[i, SIZE_D], cues[i, SIZE_S], cues[i, GROUND_Y]
+        if use[i] and d_s == d_s and yb > 0.0:
+            theta[m] = pitch + math.atan(cam_height / d_s) - math.atan(yb)
+            sig2 = (cam_height * s_s / (d_s * d_s + cam_height * cam_height)) ** 2 + edge * edge
+            wts[m] = 1.0 / sig2
+            m += 1
+    if m == 0:
+        return math.nan, 0.0
+    order = np.argsort(theta[:m])
+    total = wts[:m].sum()
+    acc = 0.0
+    for j in range(m):
+        acc += wts[order[j]]
+        if acc >= 0.5 * total:
+            return theta[order[j]], total
+    return theta[order[m - 1]], total

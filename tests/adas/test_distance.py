@@ -240,3 +240,15 @@ def test_track_learns_its_size_near_and_keeps_it_far() -> None:
     prior_only = abs(fresh.distance_m[0] - 50.0) / 50.0
     assert prior_only > 0.08  # the class prior is 12 % too large
     assert learned < 0.6 * prior_only
+
+
+def test_rolled_and_yawed_mount_ranges_exactly() -> None:
+    """Boxes from a camera with pitch, roll and yaw are ranged through the same mount."""
+    k = np.array([[F, 0.0, 609.5593], [0.0, F, 172.854], [0.0, 0.0, 1.0]])
+    mount = Mount.from_degrees(height_m=1.3, pitch_deg=1.5, roll_deg=1.0, yaw_deg=-2.0)
+    cam = CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=mount)
+    obj = scene([8.0, 15.0, 30.0, 50.0], [0.0, 3.5, -3.5, 1.0])
+    r = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)), 0)
+    assert (r.status == RangeStatus.OK).all()
+    np.testing.assert_allclose(r.distance_m, obj.distance_m, rtol=0.01)
+    np.testing.assert_allclose(r.lateral_m, obj.lateral_m, atol=0.1)
