@@ -77,6 +77,11 @@ def _fmt(stats: dict[str, Any]) -> str:
     )
 
 
+def _pct(stats: dict[str, Any]) -> str:
+    value = stats.get("median_abs_rel")
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
 def _eval_kitti(args: argparse.Namespace) -> int:
     from adas.errors import AdasError
     from adas.evaluate.kitti_tracking import evaluate
@@ -92,8 +97,13 @@ def _eval_kitti(args: argparse.Namespace) -> int:
     except AdasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for b in report["distance"]["bins"]:
-        print(f"distance {b['lo_m']:4.0f}-{b['hi_m']:.0f} m: {_fmt(b)}")
+    flat = report["baseline_flat_ground"]["bins"]
+    prior = report["baseline_height_prior_1_5m"]["bins"]
+    for b, bf, bp in zip(report["distance"]["bins"], flat, prior, strict=True):
+        print(
+            f"distance {b['lo_m']:2.0f}-{b['hi_m']:.0f} m: {_fmt(b)}   "
+            f"(baselines: flat ground {_pct(bf)}, 1.5 m height {_pct(bp)})"
+        )
     print(f"ttc 0.5-4 s:         {_fmt(report['ttc'])}")
     t = report["tracking"]
     print(

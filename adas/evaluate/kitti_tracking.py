@@ -47,6 +47,7 @@ VEHICLE_CLASSES = (ObjectClass.CAR, ObjectClass.VAN, ObjectClass.TRUCK)
 DISTANCE_BINS_M = ((5.0, 20.0), (20.0, 40.0), (40.0, 60.0))
 TTC_HALF_WINDOW_FRAMES = 5  # +-0.5 s at 10 Hz
 TTC_RANGE_S = (0.5, 4.0)
+BASELINE_HEIGHT_M = 1.5  # the naive class height prior of the issue and data README
 
 
 def is_scored(obj: KittiObject) -> bool:
@@ -111,14 +112,44 @@ def ttc_truth(objects: Sequence[KittiObject]) -> dict[tuple[int, int], float]:
 
 @dataclass
 class SequenceResult:
-    distance: _Samples
-    distance_raw: _Samples
-    distance_issue: _Samples
-    ttc: _Samples
-    frames: int
-    chain_ns: int
-    objects_scored: int
-    objects_ranged: int
+    distance: _Samples = field(default_factory=_Samples)
+    distance_raw: _Samples = field(default_factory=_Samples)
+    distance_issue: _Samples = field(default_factory=_Samples)
+    ttc: _Samples = field(default_factory=_Samples)
+    baseline_flat: _Samples = field(default_factory=_Samples)
+    baseline_height: _Samples = field(default_factory=_Samples)
+    frames: int = 0
+    chain_ns: int = 0
+    objects_scored: int = 0
+    objects_ranged: int = 0
+
+    SAMPLES = (
+        "distance",
+        "distance_raw",
+        "distance_issue",
+        "ttc",
+        "baseline_flat",
+        "baseline_height",
+    )
+
+    def add(self, other: SequenceResult) -> None:
+        for name in self.SAMPLES:
+            getattr(self, name).est.extend(getattr(other, name).est)
+            getattr(self, name).truth.extend(getattr(other, name).truth)
+        self.frames += other.frames
+        self.chain_ns += other.chain_ns
+        self.objects_scored += other.objects_scored
+        self.objects_ranged += other.objects_ranged
+
+
+def baselines(xyxy: np.ndarray, camera: CameraModel) -> tuple[float, float]:
+    """Naive rangings of one box, for comparison: flat ground from the bottom centre (mount
+    height, zero pitch) and a 1.5 m height prior. NaN where undefined."""
+    dv = float(xyxy[3]) - camera.cy
+    flat = camera.fy * camera.mount.height_m / dv if dv > 0 else float("nan")
+    bh = float(xyxy[3] - xyxy[1])
+    height = camera.fy * BASELINE_HEIGHT_M / bh if bh > 0 else float("nan")
+    return flat, height
 
 
 def run_sequence(
@@ -138,7 +169,7 @@ def run_sequence(
         if o.kind != "DontCare":
             frames.setdefault(o.frame, [])
             frames[o.frame].append(o)
-    res = SequenceResult(_Samples(), _Samples(), _Samples(), _Samples(), 0, 0, 0, 0)
+    res = SequenceResult()
     last = max((o.frame for o in labels), default=-1)
     w, h = camera.width, camera.height
     for fr in range(last + 1):
@@ -169,6 +200,10 @@ def run_sequence(
                 res.distance_raw.add(float(ranges.distance_m[row]), o.nearest_face_m)
             if np.isfinite(states.distance_m[row]):
                 res.distance.add(float(states.distance_m[row]), o.nearest_face_m)
+                flat, height = baselines(xyxy[int(di)], camera)
+                if np.isfinite(flat):
+                    res.baseline_flat.add(flat, o.nearest_face_m)
+                res.baseline_height.add(height, o.nearest_face_m)
                 res.distance_issue.add(
                     float(states.distance_m[row]), o.nearest_face_issue_formula_m
                 )
@@ -215,7 +250,7 @@ def evaluate(
         msg = f"no label files in {label_dir}"
         raise DataFormatError(msg)
     rng = np.random.default_rng(seed)
-    total = SequenceResult(_Samples(), _Samples(), _Samples(), _Samples(), 0, 0, 0, 0)
+    total = SequenceResult()
     mot = MotAccumulator()
     per_seq = []
     iterator: Iterable[str] = seqs
@@ -228,14 +263,8 @@ def evaluate(
         labels = load_tracking_labels(label_dir / f"{s}.txt")
         seq_mot = MotAccumulator()
         r = run_sequence(labels, cam, box_noise_px=box_noise_px, rng=rng, mot=seq_mot)
-        _merge_mot(mot, labels, cam, box_noise_px, seq_mot)
-        for name in ("distance", "distance_raw", "distance_issue", "ttc"):
-            getattr(total, name).est.extend(getattr(r, name).est)
-            getattr(total, name).truth.extend(getattr(r, name).truth)
-        total.frames += r.frames
-        total.chain_ns += r.chain_ns
-        total.objects_scored += r.objects_scored
-        total.objects_ranged += r.objects_ranged
+        mot.merge(seq_mot)
+        total.add(r)
         per_seq.append(
             {
                 "sequence": s,
@@ -253,6 +282,8 @@ def evaluate(
         "distance": _binned(total.distance),
         "distance_per_frame": _binned(total.distance_raw),
         "distance_vs_issue_formula": _binned(total.distance_issue),
+        "baseline_flat_ground": _binned(total.baseline_flat),
+        "baseline_height_prior_1_5m": _binned(total.baseline_height),
         "ttc": total.ttc.stats(),
         "tracking": mot.summary().to_dict(),
         "coverage": {
@@ -262,13 +293,3 @@ def evaluate(
         "chain_us_per_frame": round(total.chain_ns / max(total.frames, 1) / 1e3, 1),
         "per_sequence": per_seq,
     }
-
-
-def _merge_mot(
-    mot: MotAccumulator,
-    labels: Sequence[KittiObject],
-    cam: CameraModel,
-    box_noise_px: float,
-    seq_mot: MotAccumulator,
-) -> None:
-    mot.merge(seq_mot)
