@@ -162,9 +162,16 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
                 msg = f"config mount.{key}_deg = {value!r}: expected a number"
                 raise ConfigError(msg)
             mount[f"{key}_rad"] = math.radians(value)
-    return AdasConfig(
+    cfg = AdasConfig(
         mount=from_mapping(Mount, mount, "mount"),
         tracker=from_mapping(TrackerConfig, table.get("tracker", {}), "tracker"),
         distance=from_mapping(DistanceConfig, table.get("distance", {}), "distance"),
         motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
     )
+    if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
+        msg = (
+            f"config motion.camera_behind_bumper_m = {cfg.motion.camera_behind_bumper_m} must "
+            f"equal mount.behind_bumper_m = {cfg.mount.behind_bumper_m}"
+        )
+        raise ConfigError(msg)
+    return cfg

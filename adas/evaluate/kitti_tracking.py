@@ -65,20 +65,26 @@ class _Samples:
         self.est.append(est)
         self.truth.append(truth)
 
-    def rel_errors(self) -> np.ndarray:
-        e, t = np.asarray(self.est), np.asarray(self.truth)
-        return np.abs(e - t) / np.abs(t) if e.size else np.zeros(0)
+    def signed_errors(self) -> np.ndarray:
+        """(estimate - truth) / truth, clamped to +-10: an infinite estimate (a TTC of "no
+        collision" for a closing object) is a miss of at least 1000 %, counted apart."""
+        e, t = np.asarray(self.est, float), np.asarray(self.truth, float)
+        if e.size == 0:
+            return np.zeros(0)
+        with np.errstate(invalid="ignore"):
+            return np.clip(np.nan_to_num((e - t) / np.abs(t), nan=10.0), -10.0, 10.0)
 
     def stats(self) -> dict[str, Any]:
-        r = self.rel_errors()
-        signed = (np.asarray(self.est) - np.asarray(self.truth)) / np.asarray(self.truth)
-        if r.size == 0:
+        signed = self.signed_errors()
+        if signed.size == 0:
             return {"n": 0, "median_abs_rel": None, "p90_abs_rel": None, "median_rel": None}
+        r = np.abs(signed)
         return {
             "n": int(r.size),
             "median_abs_rel": round(float(np.median(r)), 4),
             "p90_abs_rel": round(float(np.percentile(r, 90)), 4),
             "median_rel": round(float(np.median(signed)), 4),
+            "n_infinite_estimate": int(np.count_nonzero(~np.isfinite(self.est))),
         }
 
 

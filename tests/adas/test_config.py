@@ -46,6 +46,7 @@ def test_override_merges_and_converts_degrees(tmp_path: Path) -> None:
         ("[tracker]\nno_such_key = 1\n", r"unknown keys \['no_such_key'\]"),
         ("[radar]\nx = 1\n", r"unknown sections \['radar'\]"),
         ("[distance\n", "not valid TOML"),
+        ("[mount]\nbehind_bumper_m = 1.8\n", r"motion\.camera_behind_bumper_m"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, text: str, match: str) -> None:

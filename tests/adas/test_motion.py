@@ -327,13 +327,26 @@ def test_scale_ttc_is_moved_to_the_bumper() -> None:
 
 def test_small_boxes_give_noisier_scale_ttc() -> None:
     # Same TTC (3 s) near (9 m, ~120 px high) and far (72 m, ~15 px): the far one is noisier.
-    est = MotionEstimator()
+    # Pixel noise only: the model-error term is the same relative size near and far.
+    est = MotionEstimator(MotionConfig(scale_model_rel_sigma=0.0))
     for k in range(31):
         t = k / 30
         near, far = 12.0 - 3.0 * t, 96.0 - 24.0 * t
         est.update(*frame([1, 2], [near, far], status=FAR), round(t * 1e9))
     s = est.cues.scale_sigma_ttc_s
     assert np.isfinite(s).all() and s[1] > 2.0 * s[0]
+
+
+def test_scale_cue_carries_its_model_error() -> None:
+    """A box is not a flat object at one depth: the scale cue's relative TTC sigma is at
+    least the configured model error, however large and clean the box."""
+    for rel in (0.1, 0.3):
+        est = MotionEstimator(MotionConfig(scale_model_rel_sigma=rel))
+        for k in range(31):
+            t = k / 30
+            est.update(*frame([1], [12.0 - 3.0 * t], status=FAR), round(t * 1e9))
+        c = est.cues
+        assert c.scale_sigma_ttc_s[0] / c.scale_ttc_s[0] >= rel * 0.99
 
 
 def test_fused_ttc_is_tighter_than_either_cue() -> None:
