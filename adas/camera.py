@@ -32,7 +32,7 @@ from adas.types import FloatArray
 PathLike = str | Path
 
 # Level camera: optical axis (cam z) -> vehicle x, cam x (right) -> -y, cam y (down) -> -z.
-_R_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+R_VEHICLE_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 _DIST_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts OpenCV's pinhole model accepts
 # OpenCV's default 5 fixed-point iterations leave ~0.4 px error at k1 = -0.3; iterate to 1e-12.
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
@@ -90,7 +90,7 @@ def rotation_vehicle_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -
     rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
     ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
     rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
-    return rz @ ry @ rx @ _R_LEVEL
+    return rz @ ry @ rx @ R_VEHICLE_LEVEL
 
 
 def _points(a: npt.ArrayLike, dim: int, name: str) -> FloatArray:

@@ -24,7 +24,14 @@ The camera pitch is estimated every frame from all confident objects (each objec
 implies where its contact point should be; the offset is a pitch), combined by a weighted
 median, bounded around the mount pitch and smoothed by a scalar Kalman filter that reverts to
 the mount pitch when no object is seen. This follows the idea of Hoiem, Efros, Hebert,
-"Putting Objects in Perspective" (CVPR 2006).
+"Putting Objects in Perspective" (CVPR 2006). With a single object in view, pitch and object
+size cannot be told apart; the estimate is a consensus of several objects.
+
+A real object's size does not change along its track, so each track learns a log-scale
+correction of its class prior from the ratio of ground range to size range (a scalar Kalman
+filter, measurement variance inflated because road relief is correlated in time). The ground
+cue is most informative while the object is near; what it taught stays with the track when
+the object moves away.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adas import distance_kernels as k
-from adas.camera import _R_LEVEL, CameraModel, rotation_vehicle_camera
+from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.config import param, validate
 from adas.errors import ConfigError
 from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
@@ -128,7 +135,7 @@ class SizePriors:
 def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> FloatArray:
     """Rotation from the camera frame to a level frame with camera axis names (x right, y down,
     z forward) aligned with the vehicle axes. Angles as in ``adas.camera.Mount`` (ISO 8855)."""
-    return np.asarray(_R_LEVEL.T @ rotation_vehicle_camera(pitch_rad, roll_rad, yaw_rad))
+    return np.asarray(R_VEHICLE_LEVEL.T @ rotation_vehicle_camera(pitch_rad, roll_rad, yaw_rad))
 
 
 _OK = int(RangeStatus.OK)  # plain ints: IntEnum comparisons on arrays are slow
@@ -164,9 +171,11 @@ class DistanceEstimator:
         )
         ratio = np.nan_to_num(self.priors.width / self.priors.height, nan=1.0)
         self._wide_aspect = self.config.wide_box_ratio * np.maximum(ratio, 1.0)
-        # camera -> level = R_LEVEL^T Rz(yaw) Ry(pitch) Rx(roll) R_LEVEL; only pitch changes.
+        # camera -> level = L^T Rz(yaw) Ry(pitch) Rx(roll) L with L = R_VEHICLE_LEVEL; only
+        # the pitch changes from frame to frame, so the outer factors are computed once.
         m = camera.mount
-        self._rot_a = _R_LEVEL.T @ rotation_vehicle_camera(0.0, 0.0, m.yaw_rad) @ _R_LEVEL.T
+        lvl = R_VEHICLE_LEVEL
+        self._rot_a = lvl.T @ rotation_vehicle_camera(0.0, 0.0, m.yaw_rad) @ lvl.T
         self._rot_c = rotation_vehicle_camera(0.0, m.roll_rad, 0.0)
         self.rejected: dict[RangeStatus, int] = {s: 0 for s in RangeStatus if s != RangeStatus.OK}
         self.reset()
