@@ -1,0 +1,217 @@
+"""Numba kernels of the motion stage (see :mod:`adas.motion` for the model).
+
+Batched 3x3 / 5x5 Kalman algebra in numpy cost ~420 us per frame for 32 tracks on the 2-core
+reference machine; as per-row loops compiled by numba it is ~80 us. Written for this project.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from adas.types import FloatArray, IntArray, ObjectClass
+
+BoolArray = npt.NDArray[np.bool_]
+
+MAX_ABS = 1e4  # |metres|, sigma or box side [px] beyond this is garbage, treated as missing
+MIN_VAR = 1e-30  # floor on variances: a sigma of 0 must not divide by 0
+MIN_RANGE_M = 0.1  # ranges below this count as this in rates (contact is handled apart)
+# Flags the filter kernel returns per row: has a state, (re)started now, measurement refused,
+# restarted after refusals, has used two or more measurements.
+LIVE, INIT, REJECTED, REINIT, SEASONED = 1, 2, 4, 8, 16
+# Classes whose box width is not rigid (people, riders): the scale cue uses height only.
+HEIGHT_ONLY = np.zeros(len(ObjectClass), np.bool_)
+HEIGHT_ONLY[[ObjectClass.PEDESTRIAN, ObjectClass.BICYCLE, ObjectClass.MOTORCYCLE]] = True
+
+
+@numba.njit(cache=True)
+def ttc1(d: float, v: float, a: float, cap: float) -> float:
+    """Scalar core of :func:`solve_ttc`."""
+    if d <= 0.0:
+        return 0.0
+    disc = v * v - 2.0 * a * d
+    if not disc >= 0.0:  # also NaN
+        return math.inf
+    q = -0.5 * (v + math.copysign(math.sqrt(disc), v))  # one sign: no cancellation
+    t = math.inf
+    if q != 0.0 and d / q > 0.0:
+        t = d / q
+    if a != 0.0 and 0.0 < 2.0 * q / a < t:
+        t = 2.0 * q / a
+    return t if t <= cap else math.inf
+
+
+@numba.njit(cache=True)
+def ttc_many(d: FloatArray, v: FloatArray, a: FloatArray, cap: float, out: FloatArray) -> None:
+    for i in range(d.size):
+        out[i] = ttc1(d[i], v[i], a[i], cap)
+
+
+@numba.njit(cache=True)
+def ettc1(
+    rate: float, var_rate: float, alpha: float, var_alpha: float, cap: float
+) -> tuple[float, float]:
+    """TTC [s] and sigma from the closing rate rho = -v/d [1/s] and alpha = a/d [1/s^2].
+
+    The gap over d is 1 - rho t + alpha t^2/2; by the implicit function theorem dt/drho =
+    t / (alpha t - rho) and dt/dalpha = -(t^2/2) / (alpha t - rho). Sigma is inf where TTC is.
+    """
+    t = ttc1(1.0, -rate, alpha, cap)
+    slope = alpha * t - rate  # d(gap/d)/dt at contact, < 0 for a real crossing
+    var = (t * t * var_rate + 0.25 * t**4 * var_alpha) / (slope * slope)
+    return t, math.sqrt(var) if t < math.inf and var < math.inf else math.inf
+
+
+@numba.njit(cache=True)
+def kf_kernel(
+    X: FloatArray, P: FloatArray, live: BoolArray, t_meas: IntArray, miss: IntArray,
+    hits: IntArray, model: FloatArray, prior: FloatArray, obs: IntArray, slots: IntArray,
+    dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray, meas: BoolArray, t_ns: int,
+    timeout_ns: int, gate: float, n_reinit: int, out_x: FloatArray, out_P: FloatArray,
+    flags: IntArray,
+) -> None:  # fmt: skip
+    """Predict, gate, update or (re)start the filter of each row's slot, in place.
+
+    F = I + dt A1 + dt^2/2 A2, Q = q[r] coef dt^expo with (A1, A2, coef, expo) = model. Row r
+    measures states obs with z[r], variances R[r]; a start puts z on obs, the rest at 0, with
+    variances R and prior[r] (diagonal; a single row serves all rows).
+    """
+    k = X.shape[1]
+    F, T, Pp, xp, K = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty(k), np.empty(k)
+    hp = np.empty(6)  # powers of dt for Q
+    for r in range(slots.size):
+        s, h = slots[r], dt[r]
+        alive = live[s] and t_ns - t_meas[s] <= timeout_ns
+        for e in range(6):
+            hp[e] = h**e
+        for i in range(k):
+            for j in range(k):
+                F[i, j] = (i == j) + h * model[0, i, j] + 0.5 * h * h * model[1, i, j]
+        for i in range(k):
+            xp[i] = 0.0
+            for j in range(k):
+                xp[i] += F[i, j] * X[s, j]
+                T[i, j] = 0.0
+                for m in range(k):
+                    T[i, j] += F[i, m] * P[s, m, j]
+        for i in range(k):
+            for j in range(k):
+                Pp[i, j] = q[r] * model[2, i, j] * hp[int(model[3, i, j])]
+                for m in range(k):
+                    Pp[i, j] += T[i, m] * F[j, m]
+        # The measured states are uncorrelated (block-diagonal P): chi2 is a sum and
+        # sequential scalar updates are exact.
+        chi2 = 0.0
+        for m in range(obs.size):
+            e = z[r, m] - xp[obs[m]]
+            chi2 += e * e / (Pp[obs[m], obs[m]] + max(R[r, m], MIN_VAR))
+        rejected = meas[r] and alive and not chi2 <= gate
+        ok = meas[r] and alive and not rejected
+        for m in range(obs.size if ok else 0):
+            o = obs[m]
+            S, e = Pp[o, o] + max(R[r, m], MIN_VAR), z[r, m] - xp[o]
+            for i in range(k):
+                K[i] = Pp[i, o] / S
+                xp[i] += K[i] * e
+            for i in range(k):
+                for j in range(k):
+                    T[i, j] = Pp[i, j] - K[i] * Pp[o, j]
+            for i in range(k):
+                for j in range(k):
+                    Pp[i, j] = 0.5 * (T[i, j] + T[j, i])
+        miss[s] = miss[s] + 1 if rejected else (0 if ok else miss[s])
+        reinit = miss[s] >= n_reinit
+        init = (meas[r] and not alive) or reinit
+        if init:
+            xp[:], Pp[:], miss[s], hits[s] = 0.0, 0.0, 0, 0
+            for i in range(k):
+                Pp[i, i] = prior[min(r, prior.shape[0] - 1), i]  # one row serves all
+            for m in range(obs.size):
+                xp[obs[m]], Pp[obs[m], obs[m]] = z[r, m], max(R[r, m], MIN_VAR)
+        alive = alive or init
+        if not alive:
+            xp[:], Pp[:] = 0.0, 0.0
+        if ok or init:
+            t_meas[s], hits[s] = t_ns, hits[s] + 1
+        X[s], P[s], live[s], out_x[r], out_P[r] = xp, Pp, alive, xp, Pp
+        flags[r] = (
+            alive * LIVE + init * INIT + rejected * REJECTED + reinit * REINIT
+            + (hits[s] >= 2) * SEASONED
+        )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def ttc_kernel(
+    x: FloatArray, p: FloatArray, f_r: IntArray, xs: FloatArray, ps: FloatArray, f_s: IntArray,
+    c_bumper: float, shrink2: float, cap: float, model_rel2: float, out: FloatArray,
+) -> None:  # fmt: skip
+    """Fuse the cues per row r into out[:, r]: TTC, sigma, range-cue TTC, sigma, scale-cue TTC,
+    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity."""
+    for r in range(x.shape[0]):
+        live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
+        dd = max(d, MIN_RANGE_M) if live else 1.0
+        # Range cue: rho = -v/d, J = (v/d^2, -1/d).
+        rate_r, var_r = 0.0, math.inf
+        if live:
+            k0, k1 = v / (dd * dd), -1.0 / dd
+            rate_r = -v / dd
+            var_r = k0 * k0 * p[r, 0, 0] + 2 * k0 * k1 * p[r, 0, 1] + k1 * k1 * p[r, 1, 1]
+        # Scale cue from its second box on: rho = -(u'/u) (d + c)/d, J = (u'/u^2, -1/u) (d + c)/d.
+        rate_s, var_s = 0.0, math.inf
+        u, du = xs[r, 0], xs[r, 1]
+        if f_s[r] & LIVE and f_s[r] & SEASONED and u > 0.0:
+            c = (dd + c_bumper) / dd if live else 1.0
+            j0, j1 = du / (u * u) * c, -c / u
+            rate_s = -du / u * c
+            var_s = j0 * j0 * ps[r, 0, 0] + 2 * j0 * j1 * ps[r, 0, 1] + j1 * j1 * ps[r, 1, 1]
+            var_s += model_rel2 * rate_s * rate_s
+        # Inverse-variance fusion of the rates; an unusable cue (var inf) weighs 0.
+        var_r, var_s = max(var_r, MIN_VAR), max(var_s, MIN_VAR)
+        W = 1.0 / var_r + 1.0 / var_s
+        rate_f = (rate_r / var_r + rate_s / var_s) / W if W > 0.0 else 0.0
+        # Acceleration credit max(0, 1 - k^2 var_a / a^2), as alpha = a/d.
+        var_a = max(p[r, 2, 2], 0.0) if live else 0.0
+        alpha = a * max(0.0, 1.0 - shrink2 * var_a / (a * a + MIN_VAR)) / dd if live else 0.0
+        var_alpha = var_a / (dd * dd)
+        var_f = 1.0 / W if W > 0.0 else math.inf
+        out[0, r], out[1, r] = ettc1(rate_f, var_f, alpha, var_alpha, cap)
+        out[2, r], out[3, r] = ettc1(rate_r, var_r, alpha, var_alpha, cap)
+        out[4, r], out[5, r] = ettc1(rate_s, var_s, alpha, var_alpha, cap)
+        if live and d <= 0.0:  # at the face already: TTC 0, sigma from range and speed
+            out[0, r], out[1, r] = 0.0, math.sqrt(max(p[r, 0, 0], 0.0)) / max(-v, 0.1)
+        sig_d = math.sqrt(max(p[r, 0, 0], 0.0))
+        out[6:, r] = (
+            (d, sig_d, x[r, 3], v, a, x[r, 4]) if live else (math.inf, math.inf, 0, 0, 0, 0)
+        )
+
+
+@numba.njit(cache=True)
+def box_sizes(
+    xyxy: FloatArray, class_id: IntArray, fresh: BoolArray, edge2: float, sig_g2: float,
+    u: FloatArray, R: FloatArray, prior: FloatArray, meas: BoolArray,
+) -> None:  # fmt: skip
+    """Scale-filter measurement u = 1/size [1/px], its variance and start prior, per row.
+
+    Relative size variance: a side has two edges of variance edge2; the geometric mean of two
+    sides halves it again. Priors scale with u, so the filter is independent of object size.
+    """
+    for r in range(u.size):
+        w, h = xyxy[r, 2] - xyxy[r, 0], xyxy[r, 3] - xyxy[r, 1]
+        meas[r] = fresh[r] and 1.0 <= w <= MAX_ABS and 1.0 <= h <= MAX_ABS
+        if not meas[r]:
+            w = h = 1.0
+        c = class_id[r]
+        if 0 <= c < HEIGHT_ONLY.size and HEIGHT_ONLY[c]:
+            size, rel2 = h, 2.0 * edge2 / (h * h)
+        else:
+            size, rel2 = math.sqrt(h * w), 0.5 * edge2 * (1.0 / (h * h) + 1.0 / (w * w))
+        u[r] = 1.0 / size
+        R[r, 0] = rel2 * u[r] * u[r]
+        prior[r, 1] = sig_g2 * u[r] * u[r]
+
+
+# Range + lateral: (range, rate, accel) constant acceleration, white jerk (q coef dt^expo);
+# (lateral, lateral velocity) constant velocity, white acceleration.
