@@ -59,3 +59,18 @@ def test_bad_values_are_named(tmp_path: Path, text: str, match: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_shipped_file_equals_the_dataclass_defaults() -> None:
+    """The evaluation and benchmarks build stages from dataclass defaults; the runtime reads
+    default.toml. They must be the same numbers, or the figures would not be the product's."""
+    from adas.camera import Mount
+    from adas.distance import DistanceConfig
+    from adas.motion import MotionConfig
+    from adas.track import TrackerConfig
+
+    cfg = load_config()
+    assert cfg.mount == Mount()
+    assert cfg.tracker == TrackerConfig()
+    assert cfg.distance == DistanceConfig()
+    assert cfg.motion == MotionConfig()
