@@ -49,6 +49,7 @@ from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.config import param, validate
 from adas.errors import ConfigError
+from adas.slots import TrackSlots
 from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 
 log = logging.getLogger(__name__)
@@ -186,11 +187,10 @@ class DistanceEstimator:
         stationary = 0.5 * self.config.pitch_rate_sigma_dps**2 * self.config.pitch_revert_s
         self._pitch_var = math.radians(max(stationary, 1e-6) ** 0.5) ** 2
         self._t_ns: int | None = None
-        self._slot: dict[int, int] = {}
-        self._slot_ids: list[int] = []
-        self._scale = np.zeros(0)  # per-track log size correction
-        self._scale_var = np.zeros(0)
-        self._last_ns = np.zeros(0, np.int64)
+        self._track = TrackSlots(64)
+        self._scale = np.zeros(64)  # per-track log size correction
+        self._scale_var = np.zeros(64)  # its variance; < 0 = not yet set
+        self._last_ns = np.zeros(64, np.int64)  # time the track's size estimate refers to
 
     @property
     def pitch_rad(self) -> float:
@@ -244,7 +244,6 @@ class DistanceEstimator:
             dist = d - m.behind_bumper_m
             bad = (status == _OK) & ((dist < cfg.min_distance_m) | (dist > cfg.max_distance_m))
         status[bad] = _OUT_OF_RANGE
-        self._forget(t_ns)
         good = status == _OK
         if not good.all():
             for s in np.unique(status[~good]):
@@ -280,40 +279,17 @@ class DistanceEstimator:
         return out
 
     def _slots(self, track_ids: npt.NDArray[np.int64], t_ns: int) -> npt.NDArray[np.int64]:
-        """Per-track state slots (created on first sight with the class prior: log size 0)."""
-        slots = np.empty(track_ids.size, np.int64)
-        for i, tid in enumerate(track_ids.tolist()):
-            slot = self._slot.get(tid)
-            if slot is None:
-                slot = self._new_slot(tid, t_ns)
-            slots[i] = slot
+        """Per-track rows; new tracks start at the class prior (log size 0, variance set by
+        the kernel from the first size cue). Sizes of tracks unseen for
+        ``track_timeout_s`` are forgotten."""
+        self._track.drop_stale(t_ns, int(self.config.track_timeout_s * 1e9))
+        slots, new = self._track.lookup(track_ids, t_ns)
+        self._scale = self._track.fit(self._scale, 0.0)
+        self._scale_var = self._track.fit(self._scale_var, 0.0)
+        self._last_ns = self._track.fit(self._last_ns, 0)
+        if new:
+            self._scale[new], self._scale_var[new], self._last_ns[new] = 0.0, -1.0, t_ns
         return slots
-
-    def _new_slot(self, track_id: int, t_ns: int) -> int:
-        slot = len(self._slot_ids)
-        self._slot[track_id] = slot
-        self._slot_ids.append(track_id)
-        if slot >= self._scale.size:
-            grow = max(64, self._scale.size)
-            self._scale = np.concatenate([self._scale, np.zeros(grow)])
-            self._scale_var = np.concatenate([self._scale_var, np.zeros(grow)])
-            self._last_ns = np.concatenate([self._last_ns, np.zeros(grow, np.int64)])
-        self._scale[slot] = 0.0
-        self._scale_var[slot] = -1.0  # the kernel sets it from the first size cue
-        self._last_ns[slot] = t_ns
-        return slot
-
-    def _forget(self, t_ns: int) -> None:
-        """Drop learned sizes of tracks unseen for ``track_timeout_s`` (checked every 256)."""
-        if len(self._slot_ids) < 256:
-            return
-        timeout = int(self.config.track_timeout_s * 1e9)
-        keep = [i for i in range(len(self._slot_ids)) if t_ns - self._last_ns[i] <= timeout]
-        ids = [self._slot_ids[i] for i in keep]
-        self._scale, self._scale_var = self._scale[keep], self._scale_var[keep]
-        self._last_ns = self._last_ns[keep]
-        self._slot_ids = ids
-        self._slot = {tid: i for i, tid in enumerate(ids)}
 
     def _predict_pitch(self, t_ns: int) -> None:
         """Ornstein-Uhlenbeck prediction: random walk that reverts to the mount pitch."""

@@ -17,15 +17,16 @@ Two Kalman filters per track id, stepped for all tracks of a frame by compiled k
 TTC. Each cue gives a constant-velocity closing rate rho = 1/TTC [1/s]: -v/d from the range
 filter; -u'/u from the boxes, which under constant velocity is closing speed over the range to
 the object's face *measured from the camera*, moved to the bumper as rho (d + c) / d (c =
-``camera_behind_bumper_m``). The rates are fused by inverse variance (1/TTC is smooth through
-0 = no collision), then the relative acceleration a enters: TTC is the smallest positive root of
-d + v t + a t^2/2 = 0 with v = -rho d (the enhanced TTC of ISO 22839), 0 at contact, inf without
-a root or above ``ttc_max_s``. An opening gap under relative deceleration (lead car braking from
-matched speed, Euro NCAP CCRb) has a root and gets a finite TTC on purpose. a is shrunk by
-max(0, 1 - (k sigma_a / a)^2) (positive-part James-Stein): acceleration from differentiated
-monocular ranges is noisy and lags (~1 s to learn a braking lead), and noise on a young track
-must neither make a closing object "stop short" nor shorten TTC at random. Sigmas are first
-order and carry the full uncertainty of a.
+``camera_behind_bumper_m``). The rates are fused by inverse variance (1/TTC is smooth through 0
+= no collision; the scale cue carries a relative model error, ``scale_model_rel_sigma``, because
+a box is not a flat object at one depth), then the relative acceleration a enters: TTC is the
+smallest positive root of d + v t + a t^2/2 = 0 with v = -rho d (the enhanced TTC of ISO 22839),
+0 at contact, inf without a root or above ``ttc_max_s``. An opening gap under relative
+deceleration (lead car braking from matched speed, Euro NCAP CCRb) has a root and gets a finite
+TTC on purpose. a is shrunk by max(0, 1 - (k sigma_a / a)^2) (positive-part James-Stein):
+acceleration from differentiated monocular ranges is noisy and lags (~1 s to learn a braking
+lead), and noise on a young track must neither make a closing object "stop short" nor shorten
+TTC at random. Sigmas are first order and carry the full uncertainty of a.
 
 Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
 and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
@@ -45,6 +46,7 @@ import numpy.typing as npt
 from adas import motion_kernels as mk
 from adas.config import param, validate
 from adas.errors import ContractError
+from adas.slots import TrackSlots
 from adas.types import (
     EgoState,
     FloatArray,
@@ -216,11 +218,8 @@ class MotionEstimator:
     def reset(self) -> None:
         """Forget every state and zero the counters."""
         cap = 64
-        self._ids: dict[int, int] = {}
-        self._free = list(range(cap - 1, -1, -1))
-        self._slot_id = np.full(cap, -1, np.int64)
+        self._track = TrackSlots(cap)
         self._t_ns = np.zeros(cap, np.int64)  # time the slot's states refer to
-        self._seen_ns = np.zeros(cap, np.int64)  # last time the id was in the input
         self._ego_a = np.full(cap, np.nan)  # ego acceleration at _t_ns (NaN = unknown)
         self._rng = _Bank(cap, self._model_r, (0, 3), self._gate2)
         self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
@@ -230,7 +229,7 @@ class MotionEstimator:
 
     def __len__(self) -> int:
         """Number of track ids whose state is held."""
-        return len(self._ids)
+        return len(self._track)
 
     def update(
         self, tracks: Tracks, ranges: RangeEstimates, t_ns: int, ego: EgoState | None = None
@@ -257,7 +256,7 @@ class MotionEstimator:
         self._drop_stale(t_ns)
         slots = self._slots(tracks.track_id, t_ns)
         dt = np.minimum(np.maximum((t_ns - self._t_ns[slots]) * 1e-9, 0.0), cfg.state_timeout_s)
-        self._t_ns[slots] = self._seen_ns[slots] = t_ns
+        self._t_ns[slots] = t_ns
         fresh = np.asarray(tracks.time_since_update) == 0
         with np.errstate(all="ignore"):
             self._ego_input(slots, ego)
@@ -277,36 +276,21 @@ class MotionEstimator:
         )  # fmt: skip
 
     def _slots(self, track_id: IntArray, t_ns: int) -> IntArray:
-        get, ids = self._ids.get, track_id.tolist()
-        slots = [get(i, -1) for i in ids]
-        if -1 in slots:
-            for r, i in enumerate(ids):
-                if slots[r] < 0:
-                    slots[r] = self._ids[i] = self._new_slot(i, t_ns)
-        return np.array(slots, np.int64)
-
-    def _new_slot(self, track_id: int, t_ns: int) -> int:
-        if not self._free:
-            old = len(self._slot_id)
-            self._free = list(range(2 * old - 1, old - 1, -1))
-            for name, fill in (("_slot_id", -1), ("_t_ns", 0), ("_seen_ns", 0), ("_ego_a", np.nan)):
-                arr = getattr(self, name)
-                setattr(self, name, np.concatenate([arr, np.full(old, fill, arr.dtype)]))
-            self._rng.grow(2 * old)
-            self._scl.grow(2 * old)
-        s = self._free.pop()
-        self._slot_id[s], self._t_ns[s], self._ego_a[s] = track_id, t_ns, np.nan
-        self._rng.live[s] = self._scl.live[s] = False
-        self._rng.miss[s] = self._scl.miss[s] = 0
-        return s
+        slots, new = self._track.lookup(track_id, t_ns)
+        cap = self._track.capacity
+        if cap > len(self._t_ns):
+            self._t_ns = self._track.fit(self._t_ns, 0)
+            self._ego_a = self._track.fit(self._ego_a, np.nan)
+            self._rng.grow(cap)
+            self._scl.grow(cap)
+        if new:
+            self._t_ns[new], self._ego_a[new] = t_ns, np.nan
+            self._rng.live[new] = self._scl.live[new] = False
+            self._rng.miss[new] = self._scl.miss[new] = 0
+        return slots
 
     def _drop_stale(self, t_ns: int) -> None:
-        timeout_ns = int(self.config.state_timeout_s * 1e9)
-        stale = (self._slot_id >= 0) & (t_ns - self._seen_ns > timeout_ns)
-        for s in np.flatnonzero(stale).tolist():
-            del self._ids[int(self._slot_id[s])]
-            self._slot_id[s] = -1
-            self._free.append(s)
+        self._track.drop_stale(t_ns, int(self.config.state_timeout_s * 1e9))
 
     def _ego_input(self, slots: IntArray, ego: EgoState | None) -> None:
         a_now = float(ego.accel_mps2) if ego is not None and ego.valid else math.nan
