@@ -19,3 +19,8 @@ class CalibrationFileError(AdasError, ValueError):
 
 class DataFormatError(AdasError, ValueError):
     """An input data file (labels, logs) is malformed."""
+
+
+class ModelFormatError(AdasError, ValueError):
+    """An ONNX model file is missing, unreadable, or its inputs/outputs are not a known
+    detector layout."""

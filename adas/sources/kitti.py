@@ -1,8 +1,9 @@
-"""KITTI tracking labels (``label_02/SSSS.txt``), read into per-frame arrays.
+"""KITTI labels: tracking (``label_02/SSSS.txt``) and object detection (``label_2/NNNNNN.txt``).
 
-Format (KITTI tracking devkit, one object per line): frame, track id, type, truncated (0-2),
-occluded (0-3), alpha, 2D box (x1 y1 x2 y2, pixels), 3D dimensions (h w l, m), location
-(x y z, m, rectified camera frame: bottom centre of the 3D box), rotation_y (rad).
+Tracking format (KITTI tracking devkit, one object per line): frame, track id, type, truncated
+(0-2), occluded (0-3), alpha, 2D box (x1 y1 x2 y2, pixels), 3D dimensions (h w l, m), location
+(x y z, m, rectified camera frame: bottom centre of the 3D box), rotation_y (rad). The object
+detection format is the same without the first two columns (one file per image).
 """
 
 from __future__ import annotations
@@ -67,8 +68,17 @@ class KittiObject:
 
 def load_tracking_labels(path: str | Path) -> list[KittiObject]:
     """All objects of one sequence (DontCare regions included, kind ``DontCare``)."""
+    return _load(Path(path), tracking=True)
+
+
+def load_object_labels(path: str | Path) -> list[KittiObject]:
+    """All objects of one KITTI object-detection image (frame 0, track id -1)."""
+    return _load(Path(path), tracking=False)
+
+
+def _load(path: Path, *, tracking: bool) -> list[KittiObject]:
     objects = []
-    path = Path(path)
+    first = 2 if tracking else 0  # index of the type column
     try:
         lines = path.read_text().splitlines()
     except OSError as exc:
@@ -78,15 +88,15 @@ def load_tracking_labels(path: str | Path) -> list[KittiObject]:
         tok = line.split()
         if not tok:
             continue
-        if len(tok) < 17:
-            msg = f"{path}:{lineno}: expected 17 fields, got {len(tok)}"
+        if len(tok) < first + 15:
+            msg = f"{path}:{lineno}: expected {first + 15} fields, got {len(tok)}"
             raise DataFormatError(msg)
         try:
-            v = [float(t) for t in tok[3:17]]
+            v = [float(t) for t in tok[first + 1 : first + 15]]
             obj = KittiObject(
-                frame=int(tok[0]),
-                track_id=int(tok[1]),
-                kind=tok[2],
+                frame=int(tok[0]) if tracking else 0,
+                track_id=int(tok[1]) if tracking else -1,
+                kind=tok[first],
                 truncation=v[0],
                 occlusion=int(v[1]),
                 xyxy=(v[3], v[4], v[5], v[6]),

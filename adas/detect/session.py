@@ -1,0 +1,167 @@
+"""One ONNX Runtime session per model, with the execution providers checked after it is made.
+
+Providers are asked for in priority order (config ``detect.providers``, e.g. TensorRT, CUDA,
+CPU). ONNX Runtime silently falls back to the next provider when one cannot start (a CUDA
+build without cuDNN, a TensorRT without its libraries), so the providers the session actually
+uses are read back, logged, and compared with what was asked: ``require_first_provider``
+turns a fallback into an error for deployments that must not run slower than specified.
+
+Inputs go through IO binding with output buffers allocated once: the outputs are written
+into the same arrays every frame (copy them if you keep them past the next ``run``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adas.errors import ConfigError, ModelFormatError
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def provider_names(requested: Sequence[str]) -> list[str]:
+    """ONNX Runtime names of the short provider names of the config, in order."""
+    out = []
+    for p in requested:
+        key = p.lower()
+        if key not in PROVIDERS:
+            msg = f"config detect.providers: unknown provider {p!r}; allowed {list(PROVIDERS)}"
+            raise ConfigError(msg)
+        out.append(PROVIDERS[key])
+    if not out:
+        msg = "config detect.providers is empty; list at least 'cpu'"
+        raise ConfigError(msg)
+    return out
+
+
+class OnnxSession:
+    """A detector's ONNX Runtime session: one float input (1 x C x H x W), fixed outputs."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        providers: Sequence[str] = ("cpu",),
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+        require_first_provider: bool = False,
+        io_binding: bool = True,
+        warmup_runs: int = 1,
+    ) -> None:
+        import onnxruntime as ort  # heavy: imported where a session is made
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            msg = f"model file {self.path} not found"
+            raise ModelFormatError(msg)
+        wanted = provider_names(providers)
+        available = set(ort.get_available_providers())
+        usable = [p for p in wanted if p in available]
+        for p in wanted:
+            if p not in available:
+                log.info("%s is not in this onnxruntime build (%s)", p, ort.__version__)
+        if not usable:
+            msg = (
+                f"none of the providers {list(providers)} is available in onnxruntime "
+                f"{ort.__version__} (available: {sorted(available)}); add 'cpu'"
+            )
+            raise ConfigError(msg)
+        so = ort.SessionOptions()
+        so.log_severity_level = 3  # exporter warnings (initializers in inputs) are noise
+        so.intra_op_num_threads = int(intra_op_threads)
+        so.inter_op_num_threads = int(inter_op_threads)
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self._sess = ort.InferenceSession(str(self.path), so, providers=usable)
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidProtobuf types
+            size = self.path.stat().st_size
+            msg = (
+                f"model file {self.path} ({size} bytes) could not be loaded by onnxruntime: "
+                f"{type(exc).__name__}: {str(exc).strip()[:300]}. Is it a complete ONNX file? "
+                "Fetch it again with tools/fetch_models.py"
+            )
+            raise ModelFormatError(msg) from exc
+        self.providers_used: list[str] = list(self._sess.get_providers())
+        self.providers_requested = wanted
+        if require_first_provider and usable[:1] != wanted[:1]:
+            msg = (
+                f"{wanted[0]} is not in this onnxruntime build ({ort.__version__}) and "
+                "detect.require_first_provider = true"
+            )
+            raise ConfigError(msg)
+        if self.providers_used[:1] != usable[:1]:
+            # Available in this build but it could not start (libraries, device, memory).
+            text = (
+                f"{self.path.name}: asked for {usable[0]} first, the session runs on "
+                f"{self.providers_used}"
+            )
+            if require_first_provider:
+                raise ConfigError(text + " (detect.require_first_provider = true)")
+            log.warning(text)
+        log.info("%s: providers in use %s", self.path.name, self.providers_used)
+
+        inputs = self._sess.get_inputs()
+        if len(inputs) != 1:
+            names = [i.name for i in inputs]
+            msg = f"{self.path}: a detector has one image input, this model has {names}"
+            raise ModelFormatError(msg)
+        inp = inputs[0]
+        shape = list(inp.shape)
+        if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
+            msg = (
+                f"{self.path}: input {inp.name!r} has shape {shape}; expected a fixed "
+                "1 x C x H x W image input"
+            )
+            raise ModelFormatError(msg)
+        if inp.type != "tensor(float)":
+            msg = f"{self.path}: input {inp.name!r} is {inp.type}; expected tensor(float)"
+            raise ModelFormatError(msg)
+        self.input_name: str = inp.name
+        self.channels, self.input_h, self.input_w = (int(d) for d in shape[1:])
+        self.output_names: list[str] = [o.name for o in self._sess.get_outputs()]
+        self.output_shapes: list[list[Any]] = [list(o.shape) for o in self._sess.get_outputs()]
+        self._binding: Any = None
+        self._outputs: list[np.ndarray] = []
+        static = all(all(isinstance(d, int) for d in s) for s in self.output_shapes)
+        if io_binding and static and self.providers_used[0] == PROVIDERS["cpu"]:
+            self._binding = self._sess.io_binding()
+            for name, s in zip(self.output_names, self.output_shapes, strict=True):
+                buf = np.empty(s, np.float32)
+                self._outputs.append(buf)
+                self._binding.bind_output(name, "cpu", 0, np.float32, s, buf.ctypes.data)
+        self.warmup_s = 0.0
+        if warmup_runs > 0:
+            t0 = time.perf_counter()
+            dummy = np.zeros((1, self.channels, self.input_h, self.input_w), np.float32)
+            for _ in range(warmup_runs):
+                self.run(dummy)
+            self.warmup_s = time.perf_counter() - t0
+
+    @property
+    def input_wh(self) -> tuple[int, int]:
+        return self.input_w, self.input_h
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        """Run on one 1 x C x H x W float32 tensor; returns the outputs in session order."""
+        expected = (1, self.channels, self.input_h, self.input_w)
+        if tensor.shape != expected or tensor.dtype != np.float32:
+            msg = f"input tensor {tensor.shape} {tensor.dtype}; the model needs {expected} float32"
+            raise ModelFormatError(msg)
+        if self._binding is None:
+            return list(self._sess.run(self.output_names, {self.input_name: tensor}))
+        t = np.ascontiguousarray(tensor)
+        self._binding.bind_input(self.input_name, "cpu", 0, np.float32, list(t.shape), t.ctypes.data)
+        self._sess.run_with_iobinding(self._binding)
+        return self._outputs

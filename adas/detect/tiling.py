@@ -1,0 +1,186 @@
+"""Where in the image the detector looks: a horizon band, cut into overlapping tiles that are
+packed into ONE model input.
+
+Small and distant vehicles matter most, and they sit in a band around the horizon. A wide
+frame letterboxed whole into a square input wastes most of the input on padding and shrinks
+the cars: KITTI's 1242 x 375 frames become 416 x 126, so a car 40 m away is 13 px wide. Cut
+the band into ``n`` overlapping tiles and stack them vertically in the same input instead
+(a thin band of padding between them): with two tiles the cars are drawn at almost twice
+the size, for one inference. ``plan_layout`` picks ``n`` that draws them largest; on a 16:9
+frame that is usually one tile, on KITTI two.
+
+A vehicle that crosses the seam between two tiles is cut by one tile's inner edge. The
+overlap is chosen so that a vehicle that fits in it is whole in the other tile; boxes
+touching an inner edge are dropped where the neighbouring tile has the whole object, and
+merged into their union where both tiles see only a part (:func:`merge_tiles`). Then one
+class-aware NMS over everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adas.errors import ConfigError
+
+EDGE_TOL_PX = 2.0  # a box edge this close to a tile's inner edge (image px) is cut by it
+COVER_FRACTION = 0.6  # a cut box this much inside a whole box of another tile is its part
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: image region ``(x, y, w, h)`` and the rows of the model input it fills."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    slot_y: int
+    slot_h: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    tiles: tuple[Tile, ...]
+    scale: float  # image px -> model px
+    image_wh: tuple[int, int]
+    model_wh: tuple[int, int]
+
+    @property
+    def inner_edges(self) -> list[tuple[bool, bool]]:
+        """Per tile: (left edge is inside the image, right edge is inside the image)."""
+        w = self.image_wh[0]
+        return [(t.x > 0, t.x + t.w < w) for t in self.tiles]
+
+
+def band_rows(image_h: int, horizon_y: float, up_px: float, down_px: float | None) -> tuple[int, int]:
+    """Rows ``[y0, y1)`` of the band from ``up_px`` above the horizon to ``down_px`` below it
+    (None: the bottom of the image), clamped to the image."""
+    y0 = int(np.clip(np.floor(horizon_y - up_px), 0, image_h - 1))
+    y1 = image_h if down_px is None else int(np.clip(np.ceil(horizon_y + down_px), y0 + 1, image_h))
+    return y0, y1
+
+
+def plan_layout(
+    image_wh: tuple[int, int],
+    model_wh: tuple[int, int],
+    *,
+    band: tuple[int, int] | None = None,
+    tiles: int = 0,
+    max_tiles: int = 4,
+    overlap_frac: float = 0.12,
+    gap_px: int = 8,
+) -> Layout:
+    """Cut rows ``band`` (default: all) of the image into ``tiles`` (0: the count that draws
+    objects largest, up to ``max_tiles``) overlapping tiles stacked in one model input.
+
+    ``overlap_frac`` is the overlap of neighbouring tiles as a fraction of the band width;
+    ``gap_px`` rows of padding separate the tiles in the model input.
+    """
+    iw, ih = image_wh
+    mw, mh = model_wh
+    if iw < 1 or ih < 1 or mw < 1 or mh < 1:
+        msg = f"image {image_wh} and model input {model_wh} sizes must be positive"
+        raise ConfigError(msg)
+    if not 0.0 <= overlap_frac < 0.5:
+        msg = f"config detect.tile_overlap = {overlap_frac} must be in [0, 0.5)"
+        raise ConfigError(msg)
+    if not 0 <= tiles <= 8 or not 1 <= max_tiles <= 8:
+        msg = f"config detect.tiles = {tiles} must be in [0, 8] (0 = automatic)"
+        raise ConfigError(msg)
+    y0, y1 = band if band is not None else (0, ih)
+    if not 0 <= y0 < y1 <= ih:
+        msg = f"band rows {band} must satisfy 0 <= y0 < y1 <= {ih}"
+        raise ConfigError(msg)
+    bh = y1 - y0
+    overlap = int(round(overlap_frac * iw))
+
+    def make(n: int) -> Layout | None:
+        slot_h = (mh - gap_px * (n - 1)) // n
+        if slot_h < 1:
+            return None
+        tw = iw if n == 1 else int(np.ceil((iw + (n - 1) * overlap) / n))
+        tw = min(tw, iw)
+        scale = min(mw / tw, slot_h / bh)
+        out = []
+        for i in range(n):
+            x = 0 if n == 1 else int(round(i * (iw - tw) / (n - 1)))
+            out.append(Tile(x, y0, tw, bh, i * (slot_h + gap_px), slot_h))
+        return Layout(tuple(out), scale, (iw, ih), (mw, mh))
+
+    if tiles:
+        layout = make(tiles)
+        if layout is None:
+            msg = f"{tiles} tiles do not fit in a {mw} x {mh} model input"
+            raise ConfigError(msg)
+        return layout
+    best: Layout | None = None
+    for n in range(1, max_tiles + 1):
+        cand = make(n)
+        if cand is not None and (best is None or cand.scale > best.scale * 1.02):
+            best = cand
+    assert best is not None  # n = 1 always fits
+    return best
+
+
+def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+
+
+def _area(a: np.ndarray) -> np.ndarray:
+    return np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+
+
+def merge_tiles(
+    layout: Layout,
+    xyxy: np.ndarray,
+    score: np.ndarray,
+    label: np.ndarray,
+    tile: np.ndarray,
+) -> np.ndarray:
+    """Resolve objects cut by a tile seam; returns the boxes (image px), modified in place
+    for merged ones, as a keep mask over the rows.
+
+    ``tile`` is the tile index of each row. A box is *cut* when it touches an inner edge of
+    its tile. A cut box mostly inside an uncut box of the same label from another tile is a
+    part of that object and dropped; cut boxes of the same label from neighbouring tiles that
+    overlap are one object seen in two parts and replaced by their union (highest score).
+    """
+    n = len(xyxy)
+    keep = np.ones(n, bool)
+    if n == 0 or len(layout.tiles) == 1:
+        return keep
+    edges = layout.inner_edges
+    cut = np.zeros(n, bool)
+    for i in range(n):
+        t = layout.tiles[int(tile[i])]
+        left_in, right_in = edges[int(tile[i])]
+        cut[i] = (left_in and xyxy[i, 0] <= t.x + EDGE_TOL_PX) or (
+            right_in and xyxy[i, 2] >= t.x + t.w - 1 - EDGE_TOL_PX
+        )
+    if not cut.any():
+        return keep
+    inter = _inter(xyxy, xyxy)
+    area = _area(xyxy)
+    same = (label[:, None] == label[None, :]) & (tile[:, None] != tile[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = inter / area[:, None]  # fraction of row i inside row j
+    for i in np.flatnonzero(cut):
+        whole = same[i] & ~cut & (inside[i] >= COVER_FRACTION)
+        if whole.any():
+            keep[i] = False
+    for i in np.flatnonzero(cut & keep):
+        for j in np.flatnonzero(cut & keep & same[i]):
+            if j <= i or inter[i, j] <= 0:
+                continue
+            # one object seen in two parts: the union, with the better score
+            xyxy[i, :2] = np.minimum(xyxy[i, :2], xyxy[j, :2])
+            xyxy[i, 2:] = np.maximum(xyxy[i, 2:], xyxy[j, 2:])
+            score[i] = max(score[i], score[j])
+            keep[j] = False
+    return keep
