@@ -7,6 +7,8 @@ SYNOPSIS
     ...
     $ adas bench chain --json
     {"benchmark": "chain", "objects": 32, "chain_us": {"median": ...}, ...}
+    $ adas eval kitti-object --root ../shared/data/kitti/object --json det.json
+    cars: 26 to find, ... recall ... precision ...
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "examples:\n"
             "  adas eval kitti-tracking --root $ADAS_DATA_DIR/kitti/tracking --json eval.json\n"
-            "  adas bench chain --json"
+            "  adas eval kitti-object --root $ADAS_DATA_DIR/kitti/object --json det.json\n"
+            "  adas bench chain --json\n"
+            "  adas bench preprocess --json\n"
+            "  adas bench detect --json"
         ),
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -49,12 +54,43 @@ def _parser() -> argparse.ArgumentParser:
     kt.add_argument("--seed", type=int, default=0, help="seed of the box noise")
     kt.add_argument("--json", type=Path, default=None, help="write the report here ('-': stdout)")
 
+    ko = evs.add_parser(
+        "kitti-object",
+        help="detector recall/precision and distance on KITTI frames",
+        description=(
+            "Run the detector on DIR/image_2/*.png (or a KITTI tracking folder's labelled "
+            "images) and score vehicles against the labels at IoU 0.5; a plain single pass "
+            "of the model is measured alongside as the baseline."
+        ),
+    )
+    ko.add_argument("--root", required=True, type=Path, help="KITTI object or tracking folder")
+    ko.add_argument("--model", default="", help="registry name or .onnx path (default: registry)")
+    ko.add_argument("--tiles", type=int, default=None, help="tiles in the band (0 = automatic)")
+    ko.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    ko.add_argument("--repeats", type=int, default=3, help="timed runs per image")
+    ko.add_argument("--json", type=Path, default=None, help="write the report here ('-': stdout)")
+
     be = sub.add_parser("bench", help="speed benchmarks (JSON)")
     bes = be.add_subparsers(dest="what", required=True)
     ch = bes.add_parser("chain", help="tracker + distance + motion per frame")
     ch.add_argument("--objects", type=int, default=32)
     ch.add_argument("--frames", type=int, default=2000)
     ch.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
+    )
+    pp = bes.add_parser("preprocess", help="1920x1080 -> 416x416: reference vs OpenCV")
+    pp.add_argument("--repeats", type=int, default=200)
+    pp.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
+    )
+    de = bes.add_parser("detect", help="detector latency per model and provider")
+    de.add_argument("--models", default="", help="comma-separated registry names or paths")
+    de.add_argument("--providers", default="cpu", help="comma-separated: tensorrt,cuda,cpu")
+    de.add_argument("--image", type=Path, default=None, help="a real frame (default: random)")
+    de.add_argument("--runs", type=int, default=50)
+    de.add_argument("--tiles", type=int, default=1, help="1 = plain single pass")
+    de.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
+    de.add_argument(
         "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
     )
     return p
@@ -116,6 +152,91 @@ def _eval_kitti(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_kitti_object(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.evaluate.kitti_object import evaluate
+
+    if args.tiles is not None and not 0 <= args.tiles <= 8:
+        print(f"--tiles {args.tiles}: allowed range is [0, 8]", file=sys.stderr)
+        return 2
+    if not 1 <= args.repeats <= 100:
+        print(f"--repeats {args.repeats}: allowed range is [1, 100]", file=sys.stderr)
+        return 2
+    try:
+        detect_cfg = None
+        if args.config is not None:
+            from adas.config import load_config
+
+            detect_cfg = load_config(args.config).detect
+        report = evaluate(
+            args.root, model=args.model, tiles=args.tiles, config=detect_cfg, repeats=args.repeats
+        )
+    except AdasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    c, b = report["cars"], report["baseline_single_pass"]
+    print(f"{report['model']} on {report['images']} images ({', '.join(report['providers_used'])})")
+    print(
+        f"cars: {c['gt']} to find, {c['tp']} found, {c['fp']} false, {c['ignored']} ignored: "
+        f"recall {c['recall']:.3f}  precision {c['precision'] or 0:.3f}"
+    )
+    if b is not None:
+        print(
+            f"baseline single pass: {b['tp']} found, {b['fp']} false: recall "
+            f"{b['recall']:.3f}  precision {b['precision'] or 0:.3f}"
+        )
+    d = report["distance"]
+    if d["n"]:
+        print(f"distance of found cars: n={d['n']} median {100 * d['median_abs_rel']:.1f} %")
+    lat = report["latency_ms"]
+    print(
+        f"latency ms: preprocess {lat['preprocess']}  infer {lat['infer']}  postprocess "
+        f"{lat['postprocess']};  single pass infer {report['single_pass_infer_ms']} "
+        f"(infer ratio {report['infer_ratio']}, whole detector {report['detector_total_ratio']})"
+    )
+    if args.json is not None:
+        _emit(report, args.json)
+    return 0
+
+
+def _bench_preprocess(args: argparse.Namespace) -> int:
+    from adas.evaluate.bench_preprocess import bench_preprocess
+
+    if not 5 <= args.repeats <= 100_000:
+        print("--repeats must be in [5, 100000]", file=sys.stderr)
+        return 2
+    _emit(bench_preprocess(repeats=args.repeats), args.json)
+    return 0
+
+
+def _bench_detect(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.evaluate.bench_detect import bench_detect
+
+    if not 1 <= args.runs <= 100_000 or not 0 <= args.tiles <= 8:
+        print("--runs must be in [1, 100000] and --tiles in [0, 8]", file=sys.stderr)
+        return 2
+    image = None
+    if args.image is not None:
+        import cv2
+
+        image = cv2.imread(str(args.image), cv2.IMREAD_COLOR)
+        if image is None:
+            print(f"error: cannot read image {args.image}", file=sys.stderr)
+            return 2
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    providers = [p.strip() for p in args.providers.split(",") if p.strip()]
+    try:
+        report = bench_detect(
+            models, providers, image=image, runs=args.runs, tiles=args.tiles, threads=args.threads
+        )
+    except AdasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _emit(report, args.json)
+    return 0
+
+
 def _bench_chain(args: argparse.Namespace) -> int:
     from adas.evaluate.bench import bench_chain
 
@@ -132,11 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "eval":
-        return _eval_kitti(args)
-    if args.command == "bench":
-        return _bench_chain(args)
-    return 2
+    handlers = {
+        ("eval", "kitti-tracking"): _eval_kitti,
+        ("eval", "kitti-object"): _eval_kitti_object,
+        ("bench", "chain"): _bench_chain,
+        ("bench", "preprocess"): _bench_preprocess,
+        ("bench", "detect"): _bench_detect,
+    }
+    key = (args.command, getattr(args, "dataset", None) or getattr(args, "what", None))
+    handler = handlers.get(key)  # type: ignore[arg-type]
+    return handler(args) if handler is not None else 2
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from adas.errors import ConfigError
 
 if TYPE_CHECKING:  # stage modules import this one for ``param``; no import cycle at run time
     from adas.camera import Mount
+    from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
     from adas.track import TrackerConfig
@@ -132,9 +133,10 @@ class AdasConfig:
     tracker: TrackerConfig
     distance: DistanceConfig
     motion: MotionConfig
+    detect: DetectConfig
 
 
-SECTIONS = ("mount", "tracker", "distance", "motion")
+SECTIONS = ("mount", "tracker", "distance", "motion", "detect")
 
 
 def load_config(path: str | Path | None = None) -> AdasConfig:
@@ -143,6 +145,7 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
     Mount angles are written in degrees in the file (``pitch_deg`` ...) and converted here.
     """
     from adas.camera import Mount
+    from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
     from adas.track import TrackerConfig
@@ -167,6 +170,7 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         tracker=from_mapping(TrackerConfig, table.get("tracker", {}), "tracker"),
         distance=from_mapping(DistanceConfig, table.get("distance", {}), "distance"),
         motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
+        detect=from_mapping(DetectConfig, table.get("detect", {}), "detect"),
     )
     if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
         msg = (

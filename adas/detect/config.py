@@ -20,11 +20,11 @@ class ClassScores:
 
     pedestrian: float = param(0.35, lo=0.0, hi=1.0)
     bicycle: float = param(0.35, lo=0.0, hi=1.0)
-    car: float = param(0.35, lo=0.0, hi=1.0)
+    car: float = param(0.4, lo=0.0, hi=1.0)
     motorcycle: float = param(0.35, lo=0.0, hi=1.0)
-    bus: float = param(0.35, lo=0.0, hi=1.0)
-    truck: float = param(0.35, lo=0.0, hi=1.0)
-    van: float = param(0.35, lo=0.0, hi=1.0)
+    bus: float = param(0.4, lo=0.0, hi=1.0)
+    truck: float = param(0.4, lo=0.0, hi=1.0)
+    van: float = param(0.4, lo=0.0, hi=1.0)
     train: float = param(0.5, lo=0.0, hi=1.0)
     other: float = param(1.0, lo=0.0, hi=1.0)
 

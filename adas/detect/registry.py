@@ -45,6 +45,7 @@ class ModelSpec:
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     classes: str = "coco80"
+    min_score: float = 0.0
     url: str = ""
     sha256: str = ""
     source: str = ""
@@ -67,6 +68,9 @@ class ModelSpec:
             raise ConfigError(msg)
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             msg = f"{where}: mean and std need 3 values each, std > 0 (got {self.mean}, {self.std})"
+            raise ConfigError(msg)
+        if not 0.0 <= self.min_score <= 1.0:
+            msg = f"{where}: min_score = {self.min_score} must be in [0, 1]"
             raise ConfigError(msg)
         if self.sha256 and len(self.sha256) != 64:
             msg = f"{where}: sha256 must be 64 hex characters"
@@ -129,7 +133,9 @@ def sha256_of(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def resolve_model(model: str | Path | None, registry: Registry | None = None) -> tuple[Path, ModelSpec | None]:
+def resolve_model(
+    model: str | Path | None, registry: Registry | None = None
+) -> tuple[Path, ModelSpec | None]:
     """The file and registry spec of ``model`` (a registry name, a path, or None = default).
 
     Returns ``(path, None)`` for a file the registry does not know. Raises ModelFormatError

@@ -162,6 +162,8 @@ class OnnxSession:
         if self._binding is None:
             return list(self._sess.run(self.output_names, {self.input_name: tensor}))
         t = np.ascontiguousarray(tensor)
-        self._binding.bind_input(self.input_name, "cpu", 0, np.float32, list(t.shape), t.ctypes.data)
+        self._binding.bind_input(
+            self.input_name, "cpu", 0, np.float32, list(t.shape), t.ctypes.data
+        )
         self._sess.run_with_iobinding(self._binding)
         return self._outputs

@@ -54,7 +54,9 @@ class Layout:
         return [(t.x > 0, t.x + t.w < w) for t in self.tiles]
 
 
-def band_rows(image_h: int, horizon_y: float, up_px: float, down_px: float | None) -> tuple[int, int]:
+def band_rows(
+    image_h: int, horizon_y: float, up_px: float, down_px: float | None
+) -> tuple[int, int]:
     """Rows ``[y0, y1)`` of the band from ``up_px`` above the horizon to ``down_px`` below it
     (None: the bottom of the image), clamped to the image."""
     y0 = int(np.clip(np.floor(horizon_y - up_px), 0, image_h - 1))
@@ -94,18 +96,19 @@ def plan_layout(
         msg = f"band rows {band} must satisfy 0 <= y0 < y1 <= {ih}"
         raise ConfigError(msg)
     bh = y1 - y0
-    overlap = int(round(overlap_frac * iw))
+    overlap = round(overlap_frac * iw)
 
     def make(n: int) -> Layout | None:
         slot_h = (mh - gap_px * (n - 1)) // n
         if slot_h < 1:
             return None
         tw = iw if n == 1 else int(np.ceil((iw + (n - 1) * overlap) / n))
-        tw = min(tw, iw)
+        tw = min(tw + (tw % 2), iw)  # even x and w: YUYV shares chroma across pixel pairs
         scale = min(mw / tw, slot_h / bh)
         out = []
         for i in range(n):
-            x = 0 if n == 1 else int(round(i * (iw - tw) / (n - 1)))
+            x = 0 if n == 1 else round(i * (iw - tw) / (n - 1) / 2) * 2
+            x = iw - tw if i == n - 1 else min(x, iw - tw)
             out.append(Tile(x, y0, tw, bh, i * (slot_h + gap_px), slot_h))
         return Layout(tuple(out), scale, (iw, ih), (mw, mh))
 
@@ -170,17 +173,17 @@ def merge_tiles(
     same = (label[:, None] == label[None, :]) & (tile[:, None] != tile[None, :])
     with np.errstate(divide="ignore", invalid="ignore"):
         inside = inter / area[:, None]  # fraction of row i inside row j
-    for i in np.flatnonzero(cut):
-        whole = same[i] & ~cut & (inside[i] >= COVER_FRACTION)
+    for a in np.flatnonzero(cut):
+        whole = same[a] & ~cut & (inside[a] >= COVER_FRACTION)
         if whole.any():
-            keep[i] = False
-    for i in np.flatnonzero(cut & keep):
-        for j in np.flatnonzero(cut & keep & same[i]):
-            if j <= i or inter[i, j] <= 0:
+            keep[a] = False
+    for a in np.flatnonzero(cut & keep):
+        for b in np.flatnonzero(cut & keep & same[a]):
+            if b <= a or inter[a, b] <= 0:
                 continue
             # one object seen in two parts: the union, with the better score
-            xyxy[i, :2] = np.minimum(xyxy[i, :2], xyxy[j, :2])
-            xyxy[i, 2:] = np.maximum(xyxy[i, 2:], xyxy[j, 2:])
-            score[i] = max(score[i], score[j])
-            keep[j] = False
+            xyxy[a, :2] = np.minimum(xyxy[a, :2], xyxy[b, :2])
+            xyxy[a, 2:] = np.maximum(xyxy[a, 2:], xyxy[b, 2:])
+            score[a] = max(score[a], score[b])
+            keep[b] = False
     return keep

@@ -42,7 +42,7 @@ def test_missing_registry_file_names_the_fetch_command(
 ) -> None:
     monkeypatch.setenv("ADAS_DATA_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("ADAS_MODEL_DIR", str(tmp_path / "cache"))
-    with pytest.raises(ModelFormatError, match="fetch_models.py yolox_nano"):
+    with pytest.raises(ModelFormatError, match=r"fetch_models\.py yolox_nano"):
         resolve_model("yolox_nano")
     with pytest.raises(ModelFormatError, match="not found"):
         resolve_model(str(tmp_path / "missing.onnx"))
@@ -84,7 +84,9 @@ def test_registry_finds_shared_models_by_name_and_checksum(
 
 @pytest.mark.data
 @pytest.mark.parametrize("damage", ["truncated", "text", "empty"])
-def test_broken_model_files_get_a_clear_error(fastestdet: Path, tmp_path: Path, damage: str) -> None:
+def test_broken_model_files_get_a_clear_error(
+    fastestdet: Path, tmp_path: Path, damage: str
+) -> None:
     bad = tmp_path / f"{damage}.onnx"
     if damage == "truncated":
         bad.write_bytes(fastestdet.read_bytes()[:50_000])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -39,12 +41,14 @@ def test_16_9_full_frame_stays_one_tile() -> None:
     n=st.integers(0, 4),
 )
 def test_layout_invariants(iw: int, ih: int, mw: int, mh: int, n: int) -> None:
-    lay = plan_layout((iw, ih), (mw, mh), tiles=n, gap_px=4) if n != 1 else plan_layout(
-        (iw, ih), (mw, mh), tiles=1
+    lay = (
+        plan_layout((iw, ih), (mw, mh), tiles=n, gap_px=4)
+        if n != 1
+        else plan_layout((iw, ih), (mw, mh), tiles=1)
     )
     xs = sorted((t.x, t.x + t.w) for t in lay.tiles)
     assert xs[0][0] == 0 and xs[-1][1] == iw
-    for (_, end), (start, _) in zip(xs[:-1], xs[1:], strict=True):
+    for (_, end), (start, _) in itertools.pairwise(xs):
         assert start <= end  # no column left out
     for t in lay.tiles:
         assert t.slot_y + t.slot_h <= mh
@@ -75,7 +79,9 @@ def test_part_cut_by_the_seam_is_dropped_when_the_other_tile_has_it_whole() -> N
     part = [seam - 60.0, 201.0, seam - 1.0, 259.0]  # tile 0 sees it up to its edge
     other = [100.0, 200.0, 160.0, 240.0]
     xyxy = np.array([whole, part, other], np.float32)
-    keep = merge_tiles(lay, xyxy, np.array([0.9, 0.8, 0.7]), np.array([2, 2, 2]), np.array([1, 0, 0]))
+    keep = merge_tiles(
+        lay, xyxy, np.array([0.9, 0.8, 0.7]), np.array([2, 2, 2]), np.array([1, 0, 0])
+    )
     assert keep.tolist() == [True, False, True]
 
 

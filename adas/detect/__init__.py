@@ -1,0 +1,1 @@
+"""Object detection: ONNX sessions, output decoders, class mapping and NMS."""

@@ -1,0 +1,249 @@
+"""The detector stage: camera image in, :class:`adas.types.Detections` out.
+
+preprocess (``adas.preprocess``: band/tiles packed into one input, bit-exact backends)
+-> ONNX Runtime (``adas.detect.session``) -> decoder of the model family
+(``adas.detect.decode``) -> boxes back to image pixels -> seam merging of the tiles
+(``adas.detect.tiling``) -> COCO -> ADAS classes with per-class score thresholds ->
+class-aware NMS (``adas.detect.nms``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from adas.detect import classes as coco
+from adas.detect.config import DetectConfig
+from adas.detect.decode import DECODERS, identify_family
+from adas.detect.nms import nms
+from adas.detect.registry import ModelSpec, resolve_model
+from adas.detect.session import OnnxSession
+from adas.detect.tiling import Layout, band_rows, merge_tiles, plan_layout
+from adas.errors import ContractError
+from adas.preprocess import Normalize, Preprocessor
+from adas.types import Detections, Frame, PixelFormat
+
+if TYPE_CHECKING:
+    from adas.camera import CameraModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageLatency:
+    """Wall time of the last frame's detector parts, in nanoseconds."""
+
+    preprocess_ns: int = 0
+    infer_ns: int = 0
+    postprocess_ns: int = 0
+
+
+class Detector:
+    """A model, its session, and the geometry cache of the frame sizes it has seen.
+
+    ``camera`` (optional) places the horizon band; without one the band is centred on the
+    image's middle row. ``config.tiles = 1`` with ``band_up_deg = band_down_deg = 90`` is a
+    plain whole-frame pass.
+    """
+
+    def __init__(self, config: DetectConfig | None = None, camera: CameraModel | None = None):
+        self.config = cfg = config or DetectConfig()
+        self.camera = camera
+        path, spec = resolve_model(cfg.model or None)
+        self.session = OnnxSession(
+            path,
+            providers=cfg.providers,
+            intra_op_threads=cfg.intra_op_threads,
+            inter_op_threads=cfg.inter_op_threads,
+            require_first_provider=cfg.require_first_provider,
+            io_binding=cfg.io_binding,
+        )
+        if spec is None:
+            family = identify_family(
+                self.session.output_names, self.session.output_shapes, self.session.input_wh
+            )
+            spec = ModelSpec(name=path.stem, file=path.name, family=family)
+            log.warning(
+                "%s is not in the model registry: decoding as %r with BGR 0-255 input, "
+                "letterbox pad 114, no normalisation; add it to data/models.toml if that is wrong",
+                path,
+                family,
+            )
+        self.spec: ModelSpec = spec
+        self.decode = DECODERS[spec.family]
+        self.normalize = Normalize(mean=spec.mean, std=spec.std)
+        self._thresholds = np.maximum(cfg.scores.table(), np.float32(spec.min_score))
+        self._floor = float(self._thresholds.min())
+        self._geometry: dict[tuple[str, int, int], tuple[Layout, list[Preprocessor]]] = {}
+        self._input = np.empty(
+            (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
+        )
+        self.latency = StageLatency()
+        self.frames = 0
+
+    @property
+    def providers_used(self) -> list[str]:
+        return self.session.providers_used
+
+    def layout(self, width: int, height: int, pixel_format: str = "bgr8") -> Layout:
+        return self._prepare(pixel_format, width, height)[0]
+
+    def _prepare(self, fmt: str, w: int, h: int) -> tuple[Layout, list[Preprocessor]]:
+        key = (fmt, w, h)
+        if key in self._geometry:
+            return self._geometry[key]
+        cfg, spec = self.config, self.spec
+        model_wh = self.session.input_wh
+        if cfg.tiles == 1 and cfg.band_up_deg >= 90.0 and cfg.band_down_deg >= 90.0:
+            # The model's own preprocessing (stretch or letterbox as trained).
+            layout = plan_layout((w, h), model_wh, tiles=1, gap_px=0)
+            pre = [self._preprocessor(fmt, (w, h), model_wh, None, spec.resize, spec.align)]
+            self._geometry[key] = (layout, pre)
+            return layout, pre
+        if self.camera is not None and (self.camera.width, self.camera.height) == (w, h):
+            horizon = self.camera.horizon_v()
+            fy = self.camera.fy
+        else:
+            horizon, fy = 0.5 * (h - 1), 0.5 * max(w, h)  # no camera: ~90 deg field of view
+        up = math.inf if cfg.band_up_deg >= 90.0 else fy * math.tan(math.radians(cfg.band_up_deg))
+        down = None if cfg.band_down_deg >= 90.0 else fy * math.tan(math.radians(cfg.band_down_deg))
+        band = band_rows(h, horizon, min(up, 1e9), down)
+        layout = plan_layout(
+            (w, h),
+            model_wh,
+            band=band,
+            tiles=cfg.tiles,
+            max_tiles=cfg.max_tiles,
+            overlap_frac=cfg.tile_overlap,
+            gap_px=cfg.tile_gap_px,
+        )
+        pres = [
+            self._preprocessor(
+                fmt, (w, h), (model_wh[0], t.slot_h), (t.x, t.y, t.w, t.h), "letterbox", "top-left"
+            )
+            for t in layout.tiles
+        ]
+        log.info(
+            "detector layout for %dx%d: %d tile(s) of %dx%d from rows %d-%d, scale %.3f",
+            w,
+            h,
+            len(layout.tiles),
+            layout.tiles[0].w,
+            layout.tiles[0].h,
+            band[0],
+            band[1],
+            layout.scale,
+        )
+        self._geometry[key] = (layout, pres)
+        return layout, pres
+
+    def _preprocessor(
+        self,
+        fmt: str,
+        in_wh: tuple[int, int],
+        out_wh: tuple[int, int],
+        roi: tuple[int, int, int, int] | None,
+        mode: str,
+        align: str,
+    ) -> Preprocessor:
+        return Preprocessor(
+            self.config.preprocess_backend,
+            input_format=fmt,
+            in_size=in_wh,
+            out_size=out_wh,
+            roi=roi,
+            pad_value=self.spec.pad_value,
+            normalize=self.normalize,
+            mode=mode,
+            align=align,
+            channel_order=self.spec.channel_order,
+        )
+
+    def __call__(self, frame: Frame) -> Detections:
+        return self.detect(frame.image, frame.pixel_format.value)
+
+    def detect(self, image: np.ndarray, pixel_format: str = "bgr8") -> Detections:
+        """Detect objects in one image of ``pixel_format`` (a PixelFormat value)."""
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+            dtype, shape = getattr(image, "dtype", ""), getattr(image, "shape", "")
+            kind = type(image).__name__
+            msg = f"detector input must be a uint8 image array, got {kind} {dtype} {shape}"
+            raise ContractError(msg)
+        try:
+            fmt = PixelFormat(pixel_format)
+        except ValueError:
+            allowed = [f.value for f in PixelFormat]
+            msg = f"pixel format {pixel_format!r} is not one of {allowed}"
+            raise ContractError(msg) from None
+        h = image.shape[0]
+        w = image.shape[1] // 2 if fmt is PixelFormat.YUYV and image.ndim == 2 else image.shape[1]
+        t0 = time.perf_counter_ns()
+        layout, pres = self._prepare(fmt.value, w, h)
+        transforms = []
+        for tile, pre in zip(layout.tiles, pres, strict=True):
+            tensor, tf = pre(image)
+            self._input[:, :, tile.slot_y : tile.slot_y + tile.slot_h, :] = tensor
+            transforms.append(tf)
+        if len(layout.tiles) > 1:
+            self._fill_gaps(layout)
+        t1 = time.perf_counter_ns()
+        outputs = self.session.run(self._input)
+        t2 = time.perf_counter_ns()
+        raw = self.decode(outputs, self.session.input_wh, self._floor)
+        dets = self._to_image(layout, transforms, raw.xyxy, raw.score, raw.label)
+        t3 = time.perf_counter_ns()
+        self.latency = StageLatency(t1 - t0, t2 - t1, t3 - t2)
+        self.frames += 1
+        return dets
+
+    def _fill_gaps(self, layout: Layout) -> None:
+        pad = (np.full(3, self.spec.pad_value, np.float64) - self.spec.mean) / self.spec.std
+        for a, b in zip(layout.tiles[:-1], layout.tiles[1:], strict=True):
+            self._input[0, :, a.slot_y + a.slot_h : b.slot_y, :] = pad[:, None, None].astype(
+                np.float32
+            )
+
+    def _to_image(
+        self,
+        layout: Layout,
+        transforms: list[Any],
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        label: np.ndarray,
+    ) -> Detections:
+        cls, known = coco.map_labels(label, coco.coco_to_adas)
+        xyxy, score, cls = xyxy[known], score[known], cls[known]
+        ok = score >= self._thresholds[cls]
+        xyxy, score, cls = xyxy[ok], score[ok], cls[ok]
+        if len(xyxy) == 0:
+            return Detections.empty()
+        # Which tile drew each box: the slot holding its centre row.
+        cy = 0.5 * (xyxy[:, 1] + xyxy[:, 3])
+        tile = np.full(len(xyxy), -1, np.int64)
+        out = np.empty_like(xyxy, dtype=np.float32)
+        for i, (t, tf) in enumerate(zip(layout.tiles, transforms, strict=True)):
+            sel = (cy >= t.slot_y) & (cy < t.slot_y + t.slot_h) & (tile < 0)
+            if not sel.any():
+                continue
+            local = xyxy[sel].astype(np.float32).copy()
+            local[:, [1, 3]] -= t.slot_y
+            img = tf.to_image(local)
+            # Boxes reaching into the letterbox padding end at the tile's edge.
+            np.clip(img[:, 0::2], t.x, t.x + t.w, out=img[:, 0::2])
+            np.clip(img[:, 1::2], t.y, t.y + t.h, out=img[:, 1::2])
+            out[sel] = img
+            tile[sel] = i
+        use = tile >= 0
+        out, score, cls, tile = out[use], score[use].astype(np.float32), cls[use], tile[use]
+        wh = out[:, 2:] - out[:, :2]
+        good = np.isfinite(out).all(axis=1) & (wh.min(axis=1) >= self.config.min_box_px)
+        out, score, cls, tile = out[good], score[good], cls[good], tile[good]
+        keep = merge_tiles(layout, out, score, cls, tile)
+        out, score, cls = out[keep], score[keep], cls[keep]
+        idx = nms(out, score, cls, self.config.nms_iou, self.config.max_detections)
+        return Detections.from_arrays(out[idx], score[idx], cls[idx])

@@ -1,0 +1,93 @@
+"""Class-aware non-maximum suppression over detector boxes (also merges tile detections).
+
+Greedy NMS: boxes are visited in descending score order and a box is suppressed when its IoU
+with an already kept box of the same class is above ``iou_threshold`` (IoU of continuous
+boxes, no +1 pixel). The work is done by OpenCV's ``cv2.dnn.NMSBoxesBatched``, with two of its
+behaviours worked around:
+
+- it separates classes by shifting each class's boxes by class_id * (largest coordinate + 1),
+  which only keeps classes apart when no coordinate is negative (boxes that start left of or
+  above the image are common), so the boxes are translated to start at 0 first, and class ids
+  are renumbered 0..K-1 to keep the shifts small;
+- its ``top_k`` cuts the candidates *before* suppression (a suppressed box then takes the place
+  of a later survivor), so it is left at 0 and the result is cut to ``max_detections`` after.
+
+Boxes with NaN/inf, zero or negative width or height, and non-finite scores are dropped first.
+Equal scores keep their input order (OpenCV sorts stably).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from adas.errors import ConfigError, ContractError
+
+IntArray = npt.NDArray[np.int64]
+
+# OpenCV's stubs ask for Python sequences; the binding takes numpy arrays as they are, which
+# saves converting every box to a list.
+_nms_boxes_batched: Any = cv2.dnn.NMSBoxesBatched
+
+
+def nms(
+    xyxy: npt.ArrayLike,
+    score: npt.ArrayLike,
+    class_id: npt.ArrayLike,
+    iou_threshold: float,
+    max_detections: int = 300,
+) -> IntArray:
+    """Indices of the kept boxes, in descending score order (at most ``max_detections``)."""
+    boxes = np.asarray(xyxy, np.float64)
+    scores = np.asarray(score, np.float32)
+    classes = np.asarray(class_id)
+    n = boxes.shape[0] if boxes.ndim == 2 else -1
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or scores.shape != (n,) or classes.shape != (n,):
+        msg = (
+            f"nms needs xyxy N x 4, score N and class_id N; got shapes {list(boxes.shape)}, "
+            f"{list(scores.shape)}, {list(classes.shape)}"
+        )
+        raise ContractError(msg)
+    if not 0.0 <= iou_threshold <= 1.0:
+        msg = f"iou_threshold = {iou_threshold} must be in [0, 1]"
+        raise ConfigError(msg)
+    if max_detections < 1:
+        msg = f"max_detections = {max_detections} must be >= 1"
+        raise ConfigError(msg)
+    with np.errstate(invalid="ignore"):
+        valid = (
+            np.isfinite(boxes).all(axis=1)
+            & np.isfinite(scores)
+            & (boxes[:, 2] > boxes[:, 0])
+            & (boxes[:, 3] > boxes[:, 1])
+        )
+    idx = np.flatnonzero(valid)
+    if idx.size == 0:
+        return np.zeros(0, np.int64)
+    b = boxes[idx]
+    x0, y0 = b[:, 0].min(), b[:, 1].min()  # IoU does not change under translation
+    rects = np.column_stack([b[:, 0] - x0, b[:, 1] - y0, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
+    _, dense = np.unique(classes[idx], return_inverse=True)
+    kept = _nms_boxes_batched(
+        rects, scores[idx], dense.astype(np.int32).reshape(-1), -np.inf, float(iou_threshold)
+    )
+    order = np.asarray(kept, np.int64).reshape(-1)[:max_detections]
+    return idx[order]
+
+
+def merge_nms(
+    xyxy: npt.ArrayLike,
+    score: npt.ArrayLike,
+    class_id: npt.ArrayLike,
+    iou_threshold: float,
+    max_detections: int = 300,
+) -> IntArray:
+    """Merge detections of overlapping tiles (a car seen in two tiles appears twice).
+
+    Same semantics as :func:`nms` on the union of all tiles' detections in image pixels: of
+    two same-class boxes overlapping by more than ``iou_threshold`` the higher score is kept.
+    """
+    return nms(xyxy, score, class_id, iou_threshold, max_detections)

@@ -1,0 +1,325 @@
+"""``adas eval kitti-object``: the detector on KITTI frames, scored against their labels.
+
+Scoring (the KITTI object benchmark's rules at IoU 0.5, for the vehicle class):
+
+* ground truth that must be found: ``Car`` with truncation < 0.3 and occlusion <= 1;
+* detections of the vehicle classes (car, truck, bus, van: COCO models often call an SUV or a
+  pickup a truck) are matched greedily in descending score to the unmatched must-find car of
+  highest IoU >= 0.5 (a true positive); a second detection of the same car is a false positive;
+* a detection that matches no must-find car is *ignored* (neither true nor false) when it
+  overlaps a Van, a Truck or a car exempt from the rules (more truncated or occluded) at IoU
+  >= 0.5, or lies at least half inside a DontCare region; otherwise it is a false positive.
+
+The same frames also go through a plain single pass of the model (its own preprocessing of
+the whole frame, no band, no tiles): its recall and precision are the baseline, and its
+inference time the unit of the cost target (``infer_ratio``).
+
+``--root`` may be a KITTI object folder (``image_2/``, ``label_2/``, ``calib/``) or a KITTI
+tracking folder (``image_02/SSSS/NNNNNN.png``, ``label_02/SSSS.txt``, ``calib/SSSS.txt``):
+images without labels are skipped. Distances of the true positives come from the distance
+stage on the detected box alone (one frame, no tracking), against the nearest-face depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from adas.camera import CameraModel, Mount
+from adas.detect.detector import DetectConfig, Detector
+from adas.distance import DistanceEstimator
+from adas.errors import DataFormatError
+from adas.sources.kitti import (
+    KITTI_CAMERA_HEIGHT_M,
+    KittiObject,
+    load_object_labels,
+    load_tracking_labels,
+)
+from adas.track import iou_matrix
+from adas.types import Detections, ObjectClass, Tracks
+
+log = logging.getLogger(__name__)
+
+VEHICLE_DETECTIONS = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.VAN)
+IOU_MATCH = 0.5
+DONTCARE_INSIDE = 0.5
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    image: Path
+    labels: tuple[KittiObject, ...]
+    calib: Path
+
+
+def must_find(o: KittiObject) -> bool:
+    return o.kind == "Car" and o.truncation < 0.3 and o.occlusion <= 1
+
+
+def discover(root: str | Path) -> list[Sample]:
+    """The labelled images under ``root`` (object or tracking layout)."""
+    root = Path(root)
+    out: list[Sample] = []
+    if (root / "label_2").is_dir():
+        for lab in sorted((root / "label_2").glob("*.txt")):
+            img = root / "image_2" / f"{lab.stem}.png"
+            if img.is_file():
+                out.append(
+                    Sample(lab.stem, img, tuple(load_object_labels(lab)), root / "calib" / lab.name)
+                )
+    elif (root / "label_02").is_dir():
+        for lab in sorted((root / "label_02").glob("*.txt")):
+            seq_dir = root / "image_02" / lab.stem
+            if not seq_dir.is_dir():
+                continue
+            by_frame: dict[int, list[KittiObject]] = {}
+            for o in load_tracking_labels(lab):
+                by_frame.setdefault(o.frame, []).append(o)
+            for img in sorted(seq_dir.glob("*.png")):
+                frame = int(img.stem)
+                out.append(
+                    Sample(
+                        f"{lab.stem}/{img.stem}",
+                        img,
+                        tuple(by_frame.get(frame, [])),
+                        root / "calib" / lab.name,
+                    )
+                )
+    if not out:
+        msg = (
+            f"no labelled images under {root}: expected image_2/ + label_2/ (KITTI object) or "
+            "image_02/SSSS/ + label_02/ (KITTI tracking)"
+        )
+        raise DataFormatError(msg)
+    return out
+
+
+@dataclass
+class Counts:
+    gt: int = 0
+    tp: int = 0
+    fp: int = 0
+    ignored: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.gt += other.gt
+        self.tp += other.tp
+        self.fp += other.fp
+        self.ignored += other.ignored
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "recall": round(self.tp / self.gt, 4) if self.gt else None,
+            "precision": round(self.tp / (self.tp + self.fp), 4) if self.tp + self.fp else None,
+        }
+
+
+def score_boxes(
+    boxes: np.ndarray, must: np.ndarray, ignore: np.ndarray, dontcare: np.ndarray
+) -> tuple[Counts, list[tuple[int, int]]]:
+    """Score detections ``boxes`` (N x 4, in descending score) against objects that must be
+    found, objects whose detection is neither right nor wrong (``ignore``, IoU >= 0.5) and
+    regions where detections do not count (``dontcare``: half the box inside).
+
+    Returns the counts and the (detection, must-find object) index pairs of the matches.
+    """
+    counts = Counts(gt=len(must))
+    pairs: list[tuple[int, int]] = []
+    iou_must = iou_matrix(boxes, must)
+    iou_ign = iou_matrix(boxes, ignore)
+    used = np.zeros(len(must), bool)
+    for k in range(len(boxes)):
+        if len(must):
+            cand = np.where(used, -1.0, iou_must[k])
+            j = int(np.argmax(cand))
+            if cand[j] >= IOU_MATCH:
+                used[j] = True
+                counts.tp += 1
+                pairs.append((k, j))
+                continue
+        if len(ignore) and iou_ign[k].max() >= IOU_MATCH:
+            counts.ignored += 1
+            continue
+        if len(dontcare) and _inside(boxes[k], dontcare).max() >= DONTCARE_INSIDE:
+            counts.ignored += 1
+            continue
+        counts.fp += 1
+    return counts, pairs
+
+
+def score_image(
+    dets: Detections, labels: Sequence[KittiObject], classes: Sequence[ObjectClass]
+) -> tuple[Counts, list[tuple[int, KittiObject]]]:
+    """Counts of one KITTI image and the (detection row, car) pairs of the true positives."""
+    sel = np.flatnonzero(np.isin(dets.class_id, [int(c) for c in classes]))
+    sel = sel[np.argsort(-dets.score[sel], kind="stable")]
+    must = [o for o in labels if must_find(o)]
+    others = [o for o in labels if o.kind in ("Car", "Van", "Truck") and not must_find(o)]
+    dontcare = [o for o in labels if o.kind == "DontCare"]
+
+    def arr(objs: list[KittiObject]) -> np.ndarray:
+        return np.array([o.xyxy for o in objs], np.float64).reshape(-1, 4)
+
+    counts, pairs = score_boxes(
+        dets.xyxy[sel].astype(np.float64), arr(must), arr(others), arr(dontcare)
+    )
+    return counts, [(int(sel[k]), must[j]) for k, j in pairs]
+
+
+def _inside(box: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Fraction of ``box``'s area inside each region."""
+    x1 = np.maximum(box[0], regions[:, 0])
+    y1 = np.maximum(box[1], regions[:, 1])
+    x2 = np.minimum(box[2], regions[:, 2])
+    y2 = np.minimum(box[3], regions[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
+    return np.asarray(inter / area)
+
+
+def kitti_camera(calib: Path, width: int, height: int) -> CameraModel:
+    return CameraModel.from_kitti_calib(
+        calib, width=width, height=height, mount=Mount(height_m=KITTI_CAMERA_HEIGHT_M)
+    )
+
+
+def single_frame_distances(
+    camera: CameraModel, dets: Detections, rows: Sequence[int]
+) -> np.ndarray:
+    """Distance-stage ranges of detection ``rows``, each frame on its own (no tracking)."""
+    if not rows:
+        return np.zeros(0)
+    idx = np.asarray(rows, np.int64)
+    n = idx.size
+    tracks = Tracks(
+        xyxy=dets.xyxy[idx],
+        score=dets.score[idx],
+        class_id=dets.class_id[idx],
+        track_id=np.arange(n, dtype=np.int64),
+        age=np.ones(n, np.int64),
+        hits=np.ones(n, np.int64),
+        time_since_update=np.zeros(n, np.int64),
+        det_index=idx,
+    )
+    return np.asarray(DistanceEstimator(camera).update(tracks, 0).distance_m, np.float64)
+
+
+def _ms(ns: list[int]) -> dict[str, float | None]:
+    if not ns:
+        return {"median": None, "p90": None}
+    a = np.asarray(ns) / 1e6
+    return {"median": round(float(np.median(a)), 3), "p90": round(float(np.percentile(a, 90)), 3)}
+
+
+def evaluate(
+    root: str | Path,
+    *,
+    model: str = "",
+    tiles: int | None = None,
+    config: DetectConfig | None = None,
+    repeats: int = 3,
+    baseline: bool = True,
+) -> dict[str, Any]:
+    """Detect on every labelled image under ``root`` and score; JSON-ready report."""
+    samples = discover(root)
+    cfg = config or DetectConfig()
+    if model:
+        cfg = dataclasses.replace(cfg, model=model)
+    if tiles is not None:
+        cfg = dataclasses.replace(cfg, tiles=tiles)
+    plain_cfg = dataclasses.replace(cfg, tiles=1, band_up_deg=90.0, band_down_deg=90.0)
+    t_start = time.perf_counter()
+    cams: dict[tuple[Path, int, int], CameraModel] = {}
+    detector = Detector(cfg)
+    plain = Detector(plain_cfg) if baseline else None
+    total, total_car, total_plain = Counts(), Counts(), Counts()
+    lat: dict[str, list[int]] = {
+        "preprocess": [],
+        "infer": [],
+        "postprocess": [],
+        "plain_infer": [],
+    }
+    dist_err: list[float] = []
+    per_image = []
+    layouts: dict[str, Any] = {}
+    for s in samples:
+        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+        if img is None:
+            log.warning("skipping unreadable image %s", s.image)
+            continue
+        h, w = img.shape[:2]
+        key = (s.calib, w, h)
+        if key not in cams:
+            cams[key] = kitti_camera(s.calib, w, h)
+        detector.camera = cams[key]
+        dets = detector.detect(img)
+        for _ in range(max(repeats, 1)):
+            # Timing: the detector and the plain pass interleaved, so load hits both alike.
+            detector.detect(img)
+            lat["preprocess"].append(detector.latency.preprocess_ns)
+            lat["infer"].append(detector.latency.infer_ns)
+            lat["postprocess"].append(detector.latency.postprocess_ns)
+            if plain is not None:
+                plain.detect(img)
+                lat["plain_infer"].append(plain.latency.infer_ns)
+        lay = detector.layout(w, h)
+        layouts[f"{w}x{h}"] = {
+            "tiles": [[t.x, t.y, t.w, t.h] for t in lay.tiles],
+            "scale": round(lay.scale, 4),
+        }
+        counts, pairs = score_image(dets, s.labels, VEHICLE_DETECTIONS)
+        counts_car, _ = score_image(dets, s.labels, (ObjectClass.CAR,))
+        total.add(counts)
+        total_car.add(counts_car)
+        if plain is not None:
+            c_plain, _ = score_image(plain.detect(img), s.labels, VEHICLE_DETECTIONS)
+            total_plain.add(c_plain)
+        d = single_frame_distances(cams[key], dets, [r for r, _ in pairs])
+        for est, (_, obj) in zip(d, pairs, strict=True):
+            truth = obj.nearest_face_m
+            if np.isfinite(est) and truth > 0:
+                dist_err.append(abs(est - truth) / truth)
+        per_image.append({"image": s.name, **counts.to_dict()})
+    t_infer = np.median(lat["infer"]) if lat["infer"] else float("nan")
+    t_plain = np.median(lat["plain_infer"]) if lat["plain_infer"] else float("nan")
+    t_all = np.median(
+        np.add(np.add(lat["preprocess"], lat["infer"]), lat["postprocess"])
+        if lat["infer"]
+        else [float("nan")]
+    )
+    err = np.asarray(dist_err)
+    return {
+        "dataset": str(root),
+        "images": len(per_image),
+        "model": detector.spec.name,
+        "model_file": str(detector.session.path),
+        "providers_used": detector.providers_used,
+        "layout": layouts,
+        "score_thresholds": dataclasses.asdict(cfg.scores),
+        "cars": total.to_dict(),
+        "cars_car_label_only": total_car.to_dict(),
+        "baseline_single_pass": total_plain.to_dict() if plain is not None else None,
+        "distance": {
+            "n": int(err.size),
+            "median_abs_rel": round(float(np.median(err)), 4) if err.size else None,
+            "p90_abs_rel": round(float(np.percentile(err, 90)), 4) if err.size else None,
+        },
+        "latency_ms": {k: _ms(v)["median"] for k, v in lat.items() if k != "plain_infer"},
+        "latency_p90_ms": {k: _ms(v)["p90"] for k, v in lat.items() if k != "plain_infer"},
+        "single_pass_infer_ms": _ms(lat["plain_infer"])["median"],
+        "infer_ratio": round(float(t_infer / t_plain), 3) if plain is not None else None,
+        "detector_total_ratio": round(float(t_all / t_plain), 3) if plain is not None else None,
+        "timing_repeats": repeats,
+        "per_image": per_image,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+    }

@@ -1,0 +1,134 @@
+"""Class-aware NMS: exact kept sets, edge cases, tile merging, and a reference greedy NMS."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from adas.detect.nms import merge_nms, nms
+from adas.errors import ConfigError, ContractError
+
+A = [0.0, 0.0, 10.0, 10.0]
+B = [1.0, 1.0, 11.0, 11.0]  # IoU(A, B) = 81 / 119 = 0.68
+C = [20.0, 20.0, 30.0, 30.0]  # apart from both
+
+
+def run(
+    boxes: list[list[float]], scores: list[float], classes: list[int], iou: float, **kw: int
+) -> list[int]:
+    out = nms(
+        np.array(boxes, np.float32).reshape(-1, 4), np.array(scores), np.array(classes), iou, **kw
+    )
+    assert out.dtype == np.int64
+    return out.tolist()
+
+
+def test_overlap_above_threshold_is_suppressed() -> None:
+    assert run([A, B, C], [0.9, 0.8, 0.7], [2, 2, 2], 0.5) == [0, 2]
+    assert run([A, B, C], [0.9, 0.8, 0.7], [2, 2, 2], 0.7) == [0, 1, 2]  # 0.68 <= 0.7 stays
+    # The kept one is the higher score wherever it is in the input; output in score order.
+    assert run([C, B, A], [0.7, 0.95, 0.8], [2, 2, 2], 0.5) == [1, 0]
+
+
+def test_suppression_is_per_class() -> None:
+    assert run([A, A, B], [0.9, 0.8, 0.7], [2, 0, 2], 0.5) == [0, 1]
+    # Boxes left of and above the image: OpenCV's per-class offset alone would mix classes.
+    neg = [-100.0, -100.0, -90.0, -90.0]
+    assert run([neg, neg, neg], [0.9, 0.8, 0.7], [2, 0, 2], 0.5) == [0, 1]
+    # Large, sparse class ids are fine too.
+    assert run([A, A], [0.9, 0.8], [10**9, 3], 0.5) == [0, 1]
+
+
+def test_max_detections_cuts_after_suppression() -> None:
+    # OpenCV's top_k would cut to A, B before suppressing B and lose C.
+    assert run([A, B, C], [0.9, 0.8, 0.7], [2, 2, 2], 0.5, max_detections=2) == [0, 2]
+    assert run([A, C], [0.9, 0.8], [2, 2], 0.5, max_detections=1) == [0]
+
+
+def test_edge_cases() -> None:
+    assert run([], [], [], 0.5) == []
+    assert run([A], [0.1], [0], 0.5) == [0]
+    # Identical boxes and scores: the first one stays (stable order).
+    assert run([A, A, A], [0.5, 0.5, 0.5], [1, 1, 1], 0.5) == [0]
+    assert run([A, A], [0.5, 0.6], [1, 1], 0.99) == [1]  # IoU 1 > any threshold < 1
+    zero_area = [5.0, 5.0, 5.0, 9.0]
+    inverted = [9.0, 9.0, 1.0, 1.0]
+    assert run([zero_area, inverted], [0.9, 0.9], [0, 0], 0.5) == []
+    nan_box = [np.nan, 0.0, 10.0, 10.0]
+    inf_box = [0.0, 0.0, np.inf, 10.0]
+    # The invalid rows would have suppressed A; dropped first, they cannot.
+    assert run([nan_box, inf_box, A, A], [0.99, 0.98, np.nan, 0.5], [0, 0, 0, 0], 0.5) == [3]
+    assert run([A, A], [np.inf, 0.5], [0, 0], 0.5) == [1]
+
+
+def test_merge_of_overlapping_tiles() -> None:
+    """Two tiles overlap in x 600..700: the car inside the overlap is found by both."""
+    car_tile1 = [610.0, 400.0, 690.0, 460.0]
+    car_tile2 = [612.0, 401.0, 692.0, 462.0]  # the same car, slightly different box
+    person = [650.0, 380.0, 680.0, 470.0]  # in front of the car, other class
+    other_car = [900.0, 410.0, 980.0, 470.0]  # only in tile 2
+    boxes = np.array([car_tile1, person, car_tile2, other_car], np.float32)
+    score = np.array([0.82, 0.6, 0.86, 0.7], np.float32)
+    cls = np.array([2, 0, 2, 2])
+    kept = merge_nms(boxes, score, cls, 0.5)
+    assert kept.tolist() == [2, 3, 1]  # tile 2's car (higher score), other car, person
+    np.testing.assert_array_equal(kept, nms(boxes, score, cls, 0.5))
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ContractError, match="N x 4"):
+        nms(np.zeros((3, 4)), np.zeros(2), np.zeros(3, np.int64), 0.5)
+    with pytest.raises(ContractError, match="N x 4"):
+        nms(np.zeros((3, 5)), np.zeros(3), np.zeros(3, np.int64), 0.5)
+    with pytest.raises(ConfigError, match="iou_threshold"):
+        nms(np.zeros((1, 4)), np.zeros(1), np.zeros(1, np.int64), 1.5)
+    with pytest.raises(ConfigError, match="max_detections"):
+        nms(np.zeros((1, 4)), np.zeros(1), np.zeros(1, np.int64), 0.5, max_detections=0)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+    return float(inter / (area - inter))
+
+
+def reference_nms(boxes: np.ndarray, score: np.ndarray, cls: np.ndarray, thr: float) -> list[int]:
+    """Textbook greedy NMS: by descending score (ties by index), drop IoU > thr same class."""
+    kept: list[int] = []
+    for i in sorted(range(len(score)), key=lambda i: (-score[i], i)):
+        if all(cls[i] != cls[k] or iou(boxes[i], boxes[k]) <= thr for k in kept):
+            kept.append(i)
+    return kept
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(
+            st.floats(-50, 200),
+            st.floats(-50, 200),
+            st.floats(1, 80),
+            st.floats(1, 80),
+            st.floats(0, 1, width=32),
+            st.integers(0, 3),
+        ),
+        max_size=40,
+    ),
+    thr=st.sampled_from([0.3, 0.45, 0.5, 0.7]),
+)
+def test_matches_reference_greedy_nms(
+    data: list[tuple[float, float, float, float, float, int]], thr: float
+) -> None:
+    boxes = np.array([[x, y, x + w, y + h] for x, y, w, h, _, _ in data]).reshape(-1, 4)
+    score = np.array([d[4] for d in data], np.float32)
+    cls = np.array([d[5] for d in data], np.int64)
+    # IoUs within rounding of the threshold may go either way in float32 vs float64.
+    for i in range(len(data)):
+        for j in range(i):
+            if cls[i] == cls[j]:
+                assume(abs(iou(boxes[i], boxes[j]) - thr) > 1e-5)
+    assert nms(boxes, score, cls, thr).tolist() == reference_nms(boxes, score, cls, thr)
