@@ -25,9 +25,12 @@ test: lint
 
 demo: venv
 	$(BIN)/adas eval kitti-tracking --root $(ADAS_DATA_DIR)/kitti/tracking --json eval_kitti_tracking.json
+	$(BIN)/adas eval kitti-object --root $(ADAS_DATA_DIR)/kitti/object --json eval_kitti_object.json
 
 bench: venv
 	$(BIN)/adas bench chain --json
+	$(BIN)/adas bench preprocess --json
+	$(BIN)/adas bench detect --json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -76,18 +76,3 @@ def nms(
     )
     order = np.asarray(kept, np.int64).reshape(-1)[:max_detections]
     return idx[order]
-
-
-def merge_nms(
-    xyxy: npt.ArrayLike,
-    score: npt.ArrayLike,
-    class_id: npt.ArrayLike,
-    iou_threshold: float,
-    max_detections: int = 300,
-) -> IntArray:
-    """Merge detections of overlapping tiles (a car seen in two tiles appears twice).
-
-    Same semantics as :func:`nms` on the union of all tiles' detections in image pixels: of
-    two same-class boxes overlapping by more than ``iou_threshold`` the higher score is kept.
-    """
-    return nms(xyxy, score, class_id, iou_threshold, max_detections)

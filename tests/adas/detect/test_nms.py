@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from adas.detect.nms import merge_nms, nms
+from adas.detect.nms import nms
 from adas.errors import ConfigError, ContractError
 
 A = [0.0, 0.0, 10.0, 10.0]
@@ -72,7 +72,7 @@ def test_merge_of_overlapping_tiles() -> None:
     boxes = np.array([car_tile1, person, car_tile2, other_car], np.float32)
     score = np.array([0.82, 0.6, 0.86, 0.7], np.float32)
     cls = np.array([2, 0, 2, 2])
-    kept = merge_nms(boxes, score, cls, 0.5)
+    kept = nms(boxes, score, cls, 0.5)
     assert kept.tolist() == [2, 3, 1]  # tile 2's car (higher score), other car, person
     np.testing.assert_array_equal(kept, nms(boxes, score, cls, 0.5))
 
