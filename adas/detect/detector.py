@@ -194,7 +194,9 @@ class Detector:
         t1 = time.perf_counter_ns()
         outputs = self.session.run(self._input)
         t2 = time.perf_counter_ns()
-        raw = self.decode(outputs, self.session.input_wh, self._floor)
+        raw = self.decode(
+            outputs, self.session.input_wh, self._floor, output_names=self.session.output_names
+        )
         dets = self._to_image(layout, transforms, raw.xyxy, raw.score, raw.label)
         t3 = time.perf_counter_ns()
         self.latency = StageLatency(t1 - t0, t2 - t1, t3 - t2)

@@ -134,7 +134,9 @@ class OnnxSession:
         self.output_shapes: list[list[Any]] = [list(o.shape) for o in self._sess.get_outputs()]
         self._binding: Any = None
         self._outputs: list[np.ndarray] = []
-        static = all(all(isinstance(d, int) for d in s) for s in self.output_shapes)
+        static = all(all(isinstance(d, int) for d in s) for s in self.output_shapes) and all(
+            o.type == "tensor(float)" for o in self._sess.get_outputs()
+        )  # pre-bound buffers are float32; NMS graphs with integer outputs use plain run
         if io_binding and static and self.providers_used[0] == PROVIDERS["cpu"]:
             self._binding = self._sess.io_binding()
             for name, s in zip(self.output_names, self.output_shapes, strict=True):
