@@ -123,3 +123,19 @@ def test_unavailable_first_provider(fastestdet: Path) -> None:
     assert s.providers_used == ["CPUExecutionProvider"]
     with pytest.raises(ConfigError, match="require_first_provider"):
         OnnxSession(fastestdet, providers=("cuda", "cpu"), require_first_provider=True)
+
+
+def test_detect_config_rejects_absurd_values() -> None:
+    from adas.config import from_mapping
+    from adas.detect.config import DetectConfig
+
+    cfg = from_mapping(DetectConfig, {"tiles": 2, "scores": {"car": 0.5}}, "detect")
+    assert cfg.tiles == 2 and cfg.scores.car == 0.5 and cfg.scores.truck == 0.4
+    with pytest.raises(ConfigError, match=r"detect\.tiles = 20"):
+        from_mapping(DetectConfig, {"tiles": 20}, "detect")
+    with pytest.raises(ConfigError, match=r"detect\.scores\.car = 1\.5"):
+        from_mapping(DetectConfig, {"scores": {"car": 1.5}}, "detect")
+    with pytest.raises(ConfigError, match="preprocess_backend"):
+        from_mapping(DetectConfig, {"preprocess_backend": "gpu"}, "detect")
+    with pytest.raises(ConfigError, match="nms_iou"):
+        from_mapping(DetectConfig, {"nms_iou": float("nan")}, "detect")
