@@ -21,6 +21,8 @@ from adas.errors import ConfigError
 
 if TYPE_CHECKING:  # stage modules import this one for ``param``; no import cycle at run time
     from adas.camera import Mount
+    from adas.control import ControlConfig
+    from adas.danger import DangerConfig
     from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
@@ -134,9 +136,11 @@ class AdasConfig:
     distance: DistanceConfig
     motion: MotionConfig
     detect: DetectConfig
+    danger: DangerConfig
+    control: ControlConfig
 
 
-SECTIONS = ("mount", "tracker", "distance", "motion", "detect")
+SECTIONS = ("mount", "tracker", "distance", "motion", "detect", "danger", "control")
 
 
 def load_config(path: str | Path | None = None) -> AdasConfig:
@@ -145,6 +149,8 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
     Mount angles are written in degrees in the file (``pitch_deg`` ...) and converted here.
     """
     from adas.camera import Mount
+    from adas.control import ControlConfig
+    from adas.danger import DangerConfig
     from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
@@ -171,6 +177,8 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         distance=from_mapping(DistanceConfig, table.get("distance", {}), "distance"),
         motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
         detect=from_mapping(DetectConfig, table.get("detect", {}), "detect"),
+        danger=from_mapping(DangerConfig, table.get("danger", {}), "danger"),
+        control=from_mapping(ControlConfig, table.get("control", {}), "control"),
     )
     if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
         msg = (

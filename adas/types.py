@@ -75,10 +75,13 @@ class Zone(enum.IntEnum):
 
 
 class DangerLevel(enum.IntEnum):
+    """Per-object danger (set by the danger stage), ordered: higher is more urgent."""
+
     NONE = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
+    CAUTION = 1  # following too close (time headway below about 1 s)
+    WARNING = 2  # forward collision warning
+    BRAKE_PARTIAL = 3
+    BRAKE_FULL = 4
 
 
 class DecisionLevel(enum.IntEnum):

@@ -1,0 +1,275 @@
+"""Danger zone and per-object danger level (the stage between motion/TTC and control).
+
+**Zone.** The forward collision danger zone is the area the ego vehicle will sweep: its path
+predicted from speed and yaw rate at constant curvature (``kappa = yaw_rate / speed``), as
+wide as the ego vehicle plus a margin, as long as the stopping distance plus a time horizon.
+An object is
+
+* ``IN_PATH`` when the part of it nearest to the path lies inside the swept width now, or will
+  when the ego vehicle arrives (its lateral velocity over the time to get there, at most the
+  horizon): a car cutting in is a threat before it arrives, one turning out stops being one;
+* ``ADJACENT`` when it is within one lane width of the swept area, now or predicted;
+* ``OUTSIDE`` otherwise, beyond the zone's length, or when it cannot be a threat at all:
+  no ground contact (the bottom of its box, placed at its range, is far above the road:
+  overhead signs, bridges) or an implausible size (the height its box implies at its range is
+  far outside its class prior: a picture of a car on a truck's back, a reflection).
+
+**Level.** For an in-path object, from its time to collision (motion stage), the deceleration
+the ego vehicle needs to avoid it, and the time headway:
+
+* required deceleration ``b``: if the target keeps moving until the gap stops closing,
+  ``b = c^2 / (2 d) - a_t`` (closing speed ``c``, gap ``d``, target acceleration ``a_t``);
+  if the target stops first, ``b = v^2 / (2 (d + s_t))`` with ``s_t`` its stopping distance;
+* ``BRAKE_FULL`` / ``BRAKE_PARTIAL`` / ``WARNING`` when the TTC is below, or the required
+  deceleration above, the thresholds of each level; ``CAUTION`` when the time headway is
+  below about 1 s; ``NONE`` otherwise.
+
+The thresholds are in ``data/config/default.toml`` ``[danger]`` with their sources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from adas.config import param, validate
+from adas.errors import ConfigError, ContractError
+from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
+
+if TYPE_CHECKING:
+    from adas.camera import CameraModel
+    from adas.distance import SizePriors
+
+log = logging.getLogger(__name__)
+
+MAX_EGO_SPEED_MPS = 150.0
+
+
+@dataclass(frozen=True)
+class DangerConfig:
+    """Parameters of the danger stage. Defaults and their sources: data/config/default.toml."""
+
+    ego_width_m: float = param(1.9, lo=0.5, hi=4.0, unit="m")
+    path_margin_m: float = param(0.2, lo=0.0, hi=2.0, unit="m")
+    lane_width_m: float = param(3.5, lo=2.0, hi=6.0, unit="m")
+    horizon_s: float = param(3.0, lo=0.5, hi=10.0, unit="s")
+    zone_decel_mps2: float = param(4.0, lo=1.0, hi=10.0, unit="m/s^2")
+    zone_min_length_m: float = param(20.0, lo=0.0, hi=200.0, unit="m")
+    min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
+    lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
+    max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
+    plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
+    caution_headway_s: float = param(1.0, lo=0.0, hi=5.0, unit="s")
+    warning_ttc_s: float = param(2.6, lo=0.5, hi=6.0, unit="s")
+    warning_decel_mps2: float = param(4.0, lo=1.0, hi=10.0, unit="m/s^2")
+    partial_ttc_s: float = param(1.6, lo=0.3, hi=5.0, unit="s")
+    partial_decel_mps2: float = param(5.0, lo=1.0, hi=10.0, unit="m/s^2")
+    full_ttc_s: float = param(1.0, lo=0.2, hi=4.0, unit="s")
+    full_decel_mps2: float = param(7.0, lo=1.0, hi=12.0, unit="m/s^2")
+    min_closing_speed_mps: float = param(0.5, lo=0.0, hi=10.0, unit="m/s")
+
+    def __post_init__(self) -> None:
+        validate(self, "danger")
+        for a, b in (("full_ttc_s", "partial_ttc_s"), ("partial_ttc_s", "warning_ttc_s")):
+            if getattr(self, a) > getattr(self, b):
+                msg = f"config danger.{a} = {getattr(self, a)} must not exceed danger.{b}"
+                raise ConfigError(msg)
+
+
+def required_decel(
+    gap_m: FloatArray,
+    ego_speed_mps: float,
+    range_rate_mps: FloatArray,
+    rel_accel_mps2: FloatArray,
+    ego_accel_mps2: float,
+) -> FloatArray:
+    """Constant ego deceleration (>= 0, m/s^2) needed from now to avoid contact.
+
+    The target's own acceleration is ``a_t = a_ego + rel_accel``. A braking target may stop
+    before the gap stops closing; the ego must then stop within the gap plus the target's
+    stopping distance. This is the total deceleration (what the brakes must deliver), not an
+    addition to the ego's current one.
+    """
+    d = np.maximum(np.asarray(gap_m, np.float64), 0.05)
+    c = -np.asarray(range_rate_mps, np.float64)  # closing speed
+    v_t = np.maximum(ego_speed_mps - c, 0.0)  # target speed along our path
+    a_t = ego_accel_mps2 + np.asarray(rel_accel_mps2, np.float64)
+    braking = a_t < -0.05
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Stop closing before the gap is gone: c^2 / (2 (b + a_t)) <= d.
+        b_moving = c * c / (2.0 * d) - a_t
+        # A braking target stops after s_t: stop within d + s_t. Whichever case happens, the
+        # larger of the two is enough (it overstates by a few % when the target stops first).
+        s_t = np.where(braking, v_t * v_t / (2.0 * np.abs(a_t)), np.inf)
+        b_stop = np.where(braking, ego_speed_mps**2 / (2.0 * (d + s_t)), 0.0)
+        b = np.where(braking, np.maximum(b_moving, b_stop), b_moving)
+    b = np.where((c > 0) | braking, b, 0.0)
+    return np.asarray(np.clip(np.nan_to_num(b, nan=0.0, posinf=0.0), 0.0, None))
+
+
+class DangerAssessor:
+    """Fills ``zone`` and ``danger`` of the motion stage's ObjectStates.
+
+    ``camera`` (optional) enables the ground-contact and size-plausibility checks, which need
+    the boxes' rows; without it every object is assumed to stand on the road.
+    """
+
+    def __init__(
+        self,
+        config: DangerConfig | None = None,
+        camera: CameraModel | None = None,
+        priors: SizePriors | None = None,
+    ) -> None:
+        self.config = config or DangerConfig()
+        self.camera = camera
+        if priors is None and camera is not None:
+            from adas.distance import SizePriors
+
+            priors = SizePriors.load()
+        self.priors = priors
+        self.required_decel_mps2: FloatArray = np.zeros(0)
+        self.headway_s: FloatArray = np.zeros(0)
+        self.no_threat: dict[str, int] = {"no_ground_contact": 0, "implausible_size": 0}
+
+    def zone_length_m(self, speed_mps: float) -> float:
+        cfg = self.config
+        v = max(speed_mps, 0.0)
+        return max(cfg.zone_min_length_m, v * v / (2.0 * cfg.zone_decel_mps2) + v * cfg.horizon_s)
+
+    def update(self, tracks: Tracks, objects: ObjectStates, ego: EgoState) -> ObjectStates:
+        """Zone and danger level of every row (one per track row, same order)."""
+        n = len(objects)
+        if len(tracks) != n:
+            msg = f"danger: {n} object rows for {len(tracks)} tracks; pass the motion output"
+            raise ContractError(msg)
+        with np.errstate(all="ignore"):  # rows with inf/NaN are masked out, not warned about
+            return self._assess(tracks, objects, ego)
+
+    def _assess(self, tracks: Tracks, objects: ObjectStates, ego: EgoState) -> ObjectStates:
+        n = len(objects)
+        cfg = self.config
+        zone = np.full(n, int(Zone.OUTSIDE), np.int64)
+        danger = np.full(n, int(DangerLevel.NONE), np.int64)
+        self.required_decel_mps2 = np.zeros(n)
+        self.headway_s = np.full(n, np.inf)
+        # A non-finite or absurd ego speed (the controller reports UNAVAILABLE for it) must
+        # not overflow here: clamp to what a road vehicle can do.
+        v = (
+            min(max(float(ego.speed_mps), 0.0), MAX_EGO_SPEED_MPS)
+            if math.isfinite(ego.speed_mps)
+            else 0.0
+        )
+        d = np.asarray(objects.distance_m, np.float64)
+        usable = np.isfinite(d) & np.isfinite(objects.lateral_m) & (d > -1.0)
+        if not usable.any():
+            return dataclasses.replace(objects, zone=zone, danger=danger)
+        usable &= ~self._no_threat(tracks, objects)
+        yaw = (
+            float(np.clip(ego.yaw_rate_rps, -3.0, 3.0)) if math.isfinite(ego.yaw_rate_rps) else 0.0
+        )
+        kappa = yaw / v if v >= cfg.min_curvature_speed_mps else 0.0
+        x = np.maximum(d, 0.0)
+        path_y = 0.5 * kappa * x * x  # lateral offset of the path centre at distance x
+        half_w = self._half_widths(tracks)
+        closing = np.maximum(-np.nan_to_num(objects.range_rate_mps, nan=0.0), 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_arrive = np.where(closing > 0, x / closing, np.inf)
+        t_pred = np.minimum(np.nan_to_num(t_arrive, nan=np.inf), cfg.horizon_s)
+        # Lateral velocity beyond its noise (a deadband), so a filter's jitter neither pulls a
+        # parked car into the path nor pushes a lead car out of it.
+        vy = np.nan_to_num(objects.lateral_velocity_mps, nan=0.0)
+        vy = np.sign(vy) * np.maximum(np.abs(vy) - cfg.lateral_velocity_deadband_mps, 0.0)
+        offset_now = objects.lateral_m - path_y
+        offset_pred = offset_now + vy * t_pred
+        inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
+        inner_pred = np.abs(offset_pred) - half_w
+        half_zone = 0.5 * cfg.ego_width_m + cfg.path_margin_m
+        # Cutting in: clear now, inside when we get there. Turning out: inside now, moving
+        # away and clear by then. Otherwise where it is now decides.
+        entering = inner_pred <= half_zone
+        leaving = (inner_pred > half_zone) & (np.abs(offset_pred) > np.abs(offset_now))
+        inside = entering | ((inner_now <= half_zone) & ~leaving)
+        in_length = x <= self.zone_length_m(v)
+        in_path = usable & in_length & inside
+        near = np.minimum(inner_now, inner_pred) <= half_zone + cfg.lane_width_m
+        adjacent = usable & in_length & ~in_path & near
+        zone[in_path] = int(Zone.IN_PATH)
+        zone[adjacent] = int(Zone.ADJACENT)
+
+        b = required_decel(
+            d, v, np.nan_to_num(objects.range_rate_mps, nan=0.0),
+            np.nan_to_num(objects.accel_mps2, nan=0.0),
+            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0,
+        )  # fmt: skip
+        b = np.where(in_path, b, 0.0)
+        self.required_decel_mps2 = b
+        with np.errstate(divide="ignore"):
+            headway = np.where(v > 0.1, x / max(v, 1e-9), np.inf)
+        self.headway_s = headway
+        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf)
+        real = closing >= cfg.min_closing_speed_mps
+        levels = (
+            (DangerLevel.BRAKE_FULL, cfg.full_ttc_s, cfg.full_decel_mps2),
+            (DangerLevel.BRAKE_PARTIAL, cfg.partial_ttc_s, cfg.partial_decel_mps2),
+            (DangerLevel.WARNING, cfg.warning_ttc_s, cfg.warning_decel_mps2),
+        )
+        unset = in_path.copy()
+        for level, ttc_max, decel_min in levels:
+            hit = unset & real & ((ttc <= ttc_max) | (b >= decel_min))
+            danger[hit] = int(level)
+            unset &= ~hit
+        caution = unset & (headway < cfg.caution_headway_s)
+        danger[caution] = int(DangerLevel.CAUTION)
+        return dataclasses.replace(objects, zone=zone, danger=danger)
+
+    def _half_widths(self, tracks: Tracks) -> FloatArray:
+        """Half width of each object: class prior (the box's width would need its range)."""
+        widths = {
+            ObjectClass.PEDESTRIAN: 0.6,
+            ObjectClass.BICYCLE: 0.6,
+            ObjectClass.MOTORCYCLE: 0.8,
+        }
+        if self.priors is not None:
+            table = np.nan_to_num(self.priors.width, nan=1.8)
+            cls = np.clip(tracks.class_id, 0, len(table) - 1)
+            return 0.5 * table[cls]
+        out = np.full(len(tracks), 0.9)
+        for c, w in widths.items():
+            out[tracks.class_id == int(c)] = 0.5 * w
+        return out
+
+    def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
+        """Rows that can never be threats: no ground contact, or an implausible size."""
+        n = len(tracks)
+        out = np.zeros(n, bool)
+        cam = self.camera
+        if cam is None or n == 0:
+            return out
+        cfg = self.config
+        d = np.asarray(objects.distance_m, np.float64) + cam.mount.behind_bumper_m
+        y_bottom = np.asarray(tracks.xyxy[:, 3], np.float64)
+        y_top = np.asarray(tracks.xyxy[:, 1], np.float64)
+        horizon = cam.horizon_v()
+        with np.errstate(invalid="ignore"):
+            # Height of the box bottom above the road at the object's range (level camera).
+            z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
+            floating = z_bottom > cfg.max_ground_clearance_m
+            cut = (y_bottom >= cam.height - 2) | (y_top <= 1)
+            out |= np.nan_to_num(floating, nan=False) & ~cut
+            if self.priors is not None:
+                cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
+                prior = self.priors.height[cls]
+                implied = (y_bottom - y_top) * d / cam.fy
+                ratio = implied / prior
+                odd = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
+                out |= np.nan_to_num(odd, nan=False) & ~cut & np.isfinite(prior)
+        self.no_threat["no_ground_contact"] += int(np.count_nonzero(floating & ~cut))
+        self.no_threat["implausible_size"] += int(np.count_nonzero(out)) - int(
+            np.count_nonzero(floating & ~cut)
+        )
+        return out

@@ -1,0 +1,220 @@
+"""The warning/brake state machine (adas.control): every transition, timing rule and guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adas.control import ControlConfig, Controller
+from adas.errors import ConfigError
+from adas.types import DangerLevel, DecisionLevel, EgoState, ObjectStates, Zone
+
+FRAME = 33_333_333  # 30 fps
+N, W, P, F, C = (
+    DangerLevel.NONE,
+    DangerLevel.WARNING,
+    DangerLevel.BRAKE_PARTIAL,
+    DangerLevel.BRAKE_FULL,
+    DangerLevel.CAUTION,
+)
+
+
+def obj(level: DangerLevel, zone: Zone = Zone.IN_PATH, ttc: float = 1.5) -> ObjectStates:
+    one = np.ones(1)
+    return ObjectStates(
+        track_id=np.array([7], np.int64),
+        distance_m=20 * one,
+        lateral_m=0 * one,
+        sigma_distance_m=one,
+        range_rate_mps=-10 * one,
+        accel_mps2=0 * one,
+        lateral_velocity_mps=0 * one,
+        ttc_s=ttc * one,
+        sigma_ttc_s=0.1 * one,
+        zone=np.array([int(zone)], np.int64),
+        danger=np.array([int(level)], np.int64),
+    )
+
+
+def ego(t: int, speed: float = 15.0, **kw: object) -> EgoState:
+    return EgoState(t_ns=t, speed_mps=speed, **kw)  # type: ignore[arg-type]
+
+
+def run(
+    levels: list[DangerLevel], ctl: Controller | None = None, start: int = 0, **kw: object
+) -> list[DecisionLevel]:
+    ctl = ctl or Controller()
+    out = []
+    for i, lv in enumerate(levels):
+        t = start + i * FRAME
+        out.append(ctl.update(obj(lv), ego(t), t, **kw).level)  # type: ignore[arg-type]
+    return out
+
+
+def test_a_single_frame_never_acts_and_persistence_starts_a_warning() -> None:
+    assert run([W, N, N]) == [DecisionLevel.NONE] * 3
+    assert run([W, W, W]) == [DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.WARNING]
+    assert run([C, C]) == [DecisionLevel.NONE, DecisionLevel.CAUTION]
+
+
+def test_braking_waits_0_8_s_after_the_warning_began() -> None:
+    out = run([P] * 40)
+    first_warning = out.index(DecisionLevel.WARNING)
+    first_brake = out.index(DecisionLevel.BRAKE_PARTIAL)
+    assert first_warning == 1  # 2 frames of persistence
+    # 0.8 s at 30 fps is 24 frames after the warning began.
+    assert (first_brake - first_warning) * FRAME >= 0.8e9 - 1
+    assert (first_brake - first_warning - 1) * FRAME < 0.8e9
+    assert set(out[first_warning:first_brake]) == {DecisionLevel.WARNING}
+
+
+def test_full_danger_brakes_at_once_partial_first_then_full() -> None:
+    ctl = Controller()
+    out = run([F] * 20, ctl)
+    assert out[:2] == [DecisionLevel.NONE, DecisionLevel.WARNING]
+    assert out[2] == DecisionLevel.BRAKE_PARTIAL  # 3 frames of persistence, no 0.8 s wait
+    first_full = out.index(DecisionLevel.BRAKE_FULL)
+    assert (first_full - 2) * FRAME >= 0.2e9 - 1  # a partial stage of at least 0.2 s
+    assert set(out[2:first_full]) == {DecisionLevel.BRAKE_PARTIAL}
+    d = ctl.update(obj(F), ego(20 * FRAME), 20 * FRAME)
+    assert d.decel_request_mps2 == 9.0 and d.target_track_id == 7
+
+
+def test_partial_request_is_the_larger_of_the_minimum_and_the_need() -> None:
+    for req, expected in ((1.0, 5.0), (6.0, 7.2), (20.0, 9.0)):
+        ctl = Controller()
+        d = None
+        for i in range(40):
+            d = ctl.update(obj(P), ego(i * FRAME), i * FRAME, required_decel_mps2=np.array([req]))
+        assert d is not None and d.level == DecisionLevel.BRAKE_PARTIAL
+        assert d.decel_request_mps2 == pytest.approx(expected)
+
+
+def test_release_needs_hold_time_and_frames_below() -> None:
+    ctl = Controller()
+    seq = [P] * 40  # braking from about frame 26
+    out = run(seq, ctl)
+    assert out[-1] == DecisionLevel.BRAKE_PARTIAL
+    after = run([N] * 6, ctl, start=40 * FRAME)
+    assert after[:4] == [DecisionLevel.BRAKE_PARTIAL] * 4  # 5 frames below before release
+    assert after[4] == DecisionLevel.WARNING  # brakes off; the warning winds down after it
+    # A danger that flickers never reaches 5 frames below: no chattering release.
+    ctl2 = Controller()
+    run([P] * 40, ctl2)
+    flicker = run([N, N, P, N, N, N, P] * 3, ctl2, start=40 * FRAME)
+    assert set(flicker) == {DecisionLevel.BRAKE_PARTIAL}
+
+
+def test_brakes_are_held_a_minimum_time() -> None:
+    ctl = Controller(ControlConfig(brake_min_hold_s=1.0))
+    out = run([P] * 28, ctl)
+    start = out.index(DecisionLevel.BRAKE_PARTIAL)
+    later = run([N] * 40, ctl, start=28 * FRAME)
+    release = 28 + later.index(DecisionLevel.WARNING)
+    assert (release - start) * FRAME >= 1.0e9 - 1  # held 1 s although the danger left at once
+    assert (release - start - 1) * FRAME < 1.0e9
+
+
+def test_warning_lasts_its_minimum_then_lockout() -> None:
+    ctl = Controller()
+    out = run([W, W] + [N] * 40, ctl)
+    on = [i for i, x in enumerate(out) if x == DecisionLevel.WARNING]
+    assert on[0] == 1 and (on[-1] - on[0] + 1) * FRAME >= 1.0e9 - FRAME
+    # Within the 2 s lockout a new WARNING-level danger gives no warning...
+    relapse = run([W] * 10, ctl, start=42 * FRAME)
+    assert DecisionLevel.WARNING not in relapse
+    # ...but a braking-level danger does.
+    urgent = run([P] * 3, ctl, start=52 * FRAME)
+    assert DecisionLevel.WARNING in urgent
+    # After the lockout the ordinary warning is back.
+    later = run([W] * 3, Controller(), start=0)
+    assert later[-1] == DecisionLevel.WARNING
+
+
+@pytest.mark.parametrize(
+    ("kw", "speed", "reason"),
+    [
+        ({"brake_pedal": 0.5}, 15.0, "driver braking"),
+        ({"turn_signal": 1}, 15.0, "turn signal"),
+        ({}, 2.0, "below the active range"),
+        ({}, 60.0, "above the active range"),
+    ],
+)
+def test_suppression_ends_any_intervention(
+    kw: dict[str, object], speed: float, reason: str
+) -> None:
+    ctl = Controller()
+    run([P] * 30, ctl)
+    assert ctl.level == DecisionLevel.BRAKE_PARTIAL
+    d = ctl.update(obj(F), ego(30 * FRAME, speed, **kw), 30 * FRAME)
+    assert d.level == DecisionLevel.NONE and d.decel_request_mps2 == 0.0 and reason in d.reason
+
+
+def test_stale_or_invalid_input_is_unavailable_with_zero_brake_and_recovers() -> None:
+    ctl = Controller()
+    run([F] * 20, ctl)
+    assert ctl.level == DecisionLevel.BRAKE_FULL
+    d = ctl.update(obj(F), ego(20 * FRAME), 20 * FRAME, input_ok=False)
+    assert d.level == DecisionLevel.UNAVAILABLE and d.decel_request_mps2 == 0.0
+    for bad in (ego(21 * FRAME, valid=False), ego(21 * FRAME, float("nan"))):
+        d = ctl.update(obj(F), bad, 21 * FRAME)
+        assert d.level == DecisionLevel.UNAVAILABLE and d.decel_request_mps2 == 0.0
+    # Healthy again: persistence starts from zero, so one frame is not enough.
+    d = ctl.update(obj(F), ego(22 * FRAME), 22 * FRAME)
+    assert d.level == DecisionLevel.NONE
+    d = ctl.update(obj(F), ego(23 * FRAME), 23 * FRAME)
+    assert d.level == DecisionLevel.WARNING
+
+
+def test_objects_outside_the_path_and_time_going_back() -> None:
+    ctl = Controller()
+    for i in range(40):
+        d = ctl.update(obj(F, Zone.ADJACENT), ego(i * FRAME), i * FRAME)
+        assert d.level == DecisionLevel.NONE
+    run([W] * 5, ctl, start=40 * FRAME)
+    assert ctl.level == DecisionLevel.WARNING
+    d = ctl.update(obj(W), ego(0), 0)  # time went backwards: state reset
+    assert d.level == DecisionLevel.NONE
+
+
+def test_bad_config() -> None:
+    with pytest.raises(ConfigError, match="partial_decel"):
+        ControlConfig(partial_decel_mps2=10.0, full_decel_mps2=8.0)
+    with pytest.raises(ConfigError, match="min_active_speed"):
+        ControlConfig(min_active_speed_mps=40.0, max_active_speed_mps=30.0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([N, C, W, P, F]), st.booleans(), st.booleans()),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_safety_invariants_hold_for_any_sequence(
+    steps: list[tuple[DangerLevel, bool, bool]],
+) -> None:
+    """Braking only with a warning on, never on bad input, and BRAKE_PARTIAL only after 0.8 s
+    of warning unless the danger was BRAKE_FULL; a brake request exactly when braking."""
+    ctl = Controller()
+    warning_since: int | None = None
+    full_seen_since_warning = False
+    for i, (lv, ok, pedal) in enumerate(steps):
+        t = i * FRAME
+        d = ctl.update(obj(lv), ego(t, brake_pedal=0.5 if pedal else 0.0), t, input_ok=ok)
+        braking = d.level in (DecisionLevel.BRAKE_PARTIAL, DecisionLevel.BRAKE_FULL)
+        assert (d.decel_request_mps2 > 0) == braking
+        if not ok or pedal:
+            assert d.decel_request_mps2 == 0.0
+        if d.level == DecisionLevel.WARNING or braking:
+            if warning_since is None:
+                warning_since = t
+                full_seen_since_warning = False
+            full_seen_since_warning |= lv == F
+        else:
+            warning_since = None
+        if braking and not full_seen_since_warning:
+            assert warning_since is not None and t - warning_since >= 0.8e9 - 1
