@@ -70,6 +70,25 @@ def _parser() -> argparse.ArgumentParser:
     ko.add_argument("--repeats", type=int, default=3, help="timed runs per image")
     ko.add_argument("--json", type=Path, default=None, help="write the report here ('-': stdout)")
 
+    sc = sub.add_parser(
+        "scenarios",
+        help="closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152, false reactions)",
+        description=(
+            "Simulate each scenario in closed loop (ego and target kinematics, brake actuator, "
+            "a camera with pixel noise and missed detections) through the real chain "
+            "tracker -> distance -> TTC -> danger -> control, and judge it against its protocol."
+        ),
+    )
+    sc.add_argument(
+        "--suite", default="all", choices=["nhtsa", "ncap", "r152", "false-reaction", "all"]
+    )
+    sc.add_argument("--trials", type=int, default=1, help="noise seeds per scenario")
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    sc.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
+    sc.add_argument("--json", type=Path, default=None, help="write the results here ('-': stdout)")
+    sc.add_argument("--report", type=Path, default=None, help="write an HTML report here")
+
     be = sub.add_parser("bench", help="speed benchmarks (JSON)")
     bes = be.add_subparsers(dest="what", required=True)
     ch = bes.add_parser("chain", help="tracker + distance + motion per frame")
@@ -199,6 +218,73 @@ def _eval_kitti_object(args: argparse.Namespace) -> int:
     return 0
 
 
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.scenarios import FAST_SUBSET, run_suite, write_json, write_report
+
+    if not 1 <= args.trials <= 1000:
+        print(f"--trials {args.trials}: allowed range is [1, 1000]", file=sys.stderr)
+        return 2
+    try:
+        cfg = None
+        if args.config is not None:
+            from adas.config import load_config
+
+            cfg = load_config(args.config)
+        from tqdm import tqdm
+
+        with tqdm(desc=f"scenarios {args.suite}", unit="trial") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+
+            results = run_suite(
+                args.suite,
+                trials=args.trials,
+                seed=args.seed,
+                config=cfg,
+                scenario_ids=list(FAST_SUBSET) if args.fast else None,
+                keep_series=args.report is not None,
+                progress=progress,
+            )
+    except (AdasError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{'scenario':34s} {'pass':>6s} {'warn TTC':>9s} {'margin':>7s} "
+        f"{'impact':>7s} {'limit':>6s}"
+    )
+    for row in results["summary"]["scenarios"]:
+        allowed = [
+            r.get("max_impact_speed_kmh")
+            for r in results["results"]
+            if r["scenario"] == row["scenario"]
+        ]
+        print(
+            f"{row['scenario']:34s} {row['passed']:>2d}/{row['trials']:<3d} "
+            f"{_num(row['min_warning_ttc_s']):>9s} {_num(row['min_warning_ttc_margin_s']):>7s} "
+            f"{_num(row['max_impact_speed_kmh']):>7s} {_num(allowed[0] if allowed else None):>6s}"
+            + (f"  {'; '.join(row['failures'])}" if row["failures"] else "")
+        )
+    print(f"passed {results['passed']}, failed {results['failed']}")
+    if args.json is not None:
+        if str(args.json) == "-":
+            from adas.scenarios.report import strip_series
+
+            _emit(strip_series(results), "-")
+        else:
+            write_json(results, args.json)
+    if args.report is not None:
+        write_report(results, args.report)
+        print(f"report: {args.report}")
+    return 0 if results["failed"] == 0 else 1
+
+
 def _bench_preprocess(args: argparse.Namespace) -> int:
     from adas.evaluate.bench_preprocess import bench_preprocess
 
@@ -256,12 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         ("eval", "kitti-tracking"): _eval_kitti,
         ("eval", "kitti-object"): _eval_kitti_object,
+        ("scenarios", None): _scenarios,
         ("bench", "chain"): _bench_chain,
         ("bench", "preprocess"): _bench_preprocess,
         ("bench", "detect"): _bench_detect,
     }
     key = (args.command, getattr(args, "dataset", None) or getattr(args, "what", None))
-    handler = handlers.get(key)  # type: ignore[arg-type]
+    handler = handlers.get(key)
     return handler(args) if handler is not None else 2
 
 

@@ -65,7 +65,9 @@ class ControlConfig:
     full_decel_mps2: float = param(9.0, lo=1.0, hi=12.0, unit="m/s^2")
     driver_brake_threshold: float = param(0.3, lo=0.0, hi=1.0)
     suppress_on_turn_signal: bool = True
-    min_active_speed_mps: float = param(2.78, lo=0.0, hi=30.0, unit="m/s")
+    min_active_speed_mps: float = param(2.7, lo=0.0, hi=30.0, unit="m/s")
+    release_closing_speed_mps: float = param(0.3, lo=0.0, hi=5.0, unit="m/s")
+    lockout_bypass_ttc_s: float = param(2.0, lo=0.0, hi=10.0, unit="s")
     max_active_speed_mps: float = param(50.0, lo=1.0, hi=100.0, unit="m/s")
 
     def __post_init__(self) -> None:
@@ -101,6 +103,8 @@ class Controller:
         self._brake_since: int | None = None
         self._full_since: int | None = None
         self._lockout_until = -1
+        self._sudden = False
+        self._brake_target = -1
         self._last_t: int | None = None
         self.level = DecisionLevel.NONE
 
@@ -109,6 +113,8 @@ class Controller:
             self._lockout_until = t_ns + int(self.config.lockout_s * NS)
         self._warning_since = self._brake_since = self._full_since = None
         self._below_warning = self._below_brake = 0
+        self._sudden = False
+        self._brake_target = -1
 
     def update(
         self,
@@ -142,7 +148,8 @@ class Controller:
             value = float(required_decel_mps2[target])
             req = value if math.isfinite(value) else 0.0
 
-        suppressed = self._suppression(ego, speed)
+        active = self._warning_since is not None or self._brake_since is not None
+        suppressed = self._suppression(ego, speed, active)
         if suppressed:
             self._end_intervention(t_ns)
             for k in self._counts:
@@ -159,9 +166,17 @@ class Controller:
 
         # Warning: starts on a persistent WARNING (lockout aside), lasts a minimum time, ends
         # after some frames below WARNING.
-        unlocked = t_ns >= self._lockout_until or want >= DangerLevel.BRAKE_PARTIAL
+        # The lockout keeps a nuisance warning from repeating; it never hides a real threat.
+        unlocked = (
+            t_ns >= self._lockout_until
+            or want >= DangerLevel.BRAKE_PARTIAL
+            or ttc <= cfg.lockout_bypass_ttc_s
+        )
         if self._warning_since is None and warn_ok and unlocked:
             self._warning_since = t_ns
+            # Already at a braking level when first warned: the collision could not be
+            # anticipated 0.8 s ahead, and R152 lets braking start with the warning.
+            self._sudden = self._counts[DangerLevel.BRAKE_PARTIAL] >= cfg.warning_persistence_frames
         if self._warning_since is not None:
             self._below_warning = 0 if want >= DangerLevel.WARNING else self._below_warning + 1
             warned = (t_ns - self._warning_since) / NS
@@ -175,10 +190,13 @@ class Controller:
         # Braking: after 0.8 s of warning, or at once when already BRAKE_FULL.
         if self._brake_since is None and brake_ok and self._warning_since is not None:
             warned = (t_ns - self._warning_since) / NS
-            if warned >= cfg.warning_before_brake_s - 1e-9 or full_ok:
+            if warned >= cfg.warning_before_brake_s - 1e-9 or full_ok or self._sudden:
                 self._brake_since = t_ns
+                self._brake_target = tid
         if self._brake_since is not None:
-            self._below_brake = 0 if want >= DangerLevel.BRAKE_PARTIAL else self._below_brake + 1
+            # Brake until the threat is over: its target no longer closes in on us (or left
+            # the path), not merely until braking made the danger level drop.
+            self._below_brake = self._below_brake + 1 if self._threat_over(objects, want) else 0
             held = (t_ns - self._brake_since) / NS
             if self._below_brake >= cfg.release_frames and held >= cfg.brake_min_hold_s:
                 self._brake_since = self._full_since = None
@@ -204,6 +222,17 @@ class Controller:
             return self._emit(DecisionLevel.CAUTION, 0.0, tid, "following too close")
         return self._emit(DecisionLevel.NONE, 0.0, -1, "")
 
+    def _threat_over(self, objects: ObjectStates, want: DangerLevel) -> bool:
+        """While braking: no braking-level danger, and the braking target (by track id) is
+        out of the path, gone, or no longer closing."""
+        if want >= DangerLevel.BRAKE_PARTIAL:
+            return False
+        rows = np.flatnonzero(objects.track_id == self._brake_target)
+        if rows.size == 0 or objects.zone[rows[0]] != int(Zone.IN_PATH):
+            return True
+        rate = float(objects.range_rate_mps[rows[0]])
+        return not math.isfinite(rate) or rate > -self.config.release_closing_speed_mps
+
     def _target(self, objects: ObjectStates) -> tuple[int, DangerLevel, float]:
         """Row of the most dangerous in-path object, its level and TTC (-1, NONE, inf if none)."""
         if len(objects) == 0:
@@ -212,17 +241,21 @@ class Controller:
         top = int(danger.max())
         if top <= int(DangerLevel.NONE):
             return -1, DangerLevel.NONE, math.inf
-        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf)
+        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         rows = np.flatnonzero(danger == top)
         row = int(rows[np.argmin(ttc[rows])])
         return row, DangerLevel(top), float(ttc[row])
 
-    def _suppression(self, ego: EgoState, speed: float) -> str:
+    def _suppression(self, ego: EgoState, speed: float, active: bool) -> str:
+        """Why interventions are suppressed now ("" if not). The speed range only keeps new
+        interventions from starting: braking that slows the car below it goes on to the end."""
         cfg = self.config
         if math.isfinite(ego.brake_pedal) and ego.brake_pedal >= cfg.driver_brake_threshold:
             return "driver braking"
         if cfg.suppress_on_turn_signal and ego.turn_signal != 0:
             return "turn signal on"
+        if active:
+            return ""
         if speed < cfg.min_active_speed_mps:
             return f"ego speed {speed:.1f} m/s below the active range"
         if speed > cfg.max_active_speed_mps:

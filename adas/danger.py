@@ -64,6 +64,8 @@ class DangerConfig:
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
     max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
     plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
+    latch_frames: int = param(3, lo=1, hi=100)
+    min_track_age_s: float = param(0.3, lo=0.0, hi=5.0, unit="s")
     caution_headway_s: float = param(1.0, lo=0.0, hi=5.0, unit="s")
     warning_ttc_s: float = param(2.6, lo=0.5, hi=6.0, unit="s")
     warning_decel_mps2: float = param(4.0, lo=1.0, hi=10.0, unit="m/s^2")
@@ -135,6 +137,8 @@ class DangerAssessor:
         self.required_decel_mps2: FloatArray = np.zeros(0)
         self.headway_s: FloatArray = np.zeros(0)
         self.no_threat: dict[str, int] = {"no_ground_contact": 0, "implausible_size": 0}
+        self._floating: dict[int, int] = {}  # track id -> consecutive frames without ground
+        self._born_ns: dict[int, int] = {}  # track id -> first time seen
 
     def zone_length_m(self, speed_mps: float) -> float:
         cfg = self.config
@@ -211,21 +215,34 @@ class DangerAssessor:
         with np.errstate(divide="ignore"):
             headway = np.where(v > 0.1, x / max(v, 1e-9), np.inf)
         self.headway_s = headway
-        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf)
+        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         real = closing >= cfg.min_closing_speed_mps
         levels = (
             (DangerLevel.BRAKE_FULL, cfg.full_ttc_s, cfg.full_decel_mps2),
             (DangerLevel.BRAKE_PARTIAL, cfg.partial_ttc_s, cfg.partial_decel_mps2),
             (DangerLevel.WARNING, cfg.warning_ttc_s, cfg.warning_decel_mps2),
         )
-        unset = in_path.copy()
+        # A new track's range rate comes from a few range differences: no warning or braking
+        # on it until it has been seen for min_track_age_s.
+        old_enough = self._track_age(tracks, ego.t_ns) >= cfg.min_track_age_s
+        unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
             hit = unset & real & ((ttc <= ttc_max) | (b >= decel_min))
             danger[hit] = int(level)
             unset &= ~hit
-        caution = unset & (headway < cfg.caution_headway_s)
+        caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)
         danger[caution] = int(DangerLevel.CAUTION)
         return dataclasses.replace(objects, zone=zone, danger=danger)
+
+    def _track_age(self, tracks: Tracks, t_ns: int) -> FloatArray:
+        """Seconds since each track was first seen by this stage."""
+        ids = tracks.track_id.tolist()
+        for tid in ids:
+            self._born_ns.setdefault(tid, t_ns)
+        if len(self._born_ns) > 4 * max(len(ids), 16):
+            alive = set(ids)
+            self._born_ns = {k: v for k, v in self._born_ns.items() if k in alive}
+        return np.array([(t_ns - self._born_ns[t]) * 1e-9 for t in ids], np.float64)
 
     def _half_widths(self, tracks: Tracks) -> FloatArray:
         """Half width of each object: class prior (the box's width would need its range)."""
@@ -244,7 +261,13 @@ class DangerAssessor:
         return out
 
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
-        """Rows that can never be threats: no ground contact, or an implausible size."""
+        """Rows that can never be threats: no ground contact, or an implausible size.
+
+        A track judged floating on ``latch_frames`` consecutive frames stays no threat for
+        the rest of its life: an overhead sign is later cut by the top of the image, coasts or
+        comes so close that its box says little. Boxes cut by the bottom border have no
+        bottom; boxes cut by the top have no height (the size check is skipped for them).
+        """
         n = len(tracks)
         out = np.zeros(n, bool)
         cam = self.camera
@@ -255,21 +278,29 @@ class DangerAssessor:
         y_bottom = np.asarray(tracks.xyxy[:, 3], np.float64)
         y_top = np.asarray(tracks.xyxy[:, 1], np.float64)
         horizon = cam.horizon_v()
-        with np.errstate(invalid="ignore"):
-            # Height of the box bottom above the road at the object's range (level camera).
-            z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
-            floating = z_bottom > cfg.max_ground_clearance_m
-            cut = (y_bottom >= cam.height - 2) | (y_top <= 1)
-            out |= np.nan_to_num(floating, nan=False) & ~cut
-            if self.priors is not None:
-                cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
-                prior = self.priors.height[cls]
-                implied = (y_bottom - y_top) * d / cam.fy
-                ratio = implied / prior
-                odd = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
-                out |= np.nan_to_num(odd, nan=False) & ~cut & np.isfinite(prior)
-        self.no_threat["no_ground_contact"] += int(np.count_nonzero(floating & ~cut))
-        self.no_threat["implausible_size"] += int(np.count_nonzero(out)) - int(
-            np.count_nonzero(floating & ~cut)
-        )
-        return out
+        # Height of the box bottom above the road at the object's range (level camera).
+        z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
+        bottom_cut = y_bottom >= cam.height - 2
+        top_cut = y_top <= 1
+        seen = tracks.time_since_update == 0
+        floating = np.nan_to_num(z_bottom > cfg.max_ground_clearance_m, nan=False) & ~bottom_cut
+        odd = np.zeros(n, bool)
+        if self.priors is not None:
+            cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
+            prior = self.priors.height[cls]
+            ratio = (y_bottom - y_top) * d / cam.fy / prior
+            bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
+            odd = np.nan_to_num(bad, nan=False) & ~bottom_cut & ~top_cut & np.isfinite(prior)
+        latched = np.zeros(n, bool)
+        for i, tid in enumerate(tracks.track_id.tolist()):
+            count = self._floating.get(tid, 0)
+            if seen[i]:
+                count = count + 1 if floating[i] else (count if count >= cfg.latch_frames else 0)
+            self._floating[tid] = count
+            latched[i] = count >= cfg.latch_frames
+        alive = set(tracks.track_id.tolist())
+        for tid in [t for t in self._floating if t not in alive]:
+            del self._floating[tid]
+        self.no_threat["no_ground_contact"] += int(np.count_nonzero(floating | latched))
+        self.no_threat["implausible_size"] += int(np.count_nonzero(odd & ~(floating | latched)))
+        return floating | latched | odd

@@ -60,9 +60,10 @@ def tracks(n: int, xyxy: list[list[float]] | None = None) -> Tracks:
 
 
 def assess(obj: ObjectStates, speed: float = 20.0, yaw: float = 0.0, **kw: object) -> ObjectStates:
-    return DangerAssessor(DangerConfig(**kw)).update(  # type: ignore[arg-type]
-        tracks(len(obj)), obj, EgoState(t_ns=0, speed_mps=speed, yaw_rate_rps=yaw)
-    )
+    """The danger of ``obj`` for tracks seen long enough (the new-track gate passed)."""
+    a = DangerAssessor(DangerConfig(**kw))  # type: ignore[arg-type]
+    a.update(tracks(len(obj)), obj, EgoState(t_ns=0, speed_mps=speed, yaw_rate_rps=yaw))
+    return a.update(tracks(len(obj)), obj, EgoState(t_ns=10**9, speed_mps=speed, yaw_rate_rps=yaw))
 
 
 def test_required_deceleration_exact_values() -> None:
@@ -123,7 +124,8 @@ def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
     k = np.array([[721.5, 0.0, 609.6], [0.0, 721.5, 172.9], [0.0, 0.0, 1.0]])
     cam = CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=Mount(height_m=1.65))
     a = DangerAssessor(camera=cam)
-    ego = EgoState(t_ns=0, speed_mps=20.0)
+    ego = EgoState(t_ns=10**9, speed_mps=20.0)
+    a._born_ns = {0: 0, 1: 0, 2: 0}  # tracks seen for 1 s
     # A car 30 m ahead: bottom at cy + f h / d = 172.9 + 39.7, 1.5 m tall = 36 px.
     car = [600.0, 212.6 - 36.1, 660.0, 212.6]
     # A gantry at 30 m: its box ends 5 m above the road (above the horizon).
@@ -134,6 +136,34 @@ def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
     assert o.zone.tolist() == [Zone.IN_PATH, Zone.OUTSIDE, Zone.OUTSIDE]
     assert o.danger[0] >= DangerLevel.WARNING and (o.danger[1:] == DangerLevel.NONE).all()
     assert a.no_threat == {"no_ground_contact": 1, "implausible_size": 1}
+
+
+def test_a_new_track_gets_no_warning_until_it_is_old_enough() -> None:
+    a = DangerAssessor()
+    o = objects([30.0], rr=[-20.0])  # TTC 1.5 s
+    levels = []
+    for k in range(12):  # 30 fps
+        t = k * 33_333_333
+        levels.append(int(a.update(tracks(1), o, EgoState(t_ns=t, speed_mps=20.0)).danger[0]))
+    first = levels.index(DangerLevel.BRAKE_PARTIAL)
+    assert set(levels[:first]) <= {DangerLevel.NONE, DangerLevel.CAUTION}
+    assert (first - 1) * 33_333_333 < 0.3e9 <= first * 33_333_333
+
+
+def test_a_floating_track_stays_no_threat_once_latched() -> None:
+    k = np.array([[721.5, 0.0, 640.0], [0.0, 721.5, 360.0], [0.0, 0.0, 1.0]])
+    cam = CameraModel(K=k, dist=np.zeros(5), width=1280, height=720, mount=Mount(height_m=1.5))
+    a = DangerAssessor(camera=cam)
+    a._born_ns = {0: -(10**9)}
+    sign = [300.0, 200.0, 900.0, 360.0 - 721.5 * (5.0 - 1.5) / 30.0]  # 5 m up, 30 m ahead
+    cut_at_top = [300.0, 0.0, 900.0, 300.0]  # closer: cut by the top, bottom lower in view
+    o = objects([30.0], rr=[-20.0])
+    for k_ in range(3):
+        out = a.update(tracks(1, [sign]), o, EgoState(t_ns=k_ * 33_333_333, speed_mps=20.0))
+        assert out.zone[0] == Zone.OUTSIDE
+    near = objects([8.0], rr=[-20.0])
+    out = a.update(tracks(1, [cut_at_top]), near, EgoState(t_ns=10**8, speed_mps=20.0))
+    assert out.zone[0] == Zone.OUTSIDE and out.danger[0] == DangerLevel.NONE
 
 
 @settings(max_examples=200, deadline=None)

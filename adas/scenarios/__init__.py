@@ -1,0 +1,32 @@
+"""Closed-loop validation on regulatory test scenarios (``adas scenarios``).
+
+``run_suite("ncap", trials=7)`` simulates every scenario of a suite with the real chain and
+returns ``{"passed", "failed", "summary", "results"}``; ``write_json`` and ``write_report``
+store it (the HTML needs ``run_suite(..., keep_series=True)``).
+"""
+
+from adas.scenarios.report import summarize, write_json, write_report
+from adas.scenarios.suites import (
+    FAST_SUBSET,
+    SUITES,
+    Criteria,
+    Scenario,
+    evaluate,
+    run_scenario,
+    run_suite,
+    scenarios,
+)
+
+__all__ = [
+    "FAST_SUBSET",
+    "SUITES",
+    "Criteria",
+    "Scenario",
+    "evaluate",
+    "run_scenario",
+    "run_suite",
+    "scenarios",
+    "summarize",
+    "write_json",
+    "write_report",
+]

@@ -1,0 +1,284 @@
+"""Scenario results as a JSON summary and a self-contained HTML page with inline SVG plots.
+
+The HTML needs each trial's time series (``run_suite(..., keep_series=True)``); the JSON never
+carries them (:func:`write_json` drops them), so it stays small enough to diff between runs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+SERIES_KEY = "series"
+_WARNING_CODES = (2, 3, 4)  # DecisionLevel WARNING, BRAKE_PARTIAL, BRAKE_FULL
+_UNAVAILABLE = 5  # DecisionLevel.UNAVAILABLE
+_LEVEL_NAMES = ("NONE", "CAUTION", "WARNING", "BRAKE_PARTIAL", "BRAKE_FULL", "UNAVAILABLE")
+_BAND_COLOURS = {
+    "green": "#3a3", "yellow": "#dd2", "orange": "#e90", "brown": "#a52", "red": "#d22",
+}  # fmt: skip
+
+
+def trial_events(series: dict[str, list[float]], *, expect_threat: bool = True) -> dict[str, Any]:
+    """Warning and brake events of one trial from its per-frame series.
+
+    A warning is a WARNING-or-higher decision, a brake a positive deceleration request. An
+    onset is false when no threat was expected at all, or when the true TTC was infinite
+    (no collision course). ``warning_ttc_s`` / ``first_brake_ttc_s``: true TTC at the first
+    onset that was not false; ``warning_to_brake_s`` the time between the two onsets.
+    """
+    out: dict[str, Any] = {"warning_time_s": None, "warning_ttc_s": None}
+    out |= {"first_brake_time_s": None, "first_brake_ttc_s": None}
+    out |= {"false_warnings": 0, "false_brakes": 0, "unavailable_frames": 0}
+    was = {"warning": False, "first_brake": False}
+    rows = zip(series["t"], series["ttc"], series["level"], series["request"], strict=True)
+    for t, ttc, level, request in rows:
+        false = not expect_threat or math.isinf(ttc)
+        now = {"warning": int(level) in _WARNING_CODES, "first_brake": request > 0.0}
+        for name, on in now.items():
+            if on and not was[name]:
+                out["false_warnings" if name == "warning" else "false_brakes"] += int(false)
+                if out[f"{name}_time_s"] is None and not (false and expect_threat):
+                    out[f"{name}_time_s"] = t
+                    out[f"{name}_ttc_s"] = ttc if math.isfinite(ttc) else None
+        was = now
+        out["unavailable_frames"] += int(level) == _UNAVAILABLE
+    w, b = out["warning_time_s"], out["first_brake_time_s"]
+    out["warning_to_brake_s"] = None if w is None or b is None else round(b - w, 4)
+    return out
+
+
+def _vals(rows: Iterable[dict[str, Any]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if isinstance(r.get(key), int | float)]
+
+
+def _min(values: list[float]) -> float | None:
+    return round(min(values), 3) if values else None
+
+
+def _max(values: list[float]) -> float | None:
+    return round(max(values), 3) if values else None
+
+
+def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and worst cases over a set of results (worst = smallest margin)."""
+    return {
+        "trials": len(rows),
+        "passed": sum(bool(r["passed"]) for r in rows),
+        "failed": sum(not r["passed"] for r in rows),
+        "collisions": sum(bool(r["collided"]) for r in rows),
+        "false_warnings": sum(int(r["false_warnings"]) for r in rows),
+        "false_brakes": sum(int(r["false_brakes"]) for r in rows),
+        "min_warning_ttc_s": _min(_vals(rows, "warning_ttc_s")),
+        "min_warning_ttc_margin_s": _min(_vals(rows, "warning_ttc_margin_s")),
+        "max_impact_speed_kmh": _max(_vals(rows, "impact_speed_kmh")),
+        "min_impact_speed_margin_kmh": _min(_vals(rows, "impact_speed_margin_kmh")),
+        "min_warning_to_brake_s": _min(_vals(rows, "warning_to_brake_s")),
+        "min_warning_to_brake_margin_s": _min(_vals(rows, "warning_to_brake_margin_s")),
+    }
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-suite totals and worst margins, plus one row per scenario over its trials."""
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    by_scn: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_suite.setdefault(r["suite"], []).append(r)
+        by_scn.setdefault(r["scenario"], []).append(r)
+    rows = []
+    for sid, rs in by_scn.items():
+        row = {"scenario": sid, "suite": rs[0]["suite"], **_aggregate(rs)}
+        bands = [r["ncap_band"] for r in rs if "ncap_band" in r]
+        if bands:  # the worst band over the trials
+            order = list(_BAND_COLOURS)
+            row["ncap_band"] = max(bands, key=order.index)
+        row["failures"] = sorted({f for r in rs for f in r.get("failures", [])})
+        rows.append(row)
+    return {"suites": {s: _aggregate(rs) for s, rs in by_suite.items()}, "scenarios": rows}
+
+
+def strip_series(results: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``run_suite``'s output without the time series."""
+    out = dict(results)
+    out["results"] = [
+        {k: v for k, v in r.items() if k != SERIES_KEY} for r in results.get("results", [])
+    ]
+    return out
+
+
+def write_json(results: dict[str, Any], path: str | Path) -> None:
+    """The results without time series, as JSON (``-`` = stdout is the caller's business)."""
+    Path(path).write_text(json.dumps(strip_series(results), indent=2, allow_nan=False) + "\n")
+
+
+# ---- HTML ---------------------------------------------------------------------------------
+
+_W, _PANEL_H, _PAD_L, _PAD_R, _PAD_T = 760, 120, 56, 16, 14
+
+
+def _fmt(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.2f}"
+    return html.escape(str(x))
+
+
+def _polyline(ts: list[float], ys: list[float], sx: Any, sy: Any, style: str) -> str:
+    """SVG polylines through the finite points (gaps where a value is missing)."""
+    parts: list[list[str]] = []
+    cur: list[str] = []
+    for t, y in zip(ts, ys, strict=False):
+        if y is None or not math.isfinite(y):
+            if len(cur) > 1:
+                parts.append(cur)
+            cur = []
+            continue
+        cur.append(f"{sx(t):.1f},{sy(y):.1f}")
+    if len(cur) > 1:
+        parts.append(cur)
+    return "".join(f'<polyline points="{" ".join(p)}" {style}/>' for p in parts)
+
+
+def _panel(
+    y0: float, ts: list[float], curves: list[tuple[str, list[float], str]], ymax: float,
+    unit: str, t_end: float,
+) -> str:  # fmt: skip
+    """One plot panel at vertical offset ``y0``: axes, a 0..ymax scale, the curves, a legend."""
+    x_span = _W - _PAD_L - _PAD_R
+
+    def sx(t: float) -> float:
+        return _PAD_L + x_span * t / max(t_end, 1e-6)
+
+    def sy(y: float) -> float:
+        return y0 + _PANEL_H - _PANEL_H * min(max(y, 0.0), ymax) / ymax
+
+    out = [
+        f'<rect x="{_PAD_L}" y="{y0}" width="{x_span}" height="{_PANEL_H}" fill="#fafafa" '
+        'stroke="#bbb"/>',
+        f'<text x="4" y="{y0 + 10}" font-size="10">{html.escape(unit)}</text>',
+        f'<text x="{_PAD_L - 4}" y="{y0 + 10}" font-size="9" text-anchor="end">{ymax:g}</text>',
+        f'<text x="{_PAD_L - 4}" y="{y0 + _PANEL_H}" font-size="9" text-anchor="end">0</text>',
+    ]
+    for i, (name, ys, colour) in enumerate(curves):
+        dash = ' stroke-dasharray="4 3"' if name.startswith("est") else ""
+        out.append(_polyline(ts, ys, sx, sy, f'fill="none" stroke="{colour}"{dash}'))
+        lx = _PAD_L + 8 + 130 * i
+        label = html.escape(name)
+        out.append(f'<text x="{lx}" y="{y0 + 12}" font-size="10" fill="{colour}">{label}</text>')
+    return "".join(out)
+
+
+def plot_svg(result: dict[str, Any]) -> str:
+    """Range, TTC and deceleration (request and actual) over time, with markers at the first
+    warning (orange), the first brake request (red) and the end (black if a collision)."""
+    s = result.get(SERIES_KEY) or {}
+    ts = list(s.get("t", []))
+    if not ts:
+        return "<p>(no time series kept)</p>"
+    t_end = ts[-1]
+    rng = [y for y in s["range"] if math.isfinite(y)]
+    r_max = max(10.0, math.ceil(max(rng, default=10.0) / 10.0) * 10.0)
+    d_max = 10.0
+    panels = [
+        _panel(_PAD_T, ts, [("range true", s["range"], "#246"),
+               ("est range", s["est_range"], "#c40")], r_max, "m", t_end),
+        _panel(_PAD_T + _PANEL_H + 10, ts, [("TTC true", s["ttc"], "#246"),
+               ("est TTC", s["est_ttc"], "#c40")], 8.0, "TTC s", t_end),
+        _panel(_PAD_T + 2 * (_PANEL_H + 10), ts, [("decel request", s["request"], "#a0a"),
+               ("decel actual", s["decel"], "#090")], d_max, "m/s2", t_end),
+    ]  # fmt: skip
+    height = _PAD_T + 3 * (_PANEL_H + 10) + 16
+    x_span = _W - _PAD_L - _PAD_R
+    marks = []
+    for key, colour, label in (
+        ("warning_time_s", "#e90", "warning"), ("first_brake_time_s", "#d22", "brake"),
+    ):  # fmt: skip
+        t = result.get(key)
+        if isinstance(t, int | float):
+            x = _PAD_L + x_span * t / max(t_end, 1e-6)
+            marks.append(
+                f'<line x1="{x:.1f}" y1="{_PAD_T}" x2="{x:.1f}" y2="{height - 16}" '
+                f'stroke="{colour}" stroke-width="1.5"/>'
+                f'<text x="{x + 2:.1f}" y="{height - 4}" font-size="10" fill="{colour}">'
+                f"{label} {t:.2f} s</text>"
+            )
+    end_colour = "#000" if result.get("collided") else "#888"
+    marks.append(
+        f'<text x="{_W - _PAD_R}" y="{height - 4}" font-size="10" text-anchor="end" '
+        f'fill="{end_colour}">{html.escape(str(result.get("end", "")))} at {t_end:.2f} s</text>'
+    )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
+        f'viewBox="0 0 {_W} {height}">{"".join(panels)}{"".join(marks)}</svg>'
+    )
+
+
+_TABLE_COLS = (
+    ("scenario", "scenario"), ("trials", "trials"), ("passed", "passed"),
+    ("min_warning_ttc_s", "min warning TTC s"), ("min_warning_ttc_margin_s", "TTC margin s"),
+    ("max_impact_speed_kmh", "max impact km/h"),
+    ("min_impact_speed_margin_kmh", "impact margin km/h"),
+    ("min_warning_to_brake_s", "warning->brake s"), ("false_warnings", "false warnings"),
+    ("false_brakes", "false brakes"), ("ncap_band", "Euro NCAP band"),
+)  # fmt: skip
+
+
+def _table(rows: list[dict[str, Any]], cols: Sequence[tuple[str, str]]) -> str:
+    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in cols)
+    body = []
+    for r in rows:
+        ok = r.get("failed", 0) == 0
+        cells = []
+        for key, _ in cols:
+            v = r.get(key)
+            style = ""
+            if key == "ncap_band" and v in _BAND_COLOURS:
+                style = f' style="background:{_BAND_COLOURS[v]}"'
+            cells.append(f"<td{style}>{_fmt(v)}</td>")
+        body.append(f'<tr class="{"ok" if ok else "fail"}">{"".join(cells)}</tr>')
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def report_html(results: dict[str, Any]) -> str:
+    """The whole report page as a string."""
+    summary = results.get("summary") or summarize(results["results"])
+    suites = [{"scenario": k, **v} for k, v in summary["suites"].items()]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>ADAS scenarios</title><style>",
+        "body{font-family:sans-serif;margin:20px}table{border-collapse:collapse;margin:8px 0}",
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}",
+        "td:first-child{text-align:left}tr.fail td:first-child{color:#c00;font-weight:bold}",
+        "h3{margin:18px 0 2px}.why{color:#c00;font-size:12px}</style></head><body>",
+        f"<h1>Scenario validation: {html.escape(str(results.get('suite', '')))}</h1>",
+        f"<p>{results.get('passed', 0)} trials passed, {results.get('failed', 0)} failed; "
+        f"{results.get('trials', 1)} trial(s) per scenario, seed {results.get('seed', 0)}.</p>",
+        "<h2>Suites</h2>", _table(suites, _TABLE_COLS), "<h2>Scenarios</h2>",
+        _table(summary["scenarios"], _TABLE_COLS),
+        "<h2>Plots (the first failed trial of each scenario, else its first)</h2>",
+    ]  # fmt: skip
+    shown: dict[str, dict[str, Any]] = {}
+    for r in results["results"]:  # per scenario its first failed trial, else its first
+        if r["scenario"] not in shown or (shown[r["scenario"]]["passed"] and not r["passed"]):
+            shown[r["scenario"]] = r
+    for r in shown.values():
+        trial = f"trial {r.get('trial', 0)}"
+        params = ", ".join(f"{k} {v}" for k, v in r["params"].items())
+        verdict = "" if r["passed"] else " (FAILED)"
+        parts.append(f"<h3>{html.escape(r['scenario'])}{verdict}, {trial}</h3>")
+        parts.append(f"<div>{html.escape(params)}</div>")
+        if r.get("failures"):
+            parts.append(f'<div class="why">{html.escape("; ".join(r["failures"]))}</div>')
+        parts.append(plot_svg(r))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(results: dict[str, Any], path: str | Path) -> None:
+    """Write the HTML report (one SVG plot per scenario, tables of the summary)."""
+    Path(path).write_text(report_html(results), encoding="utf-8")

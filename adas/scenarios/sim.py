@@ -1,0 +1,448 @@
+"""Closed-loop scenario simulator: road kinematics, brake actuator, camera, and the real chain.
+
+World: a road whose centreline is the ego vehicle's path, straight or a circular arc of radius
+``R`` (curvature ``kappa = 1/R``, left positive; the ego's yaw rate is ``v kappa``). Every
+object has a road position ``s`` (arc length of its rear-face centre), a lateral offset ``d``
+(left positive) and a heading along the road, turned by ``atan(d' / s')`` while it changes
+lane. The ego front bumper is at ``s_e``, ``d = 0``. Time advances in 10 ms steps; speeds
+change at the step's mean acceleration (exact for linear ramps) and a stop inside a step is
+exact.
+
+Each camera frame (30 fps, integer ns, the world moved on to the frame's exact time) projects
+the objects' 3D boxes, cut at a near plane and clipped to the image as a detector sees a
+partly visible car, adds edge noise, a slow box jitter and dropouts, and runs the chain (by
+default tracker -> distance -> motion -> danger -> control). The decision's deceleration
+request drives the brake actuator until the next frame. Without a request the ego holds its
+current speed (the test driver keeps the throttle; after a brake release it neither coasts
+nor accelerates back), as in the protocols, whose driver never brakes.
+
+Ground truth: the gap is ``s_t - s_e`` for an object overlapping the ego's width laterally;
+the true TTC solves ``gap + (v_t - v_e) t + a_t t^2 / 2 = 0`` with the target stopping at zero
+speed and the ego holding its speed (the TTC if nobody braked: our own braking does not make
+it infinite). Braking pitches the camera nose down by ``pitch_per_decel_deg`` per m/s^2 (1.4
+deg at 9.5 m/s^2; Bosch Automotive Handbook: 1-2 deg under hard braking).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from adas.camera import CameraModel, Mount
+from adas.evaluate.synthetic import Objects3D, box_corners_vehicle
+from adas.scenarios.report import trial_events
+from adas.types import Decision, Detections, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks
+
+STEP_NS = 10_000_000  # 10 ms simulation step
+FRAME_NS = 33_333_333  # 30 fps camera
+CAR_HWL_M = (1.53, 1.63, 3.88)  # KITTI car class means (data/priors/object_sizes.toml)
+# KITTI colour camera focal length (adas/evaluate/bench.py) on a 1280 x 720 sensor: the taller
+# image keeps a car's bottom edge in view down to ~3.3 m with the camera 1.65 m high.
+SIM_K = ((721.5377, 0.0, 639.5), (0.0, 721.5377, 359.5), (0.0, 0.0, 1.0))
+SIM_SIZE = (1280, 720)
+NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
+MAX_COLLIDING_ELEVATION_M = 1.4  # objects whose bottom is higher pass over the ego's bonnet
+_EDGES = (
+    (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7),
+)  # fmt: skip
+# Per-frame series: time, true gap and TTC, the chain's estimates for the first target, the
+# brake request and the actual deceleration, the decision level (DecisionLevel value).
+SERIES = ("t", "range", "ttc", "est_range", "est_ttc", "request", "decel", "level")
+
+
+def sim_camera(mount: Mount) -> CameraModel:
+    """The simulated camera: KITTI focal length, 1280 x 720, no distortion, on ``mount``."""
+    w, h = SIM_SIZE
+    return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+
+
+def advance(s: float, v: float, a: float, dt: float) -> tuple[float, float]:
+    """Position and speed after ``dt`` s at constant acceleration ``a``; speed stops at 0."""
+    if a < 0.0 and v + a * dt < 0.0:
+        return s - 0.5 * v * v / a, 0.0
+    return s + v * dt + 0.5 * a * dt * dt, v + a * dt
+
+
+def true_ttc(gap_m: float, v_ego: float, v_tgt: float, a_tgt: float) -> float:
+    """Seconds until the gap closes, the ego at constant speed and the target at constant
+    acceleration until it stops; inf if it never closes."""
+    if gap_m <= 0.0:
+        return 0.0
+    a = a_tgt if v_tgt > 0.0 else max(a_tgt, 0.0)
+    rel = v_tgt - v_ego
+    t_stop = v_tgt / -a if a < 0.0 else math.inf
+    if abs(a) < 1e-9:
+        t = gap_m / -rel if rel < 0.0 else math.inf
+    else:  # smallest positive root of gap + rel t + a t^2 / 2
+        disc = rel * rel - 2.0 * a * gap_m
+        roots = (-rel - math.sqrt(disc)) / a, (-rel + math.sqrt(disc)) / a
+        t = min((r for r in roots if r > 0.0), default=math.inf) if disc >= 0.0 else math.inf
+    if t <= t_stop:
+        return t
+    # The target stops first, gap + v_t^2 / (2 |a|) ahead of where the ego is now.
+    return (gap_m - v_tgt * v_tgt / (2.0 * a)) / v_ego if v_ego > 0.0 else math.inf
+
+
+class BrakeActuator:
+    """Dead time, then a jerk-limited ramp to the requested deceleration (and back on release).
+
+    ``step(request)`` takes the request issued at the start of a step and returns the
+    deceleration at its end. A request issued at t acts from t + dead time and the output
+    moves towards it at ``jerk_mps3``: with 0.15 s and 25 m/s^3, 5 m/s^2 requested at t = 0
+    gives 25 (t - 0.15) m/s^2 from 0.15 s to 0.35 s, then 5.
+    """
+
+    def __init__(
+        self,
+        dead_time_s: float = 0.15,
+        jerk_mps3: float = 25.0,
+        max_decel_mps2: float = 9.5,
+        dt_s: float = STEP_NS * 1e-9,
+    ) -> None:
+        self.jerk_step = jerk_mps3 * dt_s
+        self.max_decel_mps2 = max_decel_mps2
+        self._queue: deque[float] = deque([0.0] * round(dead_time_s / dt_s))
+        self.decel_mps2 = 0.0
+
+    def step(self, request_mps2: float) -> float:
+        req = float(request_mps2)
+        self._queue.append(min(max(req, 0.0), self.max_decel_mps2) if math.isfinite(req) else 0.0)
+        target = self._queue.popleft()
+        self.decel_mps2 += min(max(target - self.decel_mps2, -self.jerk_step), self.jerk_step)
+        return self.decel_mps2
+
+
+def smoothstep(u: float) -> tuple[float, float]:
+    """Minimum-jerk profile h(u) = 10u^3 - 15u^4 + 6u^5 on [0, 1] and its derivative."""
+    u = min(max(u, 0.0), 1.0)
+    return u**3 * (10.0 - 15.0 * u + 6.0 * u * u), 30.0 * u * u * (1.0 - u) ** 2
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """An object on the road: gap from the ego front bumper to its rear face (along the road),
+    lateral offset of its centre (left positive), speed; optional braking and lane change."""
+
+    gap_m: float
+    lateral_m: float = 0.0
+    speed_mps: float = 0.0
+    hwl_m: tuple[float, float, float] = CAR_HWL_M
+    elevation_m: float = 0.0  # box bottom above the road (overhead signs)
+    class_id: int = int(ObjectClass.CAR)  # what the simulated detector calls it
+    brake_at_s: float | None = None
+    brake_decel_mps2: float = 0.0
+    brake_ramp_s: float = 0.5  # linear rise to the full deceleration
+    min_speed_mps: float = 0.0  # braking ends at this speed
+    lane_change_at_s: float | None = None
+    lane_change_m: float = 0.0  # lateral displacement, left positive (minimum-jerk profile)
+    lane_change_s: float = 4.0
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Physical set-up of one scenario (the suites add protocol parameters and criteria)."""
+
+    ego_speed_mps: float
+    targets: tuple[TargetSpec, ...]
+    radius_m: float = math.inf  # road radius, positive = left curve; inf = straight
+    duration_s: float = 20.0  # time limit
+    expect_threat: bool = True  # False: every warning and every brake is a false reaction
+    ego_width_m: float = 1.8
+    ego_length_m: float = 4.5
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """Simulated detector output quality and camera motion."""
+
+    edge_sigma_px: float = 1.0  # white noise per box edge per frame
+    jitter_rel: float = 0.01  # slow jitter of box centre and size, fraction of the box size
+    jitter_tau_s: float = 0.5  # its correlation time
+    miss_prob: float = 0.03  # missed detections, independent per frame
+    score: float = 0.9
+    score_sigma: float = 0.03
+    min_visible_px: float = 6.0  # a visible part narrower or lower than this is not detected
+    min_visible_fraction: float = 0.2  # ... or smaller than this part of the whole box
+    pitch_per_decel_deg: float = 0.15  # nose-down pitch per m/s^2 of braking
+
+
+@dataclass
+class ChainOutput:
+    decision: Decision
+    tracks: Tracks
+    objects: ObjectStates
+
+
+class Chain(Protocol):
+    def __call__(self, detections: Detections, ego: EgoState) -> ChainOutput: ...
+
+
+def visible_boxes(
+    camera: CameraModel, corners: FloatArray, pitch_rad: float, sensor: SensorModel
+) -> FloatArray:
+    """N x 4 image extents of the visible parts of N x 8 x 3 vehicle-frame box corners.
+
+    Parts nearer than ``NEAR_PLANE_M`` in front of the camera are cut off (the box edges that
+    cross the plane add their crossing points), so a car beside the camera keeps the extent of
+    its visible part; the box is then clipped to the image. NaN rows are not detected.
+    """
+    n = corners.shape[0]
+    out = np.full((n, 4), np.nan)
+    axis = camera.rotation(pitch_rad)[:, 2]
+    for i in range(n):
+        c = corners[i]
+        depth = (c - camera.position_m) @ axis - NEAR_PLANE_M
+        pts = [c[depth >= 0.0]]
+        for a, b in _EDGES:
+            if depth[a] * depth[b] < 0.0:
+                f = depth[a] / (depth[a] - depth[b])
+                pts.append((c[a] + f * (c[b] - c[a]))[None])
+        p = np.concatenate(pts)
+        if p.shape[0] < 2:
+            continue
+        uv = camera.project_vehicle(p, pitch_rad=pitch_rad)
+        full = np.concatenate([uv.min(0), uv.max(0)])
+        box = np.clip(full, 0.0, [camera.width - 1.0, camera.height - 1.0] * 2)
+        w, h = box[2] - box[0], box[3] - box[1]
+        # Truncation by the image border: a sliver of a car is not detected. (A car cut by
+        # the near plane, beside us, is judged by its visible size alone.)
+        area = (full[2] - full[0]) * (full[3] - full[1]) if len(pts) == 1 else w * h
+        if min(w, h) >= sensor.min_visible_px and w * h >= sensor.min_visible_fraction * area:
+            out[i] = box
+    return out
+
+
+class CameraSim:
+    """Detector-like boxes of 3D objects: clipped, noisy, jittering, sometimes missed."""
+
+    def __init__(self, camera: CameraModel, sensor: SensorModel, rng: np.random.Generator) -> None:
+        self.camera, self.sensor, self.rng = camera, sensor, rng
+        self._jitter: FloatArray | None = None
+
+    def detect(
+        self, corners: FloatArray, classes: list[int], pitch_rad: float
+    ) -> tuple[Detections, list[int]]:
+        """This frame's detections and, per detection row, the index of its object."""
+        s, rng, cam = self.sensor, self.rng, self.camera
+        boxes = visible_boxes(cam, corners, pitch_rad, s)
+        n = boxes.shape[0]
+        a = math.exp(-FRAME_NS * 1e-9 / s.jitter_tau_s)
+        fresh = rng.standard_normal((n, 3))
+        prev = self._jitter
+        self._jitter = fresh if prev is None else a * prev + math.sqrt(1.0 - a * a) * fresh
+        edge = rng.standard_normal((n, 4)) * s.edge_sigma_px
+        missed = rng.random(n) < s.miss_prob
+        limit = np.array([cam.width - 1.0, cam.height - 1.0] * 2)
+        rows, obj = [], []
+        for i in np.flatnonzero(np.isfinite(boxes).all(1) & ~missed):
+            box = boxes[i]
+            size = box[2:] - box[:2]
+            centre = 0.5 * (box[:2] + box[2:]) + self._jitter[i, :2] * s.jitter_rel * size
+            half = 0.5 * size * (1.0 + s.jitter_rel * self._jitter[i, 2])
+            noisy = np.concatenate([centre - half, centre + half]) + edge[i]
+            # Edges cut by the image border stay on it, as a detector reports them.
+            cut = (box <= 0.0) | (box >= limit)
+            noisy[cut] = box[cut]
+            noisy = np.clip(noisy, 0.0, limit)
+            if (noisy[2:] - noisy[:2] >= 1.0).all():
+                rows.append(noisy)
+                obj.append(int(i))
+        score = np.clip(s.score + s.score_sigma * rng.standard_normal(len(rows)), 0.3, 0.99)
+        dets = Detections.from_arrays(
+            np.array(rows).reshape(-1, 4), score, [classes[i] for i in obj]
+        )
+        return dets, obj
+
+
+@dataclass
+class _Obj:
+    """Road state of one target."""
+
+    spec: TargetSpec
+    s: float
+    v: float
+    d: float = 0.0
+    d_rate: float = 0.0
+
+    def accel(self, t: float) -> float:
+        sp = self.spec
+        if sp.brake_at_s is None or t < sp.brake_at_s or self.v <= sp.min_speed_mps:
+            return 0.0
+        ramp = 1.0 if sp.brake_ramp_s <= 0 else min((t - sp.brake_at_s) / sp.brake_ramp_s, 1.0)
+        return -sp.brake_decel_mps2 * ramp
+
+    def set_lateral(self, t: float) -> None:
+        sp = self.spec
+        self.d, self.d_rate = sp.lateral_m, 0.0
+        if sp.lane_change_at_s is not None:
+            h, dh = smoothstep((t - sp.lane_change_at_s) / sp.lane_change_s)
+            self.d += sp.lane_change_m * h
+            self.d_rate = sp.lane_change_m * dh / sp.lane_change_s
+
+
+def road_pose(s: float, d: float, kappa: float) -> tuple[float, float, float]:
+    """World x, y and heading of road position (s, d) on a road of curvature ``kappa``."""
+    if abs(kappa) < 1e-12:
+        return s, d, 0.0
+    psi = kappa * s
+    c, s_ = math.cos(psi), math.sin(psi)
+    return s_ / kappa - d * s_, (1.0 - c) / kappa + d * c, psi
+
+
+def corners_in_ego(objs: list[_Obj], s_ego: float, kappa: float, tau: float = 0.0) -> FloatArray:
+    """N x 8 x 3 box corners in the ego vehicle frame, every object moved on by ``tau`` s."""
+    ex, ey, epsi = road_pose(s_ego, 0.0, kappa)
+    c, s_ = math.cos(epsi), math.sin(epsi)
+    n = len(objs)
+    dist, lat, yaw = np.empty(n), np.empty(n), np.empty(n)
+    for i, o in enumerate(objs):
+        ox, oy, opsi = road_pose(o.s + o.v * tau, o.d + o.d_rate * tau, kappa)
+        phi = opsi + math.atan2(o.d_rate, max(o.v, 0.1)) - epsi if o.d_rate else opsi - epsi
+        xr = c * (ox - ex) + s_ * (oy - ey)  # rear-face centre in the ego frame
+        yr = -s_ * (ox - ex) + c * (oy - ey)
+        length, hw = o.spec.hwl_m[2], 0.5 * o.spec.hwl_m[1]
+        cp, sp = math.cos(phi), math.sin(phi)
+        fx = (hw * -sp, -hw * -sp, cp * length + sp * hw, cp * length - sp * hw)
+        fy = (hw * cp, -hw * cp, sp * length - cp * hw, sp * length + cp * hw)
+        # box_corners_vehicle rotates about the rear face and puts the nearest corner at x =
+        # distance and the footprint's y-centre at lateral: give it exactly those.
+        dist[i], lat[i], yaw[i] = xr + min(fx), yr + 0.5 * (min(fy) + max(fy)), phi
+    hwl = np.array([o.spec.hwl_m for o in objs], np.float64).reshape(n, 3)
+    corners = box_corners_vehicle(Objects3D(dist, lat, hwl, yaw))
+    corners[:, :, 2] += np.array([o.spec.elevation_m for o in objs])[:, None]
+    return corners
+
+
+@dataclass
+class Trial:
+    """Raw outcome of one trial (the suites judge it) and its per-frame time series."""
+
+    metrics: dict[str, Any]
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+
+def simulate(
+    spec: ScenarioSpec,
+    chain: Chain,
+    camera: CameraModel,
+    rng: np.random.Generator,
+    sensor: SensorModel = SensorModel(),  # frozen: a safe default
+    actuator: BrakeActuator | None = None,
+) -> Trial:
+    """Run one trial in closed loop until collision, standstill, the threat gone, or the limit.
+
+    Metrics: collision, relative impact speed, the end reason, and the warning and brake
+    events of :func:`adas.scenarios.report.trial_events`; the series has one row per frame.
+    """
+    act = actuator or BrakeActuator()
+    dt = STEP_NS * 1e-9
+    kappa = 0.0 if math.isinf(spec.radius_m) else 1.0 / spec.radius_m
+    objs = [_Obj(t, t.gap_m, t.speed_mps) for t in spec.targets]
+    classes = [t.class_id for t in spec.targets]
+    cams = CameraSim(camera, sensor, rng)
+    pitch0, k_pitch = camera.mount.pitch_rad, math.radians(sensor.pitch_per_decel_deg)
+    s_e, v_e, decel, request = 0.0, spec.ego_speed_mps, 0.0, 0.0
+    half_ego = 0.5 * spec.ego_width_m
+    track_obj: dict[int, int] = {}
+    series: dict[str, list[float]] = {k: [] for k in SERIES}
+    braked = collided = False
+    impact, ego_impact, end = 0.0, 0.0, "time limit"
+    min_gap, max_decel, frame = math.inf, 0.0, 0
+
+    def threat(o: _Obj) -> bool:
+        overlap = abs(o.d) < half_ego + 0.5 * o.spec.hwl_m[1]
+        return overlap and o.spec.elevation_m < MAX_COLLIDING_ELEVATION_M
+
+    def gap_ttc(tau: float) -> tuple[float, float]:
+        """Gap to the first target and the smallest true TTC, ``tau`` s after the step."""
+        ttcs = [
+            true_ttc(o.s + o.v * tau - s_e - v_e * tau, v_e, o.v, o.accel(t))
+            for o in objs if threat(o)
+        ]  # fmt: skip
+        g = objs[0].s + objs[0].v * tau - s_e - v_e * tau if objs else math.nan
+        return g, min(ttcs, default=math.inf)
+
+    for k in range(math.ceil(spec.duration_s / dt)):
+        t_ns = k * STEP_NS
+        t = t_ns * 1e-9
+        for o in objs:
+            o.set_lateral(t)
+        while frame * FRAME_NS < t_ns + STEP_NS:  # camera frames inside this step
+            tf = frame * FRAME_NS
+            tau = (tf - t_ns) * 1e-9
+            ego = EgoState(t_ns=tf, speed_mps=v_e, yaw_rate_rps=v_e * kappa, accel_mps2=-decel)
+            if objs:
+                corners = corners_in_ego(objs, s_e + v_e * tau, kappa, tau)
+                dets, obj_of = cams.detect(corners, classes, pitch0 + k_pitch * decel)
+            else:
+                dets, obj_of = Detections.empty(), []
+            out = chain(dets, ego)
+            request = max(float(out.decision.decel_request_mps2), 0.0)
+            level = out.decision.level
+            for tid, di in zip(out.tracks.track_id, out.tracks.det_index, strict=True):
+                if di >= 0:
+                    track_obj[int(tid)] = obj_of[int(di)]
+            gap, ttc = gap_ttc(tau)
+            est_d = est_ttc = math.nan
+            for row, tid in enumerate(out.objects.track_id):
+                if track_obj.get(int(tid)) == 0:
+                    est_d, est_ttc = out.objects.distance_m[row], out.objects.ttc_s[row]
+                    break
+            braked = braked or request > 0.0
+            values = (tf * 1e-9, gap, ttc, est_d, est_ttc, request, decel, float(level))
+            for key, val in zip(SERIES, values, strict=True):
+                series[key].append(float(val))
+            frame += 1
+
+        # Vehicles move: the ego at the actuator's mean deceleration over the step.
+        d0, decel = decel, act.step(request)
+        max_decel = max(max_decel, decel)
+        v_e0, s_e0 = v_e, s_e
+        s_e, v_e = advance(s_e, v_e, -0.5 * (d0 + decel), dt)
+        for o in objs:
+            gap0, closing0 = o.s - s_e0, v_e0 - o.v
+            o.s, v1 = advance(o.s, o.v, 0.5 * (o.accel(t) + o.accel(t + dt)), dt)
+            o.v = max(v1, o.spec.min_speed_mps) if o.v > o.spec.min_speed_mps else v1
+            gap1 = o.s - s_e
+            if threat(o):
+                min_gap = min(min_gap, gap1)
+                if gap0 > 0.0 >= gap1:  # contact inside this step: interpolate its speeds
+                    f = gap0 / (gap0 - gap1)
+                    impact = closing0 + f * ((v_e - o.v) - closing0)
+                    ego_impact = v_e0 + f * (v_e - v_e0)
+                    collided = True
+        if collided:
+            end = "collision"
+            break
+        if v_e <= 0.0:
+            end = "ego stopped"
+            break
+        passed = all(o.s + o.spec.hwl_m[2] < s_e - spec.ego_length_m for o in objs)
+        if objs and passed:
+            end = "targets passed"
+            break
+        if (
+            spec.expect_threat
+            and braked
+            and all(v_e <= o.v and o.accel(t + dt) >= 0.0 for o in objs if threat(o))
+        ):
+            end = "threat resolved"
+            break
+
+    metrics = trial_events(series, expect_threat=spec.expect_threat)
+    metrics |= {
+        "collided": collided,
+        "impact_speed_kmh": 3.6 * impact,
+        "ego_impact_speed_kmh": 3.6 * ego_impact,
+        "min_gap_m": min_gap if math.isfinite(min_gap) else None,
+        "max_decel_mps2": max_decel,
+        "final_ego_speed_kmh": 3.6 * v_e,
+        "end": end,
+        "duration_s": (k + 1) * dt,
+        "frames": frame,
+    }
+    return Trial(metrics, series)
