@@ -13,8 +13,9 @@ frame), drives these rules, in this order:
    minimum time. After a warning ends, new warnings are locked out for a while, unless the
    danger is already at a braking level.
 4. **Braking** starts only after the warning has been on for 0.8 s (UN R152 5.2.1.1), except
-   when the danger is already BRAKE_FULL (the collision could not be anticipated 0.8 s before:
-   then warning and braking start together, as R152 allows). Braking starts PARTIAL (at least
+   when avoiding the collision already needs emergency deceleration (closing speed and gap
+   alone, c^2 / 2d, reach the partial-braking level): it could not be anticipated 0.8 s
+   before, and R152 lets warning and braking start together. Braking starts PARTIAL (at least
    the R152 emergency minimum of 5 m/s^2, or the required deceleration with a margin) and
    steps up to FULL only after a minimum partial phase and a persistent BRAKE_FULL danger.
 5. **Release**: braking ends when the danger has been below the braking levels for some
@@ -65,8 +66,10 @@ class ControlConfig:
     full_decel_mps2: float = param(9.0, lo=1.0, hi=12.0, unit="m/s^2")
     driver_brake_threshold: float = param(0.3, lo=0.0, hi=1.0)
     suppress_on_turn_signal: bool = True
-    min_active_speed_mps: float = param(2.7, lo=0.0, hi=30.0, unit="m/s")
+    min_active_speed_mps: float = param(1.4, lo=0.0, hi=30.0, unit="m/s")
     release_closing_speed_mps: float = param(0.3, lo=0.0, hi=5.0, unit="m/s")
+    release_target_decel_mps2: float = param(1.0, lo=0.0, hi=10.0, unit="m/s^2")
+    standstill_speed_mps: float = param(0.3, lo=0.0, hi=5.0, unit="m/s")
     lockout_bypass_ttc_s: float = param(2.0, lo=0.0, hi=10.0, unit="s")
     max_active_speed_mps: float = param(50.0, lo=1.0, hi=100.0, unit="m/s")
 
@@ -174,9 +177,11 @@ class Controller:
         )
         if self._warning_since is None and warn_ok and unlocked:
             self._warning_since = t_ns
-            # Already at a braking level when first warned: the collision could not be
-            # anticipated 0.8 s ahead, and R152 lets braking start with the warning.
-            self._sudden = self._counts[DangerLevel.BRAKE_PARTIAL] >= cfg.warning_persistence_frames
+            # When first warned, avoiding it already needs emergency deceleration: the
+            # collision could not be anticipated 0.8 s ahead, and R152 lets braking start with
+            # the warning. Judged on position and closing speed alone (c^2 / 2d): neither a
+            # dipping TTC nor a noisy acceleration estimate may skip the 0.8 s.
+            self._sudden = self._steady_need(objects, target) >= cfg.partial_decel_mps2
         if self._warning_since is not None:
             self._below_warning = 0 if want >= DangerLevel.WARNING else self._below_warning + 1
             warned = (t_ns - self._warning_since) / NS
@@ -190,13 +195,20 @@ class Controller:
         # Braking: after 0.8 s of warning, or at once when already BRAKE_FULL.
         if self._brake_since is None and brake_ok and self._warning_since is not None:
             warned = (t_ns - self._warning_since) / NS
-            if warned >= cfg.warning_before_brake_s - 1e-9 or full_ok or self._sudden:
+            # Earlier than 0.8 s only when avoiding it needs emergency deceleration (sudden at
+            # the warning, or become so since) - never on a TTC that merely dipped.
+            urgent = self._sudden or (
+                full_ok and self._steady_need(objects, target) >= cfg.partial_decel_mps2
+            )
+            if warned >= cfg.warning_before_brake_s - 1e-9 or urgent:
                 self._brake_since = t_ns
                 self._brake_target = tid
         if self._brake_since is not None:
             # Brake until the threat is over: its target no longer closes in on us (or left
             # the path), not merely until braking made the danger level drop.
-            self._below_brake = self._below_brake + 1 if self._threat_over(objects, want) else 0
+            self._below_brake = (
+                self._below_brake + 1 if self._threat_over(objects, want, ego) else 0
+            )
             held = (t_ns - self._brake_since) / NS
             if self._below_brake >= cfg.release_frames and held >= cfg.brake_min_hold_s:
                 self._brake_since = self._full_since = None
@@ -222,16 +234,36 @@ class Controller:
             return self._emit(DecisionLevel.CAUTION, 0.0, tid, "following too close")
         return self._emit(DecisionLevel.NONE, 0.0, -1, "")
 
-    def _threat_over(self, objects: ObjectStates, want: DangerLevel) -> bool:
+    @staticmethod
+    def _steady_need(objects: ObjectStates, row: int) -> float:
+        """Deceleration that avoids the target if it keeps its speed: c^2 / (2 d)."""
+        if row < 0:
+            return 0.0
+        c = -float(objects.range_rate_mps[row])
+        d = max(float(objects.distance_m[row]), 0.05)
+        need = c * c / (2.0 * d) if c > 0 else 0.0
+        return need if math.isfinite(need) else 0.0
+
+    def _threat_over(self, objects: ObjectStates, want: DangerLevel, ego: EgoState) -> bool:
         """While braking: no braking-level danger, and the braking target (by track id) is
-        out of the path, gone, or no longer closing."""
+        out of the path or gone, or no longer closes in and no longer brakes (releasing while
+        it still brakes only starts the approach again), or we stand still."""
+        cfg = self.config
         if want >= DangerLevel.BRAKE_PARTIAL:
             return False
+        if ego.speed_mps < cfg.standstill_speed_mps:
+            return True
         rows = np.flatnonzero(objects.track_id == self._brake_target)
         if rows.size == 0 or objects.zone[rows[0]] != int(Zone.IN_PATH):
             return True
-        rate = float(objects.range_rate_mps[rows[0]])
-        return not math.isfinite(rate) or rate > -self.config.release_closing_speed_mps
+        row = rows[0]
+        rate = float(objects.range_rate_mps[row])
+        target_accel = float(ego.accel_mps2) + float(objects.accel_mps2[row])
+        if not (math.isfinite(rate) and math.isfinite(target_accel)):
+            return True
+        return (
+            rate > -cfg.release_closing_speed_mps and target_accel > -cfg.release_target_decel_mps2
+        )
 
     def _target(self, objects: ObjectStates) -> tuple[int, DangerLevel, float]:
         """Row of the most dangerous in-path object, its level and TTC (-1, NONE, inf if none)."""
