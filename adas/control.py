@@ -154,10 +154,7 @@ class Controller:
         active = self._warning_since is not None or self._brake_since is not None
         suppressed = self._suppression(ego, speed, active)
         if suppressed:
-            self._end_intervention(t_ns)
-            for k in self._counts:
-                self._counts[k] = 0
-            self._caution_count = 0
+            self._stand_down(t_ns)
             return self._emit(DecisionLevel.NONE, 0.0, tid, f"suppressed: {suppressed}")
 
         for k in self._counts:
@@ -294,11 +291,15 @@ class Controller:
             return f"ego speed {speed:.1f} m/s above the active range"
         return ""
 
-    def _unavailable(self, t_ns: int, why: str) -> Decision:
+    def _stand_down(self, t_ns: int) -> None:
+        """End any intervention and forget the persistence: acting again needs fresh frames."""
         self._end_intervention(t_ns)
         for k in self._counts:
             self._counts[k] = 0
         self._caution_count = 0
+
+    def _unavailable(self, t_ns: int, why: str) -> Decision:
+        self._stand_down(t_ns)
         return self._emit(DecisionLevel.UNAVAILABLE, 0.0, -1, why)
 
     def _emit(self, level: DecisionLevel, decel: float, track_id: int, reason: str) -> Decision:

@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import re
-import sys
 import urllib.error
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.tools._scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tools" / "fetch_data.py"
 MANIFEST = ROOT / "tools" / "data_manifest.json"
 RAW = "https://raw.githubusercontent.com/"
 
 
-def _import_script() -> ModuleType:
-    # tools/ is not a package: load the script from its path. It is registered in sys.modules
-    # before running because dataclasses look their module up there.
-    spec = importlib.util.spec_from_file_location("fetch_data", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fd = _import_script()
+fd = load_script("fetch_data")
 
 
 # --- (a) the shipped manifest -------------------------------------------------------------

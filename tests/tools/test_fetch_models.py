@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "tools" / "fetch_models.py"
+from tests.tools._scripts import load_script
 
-
-def _import_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_models", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-fm = _import_script()
+fm = load_script("fetch_models")
 
 
 def _registry(tmp_path: Path, payload: bytes) -> Path:
