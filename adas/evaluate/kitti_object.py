@@ -33,12 +33,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from adas.camera import CameraModel, Mount
+from adas.camera import CameraModel
 from adas.detect.detector import DetectConfig, Detector
 from adas.distance import DistanceEstimator
 from adas.errors import DataFormatError
+from adas.evaluate.kitti_tracking import kitti_camera
 from adas.sources.kitti import (
-    KITTI_CAMERA_HEIGHT_M,
     KittiObject,
     load_object_labels,
     load_tracking_labels,
@@ -185,12 +185,6 @@ def _inside(box: np.ndarray, regions: np.ndarray) -> np.ndarray:
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
     return np.asarray(inter / area)
-
-
-def kitti_camera(calib: Path, width: int, height: int) -> CameraModel:
-    return CameraModel.from_kitti_calib(
-        calib, width=width, height=height, mount=Mount(height_m=KITTI_CAMERA_HEIGHT_M)
-    )
 
 
 def single_frame_distances(

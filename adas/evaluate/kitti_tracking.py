@@ -230,10 +230,12 @@ def _mot_update(mot: MotAccumulator, objs: Sequence[KittiObject], tracks: Any) -
     mot.update(gt_ids, gt_xyxy, tracks.track_id[keep], tracks.xyxy[keep], ignore=ignore)
 
 
-def kitti_camera(calib_path: Path) -> CameraModel:
-    w, h = KITTI_IMAGE_SIZE
+def kitti_camera(
+    calib_path: Path, width: int = KITTI_IMAGE_SIZE[0], height: int = KITTI_IMAGE_SIZE[1]
+) -> CameraModel:
+    """The KITTI colour camera of a calib file (``P2``) on the KITTI mount (1.65 m, level)."""
     return CameraModel.from_kitti_calib(
-        calib_path, width=w, height=h, mount=Mount(height_m=KITTI_CAMERA_HEIGHT_M)
+        calib_path, width=width, height=height, mount=Mount(height_m=KITTI_CAMERA_HEIGHT_M)
     )
 
 
