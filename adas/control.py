@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adas.config import param, validate
+from adas.danger import required_decel
 from adas.errors import ConfigError
 from adas.types import (
     DangerLevel,
@@ -89,8 +90,10 @@ class ControlConfig:
 class Controller:
     """``update(objects, ego, t_ns)`` -> Decision, once per frame, in time order."""
 
-    def __init__(self, config: ControlConfig | None = None) -> None:
+    def __init__(self, config: ControlConfig | None = None, brake_latency_s: float = 0.3) -> None:
         self.config = config or ControlConfig()
+        # Request-to-deceleration latency of the brakes (danger.brake_latency_s).
+        self.brake_latency_s = brake_latency_s
         self.reset()
 
     def reset(self) -> None:
@@ -106,7 +109,6 @@ class Controller:
         self._brake_since: int | None = None
         self._full_since: int | None = None
         self._lockout_until = -1
-        self._sudden = False
         self._brake_target = -1
         self._last_t: int | None = None
         self.level = DecisionLevel.NONE
@@ -116,7 +118,6 @@ class Controller:
             self._lockout_until = t_ns + int(self.config.lockout_s * NS)
         self._warning_since = self._brake_since = self._full_since = None
         self._below_warning = self._below_brake = 0
-        self._sudden = False
         self._brake_target = -1
 
     def update(
@@ -174,11 +175,6 @@ class Controller:
         )
         if self._warning_since is None and warn_ok and unlocked:
             self._warning_since = t_ns
-            # When first warned, avoiding it already needs emergency deceleration: the
-            # collision could not be anticipated 0.8 s ahead, and R152 lets braking start with
-            # the warning. Judged on position and closing speed alone (c^2 / 2d): neither a
-            # dipping TTC nor a noisy acceleration estimate may skip the 0.8 s.
-            self._sudden = self._steady_need(objects, target) >= cfg.partial_decel_mps2
         if self._warning_since is not None:
             self._below_warning = 0 if want >= DangerLevel.WARNING else self._below_warning + 1
             warned = (t_ns - self._warning_since) / NS
@@ -192,11 +188,10 @@ class Controller:
         # Braking: after 0.8 s of warning, or at once when already BRAKE_FULL.
         if self._brake_since is None and brake_ok and self._warning_since is not None:
             warned = (t_ns - self._warning_since) / NS
-            # Earlier than 0.8 s only when avoiding it needs emergency deceleration (sudden at
-            # the warning, or become so since) - never on a TTC that merely dipped.
-            urgent = self._sudden or (
-                full_ok and self._steady_need(objects, target) >= cfg.partial_decel_mps2
-            )
+            # Earlier than 0.8 s only when waiting for it would leave the collision
+            # unavoidable: R152 then lets braking start with the warning.
+            wait = cfg.warning_before_brake_s - warned
+            urgent = wait > 0.0 and self._unavoidable_after(objects, target, ego, wait)
             if warned >= cfg.warning_before_brake_s - 1e-9 or urgent:
                 self._brake_since = t_ns
                 self._brake_target = tid
@@ -231,15 +226,19 @@ class Controller:
             return self._emit(DecisionLevel.CAUTION, 0.0, tid, "following too close")
         return self._emit(DecisionLevel.NONE, 0.0, -1, "")
 
-    @staticmethod
-    def _steady_need(objects: ObjectStates, row: int) -> float:
-        """Deceleration that avoids the target if it keeps its speed: c^2 / (2 d)."""
+    def _unavoidable_after(
+        self, objects: ObjectStates, row: int, ego: EgoState, wait_s: float
+    ) -> bool:
+        """Would braking that starts ``wait_s`` from now (plus the brake latency) need more
+        than full braking? Judged on the target's range, closing speed and acceleration."""
         if row < 0:
-            return 0.0
-        c = -float(objects.range_rate_mps[row])
-        d = max(float(objects.distance_m[row]), 0.05)
-        need = c * c / (2.0 * d) if c > 0 else 0.0
-        return need if math.isfinite(need) else 0.0
+            return False
+        sl = slice(row, row + 1)
+        need = required_decel(
+            objects.distance_m[sl], float(ego.speed_mps), objects.range_rate_mps[sl],
+            objects.accel_mps2[sl], float(ego.accel_mps2), self.brake_latency_s + wait_s,
+        )  # fmt: skip
+        return bool(need[0] > self.config.full_decel_mps2)
 
     def _threat_over(self, objects: ObjectStates, want: DangerLevel, ego: EgoState) -> bool:
         """While braking: no braking-level danger, and the braking target (by track id) is

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_EGO_SPEED_MPS = 150.0
+# Required deceleration reported when contact comes before the brakes can act (beyond any tyre).
+COLLISION_DECEL_MPS2 = 50.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class DangerConfig:
     full_ttc_s: float = param(1.0, lo=0.2, hi=4.0, unit="s")
     full_decel_mps2: float = param(7.0, lo=1.0, hi=12.0, unit="m/s^2")
     min_closing_speed_mps: float = param(0.5, lo=0.0, hi=10.0, unit="m/s")
+    brake_latency_s: float = param(0.3, lo=0.0, hi=2.0, unit="s")
 
     def __post_init__(self) -> None:
         validate(self, "danger")
@@ -83,35 +86,61 @@ class DangerConfig:
                 raise ConfigError(msg)
 
 
+def _advance(v: FloatArray, a: FloatArray, t: float) -> tuple[FloatArray, FloatArray]:
+    """Distance and speed after ``t`` s from speed ``v`` at constant acceleration ``a``, the
+    speed stopping at 0 (a vehicle that brakes to a stop stays stopped)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stop = np.where((a < 0.0) & (v + a * t < 0.0), -v / a, t)
+    return v * t_stop + 0.5 * a * t_stop * t_stop, np.maximum(v + a * t_stop, 0.0)
+
+
 def required_decel(
     gap_m: FloatArray,
     ego_speed_mps: float,
     range_rate_mps: FloatArray,
     rel_accel_mps2: FloatArray,
     ego_accel_mps2: float,
+    latency_s: float = 0.0,
 ) -> FloatArray:
-    """Constant ego deceleration (>= 0, m/s^2) needed from now to avoid contact.
+    """Smallest constant ego deceleration (>= 0, m/s^2) that avoids contact, braking from
+    ``latency_s`` on (until then both keep their accelerations; a brake system needs
+    ~0.3 s to build up). ``COLLISION_DECEL_MPS2`` when contact comes within the latency.
 
-    The target's own acceleration is ``a_t = a_ego + rel_accel``. A braking target may stop
-    before the gap stops closing; the ego must then stop within the gap plus the target's
-    stopping distance. This is the total deceleration (what the brakes must deliver), not an
-    addition to the ego's current one.
+    The target's acceleration is ``a_t = a_ego + rel_accel`` (it stops at standstill). With
+    ``c`` the closing speed and ``d`` the gap when braking starts, the exact minimum is:
+
+    * target not braking: ``c^2 / (2 d) - a_t`` (the gap stops closing just at contact);
+    * target braking at ``A = -a_t`` to a stop after ``s_t``: the ego must stop within
+      ``d + s_t`` (``v^2 / (2 (d + s_t))``), and when the speeds would be equal before the
+      target stops (``2 d / c <= v_t / A``, the tangent case), also ``A + c^2 / (2 d)``.
+
+    This is the total deceleration the brakes must deliver, not an addition to the ego's
+    current one. Non-finite inputs give 0.
     """
-    d = np.maximum(np.asarray(gap_m, np.float64), 0.05)
-    c = -np.asarray(range_rate_mps, np.float64)  # closing speed
-    v_t = np.maximum(ego_speed_mps - c, 0.0)  # target speed along our path
-    a_t = ego_accel_mps2 + np.asarray(rel_accel_mps2, np.float64)
-    braking = a_t < -0.05
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # Stop closing before the gap is gone: c^2 / (2 (b + a_t)) <= d.
-        b_moving = c * c / (2.0 * d) - a_t
-        # A braking target stops after s_t: stop within d + s_t. Whichever case happens, the
-        # larger of the two is enough (it overstates by a few % when the target stops first).
-        s_t = np.where(braking, v_t * v_t / (2.0 * np.abs(a_t)), np.inf)
-        b_stop = np.where(braking, ego_speed_mps**2 / (2.0 * (d + s_t)), 0.0)
-        b = np.where(braking, np.maximum(b_moving, b_stop), b_moving)
-    b = np.where((c > 0) | braking, b, 0.0)
-    return np.asarray(np.clip(np.nan_to_num(b, nan=0.0, posinf=0.0), 0.0, None))
+    d0 = np.asarray(gap_m, np.float64)
+    v_e0 = max(float(ego_speed_mps), 0.0) if math.isfinite(ego_speed_mps) else 0.0
+    a_e = float(ego_accel_mps2) if math.isfinite(ego_accel_mps2) else 0.0
+    c0 = -np.asarray(range_rate_mps, np.float64)
+    v_t0 = np.maximum(v_e0 - c0, 0.0)  # target speed along our path
+    a_t = a_e + np.asarray(rel_accel_mps2, np.float64)
+    with np.errstate(all="ignore"):
+        t = max(float(latency_s), 0.0)
+        s_e, v_e = _advance(np.full_like(d0, v_e0), np.full_like(d0, a_e), t)
+        s_t0, v_t = _advance(v_t0, a_t, t)
+        d = d0 + s_t0 - s_e
+        c = v_e - v_t
+        braking = (a_t < -0.05) & (v_t > 0.0) | (v_t <= 0.0)
+        big_a = np.where(a_t < 0.0, -a_t, 0.0)
+        s_t = np.where(v_t > 0.0, v_t * v_t / (2.0 * big_a), 0.0)
+        b_stop = v_e * v_e / (2.0 * (d + s_t))
+        b_tangent = c * c / (2.0 * d) - a_t
+        tangent = (c > 0.0) & (2.0 * d * big_a <= c * v_t)
+        moving = np.where(c > 0.0, b_tangent, 0.0)
+        b = np.where(braking, np.where(tangent, np.maximum(b_tangent, b_stop), b_stop), moving)
+        b = np.where(d <= 0.0, COLLISION_DECEL_MPS2, b)
+    ok = np.isfinite(d0) & np.isfinite(c0) & np.isfinite(a_t)
+    b = np.clip(np.nan_to_num(b, nan=0.0, posinf=COLLISION_DECEL_MPS2), 0.0, COLLISION_DECEL_MPS2)
+    return np.where(ok, b, 0.0)
 
 
 class DangerAssessor:
@@ -208,7 +237,7 @@ class DangerAssessor:
         b = required_decel(
             d, v, np.nan_to_num(objects.range_rate_mps, nan=0.0),
             np.nan_to_num(objects.accel_mps2, nan=0.0),
-            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0,
+            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0, cfg.brake_latency_s,
         )  # fmt: skip
         b = np.where(in_path, b, 0.0)
         self.required_decel_mps2 = b

@@ -174,7 +174,8 @@ def ttc_kernel(
         rate_f = (rate_r / var_r + rate_s / var_s) / W if W > 0.0 else 0.0
         # Acceleration credit max(0, 1 - k^2 var_a / a^2), as alpha = a/d.
         var_a = max(p[r, 2, 2], 0.0) if live else 0.0
-        alpha = a * max(0.0, 1.0 - shrink2 * var_a / (a * a + MIN_VAR)) / dd if live else 0.0
+        a_credit = a * max(0.0, 1.0 - shrink2 * var_a / (a * a + MIN_VAR)) if live else 0.0
+        alpha = a_credit / dd
         var_alpha = var_a / (dd * dd)
         var_f = 1.0 / W if W > 0.0 else math.inf
         out[0, r], out[1, r] = ettc1(rate_f, var_f, alpha, var_alpha, cap)
@@ -184,7 +185,7 @@ def ttc_kernel(
             out[0, r], out[1, r] = 0.0, math.sqrt(max(p[r, 0, 0], 0.0)) / max(-v, 0.1)
         sig_d = math.sqrt(max(p[r, 0, 0], 0.0))
         out[6:, r] = (
-            (d, sig_d, x[r, 3], v, a, x[r, 4]) if live else (math.inf, math.inf, 0, 0, 0, 0)
+            (d, sig_d, x[r, 3], v, a_credit, x[r, 4]) if live else (math.inf, math.inf, 0, 0, 0, 0)
         )
 
 

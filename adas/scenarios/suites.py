@@ -272,7 +272,7 @@ class RealChain:
         self.distance = DistanceEstimator(camera, config.distance)
         self.motion = MotionEstimator(config.motion)
         self.danger = DangerAssessor(config.danger, camera)
-        self.control = Controller(config.control)
+        self.control = Controller(config.control, config.danger.brake_latency_s)
         self._pass_required = (
             "required_decel_mps2" in inspect.signature(self.control.update).parameters
         )
