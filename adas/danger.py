@@ -64,19 +64,21 @@ class DangerConfig:
     zone_min_length_m: float = param(20.0, lo=0.0, hi=200.0, unit="m")
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
+    lateral_deadband_per_m: float = param(0.01, lo=0.0, hi=0.1, unit="1/s")
     max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
     plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
     latch_frames: int = param(3, lo=1, hi=100)
     min_track_age_s: float = param(0.3, lo=0.0, hi=5.0, unit="s")
     caution_headway_s: float = param(1.0, lo=0.0, hi=5.0, unit="s")
-    warning_ttc_s: float = param(2.6, lo=0.5, hi=6.0, unit="s")
+    warning_ttc_s: float = param(3.2, lo=0.5, hi=6.0, unit="s")
     warning_decel_mps2: float = param(4.0, lo=1.0, hi=10.0, unit="m/s^2")
-    partial_ttc_s: float = param(1.6, lo=0.3, hi=5.0, unit="s")
+    partial_ttc_s: float = param(1.9, lo=0.3, hi=5.0, unit="s")
     partial_decel_mps2: float = param(5.0, lo=1.0, hi=10.0, unit="m/s^2")
     full_ttc_s: float = param(1.0, lo=0.2, hi=4.0, unit="s")
     full_decel_mps2: float = param(7.0, lo=1.0, hi=12.0, unit="m/s^2")
     min_closing_speed_mps: float = param(0.5, lo=0.0, hi=10.0, unit="m/s")
     brake_latency_s: float = param(0.3, lo=0.0, hi=2.0, unit="s")
+    ttc_max_rel_sigma: float = param(0.5, lo=0.01, hi=100.0)
 
     def __post_init__(self) -> None:
         validate(self, "danger")
@@ -214,21 +216,35 @@ class DangerAssessor:
             t_arrive = np.where(closing > 0, x / closing, np.inf)
         t_pred = np.minimum(np.nan_to_num(t_arrive, nan=np.inf), cfg.horizon_s)
         # Lateral velocity beyond its noise (a deadband), so a filter's jitter neither pulls a
-        # parked car into the path nor pushes a lead car out of it.
+        # parked car into the path nor pushes a lead car out of it. Coming in, the noise is
+        # taken to grow with range (lateral = range x bearing: range-rate errors of young,
+        # distant tracks leak into it); going out, the near-range deadband is kept, so a car
+        # on a curve's outer verge, whose apparent lateral motion is what keeps it out of the
+        # path, still leaves it.
         vy = np.nan_to_num(objects.lateral_velocity_mps, nan=0.0)
-        vy = np.sign(vy) * np.maximum(np.abs(vy) - cfg.lateral_velocity_deadband_mps, 0.0)
         offset_now = objects.lateral_m - path_y
-        offset_pred = offset_now + vy * t_pred
         inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
-        inner_pred = np.abs(offset_pred) - half_w
         half_zone = 0.5 * cfg.ego_width_m + cfg.path_margin_m
+
+        def predicted(band: FloatArray | float) -> FloatArray:
+            v_out = np.sign(vy) * np.maximum(np.abs(vy) - band, 0.0)
+            return np.asarray(offset_now + v_out * t_pred)
+
+        far_band = np.maximum(cfg.lateral_velocity_deadband_mps, cfg.lateral_deadband_per_m * x)
+        offset_in, offset_out = predicted(far_band), predicted(cfg.lateral_velocity_deadband_mps)
+        inner_pred = np.abs(offset_in) - half_w
         # Cutting in: clear now, inside when we get there. Turning out: inside now, moving
         # away and clear by then. Otherwise where it is now decides.
-        entering = inner_pred <= half_zone
-        leaving = (inner_pred > half_zone) & (np.abs(offset_pred) > np.abs(offset_now))
-        inside = entering | ((inner_now <= half_zone) & ~leaving)
+        inside_now = inner_now <= half_zone
+        entering = ~inside_now & (inner_pred <= half_zone)
+        leaving = (np.abs(offset_out) - half_w > half_zone) & (
+            np.abs(offset_out) > np.abs(offset_now)
+        )
+        inside = entering | (inside_now & ~leaving)
         in_length = x <= self.zone_length_m(v)
-        in_path = usable & in_length & inside
+        # Alongside (nearest face behind our front bumper): a matter for side systems, and the
+        # box is cut by the image border by then, its lateral estimate unreliable.
+        in_path = usable & in_length & inside & (d > 0.0)
         near = np.minimum(inner_now, inner_pred) <= half_zone + cfg.lane_width_m
         adjacent = usable & in_length & ~in_path & near
         zone[in_path] = int(Zone.IN_PATH)
@@ -246,6 +262,10 @@ class DangerAssessor:
         self.headway_s = headway
         ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         real = closing >= cfg.min_closing_speed_mps
+        # A TTC counts once it is known to +-ttc_max_rel_sigma (a young or distant track's
+        # range rate rests on a few noisy range differences).
+        sig = np.nan_to_num(np.asarray(objects.sigma_ttc_s, np.float64), nan=np.inf)
+        ttc_known = sig <= cfg.ttc_max_rel_sigma * ttc
         levels = (
             (DangerLevel.BRAKE_FULL, cfg.full_ttc_s, cfg.full_decel_mps2),
             (DangerLevel.BRAKE_PARTIAL, cfg.partial_ttc_s, cfg.partial_decel_mps2),
@@ -256,7 +276,7 @@ class DangerAssessor:
         old_enough = self._track_age(tracks, ego.t_ns) >= cfg.min_track_age_s
         unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
-            hit = unset & real & ((ttc <= ttc_max) | (b >= decel_min))
+            hit = unset & real & (((ttc <= ttc_max) & ttc_known) | (b >= decel_min))
             danger[hit] = int(level)
             unset &= ~hit
         caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)

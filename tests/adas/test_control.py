@@ -22,16 +22,17 @@ N, W, P, F, C = (
 
 
 def obj(
-    level: DangerLevel, zone: Zone = Zone.IN_PATH, ttc: float = 1.5, rr: float = -10.0
-) -> ObjectStates:
+    level: DangerLevel, zone: Zone = Zone.IN_PATH, ttc: float = 1.5, rr: float = -10.0,
+    d: float = 20.0, acc: float = 0.0,
+) -> ObjectStates:  # fmt: skip
     one = np.ones(1)
     return ObjectStates(
         track_id=np.array([7], np.int64),
-        distance_m=20 * one,
+        distance_m=d * one,
         lateral_m=0 * one,
         sigma_distance_m=one,
         range_rate_mps=rr * one,
-        accel_mps2=0 * one,
+        accel_mps2=acc * one,
         lateral_velocity_mps=0 * one,
         ttc_s=ttc * one,
         sigma_ttc_s=0.1 * one,
@@ -50,13 +51,16 @@ def run(
     start: int = 0,
     ttc: float = 1.5,
     rr: float = -10.0,
+    dist: float = 20.0,
+    acc: float = 0.0,
     **kw: object,
 ) -> list[DecisionLevel]:
     ctl = ctl or Controller()
     out = []
     for i, lv in enumerate(levels):
         t = start + i * FRAME
-        d = ctl.update(obj(lv, ttc=ttc, rr=rr), ego(t), t, **kw)  # type: ignore[arg-type]
+        o = obj(lv, ttc=ttc, rr=rr, d=dist, acc=acc)
+        d = ctl.update(o, ego(t), t, **kw)  # type: ignore[arg-type]
         out.append(d.level)
     return out
 
@@ -80,15 +84,22 @@ def test_braking_waits_0_8_s_after_the_warning_began() -> None:
 
 
 def test_a_sudden_threat_brakes_with_the_warning() -> None:
-    # Avoiding it already needs emergency deceleration when first warned: the collision could
-    # not be anticipated 0.8 s ahead (UN R152 5.2.1.1): warning, then braking on persistence.
-    # 16 m/s closing at 20 m: 6.4 m/s^2 needed even if the target keeps its speed.
+    # Waiting the 0.8 s (plus 0.3 s brake latency) would leave the collision unavoidable: it
+    # could not be anticipated 0.8 s ahead (UN R152 5.2.1.1): warning, then braking on
+    # persistence. 16 m/s closing at 20 m from 15 m/s: 3.5 m left after 1.1 s, 32 m/s^2.
     out = run([P] * 6, rr=-16.0)
     assert out[:3] == [DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL]
-    # A braking-level danger while the steady need is mild (10 m/s at 20 m: 2.5 m/s^2; a
-    # dipping TTC, a noisy acceleration) waits the 0.8 s, whatever the estimated need says.
+    # A braking-level danger that waiting leaves avoidable (10 m/s at 20 m: 9 m and 5.6 m/s^2
+    # after 1.1 s) waits the 0.8 s, whatever the danger stage's estimated need says.
     calm = run([P] * 6, rr=-10.0, required_decel_mps2=np.array([6.0]))
     assert DecisionLevel.BRAKE_PARTIAL not in calm
+    # A lead braking hard 12 m ahead (relative 6 m/s^2, closing 3 m/s): after 1.1 s it has
+    # almost stopped 5 m ahead of us, 15 m/s^2 needed: brake with the warning. The same gap
+    # and closing speed without its deceleration waits.
+    lead = run([P] * 6, rr=-3.0, dist=12.0, acc=-6.0)
+    assert lead[:3] == [DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL]
+    steady = run([P] * 6, rr=-3.0, dist=12.0)
+    assert DecisionLevel.BRAKE_PARTIAL not in steady
 
 
 def test_urgent_danger_brakes_at_once_partial_first_then_full() -> None:

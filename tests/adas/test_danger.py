@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adas.camera import CameraModel, Mount
-from adas.danger import DangerAssessor, DangerConfig, required_decel
+from adas.danger import COLLISION_DECEL_MPS2, DangerAssessor, DangerConfig, required_decel
 from adas.errors import ConfigError, ContractError
 from adas.types import DangerLevel, EgoState, ObjectClass, ObjectStates, Tracks, Zone
 
@@ -71,15 +72,57 @@ def test_required_deceleration_exact_values() -> None:
     assert required_decel(np.array([40.0]), 20.0, np.array([-20.0]), np.zeros(1), 0.0)[0] == 5.0
     # Slower target, constant speeds: c^2 / 2d.
     assert required_decel(np.array([25.0]), 20.0, np.array([-10.0]), np.zeros(1), 0.0)[0] == 2.0
-    # Same speed, target braking at 6 m/s^2 to a stop: ego must stop within d + s_t.
+    # Same speed, target braking at 6 m/s^2 to a stop: it stops first, so stopping within
+    # d + s_t is enough (not matching its 6 m/s^2).
     b = required_decel(np.array([30.0]), 20.0, np.array([0.0]), np.array([-6.0]), 0.0)[0]
-    # (the larger of matching its deceleration, 6, and stopping within d + s_t, 3.16)
-    assert b == pytest.approx(max(6.0, 400.0 / (2.0 * (30.0 + 400.0 / 12.0))))
+    assert b == pytest.approx(400.0 / (2.0 * (30.0 + 400.0 / 12.0)))
+    # Closing at 10 m/s on a target at 10 m/s braking at 2 m/s^2, 10 m ahead: the speeds
+    # match before it stops (2d/c = 2 s < 5 s), the tangent case 2 + 100/20 = 7.
+    b = required_decel(np.array([10.0]), 20.0, np.array([-10.0]), np.array([-2.0]), 0.0)[0]
+    assert b == pytest.approx(7.0)
+    # Latency: 0.5 s at 20 m/s towards a stopped car 40 m ahead leaves 30 m: 400 / 60.
+    b = required_decel(np.array([40.0]), 20.0, np.array([-20.0]), np.zeros(1), 0.0, 0.5)[0]
+    assert b == pytest.approx(400.0 / 60.0)
+    # Contact within the latency: beyond any brakes.
+    b = required_decel(np.array([5.0]), 20.0, np.array([-20.0]), np.zeros(1), 0.0, 0.5)[0]
+    assert b == COLLISION_DECEL_MPS2
     # Opening gap, target not braking: nothing needed.
     assert required_decel(np.array([30.0]), 20.0, np.array([3.0]), np.zeros(1), 0.0)[0] == 0.0
     # Non-finite inputs give 0, never NaN.
     out = required_decel(np.array([np.nan]), 20.0, np.array([np.nan]), np.array([np.nan]), 0.0)
     assert np.isfinite(out).all()
+
+
+def _min_gap(
+    d: float, v_e: float, v_t: float, a_e: float, a_t: float, lat: float, b: float
+) -> float:
+    """Smallest gap over time: both at their accelerations for ``lat`` s, then the ego at -b;
+    speeds stop at 0 (1 ms steps)."""
+    t = np.arange(0.0, 60.0, 1e-3)
+    acc_e = np.where(t < lat, a_e, -b)
+    v_e_t = np.maximum(v_e + np.concatenate([[0.0], np.cumsum(acc_e[:-1]) * 1e-3]), 0.0)
+    v_t_t = np.maximum(v_t + a_t * t, 0.0)
+    gap = d + np.cumsum(v_t_t - v_e_t) * 1e-3
+    return float(gap.min())
+
+
+def test_required_deceleration_is_the_smallest_that_avoids_contact() -> None:
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(60):
+        d, v_e = rng.uniform(3.0, 60.0), rng.uniform(3.0, 30.0)
+        v_t = rng.uniform(0.0, v_e + 5.0)
+        a_t, a_e, lat = rng.uniform(-8.0, 1.0), rng.uniform(-3.0, 1.0), rng.choice([0.0, 0.3])
+        rel_v, rel_a = np.array([v_t - v_e]), np.array([a_t - a_e])
+        b = float(required_decel(np.array([d]), v_e, rel_v, rel_a, a_e, lat)[0])
+        if b >= COLLISION_DECEL_MPS2:
+            assert _min_gap(d, v_e, v_t, a_e, a_t, lat, 1e6) < 0.05
+            continue
+        assert _min_gap(d, v_e, v_t, a_e, a_t, lat, b + 1e-6) >= -0.05  # enough ...
+        if b > 0.2:  # ... and not more than needed
+            assert _min_gap(d, v_e, v_t, a_e, a_t, lat, 0.95 * b) < 0.0
+            checked += 1
+    assert checked >= 20
 
 
 def test_zone_straight_road() -> None:
@@ -101,17 +144,32 @@ def test_cut_in_is_in_path_before_it_arrives_and_turning_out_leaves() -> None:
     assert still.zone.tolist() == [Zone.ADJACENT, Zone.IN_PATH]
 
 
+def test_an_object_alongside_is_never_in_path() -> None:
+    # Nearest face behind our front bumper, lateral estimate overlapping the path (a car we
+    # pass, cut by the image border): a side system's business, not a forward collision.
+    o = assess(objects([-0.4, 0.4], lat=[1.9, 1.9], rr=[-7.0, -7.0]))
+    assert o.zone.tolist() == [Zone.ADJACENT, Zone.IN_PATH]
+    assert o.danger[0] == DangerLevel.NONE
+
+
 def test_levels_follow_ttc_and_required_deceleration() -> None:
-    # 20 m/s towards a stopped car: TTC and v^2/2d decide the level.
-    d = [100.0, 50.0, 45.0, 30.0, 15.0]
-    o = assess(objects(d, rr=[-20.0] * 5))
+    # 20 m/s towards a stopped car: TTC and the need v^2 / 2(d - 6 m) (braking acts after the
+    # 0.3 s brake latency) decide the level.
+    d = [100.0, 70.0, 60.0, 45.0, 36.0, 30.0, 15.0]
+    o = assess(objects(d, rr=[-20.0] * len(d)))
     assert o.danger.tolist() == [
-        DangerLevel.NONE,  # TTC 5 s, 2 m/s^2
-        DangerLevel.WARNING,  # TTC 2.5 s, 4.0 m/s^2
-        DangerLevel.WARNING,  # TTC 2.25 s, 4.4 m/s^2
-        DangerLevel.BRAKE_PARTIAL,  # TTC 1.5 s, 6.7 m/s^2
+        DangerLevel.NONE,  # TTC 5 s, 2.1 m/s^2
+        DangerLevel.NONE,  # TTC 3.5 s, 3.1 m/s^2
+        DangerLevel.WARNING,  # TTC 3 s, 3.7 m/s^2
+        DangerLevel.BRAKE_PARTIAL,  # TTC 2.25 s, 5.1 m/s^2
+        DangerLevel.BRAKE_PARTIAL,  # TTC 1.8 s, 6.7 m/s^2
+        DangerLevel.BRAKE_FULL,  # TTC 1.5 s, 8.3 m/s^2
         DangerLevel.BRAKE_FULL,  # TTC 0.75 s
     ]
+    # A TTC not yet known to +-50 % does not count (the need alone still does).
+    vague = objects([60.0], rr=[-20.0])
+    vague = dataclasses.replace(vague, sigma_ttc_s=np.array([2.0]))
+    assert assess(vague).danger.tolist() == [DangerLevel.NONE]
     # Following at the same speed 15 m behind at 20 m/s: headway 0.75 s, no closing.
     f = assess(objects([15.0], rr=[0.0]))
     assert f.danger.tolist() == [DangerLevel.CAUTION]
@@ -140,7 +198,7 @@ def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
 
 def test_a_new_track_gets_no_warning_until_it_is_old_enough() -> None:
     a = DangerAssessor()
-    o = objects([30.0], rr=[-20.0])  # TTC 1.5 s
+    o = objects([36.0], rr=[-20.0])  # TTC 1.8 s, 6.7 m/s^2 needed
     levels = []
     for k in range(12):  # 30 fps
         t = k * 33_333_333

@@ -231,8 +231,10 @@ def test_fast_subset_runs_end_to_end(tmp_path: Path) -> None:
     by = {r["scenario"]: r for r in out["results"]}
     # Outcomes that held in all 7 trials of the full run: a regression in the chain shows here.
     assert by["nhtsa/lvs"]["passed"]  # FCW at TTC >= 2.1 s on a stopped car from 72.4 km/h
+    assert by["nhtsa/lvd"]["passed"]  # FCW at TTC >= 2.4 s on a lead braking at 0.3 g
     assert by["r152/stationary-60"]["passed"]  # impact at most 35 km/h, warning 0.8 s first
     assert by["false-reaction/curve-250"]["passed"]  # no reaction to the car on the verge
+    assert by["false-reaction/gantry"]["passed"]  # nor to an overhead sign
     write_json(out, tmp_path / "fast.json")
     write_report(out, tmp_path / "fast.html")
     assert json.loads((tmp_path / "fast.json").read_text())["summary"]["suites"]
