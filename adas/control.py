@@ -13,9 +13,10 @@ frame), drives these rules, in this order:
    minimum time. After a warning ends, new warnings are locked out for a while, unless the
    danger is already at a braking level.
 4. **Braking** starts only after the warning has been on for 0.8 s (UN R152 5.2.1.1), except
-   when avoiding the collision already needs emergency deceleration (closing speed and gap
-   alone, c^2 / 2d, reach the partial-braking level): it could not be anticipated 0.8 s
-   before, and R152 lets warning and braking start together. Braking starts PARTIAL (at least
+   when waiting for the rest of the 0.8 s (plus the brake latency) would leave the collision
+   unavoidable: the deceleration then needed, from the target's range, closing speed and
+   acceleration, exceeds full braking. It could not be anticipated 0.8 s before, and R152
+   lets warning and braking start together. Braking starts PARTIAL (at least
    the R152 emergency minimum of 5 m/s^2, or the required deceleration with a margin) and
    steps up to FULL only after a minimum partial phase and a persistent BRAKE_FULL danger.
 5. **Release**: braking ends when the danger has been below the braking levels for some
@@ -185,7 +186,7 @@ class Controller:
             ):
                 self._end_intervention(t_ns)
 
-        # Braking: after 0.8 s of warning, or at once when already BRAKE_FULL.
+        # Braking: after 0.8 s of warning, or sooner when waiting would leave it unavoidable.
         if self._brake_since is None and brake_ok and self._warning_since is not None:
             warned = (t_ns - self._warning_since) / NS
             # Earlier than 0.8 s only when waiting for it would leave the collision

@@ -17,9 +17,10 @@ An object is
 **Level.** For an in-path object, from its time to collision (motion stage), the deceleration
 the ego vehicle needs to avoid it, and the time headway:
 
-* required deceleration ``b``: if the target keeps moving until the gap stops closing,
-  ``b = c^2 / (2 d) - a_t`` (closing speed ``c``, gap ``d``, target acceleration ``a_t``);
-  if the target stops first, ``b = v^2 / (2 (d + s_t))`` with ``s_t`` its stopping distance;
+* required deceleration ``b``, counted from when the brakes act (``brake_latency_s``): if the
+  target keeps moving until the gap stops closing, ``b = c^2 / (2 d) - a_t`` (closing speed
+  ``c``, gap ``d``, target acceleration ``a_t``); if the target stops first,
+  ``b = v^2 / (2 (d + s_t))`` with ``s_t`` its stopping distance (:func:`required_decel`);
 * ``BRAKE_FULL`` / ``BRAKE_PARTIAL`` / ``WARNING`` when the TTC is below, or the required
   deceleration above, the thresholds of each level; ``CAUTION`` when the time headway is
   below about 1 s; ``NONE`` otherwise.

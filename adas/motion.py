@@ -26,7 +26,9 @@ deceleration (lead car braking from matched speed, Euro NCAP CCRb) has a root an
 TTC on purpose. a is shrunk by max(0, 1 - (k sigma_a / a)^2) (positive-part James-Stein):
 acceleration from differentiated monocular ranges is noisy and lags (~1 s to learn a braking
 lead), and noise on a young track must neither make a closing object "stop short" nor shorten
-TTC at random. Sigmas are first order and carry the full uncertainty of a.
+TTC at random. Sigmas are first order and carry the full uncertainty of a. The reported
+``accel_mps2`` is this credited acceleration, so the danger stage's required deceleration
+rests on the same evidence as the TTC.
 
 Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
 and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
