@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adas.config import param, validate
-from adas.danger import required_decel
+from adas.danger import DangerConfig, required_decel
 from adas.errors import ConfigError
 from adas.types import (
     DangerLevel,
@@ -91,10 +91,14 @@ class ControlConfig:
 class Controller:
     """``update(objects, ego, t_ns)`` -> Decision, once per frame, in time order."""
 
-    def __init__(self, config: ControlConfig | None = None, brake_latency_s: float = 0.3) -> None:
+    def __init__(
+        self, config: ControlConfig | None = None, brake_latency_s: float | None = None
+    ) -> None:
         self.config = config or ControlConfig()
-        # Request-to-deceleration latency of the brakes (danger.brake_latency_s).
-        self.brake_latency_s = brake_latency_s
+        # Request-to-deceleration latency of the brakes: one value, danger.brake_latency_s.
+        self.brake_latency_s = (
+            DangerConfig().brake_latency_s if brake_latency_s is None else brake_latency_s
+        )
         self.reset()
 
     def reset(self) -> None:
