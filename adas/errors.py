@@ -24,3 +24,7 @@ class DataFormatError(AdasError, ValueError):
 class ModelFormatError(AdasError, ValueError):
     """An ONNX model file is missing, unreadable, or its inputs/outputs are not a known
     detector layout."""
+
+
+class SinkError(AdasError, OSError):
+    """An output file could not be created, written or finalised."""

@@ -43,6 +43,17 @@ class StageLatency:
     postprocess_ns: int = 0
 
 
+@dataclass
+class PreparedInput:
+    """A frame's model input: the tensor (1 x C x H x W float32), the tile layout and each
+    tile's transform back to image pixels, and the preprocessing time [ns]."""
+
+    tensor: np.ndarray
+    layout: Layout
+    transforms: list[Any]
+    preprocess_ns: int
+
+
 class Detector:
     """A model, its session, and the geometry cache of the frame sizes it has seen.
 
@@ -169,6 +180,16 @@ class Detector:
 
     def detect(self, image: np.ndarray, pixel_format: str = "bgr8") -> Detections:
         """Detect objects in one image of ``pixel_format`` (a PixelFormat value)."""
+        return self.infer(self.prepare(image, pixel_format, out=self._input))
+
+    def prepare(
+        self, image: np.ndarray, pixel_format: str = "bgr8", out: np.ndarray | None = None
+    ) -> PreparedInput:
+        """Preprocess one image into the model's input tensor (``out``, or a new array).
+
+        Split from :meth:`infer` so a pipelined loop can prepare the next frame while the
+        model runs on this one; ``detect`` is exactly ``infer(prepare(...))``.
+        """
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             dtype, shape = getattr(image, "dtype", ""), getattr(image, "shape", "")
             kind = type(image).__name__
@@ -184,31 +205,34 @@ class Detector:
         w = image.shape[1] // 2 if fmt is PixelFormat.YUYV and image.ndim == 2 else image.shape[1]
         t0 = time.perf_counter_ns()
         layout, pres = self._prepare(fmt.value, w, h)
+        tensor = np.empty_like(self._input) if out is None else out
         transforms = []
         for tile, pre in zip(layout.tiles, pres, strict=True):
-            tensor, tf = pre(image)
-            self._input[:, :, tile.slot_y : tile.slot_y + tile.slot_h, :] = tensor
+            tile_tensor, tf = pre(image)
+            tensor[:, :, tile.slot_y : tile.slot_y + tile.slot_h, :] = tile_tensor
             transforms.append(tf)
         if len(layout.tiles) > 1:
-            self._fill_gaps(layout)
+            self._fill_gaps(layout, tensor)
+        return PreparedInput(tensor, layout, transforms, time.perf_counter_ns() - t0)
+
+    def infer(self, prepared: PreparedInput) -> Detections:
+        """Run the model on a prepared input and decode its boxes into image pixels."""
         t1 = time.perf_counter_ns()
-        outputs = self.session.run(self._input)
+        outputs = self.session.run(prepared.tensor)
         t2 = time.perf_counter_ns()
         raw = self.decode(
             outputs, self.session.input_wh, self._floor, output_names=self.session.output_names
         )
-        dets = self._to_image(layout, transforms, raw.xyxy, raw.score, raw.label)
+        dets = self._to_image(prepared.layout, prepared.transforms, raw.xyxy, raw.score, raw.label)
         t3 = time.perf_counter_ns()
-        self.latency = StageLatency(t1 - t0, t2 - t1, t3 - t2)
+        self.latency = StageLatency(prepared.preprocess_ns, t2 - t1, t3 - t2)
         self.frames += 1
         return dets
 
-    def _fill_gaps(self, layout: Layout) -> None:
+    def _fill_gaps(self, layout: Layout, tensor: np.ndarray) -> None:
         pad = (np.full(3, self.spec.pad_value, np.float64) - self.spec.mean) / self.spec.std
         for a, b in zip(layout.tiles[:-1], layout.tiles[1:], strict=True):
-            self._input[0, :, a.slot_y + a.slot_h : b.slot_y, :] = pad[:, None, None].astype(
-                np.float32
-            )
+            tensor[0, :, a.slot_y + a.slot_h : b.slot_y, :] = pad[:, None, None].astype(np.float32)
 
     def _to_image(
         self,

@@ -13,8 +13,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from adas.svgplot import PAD_L, PAD_R, PAD_T, PANEL_H, W, panel, table
+
 SERIES_KEY = "series"
-_WARNING_CODES = (2, 3, 4)  # DecisionLevel WARNING, BRAKE_PARTIAL, BRAKE_FULL
+WARNING_CODES = (2, 3, 4)  # DecisionLevel WARNING, BRAKE_PARTIAL, BRAKE_FULL
 _UNAVAILABLE = 5  # DecisionLevel.UNAVAILABLE
 _LEVEL_NAMES = ("NONE", "CAUTION", "WARNING", "BRAKE_PARTIAL", "BRAKE_FULL", "UNAVAILABLE")
 _BAND_COLOURS = {
@@ -37,7 +39,7 @@ def trial_events(series: dict[str, list[float]], *, expect_threat: bool = True) 
     rows = zip(series["t"], series["ttc"], series["level"], series["request"], strict=True)
     for t, ttc, level, request in rows:
         false = not expect_threat or math.isinf(ttc)
-        now = {"warning": int(level) in _WARNING_CODES, "first_brake": request > 0.0}
+        now = {"warning": int(level) in WARNING_CODES, "first_brake": request > 0.0}
         for name, on in now.items():
             if on and not was[name]:
                 out["false_warnings" if name == "warning" else "false_brakes"] += int(false)
@@ -116,63 +118,6 @@ def write_json(results: dict[str, Any], path: str | Path) -> None:
 
 # ---- HTML ---------------------------------------------------------------------------------
 
-_W, _PANEL_H, _PAD_L, _PAD_R, _PAD_T = 760, 120, 56, 16, 14
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, float):
-        return f"{x:.2f}"
-    return html.escape(str(x))
-
-
-def _polyline(ts: list[float], ys: list[float], sx: Any, sy: Any, style: str) -> str:
-    """SVG polylines through the finite points (gaps where a value is missing)."""
-    parts: list[list[str]] = []
-    cur: list[str] = []
-    for t, y in zip(ts, ys, strict=False):
-        if y is None or not math.isfinite(y):
-            if len(cur) > 1:
-                parts.append(cur)
-            cur = []
-            continue
-        cur.append(f"{sx(t):.1f},{sy(y):.1f}")
-    if len(cur) > 1:
-        parts.append(cur)
-    return "".join(f'<polyline points="{" ".join(p)}" {style}/>' for p in parts)
-
-
-def _panel(
-    y0: float, ts: list[float], curves: list[tuple[str, list[float], str]], ymax: float,
-    unit: str, t_end: float,
-) -> str:  # fmt: skip
-    """One plot panel at vertical offset ``y0``: axes, a 0..ymax scale, the curves, a legend."""
-    x_span = _W - _PAD_L - _PAD_R
-
-    def sx(t: float) -> float:
-        return _PAD_L + x_span * t / max(t_end, 1e-6)
-
-    def sy(y: float) -> float:
-        return y0 + _PANEL_H - _PANEL_H * min(max(y, 0.0), ymax) / ymax
-
-    out = [
-        f'<rect x="{_PAD_L}" y="{y0}" width="{x_span}" height="{_PANEL_H}" fill="#fafafa" '
-        'stroke="#bbb"/>',
-        f'<text x="4" y="{y0 + 10}" font-size="10">{html.escape(unit)}</text>',
-        f'<text x="{_PAD_L - 4}" y="{y0 + 10}" font-size="9" text-anchor="end">{ymax:g}</text>',
-        f'<text x="{_PAD_L - 4}" y="{y0 + _PANEL_H}" font-size="9" text-anchor="end">0</text>',
-    ]
-    for i, (name, ys, colour) in enumerate(curves):
-        dash = ' stroke-dasharray="4 3"' if name.startswith("est") else ""
-        out.append(_polyline(ts, ys, sx, sy, f'fill="none" stroke="{colour}"{dash}'))
-        lx = _PAD_L + 8 + 130 * i
-        label = html.escape(name)
-        out.append(f'<text x="{lx}" y="{y0 + 12}" font-size="10" fill="{colour}">{label}</text>')
-    return "".join(out)
-
 
 def plot_svg(result: dict[str, Any]) -> str:
     """Range, TTC and deceleration (request and actual) over time, with markers at the first
@@ -186,36 +131,36 @@ def plot_svg(result: dict[str, Any]) -> str:
     r_max = max(10.0, math.ceil(max(rng, default=10.0) / 10.0) * 10.0)
     d_max = 10.0
     panels = [
-        _panel(_PAD_T, ts, [("range true", s["range"], "#246"),
+        panel(PAD_T, ts, [("range true", s["range"], "#246"),
                ("est range", s["est_range"], "#c40")], r_max, "m", t_end),
-        _panel(_PAD_T + _PANEL_H + 10, ts, [("TTC true", s["ttc"], "#246"),
+        panel(PAD_T + PANEL_H + 10, ts, [("TTC true", s["ttc"], "#246"),
                ("est TTC", s["est_ttc"], "#c40")], 8.0, "TTC s", t_end),
-        _panel(_PAD_T + 2 * (_PANEL_H + 10), ts, [("decel request", s["request"], "#a0a"),
+        panel(PAD_T + 2 * (PANEL_H + 10), ts, [("decel request", s["request"], "#a0a"),
                ("decel actual", s["decel"], "#090")], d_max, "m/s2", t_end),
     ]  # fmt: skip
-    height = _PAD_T + 3 * (_PANEL_H + 10) + 16
-    x_span = _W - _PAD_L - _PAD_R
+    height = PAD_T + 3 * (PANEL_H + 10) + 16
+    x_span = W - PAD_L - PAD_R
     marks = []
     for key, colour, label in (
         ("warning_time_s", "#e90", "warning"), ("first_brake_time_s", "#d22", "brake"),
     ):  # fmt: skip
         t = result.get(key)
         if isinstance(t, int | float):
-            x = _PAD_L + x_span * t / max(t_end, 1e-6)
+            x = PAD_L + x_span * t / max(t_end, 1e-6)
             marks.append(
-                f'<line x1="{x:.1f}" y1="{_PAD_T}" x2="{x:.1f}" y2="{height - 16}" '
+                f'<line x1="{x:.1f}" y1="{PAD_T}" x2="{x:.1f}" y2="{height - 16}" '
                 f'stroke="{colour}" stroke-width="1.5"/>'
                 f'<text x="{x + 2:.1f}" y="{height - 4}" font-size="10" fill="{colour}">'
                 f"{label} {t:.2f} s</text>"
             )
     end_colour = "#000" if result.get("collided") else "#888"
     marks.append(
-        f'<text x="{_W - _PAD_R}" y="{height - 4}" font-size="10" text-anchor="end" '
+        f'<text x="{W - PAD_R}" y="{height - 4}" font-size="10" text-anchor="end" '
         f'fill="{end_colour}">{html.escape(str(result.get("end", "")))} at {t_end:.2f} s</text>'
     )
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{height}" '
-        f'viewBox="0 0 {_W} {height}">{"".join(panels)}{"".join(marks)}</svg>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" '
+        f'viewBox="0 0 {W} {height}">{"".join(panels)}{"".join(marks)}</svg>'
     )
 
 
@@ -229,20 +174,10 @@ _TABLE_COLS = (
 )  # fmt: skip
 
 
-def _table(rows: list[dict[str, Any]], cols: Sequence[tuple[str, str]]) -> str:
-    head = "".join(f"<th>{html.escape(label)}</th>" for _, label in cols)
-    body = []
-    for r in rows:
-        ok = r.get("failed", 0) == 0
-        cells = []
-        for key, _ in cols:
-            v = r.get(key)
-            style = ""
-            if key == "ncap_band" and v in _BAND_COLOURS:
-                style = f' style="background:{_BAND_COLOURS[v]}"'
-            cells.append(f"<td{style}>{_fmt(v)}</td>")
-        body.append(f'<tr class="{"ok" if ok else "fail"}">{"".join(cells)}</tr>')
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+def _band_style(key: str, value: Any) -> str:
+    if key == "ncap_band" and value in _BAND_COLOURS:
+        return f"background:{_BAND_COLOURS[value]}"
+    return ""
 
 
 def report_html(results: dict[str, Any]) -> str:
@@ -258,8 +193,8 @@ def report_html(results: dict[str, Any]) -> str:
         f"<h1>Scenario validation: {html.escape(str(results.get('suite', '')))}</h1>",
         f"<p>{results.get('passed', 0)} trials passed, {results.get('failed', 0)} failed; "
         f"{results.get('trials', 1)} trial(s) per scenario, seed {results.get('seed', 0)}.</p>",
-        "<h2>Suites</h2>", _table(suites, _TABLE_COLS), "<h2>Scenarios</h2>",
-        _table(summary["scenarios"], _TABLE_COLS),
+        "<h2>Suites</h2>", table(suites, _TABLE_COLS, _band_style), "<h2>Scenarios</h2>",
+        table(summary["scenarios"], _TABLE_COLS, _band_style),
         "<h2>Plots (the first failed trial of each scenario, else its first)</h2>",
     ]  # fmt: skip
     shown: dict[str, dict[str, Any]] = {}

@@ -36,7 +36,6 @@ marked as such):
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
 from collections.abc import Callable
@@ -259,33 +258,17 @@ FAST_SUBSET = [
 
 
 class RealChain:
-    """Tracker -> distance -> motion -> danger -> control, configured from an AdasConfig."""
+    """The product's post-detection chain (:class:`adas.pipeline.Chain`) as the simulator's
+    chain: detections and ego state in, decision, tracks and objects out."""
 
     def __init__(self, camera: CameraModel, config: AdasConfig) -> None:
-        from adas.control import Controller
-        from adas.danger import DangerAssessor
-        from adas.distance import DistanceEstimator
-        from adas.motion import MotionEstimator
-        from adas.track import Tracker
+        from adas.pipeline import Chain
 
-        self.tracker = Tracker(config.tracker)
-        self.distance = DistanceEstimator(camera, config.distance)
-        self.motion = MotionEstimator(config.motion)
-        self.danger = DangerAssessor(config.danger, camera)
-        self.control = Controller(config.control, config.danger.brake_latency_s)
-        self._pass_required = (
-            "required_decel_mps2" in inspect.signature(self.control.update).parameters
-        )
+        self.chain = Chain(camera, config)
 
     def __call__(self, detections: Detections, ego: EgoState) -> ChainOutput:
-        t = ego.t_ns
-        tracks = self.tracker.update(detections, t)
-        objects = self.motion.update(tracks, self.distance.update(tracks, t), t, ego)
-        objects = self.danger.update(tracks, objects, ego)
-        kw: dict[str, Any] = {}
-        if self._pass_required:
-            kw["required_decel_mps2"] = self.danger.required_decel_mps2
-        return ChainOutput(self.control.update(objects, ego, t, **kw), tracks, objects)
+        res = self.chain(detections, ego, ego.t_ns)
+        return ChainOutput(res.decision, res.tracks, res.objects)
 
 
 def ncap_band(relative_speed_kmh: float, impact_kmh: float) -> tuple[float, str]:

@@ -1,0 +1,154 @@
+"""One forward camera's chain: frame and ego state in, :class:`adas.types.FrameResult` out.
+
+preprocess -> detect (:class:`adas.detect.Detector`) -> track -> distance -> motion (TTC) ->
+danger -> control. The vehicle (``adas run``), replay (``adas replay``) and the closed-loop
+scenarios run this same code; they differ only in what feeds it. Time is the frame's capture
+time ``t_ns`` throughout, never the wall clock, so a recorded drive gives the same decisions on
+any machine at any speed.
+
+The detector half is split into :meth:`Pipeline.prepare` and :meth:`Pipeline.infer` and the rest
+is :meth:`Pipeline.post`, so a pipelined loop (``adas.replay``) can run them in different
+threads; :meth:`Pipeline.process` is exactly ``post(infer(prepare(frame)))``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from adas.config import AdasConfig
+from adas.control import Controller
+from adas.danger import DangerAssessor
+from adas.distance import DistanceEstimator
+from adas.motion import MotionEstimator
+from adas.track import Tracker
+from adas.types import (
+    Decision,
+    Detections,
+    EgoState,
+    Frame,
+    FrameResult,
+    ObjectStates,
+    RangeEstimates,
+    Tracks,
+)
+
+if TYPE_CHECKING:
+    from adas.camera import CameraModel
+    from adas.detect.detector import Detector, PreparedInput
+
+# Per-stage latency keys of FrameResult.latency_ns, in pipeline order.
+STAGES = ("preprocess", "infer", "decode", "track", "distance", "motion", "danger", "control")
+
+
+@dataclass(frozen=True)
+class ChainResult:
+    """What the post-detection chain made of one frame's detections."""
+
+    tracks: Tracks
+    ranges: RangeEstimates
+    objects: ObjectStates
+    decision: Decision
+    latency_ns: dict[str, int]
+
+
+class Chain:
+    """Tracker -> distance -> motion -> danger -> control, configured from an AdasConfig.
+
+    Stateful (tracks, filters, the control state machine): one instance per camera stream,
+    fed frames in capture-time order.
+    """
+
+    def __init__(self, camera: CameraModel, config: AdasConfig) -> None:
+        self.camera, self.config = camera, config
+        self.tracker = Tracker(config.tracker)
+        self.distance = DistanceEstimator(camera, config.distance)
+        self.motion = MotionEstimator(config.motion)
+        self.danger = DangerAssessor(config.danger, camera)
+        self.control = Controller(config.control, config.danger.brake_latency_s)
+
+    def __call__(
+        self, detections: Detections, ego: EgoState, t_ns: int, *, input_ok: bool = True
+    ) -> ChainResult:
+        """Advance every stage to capture time ``t_ns`` [ns] with this frame's detections.
+
+        ``input_ok`` False (a stalled or stale input) makes the decision UNAVAILABLE with a zero
+        brake request, while tracking still runs so recovery needs no warm-up.
+        """
+        t = [time.perf_counter_ns()]
+        tracks = self.tracker.update(detections, t_ns)
+        t.append(time.perf_counter_ns())
+        ranges = self.distance.update(tracks, t_ns)
+        t.append(time.perf_counter_ns())
+        objects = self.motion.update(tracks, ranges, t_ns, ego)
+        t.append(time.perf_counter_ns())
+        objects = self.danger.update(tracks, objects, ego)
+        t.append(time.perf_counter_ns())
+        decision = self.control.update(
+            objects,
+            ego,
+            t_ns,
+            input_ok=input_ok,
+            required_decel_mps2=self.danger.required_decel_mps2,
+        )
+        t.append(time.perf_counter_ns())
+        names = ("track", "distance", "motion", "danger", "control")
+        latency = {k: b - a for k, a, b in zip(names, t[:-1], t[1:], strict=True)}
+        return ChainResult(tracks, ranges, objects, decision, latency)
+
+
+class Pipeline:
+    """A detector and a :class:`Chain` for one camera."""
+
+    def __init__(self, config: AdasConfig, camera: CameraModel, detector: Detector) -> None:
+        self.config, self.camera, self.detector = config, camera, detector
+        self.chain = Chain(camera, config)
+
+    @classmethod
+    def build(cls, config: AdasConfig, camera: CameraModel) -> Pipeline:
+        """Load the configured model (``config.detect``) and build the chain."""
+        from adas.detect.detector import Detector
+
+        return cls(config, camera, Detector(config.detect, camera))
+
+    def prepare(self, frame: Frame) -> PreparedInput:
+        """Stage 1: preprocess the frame into a model input of its own (thread-safe)."""
+        return self.detector.prepare(frame.image, frame.pixel_format.value)
+
+    def infer(self, prepared: PreparedInput) -> tuple[Detections, dict[str, int]]:
+        """Stage 2: run the model and decode; detections and their stage latencies [ns]."""
+        dets = self.detector.infer(prepared)
+        lat = self.detector.latency
+        return dets, {
+            "preprocess": lat.preprocess_ns,
+            "infer": lat.infer_ns,
+            "decode": lat.postprocess_ns,
+        }
+
+    def post(
+        self,
+        frame: Frame,
+        detections: Detections,
+        ego: EgoState,
+        latency_ns: dict[str, int] | None = None,
+        *,
+        input_ok: bool = True,
+    ) -> FrameResult:
+        """Stage 3: the chain at the frame's capture time; latencies merged into the result."""
+        res = self.chain(detections, ego, frame.t_ns, input_ok=input_ok)
+        return FrameResult(
+            t_ns=frame.t_ns,
+            seq=frame.seq,
+            detections=detections,
+            tracks=res.tracks,
+            ranges=res.ranges,
+            objects=res.objects,
+            decision=res.decision,
+            latency_ns={**(latency_ns or {}), **res.latency_ns},
+        )
+
+    def process(self, frame: Frame, ego: EgoState) -> FrameResult:
+        """The whole pipeline on one frame, sequentially."""
+        dets, lat = self.infer(self.prepare(frame))
+        return self.post(frame, dets, ego, lat)

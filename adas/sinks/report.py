@@ -1,0 +1,272 @@
+"""``report.html``: one drive's replay on one self-contained page (inline SVG, no scripts, no
+external resources), written on ``close``.
+
+Sections: distance and TTC over time for the most relevant tracks (every track the decision
+ever targeted first, then the longest in path, at most :data:`MAX_TRACKS`), the decision
+timeline (one coloured band per run of a level), the decision events, a latency histogram per
+pipeline stage (p50 / p95 / p99 marked), and the summary tables (:mod:`adas.sinks.summary`).
+The plot panels and tables reuse :mod:`adas.scenarios.report`'s SVG helpers. Long drives are
+thinned to at most :data:`MAX_POINTS` points per curve (every k-th frame) to keep the page
+small; the decision timeline stays exact (it is drawn from the level changes).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adas.sinks.base import LEVEL_BGR, SinkBase, bgr_hex, object_rows, output_path
+from adas.sinks.events import DecisionEvent, EventDetector
+from adas.sinks.summary import DriveSummary, SummaryBuilder
+from adas.svgplot import PAD_L, PAD_R, PAD_T, PANEL_H, W, panel, table
+from adas.types import DecisionLevel, FrameResult, Zone
+
+REPORT_FILE = "report.html"
+MAX_TRACKS = 5  # the panel legend has room for five curves
+MAX_POINTS = 2000
+TTC_MAX_S = 10.0  # TTC panel scale; larger (and infinite) TTCs are not drawn
+HIST_BINS = 40
+_PALETTE = ("#1f5fa8", "#d2691e", "#2e8b57", "#8b1a8b", "#b8860b")
+
+
+@dataclass
+class _TrackSeries:
+    class_name: str
+    frame: array[int] = field(default_factory=lambda: array("q"))
+    distance_m: array[float] = field(default_factory=lambda: array("d"))
+    ttc_s: array[float] = field(default_factory=lambda: array("d"))
+    in_path: int = 0
+    targeted: bool = False
+
+
+class ReportSink(SinkBase):
+    """Collects what the report plots, frame by frame, and writes ``report.html`` on close.
+
+    :attr:`summary` is the report's own :class:`SummaryBuilder`; pass skipped-frame reasons
+    to it (``sink.summary.add_skipped(...)``) for them to appear in the summary table.
+    """
+
+    def __init__(
+        self, out_dir: str | Path, *, title: str = "ADAS replay", overwrite: bool = False
+    ) -> None:
+        self.path = output_path(out_dir, REPORT_FILE, overwrite=overwrite)
+        self.title = title
+        self.summary = SummaryBuilder(name=title)
+        self.events: list[DecisionEvent] = []
+        self._detector = EventDetector()
+        self._t0_ns: int | None = None
+        self._t_s: array[float] = array("d")
+        self._levels: array[int] = array("b")
+        self._tracks: dict[int, _TrackSeries] = {}
+
+    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+        self._check_open()
+        if self._t0_ns is None:
+            self._t0_ns = result.t_ns
+        k = len(self._t_s)
+        self._t_s.append((result.t_ns - self._t0_ns) * 1e-9)
+        self._levels.append(int(result.decision.level))
+        target = int(result.decision.target_track_id)
+        for r in object_rows(result):
+            s = self._tracks.setdefault(r.track_id, _TrackSeries(r.class_name))
+            s.frame.append(k)
+            s.distance_m.append(r.distance_m)
+            s.ttc_s.append(r.ttc_s)
+            s.in_path += r.zone == Zone.IN_PATH
+            s.targeted = s.targeted or r.track_id == target
+        if (event := self._detector.update(result)) is not None:
+            self.events.append(event)
+        self.summary.write(result)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        super().close()
+        self.summary.close()
+        page = _page(self.title, self._t_s, self._levels, self._tracks, self.events, self.summary)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(page, encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def _svg(body: str, height: float) -> str:
+    # Inline SVG inside HTML needs no xmlns, which keeps the page free of any URL.
+    return f'<svg width="{W}" height="{height:.0f}" viewBox="0 0 {W} {height:.0f}">{body}</svg>'
+
+
+def _time_axis(y: float, t_end: float) -> str:
+    right = W - PAD_R
+    return (
+        f'<text x="{PAD_L}" y="{y}" font-size="10">0 s</text>'
+        f'<text x="{right}" y="{y}" font-size="10" text-anchor="end">{t_end:.1f} s</text>'
+    )
+
+
+def _pick_tracks(tracks: dict[int, _TrackSeries]) -> list[int]:
+    """Targeted tracks first, then by frames in path, then by frames seen."""
+
+    def rank(tid: int) -> tuple[bool, int, int]:
+        s = tracks[tid]
+        return s.targeted, s.in_path, len(s.frame)
+
+    return sorted(tracks, key=rank, reverse=True)[:MAX_TRACKS]
+
+
+def _track_plot(
+    t_s: array[float], tracks: dict[int, _TrackSeries], ids: list[int], what: str
+) -> str:
+    """One panel of ``what`` (``distance_m`` or ``ttc_s``) per chosen track over time."""
+    n = len(t_s)
+    step = max(1, math.ceil(n / MAX_POINTS))
+    ts = list(t_s[::step])
+    curves, top = [], 0.0
+    for i, tid in enumerate(ids):
+        s = tracks[tid]
+        ys = np.full(n, np.nan)
+        ys[np.asarray(s.frame, np.int64)] = np.asarray(getattr(s, what), np.float64)
+        if what == "ttc_s":
+            ys[ys > TTC_MAX_S] = np.nan
+        finite = ys[np.isfinite(ys)]
+        top = max(top, float(finite.max()) if finite.size else 0.0)
+        curves.append((f"#{tid} {s.class_name}", ys[::step].tolist(), _PALETTE[i % len(_PALETTE)]))
+    if what == "ttc_s":
+        ymax, unit = TTC_MAX_S, "TTC s"
+    else:
+        ymax, unit = max(10.0, math.ceil(top / 10.0) * 10.0), "distance m"
+    t_end = ts[-1] if ts else 0.0
+    body = panel(PAD_T, ts, curves, ymax, unit, t_end)
+    return _svg(body + _time_axis(PAD_T + PANEL_H + 14, t_end), PAD_T + PANEL_H + 20)
+
+
+def _timeline(t_s: array[float], levels: array[int]) -> str:
+    """The decision level as coloured bands (one per run of equal level) and a legend."""
+    n = len(t_s)
+    t_end = t_s[-1] if n else 0.0
+    span = W - PAD_L - PAD_R
+
+    def sx(t: float) -> float:
+        return PAD_L + span * t / max(t_end, 1e-6)
+
+    lv = np.asarray(levels, np.int64)
+    starts = np.flatnonzero(np.r_[True, lv[1:] != lv[:-1]]) if n else np.zeros(0, np.int64)
+    parts, bar_h = [], 24
+    for j, a in enumerate(starts.tolist()):
+        b = int(starts[j + 1]) if j + 1 < len(starts) else n - 1
+        x0, x1 = sx(t_s[a]), sx(t_s[b]) if b > a else sx(t_s[a]) + 1.0
+        colour = bgr_hex(LEVEL_BGR[DecisionLevel(int(lv[a]))])
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{PAD_T}" width="{max(x1 - x0, 1.0):.1f}" height="{bar_h}" '
+            f'fill="{colour}"><title>{DecisionLevel(int(lv[a])).name} from {t_s[a]:.2f} s'
+            "</title></rect>"
+        )
+    y = PAD_T + bar_h + 14
+    parts.append(_time_axis(y, t_end))
+    for i, level in enumerate(DecisionLevel):
+        x = PAD_L + 40 + 105 * i
+        parts.append(
+            f'<rect x="{x}" y="{y + 8}" width="10" height="10" fill="{bgr_hex(LEVEL_BGR[level])}"/>'
+            f'<text x="{x + 14}" y="{y + 17}" font-size="10">{level.name}</text>'
+        )
+    return _svg("".join(parts), y + 24)
+
+
+def _histogram(stage: str, ns: np.ndarray) -> str:
+    """Latency histogram of one stage in ms, with p50 / p95 / p99 lines."""
+    ms = ns.astype(np.float64) / 1e6
+    hi = max(float(np.percentile(ms, 99.5)) * 1.1, 1e-3)
+    counts, _ = np.histogram(np.minimum(ms, hi), bins=HIST_BINS, range=(0.0, hi))
+    h, span = 90, W - PAD_L - PAD_R
+    y0, bw, top = PAD_T, span / HIST_BINS, max(int(counts.max()), 1)
+    parts = [
+        f'<rect x="{PAD_L}" y="{y0}" width="{span}" height="{h}" fill="#fafafa" stroke="#bbb"/>',
+        f'<text x="4" y="{y0 + 10}" font-size="10">{html.escape(stage)}</text>',
+        f'<text x="{PAD_L - 4}" y="{y0 + 10}" font-size="9" text-anchor="end">{top}</text>',
+    ]
+    for i, c in enumerate(counts.tolist()):
+        bh = h * c / top
+        parts.append(
+            f'<rect x="{PAD_L + i * bw:.1f}" y="{y0 + h - bh:.1f}" width="{bw - 1:.1f}" '
+            f'height="{bh:.1f}" fill="#4a7fb5"/>'
+        )
+    for i, (q, colour) in enumerate(((50, "#2a2"), (95, "#e90"), (99, "#d22"))):
+        v = float(np.percentile(ms, q))
+        x = PAD_L + span * min(v, hi) / hi
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="{colour}"/>'
+            f'<text x="{x + 2:.1f}" y="{y0 + 10 + 12 * i}" font-size="9" fill="{colour}">'
+            f"p{q} {v:.2f} ms</text>"
+        )
+    axis = (
+        f'<text x="{PAD_L}" y="{y0 + h + 12}" font-size="10">0 ms</text>'
+        f'<text x="{W - PAD_R}" y="{y0 + h + 12}" font-size="10" text-anchor="end">'
+        f"{hi:.2f} ms</text>"
+    )
+    return _svg("".join(parts) + axis, y0 + h + 18)
+
+
+_SUMMARY_COLS = (("key", "quantity"), ("value", "value"))
+_LEVEL_COLS = (("level", "decision level"), ("frames", "frames"), ("events", "events"))
+_LATENCY_COLS = (
+    ("stage", "stage"), ("count", "frames"), ("mean_ms", "mean ms"), ("p50_ms", "p50 ms"),
+    ("p95_ms", "p95 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"),
+)  # fmt: skip
+_EVENT_COLS = (
+    ("t_s", "time s"), ("event", "event"), ("level", "level"), ("previous", "from"),
+    ("target_track_id", "target"), ("class", "class"), ("distance_m", "distance m"),
+    ("ttc_s", "TTC s"), ("decel_request_mps2", "decel m/s2"), ("reason", "reason"),
+)  # fmt: skip
+
+
+def _summary_tables(s: DriveSummary) -> str:
+    rows: list[dict[str, Any]] = [
+        {"key": "frames", "value": s.frames},
+        {"key": "recorded time s", "value": s.duration_s},
+        {"key": "replay wall time s", "value": s.wall_time_s},
+        {"key": "frames/s", "value": s.frames_per_s},
+    ]
+    rows += [{"key": f"skipped: {k}", "value": v} for k, v in s.skipped.items()]
+    levels = [
+        {"level": k, "frames": v, "events": s.decision_events[k]}
+        for k, v in s.decision_frames.items()
+    ]
+    lat = [{"stage": k, **v.to_json()} for k, v in s.latency.items()]
+    return table(rows, _SUMMARY_COLS) + table(levels, _LEVEL_COLS) + table(lat, _LATENCY_COLS)
+
+
+def _page(
+    title: str,
+    t_s: array[float],
+    levels: array[int],
+    tracks: dict[int, _TrackSeries],
+    events: list[DecisionEvent],
+    summary: SummaryBuilder,
+) -> str:
+    """The whole page as a string (``ReportSink.close`` writes it)."""
+    ids = _pick_tracks(tracks)
+    no_tracks = "<p>(no tracks)</p>"
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>",
+        "body{font-family:sans-serif;margin:20px}table{border-collapse:collapse;margin:8px 0}",
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}",
+        "td:first-child{text-align:left}section{margin-bottom:18px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{len(t_s)} frames, {len(tracks)} tracks, {len(events)} decision events.</p>",
+        '<section id="distance"><h2>Distance per track</h2>',
+        _track_plot(t_s, tracks, ids, "distance_m") if ids else no_tracks, "</section>",
+        '<section id="ttc"><h2>Time to collision per track</h2>',
+        _track_plot(t_s, tracks, ids, "ttc_s") if ids else no_tracks, "</section>",
+        '<section id="decisions"><h2>Decision timeline</h2>', _timeline(t_s, levels),
+        table([e.to_json() for e in events], _EVENT_COLS), "</section>",
+        '<section id="latency"><h2>Latency per stage</h2>',
+    ]  # fmt: skip
+    parts += [_histogram(stage, summary.latency_ns(stage)) for stage in summary.stages]
+    parts += ["</section>", '<section id="summary"><h2>Summary</h2>']
+    parts += [_summary_tables(summary.summary()), "</section></body></html>"]
+    return "\n".join(parts)

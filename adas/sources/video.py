@@ -1,0 +1,353 @@
+"""Video files and image folders as replay sources, an ego CSV, and :func:`open_source`.
+
+Video (``cv2.VideoCapture``): a frame's ``t_ns`` is the container timestamp OpenCV reports
+after reading it (``CAP_PROP_POS_MSEC``, right for variable frame rates) while that is sane
+(finite, >= 0, after the previous frame); otherwise the previous time plus the nominal frame
+period. Passing ``fps`` forces ``t_ns = index / fps``. Frames OpenCV fails to read are counted
+as skips; several failures in a row are the end of the file.
+
+Image folder (KITTI ``image_02/0000/000000.png`` style): the PNG/JPG files in natural sort
+order, one every ``period_ns`` (10 Hz by default, KITTI's rate), ``t_ns = index * period``.
+An unreadable file is counted and its time slot left empty.
+
+Ego for both comes from an optional CSV ``time_s,speed_mps,yaw_rate_rps`` on the frames' clock
+(seconds from the first frame); there is no camera info unless the caller passes one.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import cv2
+import numpy as np
+
+from adas.errors import DataFormatError
+from adas.sources.bag import BAG_SUFFIXES, DEFAULT_MAX_EGO_AGE_S, BagSource, TopicMap
+from adas.sources.decode import (
+    NS_PER_S,
+    CameraInfo,
+    Degraded,
+    EgoTrack,
+    ImageDecodeError,
+    Skip,
+    Source,
+    SourceItem,
+    U8Array,
+    from_cv_image,
+    record_skip,
+)
+from adas.types import EgoState, Frame, PixelFormat
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DEFAULT_FOLDER_PERIOD_NS = 100_000_000  # 10 Hz: KITTI raw and tracking sequences
+FALLBACK_FPS = 30.0  # when neither the container rate nor its timestamps can be used
+MAX_CONSECUTIVE_READ_FAILURES = 5  # more failed reads in a row = end of the file
+
+
+class SourceError(DataFormatError):
+    """A path is not a readable recording of a kind this package replays."""
+
+
+def load_ego_csv(path: str | Path, *, max_age_ns: int) -> EgoTrack:
+    """Ego samples from ``time_s,speed_mps[,yaw_rate_rps]`` (s, m/s, rad/s).
+
+    A header row naming the columns is optional (without one the order is as above); blank
+    lines and ``#`` comments are ignored. Times are parsed as decimals, so ``0.04`` is exactly
+    40_000_000 ns. A bad value raises DataFormatError naming the file, line and value.
+    """
+    path = Path(path)
+    columns = ["time_s", "speed_mps", "yaw_rate_rps"]
+    samples: list[tuple[int, float, float]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        msg = f"{path}: cannot read the ego CSV: {err}"
+        raise DataFormatError(msg) from err
+    rows = csv.reader(lines)
+    for lineno, row in enumerate(rows, start=1):
+        cells = [c.strip() for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        if not samples and not _is_number(cells[0]):
+            columns = cells
+            if "time_s" not in columns or "speed_mps" not in columns:
+                msg = f"{path}:{lineno}: header {cells} must name time_s and speed_mps"
+                raise DataFormatError(msg)
+            continue
+        values = dict(zip(columns, cells, strict=False))
+        try:
+            t_ns = int(Decimal(values["time_s"]) * NS_PER_S)
+            speed = float(values["speed_mps"])
+            yaw = float(values.get("yaw_rate_rps") or 0.0)
+        except (KeyError, InvalidOperation, ValueError) as err:
+            msg = f"{path}:{lineno}: expected {columns[:3]} numbers, got {cells} ({err!r})"
+            raise DataFormatError(msg) from err
+        if not (math.isfinite(speed) and math.isfinite(yaw)):
+            msg = f"{path}:{lineno}: speed {speed} and yaw rate {yaw} must be finite"
+            raise DataFormatError(msg)
+        samples.append((t_ns, speed, yaw))
+    if not samples:
+        msg = f"{path}: the ego CSV holds no samples"
+        raise DataFormatError(msg)
+    return EgoTrack(samples, max_age_ns=max_age_ns)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class _FileSource:
+    """What video and folder sources share: counters, ego track, camera info, lifetime."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        ego_csv: str | Path | None,
+        camera_info: CameraInfo | None,
+        camera_id: str,
+        max_ego_age_s: float,
+    ) -> None:
+        self.path = path
+        self.camera_info = camera_info
+        self.camera_id = camera_id
+        max_age_ns = round(max_ego_age_s * NS_PER_S)
+        self.ego = None if ego_csv is None else load_ego_csv(ego_csv, max_age_ns=max_age_ns)
+        self.skipped: Counter[str] = Counter()
+        self.degraded: Counter[str] = Counter()
+
+    def _item(self, image: U8Array, fmt: PixelFormat, t_ns: int, seq: int) -> SourceItem:
+        frame = Frame(image=image, pixel_format=fmt, t_ns=t_ns, seq=seq, camera_id=self.camera_id)
+        ego = self.ego.at(t_ns) if self.ego is not None else EgoState(t_ns=t_ns, valid=False)
+        if not ego.valid:
+            self.degraded[Degraded.EGO_INVALID] += 1
+        if self.camera_info is None:
+            self.degraded[Degraded.NO_CAMERA_INFO] += 1
+        return SourceItem(frame=frame, ego=ego, camera_info=self.camera_info)
+
+    def _skip(self, reason: Skip, detail: str) -> None:
+        record_skip(self.skipped, reason, self.path, detail)
+
+    def close(self) -> None:
+        """Nothing stays open between passes; kept for the Source protocol."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class VideoSource(_FileSource):
+    """Frames of a video file as BGR8; see the module docstring for the timestamps."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fps: float | None = None,
+        ego_csv: str | Path | None = None,
+        camera_info: CameraInfo | None = None,
+        camera_id: str = "front",
+        max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+    ) -> None:
+        super().__init__(
+            Path(path),
+            ego_csv=ego_csv,
+            camera_info=camera_info,
+            camera_id=camera_id,
+            max_ego_age_s=max_ego_age_s,
+        )
+        if fps is not None and not (math.isfinite(fps) and fps > 0):
+            msg = f"fps={fps!r} must be a positive frame rate (frames per second)"
+            raise SourceError(msg)
+        self.forced_fps = fps
+        cap = self._capture()
+        self.container_fps = float(cap.get(cv2.CAP_PROP_FPS))
+        self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate for some files
+        cap.release()
+        self.nominal_fps = fps or self.container_fps
+        if not (math.isfinite(self.nominal_fps) and 0 < self.nominal_fps <= 1000):
+            log.warning("%s: no usable frame rate; assuming %s fps", self.path, FALLBACK_FPS)
+            self.nominal_fps = FALLBACK_FPS
+
+    def _capture(self) -> cv2.VideoCapture:
+        if not self.path.is_file():
+            msg = f"{self.path}: no such video file"
+            raise SourceError(msg)
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            msg = f"{self.path}: OpenCV cannot open this video (damaged, or a codec it lacks)"
+            raise SourceError(msg)
+        return cap
+
+    def _time_ns(self, cap: cv2.VideoCapture, index: int, last: tuple[int, int] | None) -> int:
+        """Capture time of frame ``index``; ``last`` is the previous (index, t_ns)."""
+        if self.forced_fps is not None:
+            return round(index * NS_PER_S / self.forced_fps)
+        pos_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+        if math.isfinite(pos_ms) and pos_ms >= 0:
+            t_ns = round(pos_ms * 1_000_000)
+            if last is None or t_ns > last[1]:
+                return t_ns
+        if last is None:
+            return 0
+        return last[1] + round((index - last[0]) * NS_PER_S / self.nominal_fps)
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        self.skipped.clear()
+        self.degraded.clear()
+        cap = self._capture()
+        try:
+            index, failures, n_read, last = -1, 0, 0, None
+            while failures <= MAX_CONSECUTIVE_READ_FAILURES:
+                ok, image = cap.read()
+                index += 1
+                if not ok or image is None:
+                    failures += 1
+                    continue
+                for _ in range(failures):
+                    self._skip(Skip.UNREADABLE_FRAME, f"read failed before frame {index}")
+                failures, n_read = 0, n_read + 1
+                t_ns = self._time_ns(cap, index, last)
+                last = (index, t_ns)
+                try:
+                    pixels, fmt = from_cv_image(image, f"frame {index}")
+                except ImageDecodeError as err:
+                    self._skip(Skip.UNREADABLE_FRAME, str(err))
+                    continue
+                yield self._item(pixels, fmt, t_ns, index)
+        finally:
+            cap.release()
+        if n_read < self.frame_count:  # the container's count can be an overestimate
+            log.info("%s: read %d of ~%d frames", self.path, n_read, self.frame_count)
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    """``2.png`` before ``10.png``: digit runs compare as numbers."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
+
+
+class ImageFolderSource(_FileSource):
+    """PNG/JPG files of one folder at a fixed period; see the module docstring."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        period_ns: int = DEFAULT_FOLDER_PERIOD_NS,
+        ego_csv: str | Path | None = None,
+        camera_info: CameraInfo | None = None,
+        camera_id: str = "front",
+        max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+    ) -> None:
+        super().__init__(
+            Path(path),
+            ego_csv=ego_csv,
+            camera_info=camera_info,
+            camera_id=camera_id,
+            max_ego_age_s=max_ego_age_s,
+        )
+        if period_ns <= 0:
+            msg = f"period_ns={period_ns} must be a positive frame period in nanoseconds"
+            raise SourceError(msg)
+        self.period_ns = int(period_ns)
+        self.files = image_files(self.path)
+        if not self.files:
+            msg = f"{self.path}: no {'/'.join(IMAGE_SUFFIXES)} files in this folder"
+            raise SourceError(msg)
+
+    def __iter__(self) -> Iterator[SourceItem]:
+        self.skipped.clear()
+        self.degraded.clear()
+        for index, file in enumerate(self.files):
+            try:
+                buf = np.frombuffer(file.read_bytes(), dtype=np.uint8)
+                decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+                pixels, fmt = from_cv_image(decoded, file.name)
+            except (OSError, cv2.error, ImageDecodeError) as err:
+                self._skip(Skip.UNREADABLE_FRAME, f"{file.name}: {err}")
+                continue
+            yield self._item(pixels, fmt, index * self.period_ns, index)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files of ``folder`` in natural order (not recursive)."""
+    found = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(found, key=_natural_key)
+
+
+def open_source(
+    path: str | Path,
+    *,
+    topics: TopicMap | None = None,
+    fps: float | None = None,
+    period_ns: int = DEFAULT_FOLDER_PERIOD_NS,
+    ego_csv: str | Path | None = None,
+    camera_info: CameraInfo | None = None,
+    camera_id: str = "front",
+    max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+) -> Source:
+    """The source for ``path``, chosen by its kind.
+
+    ``.bag`` / ``.mcap`` / ``.db3`` files and ROS 2 bag folders (``metadata.yaml``, or one
+    storage file) -> BagSource (``topics``); ``.mp4 .avi .mkv .mov`` -> VideoSource (``fps``);
+    a folder of images -> ImageFolderSource (``period_ns``). ``ego_csv`` and ``camera_info``
+    apply to video and folders only: a bag carries its own.
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = f"{p}: no such file or folder"
+        raise SourceError(msg)
+    bag = p.suffix.lower() in BAG_SUFFIXES if p.is_file() else _is_bag_dir(p)
+    if bag:
+        if ego_csv is not None or camera_info is not None:
+            msg = f"{p}: ego_csv and camera_info are for video and image folders; a bag has topics"
+            raise SourceError(msg)
+        return BagSource(p, topics=topics, camera_id=camera_id, max_ego_age_s=max_ego_age_s)
+    if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoSource(
+            p,
+            fps=fps,
+            ego_csv=ego_csv,
+            camera_info=camera_info,
+            camera_id=camera_id,
+            max_ego_age_s=max_ego_age_s,
+        )
+    if p.is_dir() and image_files(p):
+        return ImageFolderSource(
+            p,
+            period_ns=period_ns,
+            ego_csv=ego_csv,
+            camera_info=camera_info,
+            camera_id=camera_id,
+            max_ego_age_s=max_ego_age_s,
+        )
+    kinds = f"bags ({', '.join(BAG_SUFFIXES)}, ROS 2 folders), videos ({', '.join(VIDEO_SUFFIXES)})"
+    msg = f"{p}: not a recording this reads; expected {kinds} or a folder of images"
+    raise SourceError(msg)
+
+
+def _is_bag_dir(p: Path) -> bool:
+    return (p / "metadata.yaml").exists() or any(c.suffix in (".mcap", ".db3") for c in p.iterdir())
