@@ -10,7 +10,7 @@ export ADAS_DATA_DIR
 $(BIN)/adas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,cluster]'
 	touch $(BIN)/adas
 
 venv: $(BIN)/adas
@@ -24,6 +24,9 @@ test: lint
 	$(BIN)/pytest -q
 
 demo: venv
+	rm -rf build/demo_drive build/demo_replay
+	$(BIN)/python tools/make_bag.py $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 build/demo_drive --encoding jpeg --hfov-deg 60 --speed-mps 25
+	$(BIN)/adas replay build/demo_drive --out build/demo_replay
 	$(BIN)/adas eval kitti-tracking --root $(ADAS_DATA_DIR)/kitti/tracking --json eval_kitti_tracking.json
 	$(BIN)/adas eval kitti-object --root $(ADAS_DATA_DIR)/kitti/object --json eval_kitti_object.json
 

@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = p.add_subparsers(dest="command", required=True)
 
+    _replay_parser(sub)
     ev = sub.add_parser("eval", help="accuracy evaluations on real ground truth")
     evs = ev.add_subparsers(dest="dataset", required=True)
     kt = evs.add_parser(
@@ -113,6 +114,83 @@ def _parser() -> argparse.ArgumentParser:
         "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
     )
     return p
+
+
+def _replay_parser(sub: Any) -> None:
+    rp = sub.add_parser(
+        "replay",
+        help="replay recorded drives (bags, MCAP, video, image folders) through the pipeline",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "example:\n"
+            "  $ adas replay drive.mcap --out runs/drive --ego-speed-mps 20\n"
+            "  drive.mcap: 38 frames, 20.2 frames/s; decisions: NONE 30, WARNING 8; skipped: none\n"
+            "  outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html "
+            "summary.json\n\n"
+            "Several drives go to --out/<drive name>/ each, in parallel with --workers N (a "
+            "process pool) or --engine ray, plus one summary.json across them."
+        ),
+    )
+    rp.add_argument(
+        "drives", nargs="+", type=Path, help="bag, .mcap, ROS 2 bag folder, video, images"
+    )
+    rp.add_argument("--out", required=True, type=Path, help="output folder (refused if not empty)")
+    rp.add_argument("--force", action="store_true", help="replace existing outputs")
+    rp.add_argument("--model", default=None, help="registry name or .onnx path")
+    rp.add_argument("--camera", type=Path, default=None, help="calibration YAML (OpenCV or ROS)")
+    rp.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    rp.add_argument("--fov-deg", type=float, default=60.0, help="field of view if uncalibrated")
+    rp.add_argument("--image-topic", default=None)
+    rp.add_argument("--camera-info-topic", default=None)
+    rp.add_argument("--ego-topic", default=None, help="Odometry, TwistStamped or speed topic")
+    rp.add_argument(
+        "--ego-csv", type=Path, default=None, help="video: time_s,speed_mps,yaw_rate_rps"
+    )
+    rp.add_argument("--ego-speed-mps", type=float, default=None, help="speed where ego is missing")
+    rp.add_argument("--max-frames", type=int, default=None)
+    rp.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
+    rp.add_argument("--no-images", action="store_true", help="no input images in results.mcap")
+    rp.add_argument("--sequential", action="store_true", help="one thread (same output)")
+    rp.add_argument("--workers", type=int, default=1, help="drives in parallel (processes)")
+    rp.add_argument("--engine", choices=("process", "ray"), default="process")
+    rp.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.replay import ReplayOptions, replay_drive, replay_many
+    from adas.sources import TopicMap
+
+    try:
+        topics = None
+        if args.image_topic or args.camera_info_topic or args.ego_topic:
+            topics = TopicMap(args.image_topic, args.camera_info_topic, args.ego_topic)
+        opts = ReplayOptions(
+            config_file=args.config, model=args.model, camera_file=args.camera,
+            fov_deg=args.fov_deg, topics=topics, ego_csv=args.ego_csv,
+            ego_speed_mps=args.ego_speed_mps, force=args.force, video=not args.no_video,
+            mcap_images=not args.no_images, pipelined=not args.sequential,
+            max_frames=args.max_frames, progress=True,
+        )  # fmt: skip
+        if len(args.drives) == 1 and args.engine == "process":
+            summary, failures = replay_drive(args.drives[0], args.out, opts), list[Any]()
+        else:
+            summary, failures = replay_many(
+                args.drives, args.out, opts, workers=args.workers, engine=args.engine,
+                address=args.address,
+            )  # fmt: skip
+    except (AdasError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    levels = ", ".join(f"{k} {v}" for k, v in summary.decision_frames.items() if v) or "none"
+    skipped = ", ".join(f"{k} {v}" for k, v in summary.skipped.items()) or "none"
+    fps = f"{summary.frames_per_s:.1f}" if summary.frames_per_s else "-"
+    print(f"{summary.name}: {summary.frames} frames, {fps} frames/s")
+    print(f"decisions (frames): {levels}; skipped: {skipped}")
+    for f in failures:
+        print(f"failed: {f['drive']}: {f['error']}", file=sys.stderr)
+    print(f"outputs in {args.out}")
+    return 1 if failures else 0
 
 
 def _emit(report: dict[str, Any], dest: str | Path | None) -> None:
@@ -343,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         ("eval", "kitti-tracking"): _eval_kitti,
         ("eval", "kitti-object"): _eval_kitti_object,
         ("scenarios", None): _scenarios,
+        ("replay", None): _replay,
         ("bench", "chain"): _bench_chain,
         ("bench", "preprocess"): _bench_preprocess,
         ("bench", "detect"): _bench_detect,

@@ -97,6 +97,11 @@ class Detector:
         self.latency = StageLatency()
         self.frames = 0
 
+    def use_camera(self, camera: CameraModel | None) -> None:
+        """Place the horizon band for another camera (a new drive); the session is kept."""
+        self.camera = camera
+        self._geometry.clear()
+
     @property
     def providers_used(self) -> list[str]:
         return self.session.providers_used

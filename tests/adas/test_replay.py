@@ -1,0 +1,235 @@
+"""``adas replay`` end to end on the real highway clip, through bags made by tools/make_bag.py."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adas import replay as rp
+from adas.cli import main
+from adas.config import load_config
+from adas.pipeline import STAGES
+from adas.replay import ReplayError, ReplayOptions, replay_drive, replay_many
+from adas.sinks import adas_typestore
+from adas.types import Frame, PixelFormat
+from tests.tools._scripts import load_script
+
+pytestmark = pytest.mark.data
+
+mb = load_script("make_bag")
+FRAMES = 38  # test_video.mp4
+SPEED = 25.0  # m/s written to the bag's speed topic
+
+
+@pytest.fixture(scope="module")
+def clip() -> Path:
+    import os
+
+    path = Path(os.environ.get("ADAS_DATA_DIR", "")) / "video/udacity/test_video.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} missing: ADAS_DATA_DIR must name the shared data folder")
+    return path
+
+
+@pytest.fixture(scope="module")
+def drive(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ROS 2 MCAP bag of the clip: jpeg images, camera info (60 deg), a speed topic."""
+    out = tmp_path_factory.mktemp("bags") / "drive"
+    assert mb.main([str(clip), str(out), "--encoding", "jpeg", "--hfov-deg", "60",
+                    "--speed-mps", str(SPEED)]) == 0  # fmt: skip
+    return out
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_bag_replay_writes_every_output_with_the_bags_camera_and_speed(
+    drive: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    s = replay_drive(drive, out, ReplayOptions(video=True))
+    assert s.frames == FRAMES and s.skipped == {}
+    assert "UNCALIBRATED" not in s.name  # camera_info came from the bag
+    names = {p.name for p in out.iterdir()}
+    assert {"events.jsonl", "frames.csv", "report.html", "summary.json", "annotated.mp4"} <= names
+    rows = _rows(out / "frames.csv")
+    assert len({r["seq"] for r in rows}) == FRAMES
+    # Every frame had a valid ego state: no UNAVAILABLE decision anywhere.
+    assert s.decision_frames["UNAVAILABLE"] == 0
+    assert sum(s.decision_frames.values()) == FRAMES
+    # The two cars ahead-right are tracked, to the right (lateral < 0) at 10-40 m.
+    cars = [r for r in rows if r["class"] == "car" and r["distance_m"]]
+    assert len(cars) > FRAMES
+    assert all(float(r["lateral_m"]) < 0 for r in cars)
+    assert all(5.0 < float(r["distance_m"]) < 60.0 for r in cars)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == FRAMES
+    for stage in ("preprocess", "infer", "track", "motion", "control"):
+        lat = summary["latency_ms"][stage]
+        assert 0 < lat["p50_ms"] <= lat["p95_ms"] <= lat["p99_ms"]
+    # results.mcap: one decision and one detection array per frame, images included.
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([out / "results"], default_typestore=adas_typestore()) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts["/adas/decision"] == FRAMES
+    assert counts["/adas/detections"] == FRAMES
+    assert counts["/camera/image/compressed"] == FRAMES
+
+
+def test_pipelined_output_equals_sequential(drive: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "threads", tmp_path / "seq"
+    replay_drive(drive, a, ReplayOptions(video=False, mcap_images=False))
+    replay_drive(drive, b, ReplayOptions(video=False, mcap_images=False, pipelined=False))
+    assert (a / "frames.csv").read_bytes() == (b / "frames.csv").read_bytes()
+    assert (a / "events.jsonl").read_bytes() == (b / "events.jsonl").read_bytes()
+
+
+def test_pipeline_process_is_the_three_stages(clip: Path) -> None:
+    import cv2
+
+    cap = cv2.VideoCapture(str(clip))
+    ok, img = cap.read()
+    assert ok
+    cfg = load_config()
+    cam = rp.fov_camera(img.shape[1], img.shape[0], 60.0, cfg)
+    from adas.pipeline import Pipeline
+    from adas.types import EgoState
+
+    p1, p2 = Pipeline.build(cfg, cam), Pipeline.build(cfg, cam)
+    for k in range(3):
+        frame = Frame(img, PixelFormat.BGR8, t_ns=k * 40_000_000, seq=k)
+        ego = EgoState(t_ns=frame.t_ns, speed_mps=20.0)
+        r1 = p1.process(frame, ego)
+        dets, lat = p2.infer(p2.prepare(frame))
+        r2 = p2.post(frame, dets, ego, lat)
+        np.testing.assert_array_equal(r1.detections.xyxy, r2.detections.xyxy)
+        np.testing.assert_array_equal(r1.tracks.track_id, r2.tracks.track_id)
+        np.testing.assert_array_equal(r1.objects.distance_m, r2.objects.distance_m)
+        assert r1.decision == r2.decision
+        assert set(r1.latency_ns) == set(STAGES)
+        ok, img = cap.read()
+
+
+def test_refuses_to_overwrite_without_force(drive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    opts = ReplayOptions(video=False, max_frames=3)
+    replay_drive(drive, out, opts)
+    before = (out / "frames.csv").read_bytes()
+    with pytest.raises(ReplayError, match="--force"):
+        replay_drive(drive, out, opts)
+    assert (out / "frames.csv").read_bytes() == before  # nothing already written is lost
+    s = replay_drive(drive, out, ReplayOptions(video=False, max_frames=5, force=True))
+    assert s.frames == 5
+
+
+def test_truncated_bag_replays_up_to_the_cut_and_counts_it(drive: Path, tmp_path: Path) -> None:
+    mcap = next(drive.glob("*.mcap"))
+    cut = tmp_path / "cut.mcap"
+    data = mcap.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    s = replay_drive(cut, tmp_path / "run", ReplayOptions(video=False))
+    assert 5 < s.frames < FRAMES
+    assert s.skipped.get("truncated") == 1
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert summary["skipped_frames"]["truncated"] == 1 and summary["frames"] == s.frames
+
+
+def test_a_frame_the_pipeline_refuses_is_counted_and_the_drive_goes_on(
+    drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adas.errors import ContractError
+    from adas.pipeline import Pipeline
+
+    real = Pipeline.prepare
+
+    def flaky(self: Pipeline, frame: Frame) -> object:
+        if frame.seq in (3, 7):
+            msg = "corrupt frame"
+            raise ContractError(msg)
+        return real(self, frame)
+
+    monkeypatch.setattr(Pipeline, "prepare", flaky)
+    s = replay_drive(drive, tmp_path / "run", ReplayOptions(video=False))
+    assert s.frames == FRAMES - 2
+    assert s.skipped == {"pipeline_error": 2}
+
+
+def test_ctrl_c_leaves_every_output_valid_up_to_that_frame(
+    drive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adas.pipeline import Pipeline
+
+    real = Pipeline.post
+
+    def interrupt(self: Pipeline, frame: Frame, *a: object, **k: object) -> object:
+        if frame.seq == 10:
+            raise KeyboardInterrupt
+        return real(self, frame, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pipeline, "post", interrupt)
+    out = tmp_path / "run"
+    s = replay_drive(drive, out, ReplayOptions(video=True))
+    assert s.frames == 10 and s.skipped == {"interrupted": 1}
+    assert len({r["seq"] for r in _rows(out / "frames.csv")}) == 10
+    assert json.loads((out / "summary.json").read_text())["frames"] == 10
+    import cv2
+
+    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([out / "results"], default_typestore=adas_typestore()) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts["/adas/decision"] == 10
+
+
+def test_video_without_ego_is_unavailable_unless_a_speed_is_given(
+    clip: Path, tmp_path: Path
+) -> None:
+    s = replay_drive(clip, tmp_path / "a", ReplayOptions(video=False, max_frames=5))
+    assert s.decision_frames["UNAVAILABLE"] == 5  # no ego state: never a decision
+    assert "UNCALIBRATED" in s.name
+    s = replay_drive(clip, tmp_path / "b", ReplayOptions(video=False, max_frames=5,
+                                                         ego_speed_mps=20.0))  # fmt: skip
+    assert s.decision_frames["UNAVAILABLE"] == 0
+
+
+def test_many_drives_in_a_process_pool_merge_into_one_summary(
+    drive: Path, clip: Path, tmp_path: Path
+) -> None:
+    second = tmp_path / "copy"
+    shutil.copytree(drive, second)
+    merged, failures = replay_many(
+        [drive, second, tmp_path / "missing.mcap"], tmp_path / "out",
+        ReplayOptions(video=False, mcap_images=False), workers=2,
+    )  # fmt: skip
+    assert merged.drives == 2 and merged.frames == 2 * FRAMES
+    assert [Path(f["drive"]).name for f in failures] == ["missing.mcap"]
+    a = (tmp_path / "out/drive/frames.csv").read_bytes()
+    assert a == (tmp_path / "out/copy/frames.csv").read_bytes()
+    assert json.loads((tmp_path / "out/summary.json").read_text())["frames"] == 2 * FRAMES
+
+
+@pytest.mark.slow
+def test_ray_engine_with_a_local_cluster(drive: Path, tmp_path: Path) -> None:
+    merged, failures = replay_many(
+        [drive], tmp_path / "out", ReplayOptions(video=False, mcap_images=False), engine="ray"
+    )
+    assert failures == [] and merged.frames == FRAMES
+    assert len(_rows(tmp_path / "out/drive/frames.csv")) >= FRAMES
+
+
+def test_cli_replays_and_refuses_bad_options(drive: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    assert main(["replay", str(drive), "--out", str(out), "--no-video", "--max-frames", "4"]) == 0
+    assert json.loads((out / "summary.json").read_text())["frames"] == 4
+    assert main(["replay", str(drive), "--out", str(out)]) == 2  # not empty, no --force
+    assert main(["replay", str(drive), "--out", str(tmp_path / "x"), "--fov-deg", "0"]) == 2
