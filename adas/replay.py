@@ -33,7 +33,7 @@ import numpy as np
 
 from adas.camera import CameraModel
 from adas.config import AdasConfig, load_config
-from adas.errors import AdasError, ContractError
+from adas.errors import AdasError
 from adas.pipeline import Pipeline
 from adas.sinks import (
     EventsSink,
@@ -176,19 +176,38 @@ class _LazyVideo:
 _END = object()
 
 
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put unless the run stops first (a full queue never blocks a thread for good)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.05)
+        except queue.Empty:
+            continue
+    return _END
+
+
 def _stage(
     fn: Callable[[Any], Any], src: queue.Queue[Any], dst: queue.Queue[Any], stop: threading.Event
 ) -> None:
     """Apply ``fn`` to each item of ``src`` in order; exceptions travel on as values."""
-    while True:
-        item = src.get()
-        if item is _END or stop.is_set():
-            dst.put(_END)
-            return
+    while (item := _get(src, stop)) is not _END:
         try:
-            dst.put(fn(item))
+            out = fn(item)
         except Exception as err:  # handed to the consumer, which counts it
-            dst.put((item, err))
+            out = (item, err)
+        if not _put(dst, out, stop):
+            return
+    _put(dst, _END, stop)
 
 
 def _threaded(
@@ -203,12 +222,11 @@ def _threaded(
     def read() -> None:
         try:
             for it in items:
-                if stop.is_set():
-                    break
-                q0.put(it)
+                if not _put(q0, it, stop):
+                    return
         except Exception as err:  # a source failure ends the drive, reported by the consumer
-            q0.put(err)
-        q0.put(_END)
+            _put(q0, err, stop)
+        _put(q0, _END, stop)
 
     def prep(it: Any) -> Any:
         if isinstance(it, Exception):
@@ -235,10 +253,7 @@ def _threaded(
         while (out := q2.get()) is not _END:
             yield out
     finally:
-        stop.set()
-        for q in (q0, q1, q2):  # unblock producers waiting on a full queue
-            while not q.empty():
-                q.get_nowait()
+        stop.set()  # every thread sees it within one queue timeout
         for w in workers:
             w.join(timeout=5.0)
 
@@ -385,7 +400,8 @@ def _replay_task(path: str, out_dir: str, options: ReplayOptions) -> dict[str, A
     """One drive in a worker (process pool or Ray): the summary as JSON, or the error."""
     try:
         return {"ok": True, "summary": replay_drive(path, out_dir, options).to_json()}
-    except (AdasError, OSError, ContractError) as err:
+    except Exception as err:  # one drive's failure must not cost the others their results
+        log.exception("replay of %s failed", path)
         return {"ok": False, "drive": path, "error": f"{type(err).__name__}: {err}"}
 
 
