@@ -190,6 +190,10 @@ def _replay(args: argparse.Namespace) -> int:
     for f in failures:
         print(f"failed: {f['drive']}: {f['error']}", file=sys.stderr)
     print(f"outputs in {args.out}")
+    if len(args.drives) == 1:
+        for name in ("report.html", "annotated.mp4"):
+            if (args.out / name).exists():
+                print(f"{name.split('.')[0]}: {args.out / name}")
     return 1 if failures else 0
 
 

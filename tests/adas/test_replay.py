@@ -233,3 +233,13 @@ def test_cli_replays_and_refuses_bad_options(drive: Path, tmp_path: Path) -> Non
     assert json.loads((out / "summary.json").read_text())["frames"] == 4
     assert main(["replay", str(drive), "--out", str(out)]) == 2  # not empty, no --force
     assert main(["replay", str(drive), "--out", str(tmp_path / "x"), "--fov-deg", "0"]) == 2
+
+
+def test_a_drive_with_nothing_readable_exits_non_zero(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"{k:06d}.png").write_bytes(b"not a png")
+    with pytest.raises(ReplayError, match="no readable frame"):
+        replay_drive(folder, tmp_path / "run", ReplayOptions(video=False))
+    assert main(["replay", str(folder), "--out", str(tmp_path / "cli")]) == 2
