@@ -16,9 +16,11 @@ frame), drives these rules, in this order:
    when waiting for the rest of the 0.8 s (plus the brake latency) would leave the collision
    unavoidable: the deceleration then needed, from the target's range, closing speed and
    acceleration, exceeds full braking. It could not be anticipated 0.8 s before, and R152
-   lets warning and braking start together. Braking starts PARTIAL (at least
-   the R152 emergency minimum of 5 m/s^2, or the required deceleration with a margin) and
-   steps up to FULL only after a minimum partial phase and a persistent BRAKE_FULL danger.
+   lets warning and braking start together. The target's deceleration enters this judgement
+   scaled up (``unavoidable_decel_factor``): its estimate lags a braking onset by ~0.5 s.
+   Braking starts PARTIAL (at least the R152 emergency minimum of 5 m/s^2, or the required
+   deceleration with a margin) and steps up to FULL only after a minimum partial phase and a
+   persistent BRAKE_FULL danger.
 5. **Release**: braking ends when the danger has been below the braking levels for some
    frames and the brakes have been held for a minimum time (hysteresis, no chattering).
 
@@ -74,6 +76,7 @@ class ControlConfig:
     standstill_speed_mps: float = param(0.3, lo=0.0, hi=5.0, unit="m/s")
     lockout_bypass_ttc_s: float = param(2.0, lo=0.0, hi=10.0, unit="s")
     max_active_speed_mps: float = param(50.0, lo=1.0, hi=100.0, unit="m/s")
+    unavoidable_decel_factor: float = param(1.5, lo=1.0, hi=3.0)
 
     def __post_init__(self) -> None:
         validate(self, "control")
@@ -239,9 +242,15 @@ class Controller:
         if row < 0:
             return False
         sl = slice(row, row + 1)
+        # The target's own deceleration counts unavoidable_decel_factor times: the estimate
+        # lags a braking onset (see data/config/default.toml), and missing the exception
+        # costs the collision while using it wrongly only brakes within the warning's 0.8 s.
+        ego_accel = float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0
+        target_accel = objects.accel_mps2[sl] + ego_accel
+        target_accel = np.minimum(target_accel, target_accel * self.config.unavoidable_decel_factor)
         need = required_decel(
             objects.distance_m[sl], float(ego.speed_mps), objects.range_rate_mps[sl],
-            objects.accel_mps2[sl], float(ego.accel_mps2), self.brake_latency_s + wait_s,
+            target_accel - ego_accel, ego_accel, self.brake_latency_s + wait_s,
         )  # fmt: skip
         return bool(need[0] > self.config.full_decel_mps2)
 

@@ -102,6 +102,21 @@ def test_a_sudden_threat_brakes_with_the_warning() -> None:
     assert DecisionLevel.BRAKE_PARTIAL not in steady
 
 
+def test_a_braking_leads_lagging_deceleration_counts_more_in_the_exception() -> None:
+    # Euro NCAP CCRb 12 m / 6 m/s^2, 1 s after the lead began braking: the filter shows
+    # 10.3 m, -3.3 m/s and only -3.0 m/s^2 of the lead's 6. Taken at face value waiting the
+    # 0.8 s still looks avoidable after 1.07 s; with the deceleration counted 1.5 times (the
+    # default) it needs more than full braking: brake with the warning.
+    face_value = Controller(ControlConfig(unavoidable_decel_factor=1.0))
+    assert DecisionLevel.BRAKE_PARTIAL not in run([P] * 6, face_value, rr=-3.3, dist=10.3, acc=-3.0)
+    out = run([P] * 6, rr=-3.3, dist=10.3, acc=-3.0)
+    assert out[:3] == [DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL]
+    # The factor scales a deceleration only: the same closing without one still waits, and
+    # so does a lead pulling away (+3 m/s^2 must not be read as +4.5, nor as braking).
+    assert DecisionLevel.BRAKE_PARTIAL not in run([P] * 6, rr=-3.3, dist=10.3, acc=0.0)
+    assert DecisionLevel.BRAKE_PARTIAL not in run([P] * 6, rr=-3.3, dist=10.3, acc=3.0)
+
+
 def test_urgent_danger_brakes_at_once_partial_first_then_full() -> None:
     ctl = Controller()
     out = run([F] * 20, ctl, rr=-16.0)
