@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
             "  adas eval kitti-object --root $ADAS_DATA_DIR/kitti/object --json det.json\n"
             "  adas bench chain --json\n"
             "  adas bench preprocess --json\n"
-            "  adas bench detect --json"
+            "  adas bench detect --json\n"
+            "  adas bench replay --input CLIP --json"
         ),
     )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
@@ -111,6 +112,28 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument("--tiles", type=int, default=1, help="1 = plain single pass")
     de.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads")
     de.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
+    )
+    br = bes.add_parser(
+        "replay",
+        help="end-to-end replay frames/s vs the bare model's on the same clip",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "example:\n"
+            "  $ adas bench replay --model yolox_nano "
+            "--input ../shared/data/video/udacity/test_video.mp4 --json -\n"
+            '  {"benchmark": "replay", ..., "inference_fps": ..., "replay_fps": ..., '
+            '"ratio": ...}'
+        ),
+    )
+    br.add_argument("--input", required=True, type=Path, help="clip: video, bag, MCAP, images")
+    br.add_argument("--model", default=None, help="registry name or .onnx path")
+    br.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    br.add_argument("--runs", type=int, default=5, help="passes of each measurement (median)")
+    br.add_argument("--ego-speed-mps", type=float, default=25.0, help="video without ego data")
+    br.add_argument("--no-video", action="store_true", help="replay without annotated.mp4")
+    br.add_argument("--no-images", action="store_true", help="replay without MCAP images")
+    br.add_argument(
         "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
     )
     return p
@@ -405,6 +428,25 @@ def _bench_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_replay(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.evaluate.bench_replay import bench_replay
+
+    if not 1 <= args.runs <= 1000:
+        print("--runs must be in [1, 1000]", file=sys.stderr)
+        return 2
+    try:
+        report = bench_replay(
+            args.input, args.model, runs=args.runs, ego_speed_mps=args.ego_speed_mps,
+            config_file=args.config, video=not args.no_video, mcap_images=not args.no_images,
+        )  # fmt: skip
+    except (AdasError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _emit(report, args.json)
+    return 0
+
+
 def _bench_chain(args: argparse.Namespace) -> int:
     from adas.evaluate.bench import bench_chain
 
@@ -429,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bench", "chain"): _bench_chain,
         ("bench", "preprocess"): _bench_preprocess,
         ("bench", "detect"): _bench_detect,
+        ("bench", "replay"): _bench_replay,
     }
     key = (args.command, getattr(args, "dataset", None) or getattr(args, "what", None))
     handler = handlers.get(key)

@@ -243,3 +243,32 @@ def test_a_drive_with_nothing_readable_exits_non_zero(tmp_path: Path) -> None:
     with pytest.raises(ReplayError, match="no readable frame"):
         replay_drive(folder, tmp_path / "run", ReplayOptions(video=False))
     assert main(["replay", str(folder), "--out", str(tmp_path / "cli")]) == 2
+
+
+def test_bench_replay_measures_both_throughputs_on_the_same_clip(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "replay", "--input", str(clip), "--runs", "2", "--no-video", "--json"]
+    assert main([*args, str(out)]) == 0
+    rep = json.loads(out.read_text())
+    assert rep["frames"] == FRAMES and rep["runs"] == 2
+    assert rep["outputs"] == {"video": False, "mcap_images": True}
+    assert rep["providers_used"] == ["CPUExecutionProvider"]
+    assert len(rep["inference_fps_runs"]) == len(rep["replay_fps_runs"]) == 2
+    # The ratio is the median of the paired ratios, each replay over its inference pass.
+    pairs = [r / i for r, i in zip(rep["replay_fps_runs"], rep["inference_fps_runs"], strict=True)]
+    assert rep["ratio"] == pytest.approx(float(np.median(pairs)), abs=2e-3)
+    assert rep["inference_fps"] == pytest.approx(
+        float(np.median(rep["inference_fps_runs"])), abs=0.01
+    )
+    # Replay does everything inference does and more: it cannot be faster than the model
+    # itself by more than timing noise, and it does make progress.
+    assert 0.0 < rep["ratio"] < 1.25
+    assert set(rep["sequential_stage_mean_ms"]) == set(STAGES)
+    assert all(v >= 0 for v in rep["sequential_stage_mean_ms"].values())
+    # Nothing of the bench is left behind in the working folder.
+    assert not (tmp_path / "out").exists()
+    assert main(["bench", "replay", "--input", str(clip), "--runs", "0"]) == 2
+    assert main(["bench", "replay", "--input", str(tmp_path / "missing.mp4")]) == 2
+    assert "error" in capsys.readouterr().err

@@ -1,0 +1,134 @@
+"""``adas bench replay``: end-to-end replay throughput against the bare model's, in one run.
+
+Two figures on the same clip, the same model, the same ONNX Runtime session and settings:
+
+* ``inference_fps``: the bare session (``InferenceSession.run`` through
+  :class:`adas.detect.session.Session`) on the clip's frames already preprocessed into model
+  tensors; no decoding, no preprocessing, no box decoding, no chain, no outputs. The ceiling
+  replay could reach if everything else were free or perfectly overlapped.
+* ``replay_fps``: ``adas replay`` of the clip with every output (events, frames.csv,
+  results.mcap with images, annotated.mp4, report.html, summary.json): frames over the wall
+  time of the whole :func:`adas.replay.replay_drive` call, from opening the clip to the last
+  file closed. The session is loaded before both measurements, so neither pays for it.
+
+``ratio``: replay over inference frames/s, how much of the model's throughput replay keeps
+(issue 5's target: >= 0.9 with YOLOX-nano on the Udacity clip). The passes alternate, one
+inference pass then one replay, ``runs`` times; each fps figure is the median of its passes and
+the ratio the median of the pairs' ratios, so drift in a shared machine's speed cancels. A last
+sequential replay (``--sequential``: no stage overlaps another) gives the mean time of each
+pipeline stage, to show where the time goes.
+
+What bounds the ratio: replay also decodes the video, preprocesses, decodes boxes, runs the chain
+and writes the outputs. Overlapping those with inference (replay's four threads) hides them only
+on cores the model leaves idle; where ONNX Runtime already uses every core (its default: one
+thread per physical core) they add their CPU time to every frame's.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from adas.errors import AdasError
+from adas.evaluate.bench_detect import _cpus
+from adas.replay import ReplayOptions, _camera, _pipeline, replay_drive
+from adas.sources.video import open_source
+
+log = logging.getLogger(__name__)
+
+
+def bench_replay(
+    clip: str | Path,
+    model: str | None = None,
+    *,
+    runs: int = 5,
+    ego_speed_mps: float = 25.0,
+    config_file: Path | None = None,
+    video: bool = True,
+    mcap_images: bool = True,
+) -> dict[str, Any]:
+    """Measure inference-only and end-to-end replay frames/s on ``clip`` (see module doc)."""
+    if runs < 1:
+        msg = f"runs = {runs}: must be at least 1"
+        raise AdasError(msg)
+    clip = Path(clip)
+    options = ReplayOptions(
+        config_file=config_file, model=model, ego_speed_mps=ego_speed_mps, force=True,
+        video=video, mcap_images=mcap_images, progress=False,
+    )  # fmt: skip
+    from adas.config import load_config
+
+    config = load_config(config_file)
+    if model:
+        config = replace(config, detect=replace(config.detect, model=model))
+    with open_source(clip) as source:
+        items = list(source)
+        skipped = dict(source.skipped)
+    if not items:
+        msg = f"{clip}: no readable frame (skipped: {skipped or 'none'})"
+        raise AdasError(msg)
+    camera, _ = _camera(items[0], options, config)
+    # The same cached pipeline (and ONNX session) replay_drive will use in this process.
+    pipe = _pipeline(config, camera)
+    det = pipe.detector
+    tensors = [pipe.prepare(it.frame).tensor for it in items]
+    det.session.run(tensors[0])  # first-run allocations
+
+    def inference_pass() -> float:
+        t0 = time.perf_counter()
+        for x in tensors:
+            det.session.run(x)
+        return len(tensors) / (time.perf_counter() - t0)
+
+    infer_fps, replay_fps, summary_fps = [], [], []
+    frames = 0
+    with tempfile.TemporaryDirectory(prefix="adas-bench-replay-") as tmp:
+        out = Path(tmp) / "out"
+        replay_drive(clip, out, options)  # warm-up: codecs, caches, lazy imports
+        for _ in range(runs):
+            infer_fps.append(inference_pass())
+            t0 = time.perf_counter()
+            summary = replay_drive(clip, out, options)
+            wall = time.perf_counter() - t0
+            frames = summary.frames
+            replay_fps.append(frames / wall)
+            if summary.frames_per_s is not None:
+                summary_fps.append(summary.frames_per_s)
+        # Where the time goes: one sequential replay (no overlap), mean per pipeline stage.
+        seq = replay_drive(clip, out, replace(options, pipelined=False))
+    stages = {k: round(v.to_json()["mean_ms"], 3) for k, v in seq.latency.items()}
+    inference = statistics.median(infer_fps)
+    end_to_end = statistics.median(replay_fps)
+    # Pair by pair (each replay with the inference pass just before it), so drift in the
+    # machine's speed cancels; the quoted ratio is the median of these.
+    ratios = [r / i for r, i in zip(replay_fps, infer_fps, strict=True)]
+    return {
+        "benchmark": "replay",
+        "clip": str(clip),
+        "frames": frames,
+        "model": det.spec.name,
+        "input_wh": list(det.session.input_wh),
+        "providers_used": det.providers_used,
+        "outputs": {"video": video, "mcap_images": mcap_images},
+        "runs": runs,
+        "inference_fps": round(inference, 2),
+        "replay_fps": round(end_to_end, 2),
+        "ratio": round(statistics.median(ratios), 3),
+        "ratio_runs": [round(x, 3) for x in ratios],
+        "inference_fps_runs": [round(x, 2) for x in infer_fps],
+        "replay_fps_runs": [round(x, 2) for x in replay_fps],
+        # The drive's own summary.json figure: wall time from the first frame to the last
+        # output closed (excludes opening the clip).
+        "replay_summary_fps_median": round(statistics.median(summary_fps), 2)
+        if summary_fps
+        else None,
+        "sequential_replay_fps": round(seq.frames_per_s or 0.0, 2),
+        "sequential_stage_mean_ms": stages,
+        "machine": {"cpu_count": _cpus(), "platform": platform.platform()},
+    }
