@@ -23,17 +23,25 @@ lint: venv
 test: lint
 	$(BIN)/pytest -q
 
+# The demo reads the shared data folder when it is there; otherwise it downloads the public
+# files it needs (official URLs, sha256-checked: tools/data_manifest.json) into build/data.
+DEMO_DATA := $(if $(wildcard $(ADAS_DATA_DIR)/video/udacity/test_video.mp4),$(ADAS_DATA_DIR),build/data)
+DEMO_CLIP := $(DEMO_DATA)/video/udacity/test_video.mp4
+
 demo: venv
+	test -f $(DEMO_CLIP) -a -f $(DEMO_DATA)/models/yolox_nano.onnx || $(BIN)/python tools/fetch_data.py --dest $(DEMO_DATA) --only udacity,models,kitti-tracking,kitti-object
 	rm -rf build/demo_drive build/demo_replay
-	$(BIN)/python tools/make_bag.py $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 build/demo_drive --encoding jpeg --hfov-deg 60 --speed-mps 25
-	$(BIN)/adas replay build/demo_drive --out build/demo_replay
-	$(BIN)/adas eval kitti-tracking --root $(ADAS_DATA_DIR)/kitti/tracking --json eval_kitti_tracking.json
-	$(BIN)/adas eval kitti-object --root $(ADAS_DATA_DIR)/kitti/object --json eval_kitti_object.json
+	$(BIN)/python tools/make_bag.py $(DEMO_CLIP) build/demo_drive --encoding jpeg --hfov-deg 60 --speed-mps 25
+	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas replay build/demo_drive --out build/demo_replay
+	$(BIN)/python -c "import cv2; c = cv2.VideoCapture('build/demo_replay/annotated.mp4'); c.set(cv2.CAP_PROP_POS_FRAMES, 30); ok, f = c.read(); assert ok; cv2.imwrite('build/demo_replay/annotated_frame.png', f)"
+	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas eval kitti-tracking --root $(DEMO_DATA)/kitti/tracking --json eval_kitti_tracking.json
+	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas eval kitti-object --root $(DEMO_DATA)/kitti/object --json eval_kitti_object.json
 
 bench: venv
 	$(BIN)/adas bench chain --json
 	$(BIN)/adas bench preprocess --json
 	$(BIN)/adas bench detect --json
+	$(BIN)/adas bench replay --input $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 --json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
