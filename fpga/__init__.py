@@ -1,5 +1,2 @@
-"""FPGA preprocessing: bit-level spec, HLS kernel, PYNQ driver and golden integer model.
-
-Empty until the preprocessing issue; ``pynq`` is an optional extra (``pip install .[fpga]``,
-in its own environment because it pins numpy < 2).
-"""
+"""FPGA preprocessing: the HLS kernel (``fpga/hls``), its C simulation with g++ (:mod:`fpga.csim`)
+and the bit-level specification both follow (``fpga/spec.md``)."""
