@@ -10,6 +10,11 @@ For a 1920x1080 BGR8 frame and a 1920x1080 YUYV frame (random bytes, fixed seed)
   ``astype(float32)`` + ``(x - mean) / std`` in place.
 
 ``reference_over_baseline`` is the ratio of medians; the target is <= 1.5.
+
+Beside them, per case, the FPGA kernel (``fpga/hls``) C-simulated with g++ at 1, 2 and 4 pixels
+per clock (``fpga_csim``): its modelled cycle count per frame, the frames/s and ms per frame
+that gives at 150 and 300 MHz, and whether its bytes equal the golden model's. These are
+cycle-model figures, not board measurements (no board here; see ``fpga.csim``).
 """
 
 from __future__ import annotations
@@ -94,6 +99,7 @@ def _case(fmt: str, repeats: int, rng: np.random.Generator) -> dict[str, Any]:
             if i >= WARMUP:
                 times[name].append(dt)
     same = bool(np.array_equal(ref(image)[0], exact(image)[0]))
+    fpga = _fpga_csim(ref, image)
     stats = {name: _stats(v) for name, v in times.items()}
     ratio = stats["reference"]["median"] / stats["baseline"]["median"]
     return {
@@ -106,7 +112,39 @@ def _case(fmt: str, repeats: int, rng: np.random.Generator) -> dict[str, Any]:
         ),
         "reference_equals_opencv_exact": same,
         "within_target": bool(ratio <= TARGET_RATIO),
+        "fpga_csim": fpga,
     }
+
+
+def _fpga_csim(ref: Preprocessor, image: np.ndarray) -> dict[str, Any]:
+    """The HLS kernel's C simulation on the same frame and plan: cycles, frames/s, same bytes."""
+    try:
+        from fpga import csim
+    except ImportError as exc:  # the fpga package is part of this project; be explicit anyway
+        return {"error": f"fpga.csim not importable: {exc}"}
+    golden = ref(image)[0]
+    runs = []
+    for ppc in csim.PPC_VALUES:
+        try:
+            run = csim.run_plan(ref.plan, image, ppc=ppc)
+        except (csim.CompilerMissingError, csim.KernelBuildError, csim.KernelError) as exc:
+            return {"error": str(exc)}
+        runs.append(
+            {
+                "pixels_per_clock": ppc,
+                "cycles": run.cycles,
+                **{
+                    f"fps_at_{mhz:.0f}_mhz": round(run.frames_per_second(mhz), 1)
+                    for mhz in csim.CLOCKS_MHZ
+                },
+                **{
+                    f"ms_at_{mhz:.0f}_mhz": round(1e3 / run.frames_per_second(mhz), 3)
+                    for mhz in csim.CLOCKS_MHZ
+                },
+                "equals_reference": bool(np.array_equal(run.tensor, golden)),
+            }
+        )
+    return {"model": "C-simulation cycle model (fpga.csim), not a board measurement", "runs": runs}
 
 
 def bench_preprocess(repeats: int = 200) -> dict[str, Any]:
