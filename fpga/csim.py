@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from adas.errors import ContractError
-from adas.preprocess import KERNEL_FORMAT, Normalize, Plan, Preprocessor
+from adas.preprocess import KERNEL_FORMAT, Normalize, Plan, Preprocessor, ReferenceBackend
 from adas.preprocess_kernels import FMT_BGR3, FMT_YUYV
 
 HLS_DIR = Path(__file__).resolve().parent / "hls"
@@ -364,7 +364,8 @@ def run_kernel(
 
 
 def write_case(case_dir: Path, plan: Plan, image: np.ndarray) -> None:
-    """Write one testbench case (config.txt, input.raw, xtab.bin, ytab.bin, lut.bin).
+    """Write one testbench case (config.txt, input.raw, xtab.bin, ytab.bin, lut.bin and the
+    golden model's tensor, golden.bin, which the testbench checks every byte against).
 
     The formats are documented at the top of ``fpga/hls/tb/tb_main.cpp``; the frame is
     written as contiguous rows (``src_stride`` = row bytes).
@@ -388,6 +389,9 @@ def write_case(case_dir: Path, plan: Plan, image: np.ndarray) -> None:
     (case_dir / "xtab.bin").write_bytes(pack_table(plan.x_table).tobytes())
     (case_dir / "ytab.bin").write_bytes(pack_table(plan.y_table).tobytes())
     (case_dir / "lut.bin").write_bytes(lut_words(plan).tobytes())
+    golden = np.empty(plan.out_shape, plan.lut.dtype)
+    ReferenceBackend(plan).run(np.ascontiguousarray(image), golden)
+    (case_dir / "golden.bin").write_bytes(golden.tobytes())
 
 
 def run_testbench(plan: Plan, image: np.ndarray, case_dir: Path, *, ppc: int = 1) -> KernelRun:
@@ -418,13 +422,19 @@ def _stage_counts(stdout: str) -> tuple[int, ...]:
 # --- throughput report ------------------------------------------------------------------
 
 
-def benchmark(ppc_values: tuple[int, ...] = PPC_VALUES, seed: int = 0) -> list[KernelRun]:
-    """One 1280x720 BGR8 -> 416x416 letterbox float32 frame (YOLOX LUT) per ``ppc`` value."""
+def benchmark_case(seed: int = 0) -> tuple[Plan, np.ndarray]:
+    """The benchmark frame: 1280x720 BGR8 -> 416x416 letterbox float32 (YOLOX LUT)."""
     plan = make_plan(
         input_format="bgr8", in_size=(1280, 720), out_size=(416, 416),
         normalize=Normalize(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
     )  # fmt: skip
     image = np.random.default_rng(seed).integers(0, 256, (720, 1280, 3), dtype=np.uint8)
+    return plan, image
+
+
+def benchmark(ppc_values: tuple[int, ...] = PPC_VALUES, seed: int = 0) -> list[KernelRun]:
+    """The benchmark frame (:func:`benchmark_case`) once per ``ppc`` value."""
+    plan, image = benchmark_case(seed)
     return [run_plan(plan, image, ppc=p) for p in ppc_values]
 
 
@@ -432,7 +442,19 @@ def main(argv: list[str] | None = None) -> None:
     """Print cycles and frames/s of the benchmark frame at 150 and 300 MHz."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--ppc", type=int, nargs="+", default=list(PPC_VALUES))
+    parser.add_argument(
+        "--write-case",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the benchmark frame as a testbench case folder (for Vitis csim/cosim)",
+    )
     args = parser.parse_args(argv)
+    if args.write_case is not None:
+        plan, image = benchmark_case()
+        write_case(args.write_case, plan, image)
+        print(f"wrote testbench case {args.write_case} (1280x720 bgr8 -> 416x416 letterbox)")
+        return
     print("1280x720 bgr8 -> 416x416 letterbox float32, C-simulation cycle model")
     for run in benchmark(tuple(args.ppc)):
         fps = ", ".join(

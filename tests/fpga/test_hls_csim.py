@@ -284,7 +284,29 @@ def test_testbench_round_trip(
     assert_same_bytes(tb.tensor, lib.tensor, "testbench vs library")
     assert (tb.cycles, tb.stage_cycles, tb.ppc) == (lib.cycles, lib.stage_cycles, ppc)
     names = sorted(p.name for p in (tmp_path / "case").iterdir())
-    assert names == ["config.txt", "input.raw", "lut.bin", "output.bin", "xtab.bin", "ytab.bin"]
+    assert names == [
+        "config.txt", "golden.bin", "input.raw", "lut.bin", "output.bin", "xtab.bin", "ytab.bin",
+    ]  # fmt: skip
+
+
+@needs_cxx
+def test_testbench_fails_on_a_golden_mismatch(tmp_path: Path) -> None:
+    """The testbench's self-check (what Vitis csim/cosim pass on): one flipped byte of
+    golden.bin is exit status 2 naming the byte; the untouched case passes."""
+    import subprocess
+
+    pre = Preprocessor("reference", input_format="bgr8", in_size=(64, 48), out_size=(32, 32))
+    image = frame(np.random.default_rng(4), "bgr8", 64, 48)
+    case = tmp_path / "case"
+    csim.write_case(case, pre.plan, image)
+    exe = str(csim.build_testbench(1))
+    ok = subprocess.run([exe, str(case)], capture_output=True, text=True, check=False)
+    assert ok.returncode == 0 and f"golden match {3 * 32 * 32} bytes" in ok.stdout
+    golden = bytearray((case / "golden.bin").read_bytes())
+    golden[777] ^= 0x40
+    (case / "golden.bin").write_bytes(bytes(golden))
+    bad = subprocess.run([exe, str(case)], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "MISMATCH with golden.bin at byte 777" in bad.stderr
 
 
 # --- cycle model ------------------------------------------------------------------------

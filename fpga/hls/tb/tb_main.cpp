@@ -12,8 +12,10 @@
 //   lut.bin     n_planes x 256 uint32 words (little-endian)
 // and the testbench writes
 //   output.bin  the tensor, n_planes x out_h x out_w float32 (or uint8 when out_u8 = 1)
-// and prints the modelled cycle count ("cycles N") and the per-stage counts. Exit status 0
-// on success, 1 on a bad case or a kernel error. Binary files are little-endian; this
+// and prints the modelled cycle count ("cycles N") and the per-stage counts. With
+//   golden.bin  the golden model's tensor (optional)
+// it also compares every byte. Exit status 0 on success, 1 on a bad case or a kernel error,
+// 2 on a mismatch with golden.bin. Binary files are little-endian; this
 // testbench assumes a little-endian host (x86, ARM), as the kernel's AXI memory is.
 #include <cstdint>
 #include <cstdio>
@@ -147,5 +149,24 @@ int main(int argc, char** argv) {
     std::printf("stage %s %llu\n", names[s], static_cast<unsigned long long>(stages[s]));
   }
   std::printf("output %s %zu\n", out_path.c_str(), tensor.size());
+
+  // The self-check Vitis expects of a testbench (csim and cosim pass on exit status 0): when
+  // the case holds the golden model's tensor, every byte must match it.
+  std::vector<uint8_t> golden;
+  if (read_file(dir + "/golden.bin", golden)) {
+    if (golden.size() != tensor.size()) {
+      std::fprintf(stderr, "tb: golden.bin has %zu bytes, the tensor %zu\n", golden.size(),
+                   tensor.size());
+      return 2;
+    }
+    for (std::size_t i = 0; i < tensor.size(); ++i) {
+      if (tensor[i] != golden[i]) {
+        std::fprintf(stderr, "tb: MISMATCH with golden.bin at byte %zu (%u != %u)\n", i,
+                     unsigned(tensor[i]), unsigned(golden[i]));
+        return 2;
+      }
+    }
+    std::printf("golden match %zu bytes\n", tensor.size());
+  }
   return 0;
 }
