@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 ADAS_DATA_DIR ?= ../shared/data
 export ADAS_DATA_DIR
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test test-fpga lint demo bench clean
 
 $(BIN)/adas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,18 @@ $(BIN)/adas: pyproject.toml
 
 venv: $(BIN)/adas
 
+# pynq pins numpy < 2, so the driver tests (tests/fpga_board: the PYNQ driver against an emulated
+# board running the C-simulated kernel) run in an environment of their own.
+FPGA_VENV ?= .venv-fpga
+$(FPGA_VENV)/bin/pytest: pyproject.toml
+	$(PYTHON) -m venv $(FPGA_VENV)
+	$(FPGA_VENV)/bin/pip install --quiet --upgrade pip
+	$(FPGA_VENV)/bin/pip install --quiet -e '.[fpga]' 'pytest>=8'
+	touch $@
+
+test-fpga: $(FPGA_VENV)/bin/pytest
+	$(FPGA_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/fpga_board
+
 lint: venv
 	$(BIN)/ruff check adas calibration fpga tests tools
 	$(BIN)/ruff format --check adas calibration fpga tests tools
@@ -22,6 +34,7 @@ lint: venv
 
 test: lint
 	$(BIN)/pytest -q
+	$(MAKE) test-fpga
 
 # The demo reads the shared data folder when it is there; otherwise it downloads the public
 # files it needs (official URLs, sha256-checked: tools/data_manifest.json) into build/data.
@@ -44,4 +57,4 @@ bench: venv
 	$(BIN)/adas bench replay --input $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 --json
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(FPGA_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Camera frame -> CNN input tensor, the same bytes on the CPU and (later) on the FPGA.
+"""Camera frame -> CNN input tensor, the same bytes on the CPU and on the FPGA.
 
 The operation is fixed once, bit for bit, in ``fpga/spec.md``; its definition is this exact
 OpenCV composition (``letterbox``; ``stretch`` resizes straight to the output size, no pad)::
@@ -16,8 +16,9 @@ OpenCV composition (``letterbox``; ``stretch`` resizes straight to the output si
 
 Backends (``PreprocessBackend``): ``reference`` is the golden integer model (one fused numba
 pass, ``adas.preprocess_kernels``); ``opencv`` runs the composition above through OpenCV;
-``fpga`` is reserved for the FPGA kernel. Both CPU backends are byte-identical to the
-composition (tested over hundreds of geometries per format).
+``fpga`` runs the HLS kernel through its PYNQ driver (``fpga.driver``) and falls back to
+``reference`` when no board is usable. Both CPU backends are byte-identical to the
+composition (tested over hundreds of geometries per format), and so is the C-simulated kernel.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ KERNEL_FORMAT = {
 class PreprocessBackend(enum.Enum):
     REFERENCE = "reference"  # numba golden model
     OPENCV = "opencv"  # the OpenCV composition
-    FPGA = "fpga"  # the FPGA kernel (arrives with the FPGA issue)
+    FPGA = "fpga"  # the FPGA kernel via PYNQ, else reference (FpgaBackend)
 
 
 class ResizeMode(enum.Enum):
@@ -269,19 +270,60 @@ class OpenCVBackend:
 
 
 class FpgaBackend:
-    """Placeholder: the FPGA kernel and its PYNQ driver arrive with the FPGA issue."""
+    """The FPGA kernel through its PYNQ driver (``fpga.driver``), else the golden model.
 
-    MESSAGE = (
-        "preprocessing backend 'fpga' is not available yet: the FPGA kernel and its PYNQ driver "
-        "arrive with the FPGA issue; use backend='reference' (bit-identical to it) meanwhile"
-    )
+    The board is opened with ``fpga.driver.open_board(plan)`` (bitfile from
+    ``$ADAS_FPGA_BITFILE``). When that is impossible (pynq not installed, no bitfile or
+    board, kernel not in the overlay) or the board faults while running (any
+    ``fpga.driver.FpgaError``: timeout, kernel never idle, device error), this backend
+    switches to ``ReferenceBackend`` for good — bit-identical by fpga/spec.md, only slower —
+    and logs one warning naming the reason. ``active`` says which one runs: ``"fpga"`` or
+    ``"reference (fallback: <reason>)"``; ``reason`` is the reason alone (None on the FPGA).
+    """
 
     def __init__(self, plan: Plan) -> None:
-        del plan
-        raise ConfigError(self.MESSAGE)
+        from fpga import driver  # lazily: fpga.driver imports this module
+
+        self.plan = plan
+        self._errors: type[Exception] = driver.FpgaError
+        self._board: Backend | None = None
+        self._fallback: ReferenceBackend | None = None
+        self.reason: str | None = None
+        try:
+            self._board = driver.open_board(plan)
+        except driver.FpgaError as exc:
+            self._fall_back(str(exc))
+
+    @property
+    def active(self) -> str:
+        """``"fpga"`` while the board runs the frames, else the fallback and its reason."""
+        return "fpga" if self.reason is None else f"reference (fallback: {self.reason})"
+
+    def _fall_back(self, reason: str) -> None:
+        self.reason = reason
+        board, self._board = self._board, None
+        close = getattr(board, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:  # a faulted board may fail to free its buffers too
+                log.debug("closing the faulted FPGA board failed: %s", exc)
+        self._fallback = ReferenceBackend(self.plan)
+        log.warning(
+            "preprocess backend 'fpga' runs on the CPU reference backend instead "
+            "(bit-identical, slower): %s",
+            reason,
+        )
 
     def run(self, image: np.ndarray, out: np.ndarray) -> None:
-        raise ConfigError(self.MESSAGE)
+        if self._board is not None:
+            try:
+                self._board.run(image, out)
+                return
+            except self._errors as exc:
+                self._fall_back(f"FPGA fault: {exc}")
+        assert self._fallback is not None
+        self._fallback.run(image, out)
 
 
 BACKENDS: dict[PreprocessBackend, Callable[[Plan], Backend]] = {

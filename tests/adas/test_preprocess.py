@@ -463,7 +463,6 @@ BASE: dict[str, Any] = {"input_format": "bgr8", "in_size": (64, 48), "out_size":
         ({"out_channels": 2}, "out_channels=2"),
         ({"out_channels": 1}, "with input_format 'mono8'"),
         ({"normalize": (0.0, 1.0)}, "normalize="),
-        ({"backend": "fpga"}, "arrive with the FPGA issue; use backend='reference'"),
     ],
 )
 def test_bad_config(change: dict[str, Any], needle: str) -> None:
@@ -471,6 +470,30 @@ def test_bad_config(change: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigError) as err:
         Preprocessor(kw.pop("backend"), **kw)
     assert needle in str(err.value)
+
+
+def test_fpga_backend_without_board_falls_back_to_reference(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No board here (pynq missing or no bitfile): backend 'fpga' runs the golden model.
+
+    The tensor is byte-identical to backend 'reference', ``active`` names the fallback and
+    its reason, and the reason is logged once as a warning (not again per frame).
+    """
+    monkeypatch.delenv("ADAS_FPGA_BITFILE", raising=False)
+    cfg = {**BASE, "roi": (3, 5, 50, 40), "normalize": NORM}
+    image = np.random.default_rng(6).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with caplog.at_level("WARNING", logger="adas.preprocess"):
+        fpga = Preprocessor("fpga", **cfg)
+        got = [fpga(image)[0] for _ in range(2)]
+    want, _ = Preprocessor("reference", **cfg)(image)
+    assert all(g.dtype == want.dtype and g.tobytes() == want.tobytes() for g in got)
+    backend: Any = fpga.backend  # FpgaBackend: reason and active are not in the protocol
+    reason = backend.reason
+    assert reason and ("pynq is not installed" in reason or "ADAS_FPGA_BITFILE" in reason)
+    assert backend.active == f"reference (fallback: {reason})"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and reason in warnings[0]
 
 
 @pytest.mark.parametrize(
