@@ -28,6 +28,7 @@ from adas.preprocess import (
 )
 from adas.preprocess_kernels import content_geometry, resize_table
 from adas.types import PixelFormat
+from tests.preprocess_frames import frame, legal_in, random_roi
 
 FORMATS = [f.value for f in PixelFormat]
 CPU_BACKENDS = ["reference", "opencv"]
@@ -79,31 +80,6 @@ def composition(image: np.ndarray, **cfg: Any) -> np.ndarray:
     v = np.arange(256, dtype=np.float64)
     luts = [((v - norm.mean[c]) / norm.std[c]).astype(np.float32) for c in range(len(planes))]
     return np.stack([luts[c][chw[0, c]] for c in range(len(planes))])[None]
-
-
-def frame(rng: np.random.Generator, fmt: str, w: int, h: int) -> np.ndarray:
-    shape = {"bgr8": (h, w, 3), "rgb8": (h, w, 3), "yuyv": (h, w, 2)}.get(fmt, (h, w))
-    img = rng.integers(0, 256, shape, dtype=np.uint8)
-    if fmt == "yuyv" and rng.random() < 0.5:
-        img = img.reshape(h, 2 * w)  # the H x 2W byte layout, accepted too
-    return img
-
-
-def legal_in(fmt: str, w: int, h: int) -> tuple[int, int]:
-    if fmt == "yuyv":
-        return max(2, w + w % 2), h
-    if fmt == "bayer_rggb8":
-        return max(3, w), max(3, h)
-    return w, h
-
-
-def random_roi(rng: np.random.Generator, fmt: str, w: int, h: int) -> tuple[int, int, int, int]:
-    lo = 3 if fmt == "bayer_rggb8" else 1
-    rw, rh = int(rng.integers(lo, w + 1)), int(rng.integers(lo, h + 1))
-    x, y = int(rng.integers(0, w - rw + 1)), int(rng.integers(0, h - rh + 1))
-    if fmt == "yuyv":
-        x, rw = x - x % 2, max(2, rw - rw % 2)
-    return x, y, rw, rh
 
 
 def assert_exact(got: np.ndarray, want: np.ndarray, what: str) -> None:

@@ -20,6 +20,7 @@ import pytest
 from adas.preprocess import Normalize, Preprocessor
 from adas.types import PixelFormat
 from fpga import csim
+from tests.preprocess_frames import frame, legal_in, random_roi
 
 FORMATS = [f.value for f in PixelFormat]  # bgr8, rgb8, mono8, yuyv, bayer_rggb8
 NORM = Normalize(mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395))
@@ -37,34 +38,6 @@ def kernels() -> dict[int, Any]:
 
 
 # --- frames and configurations ----------------------------------------------------------
-
-
-def frame(rng: np.random.Generator, fmt: str, w: int, h: int) -> np.ndarray:
-    """A seeded random frame in the canonical layout (YUYV alternately H x W x 2 / H x 2W)."""
-    shape = {"bgr8": (h, w, 3), "rgb8": (h, w, 3), "yuyv": (h, w, 2)}.get(fmt, (h, w))
-    img = rng.integers(0, 256, shape, dtype=np.uint8)
-    if fmt == "yuyv" and rng.random() < 0.5:
-        img = img.reshape(h, 2 * w)
-    return img
-
-
-def legal_in(fmt: str, w: int, h: int) -> tuple[int, int]:
-    """Smallest legal frame size >= (w, h): YUYV even width, Bayer at least 3 x 3."""
-    if fmt == "yuyv":
-        return max(2, w + w % 2), h
-    if fmt == "bayer_rggb8":
-        return max(3, w), max(3, h)
-    return w, h
-
-
-def random_roi(rng: np.random.Generator, fmt: str, w: int, h: int) -> tuple[int, int, int, int]:
-    """A random legal ROI (YUYV: even x and w; Bayer: at least 3 x 3), odd offsets included."""
-    lo = 3 if fmt == "bayer_rggb8" else 1
-    rw, rh = int(rng.integers(lo, w + 1)), int(rng.integers(lo, h + 1))
-    x, y = int(rng.integers(0, w - rw + 1)), int(rng.integers(0, h - rh + 1))
-    if fmt == "yuyv":
-        x, rw = x - x % 2, max(2, rw - rw % 2)
-    return x, y, rw, rh
 
 
 # (use ROI, mode, align, normalise): every combination, dealt round-robin over the sizes.
