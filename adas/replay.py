@@ -282,6 +282,33 @@ def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any]
     return sinks, (report, summary)
 
 
+# Up to this many CPUs, a replay that encodes images (annotated.mp4, JPEGs in the MCAP) leaves
+# one of them to decoding, the chain and the encoders when the ONNX Runtime thread count is
+# automatic (detect.intra_op_threads = 0). Measured on 2 cores (adas bench replay, YOLOX-nano,
+# Udacity clip, 3 x 5 runs): with every output 36.8-38.8 frames/s with the model on both cores,
+# 47.5-50.2 on one; without the encoders (--no-video --no-images) the model is better on both
+# (55-59 against 47-51), so it keeps them. Larger machines keep ONNX Runtime's own default.
+SMALL_MACHINE_CPUS = 4
+
+
+def replay_config(options: ReplayOptions) -> AdasConfig:
+    """The configuration a replay runs with: the config file, --model, and on small machines
+    one core kept free of the model for the image encoders (:data:`SMALL_MACHINE_CPUS`). The
+    thread count is the same with and without --sequential, so both give the same detections."""
+    import os
+
+    config = load_config(options.config_file)
+    detect = config.detect
+    if options.model:
+        detect = replace(detect, model=options.model)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    encodes = options.video or options.mcap_images
+    small = cpus is not None and 1 < cpus <= SMALL_MACHINE_CPUS
+    if detect.intra_op_threads == 0 and encodes and small and cpus is not None:
+        detect = replace(detect, intra_op_threads=cpus - 1)
+    return replace(config, detect=detect)
+
+
 def replay_drive(
     path: str | Path, out_dir: str | Path, options: ReplayOptions = ReplayOptions()
 ) -> DriveSummary:
@@ -291,9 +318,7 @@ def replay_drive(
         msg = f"{out_dir} exists and is not empty; pass --force to replace its outputs"
         raise ReplayError(msg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = load_config(options.config_file)
-    if options.model:
-        config = replace(config, detect=replace(config.detect, model=options.model))
+    config = replay_config(options)
     source = open_source(path, topics=options.topics, ego_csv=options.ego_csv)
     with source:
         items = iter(source)

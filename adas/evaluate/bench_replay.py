@@ -2,10 +2,14 @@
 
 Two figures on the same clip, the same model, the same ONNX Runtime session and settings:
 
-* ``inference_fps``: the bare session (``InferenceSession.run`` through
-  :class:`adas.detect.session.Session`) on the clip's frames already preprocessed into model
-  tensors; no decoding, no preprocessing, no box decoding, no chain, no outputs. The ceiling
-  replay could reach if everything else were free or perfectly overlapped.
+* ``inference_fps``: the bare session replay uses (``InferenceSession.run`` through
+  :class:`adas.detect.session.OnnxSession`, the same thread count) on the clip's frames
+  already preprocessed into model tensors; no decoding, no preprocessing, no box decoding, no
+  chain, no outputs. The ceiling replay could reach if everything else were free or perfectly
+  overlapped. On a small machine replay keeps one core from the model
+  (:data:`adas.replay.SMALL_MACHINE_CPUS`), so the model alone at ONNX Runtime's default
+  thread count is measured too (``inference_fps_ort_default_threads``, and
+  ``replay_over_ort_default``).
 * ``replay_fps``: ``adas replay`` of the clip with every output (events, frames.csv,
   results.mcap with images, annotated.mp4, report.html, summary.json): frames over the wall
   time of the whole :func:`adas.replay.replay_drive` call, from opening the clip to the last
@@ -35,9 +39,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from adas.detect.detector import Detector
 from adas.errors import AdasError
 from adas.evaluate.bench_detect import _cpus
-from adas.replay import ReplayOptions, _camera, _pipeline, replay_drive
+from adas.replay import ReplayOptions, _camera, _pipeline, replay_config, replay_drive
 from adas.sources.video import open_source
 
 log = logging.getLogger(__name__)
@@ -62,11 +67,7 @@ def bench_replay(
         config_file=config_file, model=model, ego_speed_mps=ego_speed_mps, force=True,
         video=video, mcap_images=mcap_images, progress=False,
     )  # fmt: skip
-    from adas.config import load_config
-
-    config = load_config(config_file)
-    if model:
-        config = replace(config, detect=replace(config.detect, model=model))
+    config = replay_config(options)
     with open_source(clip) as source:
         items = list(source)
         skipped = dict(source.skipped)
@@ -80,11 +81,18 @@ def bench_replay(
     tensors = [pipe.prepare(it.frame).tensor for it in items]
     det.session.run(tensors[0])  # first-run allocations
 
-    def inference_pass() -> float:
+    def inference_pass(session: Any = det.session) -> float:
         t0 = time.perf_counter()
         for x in tensors:
-            det.session.run(x)
+            session.run(x)
         return len(tensors) / (time.perf_counter() - t0)
+
+    # The model alone at ONNX Runtime's own default (every physical core), for reference when
+    # replay keeps a core for itself (adas.replay.SMALL_MACHINE_CPUS).
+    default_threads = config.detect.intra_op_threads == 0
+    own = det if default_threads else Detector(replace(config.detect, intra_op_threads=0))
+    own.session.run(tensors[0])
+    all_cores_fps = statistics.median(inference_pass(own.session) for _ in range(runs))
 
     infer_fps, replay_fps, summary_fps = [], [], []
     frames = 0
@@ -121,6 +129,9 @@ def bench_replay(
         "replay_fps": round(end_to_end, 2),
         "ratio": round(statistics.median(ratios), 3),
         "ratio_runs": [round(x, 3) for x in ratios],
+        "intra_op_threads": config.detect.intra_op_threads,
+        "inference_fps_ort_default_threads": round(all_cores_fps, 2),
+        "replay_over_ort_default": round(end_to_end / all_cores_fps, 3),
         "inference_fps_runs": [round(x, 2) for x in infer_fps],
         "replay_fps_runs": [round(x, 2) for x in replay_fps],
         # The drive's own summary.json figure: wall time from the first frame to the last

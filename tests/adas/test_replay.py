@@ -266,9 +266,35 @@ def test_bench_replay_measures_both_throughputs_on_the_same_clip(
     # itself by more than timing noise, and it does make progress.
     assert 0.0 < rep["ratio"] < 1.25
     assert set(rep["sequential_stage_mean_ms"]) == set(STAGES)
+    # The session replay used, and the model alone at ONNX Runtime's default thread count.
+    opts = ReplayOptions(video=False, mcap_images=True)
+    assert rep["intra_op_threads"] == rp.replay_config(opts).detect.intra_op_threads
+    assert rep["inference_fps_ort_default_threads"] > 0
+    assert rep["replay_over_ort_default"] == pytest.approx(
+        rep["replay_fps"] / rep["inference_fps_ort_default_threads"], abs=2e-3
+    )
     assert all(v >= 0 for v in rep["sequential_stage_mean_ms"].values())
     # Nothing of the bench is left behind in the working folder.
     assert not (tmp_path / "out").exists()
     assert main(["bench", "replay", "--input", str(clip), "--runs", "0"]) == 2
     assert main(["bench", "replay", "--input", str(tmp_path / "missing.mp4")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("cpus", "configured", "expected"), [
+    (1, 0, 0), (2, 0, 1), (4, 0, 3), (8, 0, 0), (2, 2, 2),
+])  # fmt: skip
+def test_replay_keeps_a_core_for_the_outputs_on_small_machines(
+    cpus: int, configured: int, expected: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[detect]\nintra_op_threads = {configured}\n")
+    got = rp.replay_config(ReplayOptions(config_file=cfg, model="fastestdet"))
+    assert got.detect.intra_op_threads == expected  # a value the user set always stands
+    assert got.detect.model == "fastestdet"
+    # Without image encoders the model keeps every core.
+    bare = rp.replay_config(ReplayOptions(config_file=cfg, video=False, mcap_images=False))
+    assert bare.detect.intra_op_threads == configured
