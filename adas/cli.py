@@ -146,10 +146,13 @@ def _replay_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "example:\n"
-            "  $ adas replay drive.mcap --out runs/drive --ego-speed-mps 20\n"
-            "  drive.mcap: 38 frames, 20.2 frames/s; decisions: NONE 30, WARNING 8; skipped: none\n"
-            "  outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html "
-            "summary.json\n\n"
+            "  $ adas replay build/demo_drive --out build/demo_replay     (make demo's bag)\n"
+            "  demo_drive: 38 frames, 49.8 frames/s\n"
+            "  decisions (frames): NONE 38; skipped: none\n"
+            "  outputs in build/demo_replay\n"
+            "  report: build/demo_replay/report.html\n\n"
+            "Outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html "
+            "summary.json.\n"
             "Several drives go to --out/<drive name>/ each, in parallel with --workers N (a "
             "process pool) or --engine ray, plus one summary.json across them."
         ),
