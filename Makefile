@@ -10,7 +10,7 @@ export ADAS_DATA_DIR
 $(BIN)/adas: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,cluster]'
+	$(BIN)/pip install --quiet -e '.[dev,cluster,can]'
 	touch $(BIN)/adas
 
 venv: $(BIN)/adas

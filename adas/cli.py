@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     _replay_parser(sub)
+    _run_parser(sub)
     ev = sub.add_parser("eval", help="accuracy evaluations on real ground truth")
     evs = ev.add_subparsers(dest="dataset", required=True)
     kt = evs.add_parser(
@@ -114,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
     de.add_argument(
         "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
     )
+    bt = bes.add_parser("runtime", help="capture-to-CAN latency of adas run, stand-in camera")
+    bt.add_argument("--input", required=True, type=Path, help="clip played as the camera")
+    bt.add_argument("--model", default=None, help="registry name or .onnx path")
+    bt.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    bt.add_argument("--seconds", type=float, default=10.0, help="length of each run")
+    bt.add_argument(
+        "--json", nargs="?", const="-", default=None, help="write JSON (default stdout)"
+    )
     br = bes.add_parser(
         "replay",
         help="end-to-end replay frames/s vs the bare model's on the same clip",
@@ -180,6 +189,62 @@ def _replay_parser(sub: Any) -> None:
     rp.add_argument("--workers", type=int, default=1, help="drives in parallel (processes)")
     rp.add_argument("--engine", choices=("process", "ray"), default="process")
     rp.add_argument("--address", default=None, help="Ray cluster address (default: local)")
+
+
+def _run_parser(sub: Any) -> None:
+    rn = sub.add_parser(
+        "run",
+        help="the in-vehicle process: camera in, warnings and brake requests out on CAN",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "examples:\n"
+            "  adas run --device 0 --camera cam.yaml --ego can --can-interface socketcan "
+            "--can-channel can0\n"
+            "  adas run --input drive.mcap --ego bag --can-interface virtual --can-log run.asc\n"
+            "  adas run --input clip.mp4 --ego fixed --ego-speed-mps 20 --duration 10\n\n"
+            "A JSON status line is printed every runtime.status_period_s; SIGTERM or Ctrl-C "
+            "stops it cleanly (CAN log closed, last status printed)."
+        ),
+    )
+    src = rn.add_mutually_exclusive_group(required=True)
+    src.add_argument("--device", help="live camera: V4L2 index (0) or a GStreamer pipeline")
+    src.add_argument("--input", type=Path, help="stand-in camera: a recording at its own rate")
+    rn.add_argument("--rate", type=float, default=1.0, help="stand-in playback speed")
+    rn.add_argument("--loops", type=int, default=1, help="stand-in: play the recording N times")
+    rn.add_argument("--camera", type=Path, default=None, help="calibration YAML")
+    rn.add_argument("--fov-deg", type=float, default=60.0, help="stand-in without calibration")
+    rn.add_argument("--model", default=None, help="registry name or .onnx path")
+    rn.add_argument("--preprocess", choices=("reference", "opencv", "fpga"), default=None)
+    rn.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
+    rn.add_argument("--ego", choices=("can", "bag", "fixed"), default="bag")
+    rn.add_argument("--ego-speed-mps", type=float, default=0.0, help="with --ego fixed")
+    rn.add_argument("--ego-yaw-rate-rps", type=float, default=0.0, help="with --ego fixed")
+    rn.add_argument("--can-interface", default=None, help="python-can interface (config [can])")
+    rn.add_argument("--can-channel", default=None)
+    rn.add_argument("--can-log", default=None, help="also log every frame to .asc/.blf/.log")
+    rn.add_argument("--max-frames", type=int, default=None)
+    rn.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from adas.run import RunOptions, main
+
+    if not (0.01 <= args.rate <= 1000.0 and 1 <= args.loops <= 1_000_000):
+        print("--rate must be in [0.01, 1000] and --loops in [1, 1000000]", file=sys.stderr)
+        return 2
+    if not (0.0 <= args.ego_speed_mps <= 100.0):
+        print("--ego-speed-mps must be in [0, 100]", file=sys.stderr)
+        return 2
+    return main(
+        RunOptions(
+            config_file=args.config, model=args.model, preprocess=args.preprocess,
+            device=args.device, input=args.input, rate=args.rate, loops=args.loops,
+            camera_file=args.camera, fov_deg=args.fov_deg, ego=args.ego,
+            ego_speed_mps=args.ego_speed_mps, ego_yaw_rate_rps=args.ego_yaw_rate_rps,
+            can_interface=args.can_interface, can_channel=args.can_channel,
+            can_log=args.can_log, max_frames=args.max_frames, duration_s=args.duration,
+        )
+    )  # fmt: skip
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -450,6 +515,21 @@ def _bench_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_runtime(args: argparse.Namespace) -> int:
+    from adas.errors import AdasError
+    from adas.evaluate.bench_runtime import bench_runtime
+
+    try:
+        report = bench_runtime(
+            args.input, args.model, seconds=args.seconds, config_file=args.config
+        )
+    except (AdasError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    _emit(report, args.json)
+    return 0
+
+
 def _bench_chain(args: argparse.Namespace) -> int:
     from adas.evaluate.bench import bench_chain
 
@@ -475,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
         ("bench", "preprocess"): _bench_preprocess,
         ("bench", "detect"): _bench_detect,
         ("bench", "replay"): _bench_replay,
+        ("bench", "runtime"): _bench_runtime,
+        ("run", None): _run,
     }
     key = (args.command, getattr(args, "dataset", None) or getattr(args, "what", None))
     handler = handlers.get(key)

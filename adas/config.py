@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # stage modules import this one for ``param``; no import cycl
     from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
+    from adas.runtime import RuntimeConfig
+    from adas.sinks.can import CanConfig
     from adas.track import TrackerConfig
 
 T = TypeVar("T")
@@ -138,9 +140,13 @@ class AdasConfig:
     detect: DetectConfig
     danger: DangerConfig
     control: ControlConfig
+    can: CanConfig
+    runtime: RuntimeConfig
 
 
-SECTIONS = ("mount", "tracker", "distance", "motion", "detect", "danger", "control")
+SECTIONS = (
+    "mount", "tracker", "distance", "motion", "detect", "danger", "control", "can", "runtime",
+)  # fmt: skip
 
 
 def load_config(path: str | Path | None = None) -> AdasConfig:
@@ -154,6 +160,8 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
     from adas.detect.config import DetectConfig
     from adas.distance import DistanceConfig
     from adas.motion import MotionConfig
+    from adas.runtime import RuntimeConfig
+    from adas.sinks.can import CanConfig
     from adas.track import TrackerConfig
 
     table = read_toml(DEFAULT_CONFIG_PATH)
@@ -179,6 +187,8 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         detect=from_mapping(DetectConfig, table.get("detect", {}), "detect"),
         danger=from_mapping(DangerConfig, table.get("danger", {}), "danger"),
         control=from_mapping(ControlConfig, table.get("control", {}), "control"),
+        can=from_mapping(CanConfig, table.get("can", {}), "can"),
+        runtime=from_mapping(RuntimeConfig, table.get("runtime", {}), "runtime"),
     )
     if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
         msg = (

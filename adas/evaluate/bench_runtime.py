@@ -1,0 +1,176 @@
+"""``adas bench runtime``: capture-to-CAN latency of ``adas run`` with the stand-in camera.
+
+The clip is played as a camera (frames stamped when handed over, like a camera driver) into the
+real runtime loop, whose commands go to a python-can virtual bus through the real CAN output
+(DBC encoding, E2E counter and CRC). Two runs:
+
+* ``30fps``: the clip played at 30 frames/s, a camera's rate;
+* ``10x``: played at ten times the rate the pipeline sustains here (measured first, in the
+  same run), so the latest-frame policy must drop most frames and latency must stay bounded.
+
+Per run: capture-to-send latency p50/p95/p99/max of every command that answers a frame,
+frames offered, processed, replaced while the pipeline was busy, dropped as stale, and the
+process's resident memory after the first tenth of the run and at the end ("memory flat").
+The target (issue 7): p99 <= inference median + 10 ms, the inference median being the bare
+ONNX session on the clip's tensors, timed in the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adas.errors import AdasError
+
+log = logging.getLogger(__name__)
+
+TARGET_MARGIN_MS = 10.0
+
+
+def _rss_mb() -> float:
+    """Resident set size of this process [MiB] (Linux /proc; 0 where unavailable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _pct(ns: list[int]) -> dict[str, float]:
+    a = np.asarray(ns, np.float64) / 1e6
+    if a.size == 0:
+        return {"p50": float("nan"), "p95": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+    }
+
+
+def bench_runtime(
+    clip: str | Path,
+    model: str | None = None,
+    *,
+    seconds: float = 10.0,
+    config_file: Path | None = None,
+    ego_speed_mps: float = 20.0,
+) -> dict[str, Any]:
+    """Run the stand-in camera at 30 fps and at 10x the sustainable rate; see module doc."""
+    import can
+
+    from adas.config import load_config
+    from adas.pipeline import Pipeline
+    from adas.replay import ReplayOptions, _camera
+    from adas.runtime import Cycle, Runtime, RuntimeCore, player_frames
+    from adas.sinks.can import CanOutput
+    from adas.sources import open_source
+    from adas.types import EgoState
+
+    if not 1.0 <= seconds <= 3600.0:
+        msg = f"seconds = {seconds}: allowed range is [1, 3600]"
+        raise AdasError(msg)
+    clip = Path(clip)
+    config = load_config(config_file)
+    if model:
+        config = replace(config, detect=replace(config.detect, model=model))
+    with open_source(clip) as source:
+        items = list(source)
+    if len(items) < 2:
+        msg = f"{clip}: needs at least 2 readable frames, found {len(items)}"
+        raise AdasError(msg)
+    recorded_fps = (len(items) - 1) * 1e9 / (items[-1].frame.t_ns - items[0].frame.t_ns)
+    camera, _ = _camera(items[0], ReplayOptions(), config)
+    base = Pipeline.build(config, camera)
+    det = base.detector
+
+    # The model alone, and the whole pipeline per frame, sequentially: what it sustains.
+    tensors = [base.prepare(it.frame).tensor for it in items]
+    det.session.run(tensors[0])
+    infer_ns = []
+    for x in tensors * 3:
+        t0 = time.perf_counter_ns()
+        det.session.run(x)
+        infer_ns.append(time.perf_counter_ns() - t0)
+    inference_ms = statistics.median(infer_ns) / 1e6
+    per_frame = []
+    ego0 = EgoState(0, ego_speed_mps)
+    for it in items:
+        t0 = time.perf_counter_ns()
+        base.process(it.frame, replace(ego0, t_ns=it.frame.t_ns))
+        per_frame.append(time.perf_counter_ns() - t0)
+    sustainable_fps = 1e9 / statistics.median(per_frame)
+    target_ms = inference_ms + TARGET_MARGIN_MS
+
+    def run(name: str, offered_fps: float) -> dict[str, Any]:
+        rate = offered_fps / recorded_fps
+        loops = max(1, round(seconds * offered_fps / len(items)))
+        bus_a = can.Bus(interface="virtual", channel=f"adas-bench-{os.getpid()}-{name}")
+        output = CanOutput(config.can, bus=bus_a)
+        core = RuntimeCore(Pipeline(config, camera, det), config.runtime, output)
+        latencies: list[int] = []
+        rss: list[float] = []
+        total = loops * len(items)
+
+        def on_cycle(cycle: Cycle) -> None:
+            if cycle.latency_ns is not None and cycle.frame_t_ns is not None:
+                latencies.append(cycle.latency_ns)
+            if not rss and core.counts["frames"] >= total // 10:
+                rss.append(_rss_mb())
+
+        def ego(now: int) -> EgoState:
+            return EgoState(t_ns=now, speed_mps=ego_speed_mps)
+
+        runtime = Runtime(
+            core, player_frames(lambda: iter(items), rate=rate, loops=loops), ego=ego,
+            on_status=lambda s: None, on_cycle=on_cycle,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        final = runtime.run()
+        wall = time.perf_counter() - t0
+        output.close()
+        bus_a.shutdown()
+        lat = _pct(latencies)
+        return {
+            "name": name,
+            "offered_fps": round(offered_fps, 2),
+            "wall_s": round(wall, 2),
+            "frames_offered": total,
+            "frames_taken": core.counts["frames"],
+            "processed": core.counts["processed"],
+            "processed_fps": round(core.counts["processed"] / wall, 2),
+            "dropped_busy": runtime.slot.replaced,
+            "dropped_stale": core.counts["dropped_stale"],
+            "commands": core.counts["commands"],
+            "unavailable_commands": core.counts["unavailable_commands"],
+            "can_errors": core.counts["can_errors"],
+            "latency_ms": lat,
+            "within_target": bool(lat["p99"] <= target_ms),
+            "rss_mb_after_first_tenth": round(rss[0], 1) if rss else None,
+            "rss_mb_end": round(_rss_mb(), 1),
+            "state": final["state"],
+        }
+
+    runs = [run("30fps", 30.0), run("10x", 10.0 * sustainable_fps)]
+    return {
+        "benchmark": "runtime",
+        "clip": str(clip),
+        "model": det.spec.name,
+        "providers_used": det.providers_used,
+        "recorded_fps": round(recorded_fps, 2),
+        "inference_median_ms": round(inference_ms, 3),
+        "pipeline_median_ms": round(statistics.median(per_frame) / 1e6, 3),
+        "sustainable_fps": round(sustainable_fps, 2),
+        "target_p99_ms": round(target_ms, 3),
+        "runs": runs,
+        "within_target": all(r["within_target"] for r in runs),
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+    }

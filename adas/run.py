@@ -1,0 +1,195 @@
+"""``adas run``: the in-vehicle process, wired from the command line.
+
+Frames come from a live camera (``--device``: a V4L2 index or a GStreamer pipeline) or from a
+recording played at its recorded rate as a stand-in camera (``--input``: video, bag, MCAP,
+image folder; ``--rate`` speeds it up). Ego state comes from CAN (``--ego can``: the
+``[can]`` ego messages of the DBC), from the recording (``--ego bag``) or fixed values
+(``--ego fixed --ego-speed-mps V``). Commands and the heartbeat go to CAN through
+python-can (``[can]`` in the config: interface, channel, log file). A JSON status line is
+printed every ``runtime.status_period_s``. SIGTERM and SIGINT stop it cleanly: the loop ends,
+the CAN log is closed, the last status is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from adas.config import AdasConfig, load_config
+from adas.errors import AdasError
+from adas.runtime import (
+    Cycle,
+    LatestSlot,
+    Runtime,
+    RuntimeCore,
+    camera_frames,
+    player_frames,
+)
+from adas.types import EgoState
+
+log = logging.getLogger(__name__)
+
+
+class RunError(AdasError):
+    """``adas run`` cannot start: a missing input, model, camera or CAN interface."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config_file: Path | None = None
+    model: str | None = None
+    preprocess: str | None = None  # reference | opencv | fpga (overrides detect.preprocess_backend)
+    device: str | None = None  # live camera: V4L2 index or GStreamer pipeline
+    input: Path | None = None  # stand-in camera: a recording
+    rate: float = 1.0  # stand-in playback speed (1 = recorded rate)
+    loops: int = 1
+    camera_file: Path | None = None
+    fov_deg: float = 60.0
+    ego: str = "bag"  # can | bag | fixed
+    ego_speed_mps: float = 0.0
+    ego_yaw_rate_rps: float = 0.0
+    can_interface: str | None = None
+    can_channel: str | None = None
+    can_log: str | None = None
+    max_frames: int | None = None
+    duration_s: float | None = None
+
+
+def configure(options: RunOptions) -> AdasConfig:
+    """The config file with the command line's overrides applied."""
+    config = load_config(options.config_file)
+    detect = config.detect
+    if options.model:
+        detect = replace(detect, model=options.model)
+    if options.preprocess:
+        detect = replace(detect, preprocess_backend=options.preprocess)
+    can = config.can
+    overrides: dict[str, Any] = {}
+    if options.can_interface:
+        overrides["interface"] = options.can_interface
+    if options.can_channel:
+        overrides["channel"] = options.can_channel
+    if options.can_log is not None:
+        overrides["log_file"] = options.can_log
+    if overrides:
+        can = replace(can, **overrides)
+    return replace(config, detect=detect, can=can)
+
+
+def build(
+    options: RunOptions,
+    on_cycle: Callable[[Cycle], None] | None = None,
+    on_status: Callable[[dict[str, Any]], None] | None = None,
+    bus: Any = None,
+) -> tuple[Runtime, Any]:
+    """The runtime and its CAN output (the caller closes it), ready to ``run``."""
+    from adas.pipeline import Pipeline
+    from adas.replay import ReplayOptions, _camera, load_camera_file
+    from adas.sinks.can import CanOutput
+    from adas.sources import open_source
+
+    if (options.device is None) == (options.input is None):
+        msg = "give exactly one of --device (a live camera) and --input (a recording)"
+        raise RunError(msg)
+    if options.ego not in ("can", "bag", "fixed"):
+        msg = f"--ego {options.ego!r}: one of can, bag, fixed"
+        raise RunError(msg)
+    if options.ego == "bag" and options.input is None:
+        msg = "--ego bag needs --input (a recording with an ego topic); use can or fixed"
+        raise RunError(msg)
+    config = configure(options)
+    frames: Callable[[LatestSlot, threading.Event], None]
+    if options.input is not None:
+        path = options.input
+        if not path.exists():
+            msg = f"input {path} does not exist"
+            raise RunError(msg)
+        with open_source(path) as probe:
+            first = next(iter(probe), None)
+        if first is None:
+            msg = f"{path}: no readable frame"
+            raise RunError(msg)
+        camera, _note = _camera(
+            first,
+            ReplayOptions(camera_file=options.camera_file, fov_deg=options.fov_deg),
+            config,
+        )
+
+        def items() -> Any:
+            src = open_source(path)
+            with src:
+                yield from src
+
+        frames = player_frames(items, rate=options.rate, loops=options.loops)
+    else:
+        assert options.device is not None
+        if options.camera_file is None:
+            msg = "a live camera needs its calibration: --camera FILE (adas-calibrate output)"
+            raise RunError(msg)
+        camera = load_camera_file(options.camera_file, config)
+        frames = camera_frames(options.device, config.runtime.reconnect_backoff_s)
+    pipeline = Pipeline.build(config, camera)
+    output = CanOutput(config.can, bus=bus)
+    core = RuntimeCore(pipeline, config.runtime, output)
+    ego: Callable[[int], EgoState] | None = None
+    if options.ego == "fixed":
+        speed, yaw = options.ego_speed_mps, options.ego_yaw_rate_rps
+
+        def ego(now: int) -> EgoState:
+            return EgoState(t_ns=now, speed_mps=speed, yaw_rate_rps=yaw)
+
+    elif options.ego == "can":
+        ego = _can_ego(config, output)
+    runtime = Runtime(core, frames, ego=ego, on_status=on_status, on_cycle=on_cycle)
+    return runtime, output
+
+
+def _can_ego(config: AdasConfig, output: Any) -> Callable[[int], EgoState]:
+    """Ego state decoded from the vehicle's CAN messages on the command bus. The reader runs
+    the bus's one receive thread and hands every frame to the output too (for its log); its
+    clock is the runtime's (time.monotonic_ns)."""
+    from adas.sources.can_ego import CanEgoReader
+
+    reader = CanEgoReader(config.can, output.bus, listeners=[output])
+    return reader.ego
+
+
+def main(options: RunOptions) -> int:
+    """Run until the recording ends, --max-frames/--duration, SIGTERM or SIGINT."""
+
+    def print_status(status: dict[str, Any]) -> None:
+        print(json.dumps(status), flush=True)
+
+    try:
+        runtime, output = build(options, on_status=print_status)
+    except (AdasError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    previous = {
+        sig: signal.signal(sig, lambda *_: runtime.stop())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    timer = None
+    if options.duration_s is not None:
+        timer = threading.Timer(options.duration_s, runtime.stop)
+        timer.daemon = True
+        timer.start()
+    t0 = time.monotonic()
+    try:
+        final = runtime.run(max_frames=options.max_frames)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        output.close()
+    log.info("adas run ended after %.1f s: %s", time.monotonic() - t0, final)
+    return 0
