@@ -120,10 +120,12 @@ def bench_runtime(
         rss: list[float] = []
         total = loops * len(items)
 
+        started = time.perf_counter()
+
         def on_cycle(cycle: Cycle) -> None:
             if cycle.latency_ns is not None and cycle.frame_t_ns is not None:
                 latencies.append(cycle.latency_ns)
-            if not rss and core.counts["frames"] >= total // 10:
+            if not rss and time.perf_counter() - started >= seconds / 10:
                 rss.append(_rss_mb())
 
         def ego(now: int) -> EgoState:

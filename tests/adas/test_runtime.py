@@ -420,3 +420,57 @@ class WallDetector:
 
     def infer(self, prepared: int) -> Detections:
         return Detections.empty()
+
+
+def test_stall_on_a_virtual_can_bus_is_decoded_unavailable_within_a_period() -> None:
+    """End to end on the wall clock: the stand-in camera pauses 0.6 s mid-stream; a second
+    node on the virtual CAN bus decodes ADAS_Command frames (E2E checked): UNAVAILABLE with
+    no brake request within one watchdog period of the last frame, then back to NONE."""
+    import time
+
+    import can
+
+    from adas.sinks.can import CanConfig, CanOutput, decode_log
+
+    channel = f"adas-test-{id(object())}"
+    tx, rx = (
+        can.Bus(interface="virtual", channel=channel),
+        can.Bus(interface="virtual", channel=channel),
+    )
+    cfg = CanConfig()
+    output = CanOutput(cfg, bus=tx)
+
+    class Item:
+        def __init__(self, k: int) -> None:
+            img = np.zeros((CAM.height, CAM.width, 3), np.uint8)
+            self.frame = Frame(img, PixelFormat.BGR8, k * FRAME_NS)
+            self.ego = EgoState(k * FRAME_NS, 10.0)
+
+    def items():  # 15 frames, a 0.6 s pause (recorded time), 15 frames
+        for k in range(15):
+            yield Item(k)
+        for k in range(15):
+            yield Item(33 + k)
+
+    pipe = Pipeline(load_config(), CAM, WallDetector())  # type: ignore[arg-type]
+    core = RuntimeCore(pipe, RuntimeConfig(), output)
+    rt = Runtime(core, player_frames(items), on_status=lambda s: None)
+    t0 = time.monotonic()
+    rt.run()
+    output.close()
+    frames = []
+    while (msg := rx.recv(timeout=0.0)) is not None:
+        frames.append(msg)
+    tx.shutdown()
+    rx.shutdown()
+    assert time.monotonic() - t0 < 5.0
+    rows = [r for r in decode_log(frames, config=cfg) if r["name"] == "ADAS_Command"]
+    assert rows and all(r["e2e"] == "OK" and not r["error"] for r in rows)
+    levels = [r["signals"]["Level"] for r in rows]
+    assert levels[0] == "NONE" and levels[-1] == "NONE"
+    stall = [r for r in rows if r["signals"]["Level"] == "UNAVAILABLE"]
+    assert stall and all(r["signals"]["BrakeRequest"] == 0 for r in stall)
+    assert all(r["signals"]["DecelRequest"] == 0 for r in stall)
+    last_before = max(r["t_s"] for r in rows if r["t_s"] < stall[0]["t_s"])
+    assert stall[0]["t_s"] - last_before <= 0.2 + 0.1 + 0.05  # period + tick + scheduling
+    assert core.counts["stalls"] == 1 and core.counts["processed"] == 30

@@ -1,0 +1,39 @@
+"""``adas bench runtime`` on the real clip: the stand-in camera through the real loop to a
+virtual CAN bus, at 30 fps and at ten times what the pipeline sustains."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adas.cli import main
+
+pytestmark = pytest.mark.data
+
+
+def test_bench_runtime_reports_latency_drops_and_memory(data_dir: Path, tmp_path: Path) -> None:
+    clip = data_dir / "video/udacity/test_video.mp4"
+    out = tmp_path / "rt.json"
+    assert main(["bench", "runtime", "--input", str(clip), "--model", "fastestdet",
+                 "--seconds", "2", "--json", str(out)]) == 0  # fmt: skip
+    rep = json.loads(out.read_text())
+    assert rep["recorded_fps"] == pytest.approx(25.0, abs=0.5)
+    assert rep["target_p99_ms"] == pytest.approx(rep["inference_median_ms"] + 10.0, abs=1e-3)
+    normal, flood = rep["runs"]
+    assert (normal["name"], flood["name"]) == ("30fps", "10x")
+    assert flood["offered_fps"] == pytest.approx(10 * rep["sustainable_fps"], rel=0.01)
+    for run in rep["runs"]:
+        lat = run["latency_ms"]
+        assert 0 < lat["p50"] <= lat["p95"] <= lat["p99"] <= lat["max"]
+        # Every processed frame got exactly one command; healthy input: none unavailable.
+        assert run["commands"] == run["processed"] > 0 and run["unavailable_commands"] == 0
+        assert run["frames_taken"] + run["dropped_busy"] == run["frames_offered"]
+        assert run["can_errors"] == 0 and run["state"] == "OK"
+        assert run["rss_mb_end"] > 0
+    # Offered ten times faster than it can go: the latest-frame policy drops most frames
+    # instead of queueing them, so latency stays that of one frame.
+    assert flood["dropped_busy"] > 5 * flood["processed"]
+    assert flood["latency_ms"]["p50"] < 1e3 / rep["sustainable_fps"] * 3
+    assert main(["bench", "runtime", "--input", str(clip), "--seconds", "0.1"]) == 2
