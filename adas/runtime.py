@@ -482,20 +482,26 @@ def player_frames(
     loops: int = 1,
 ) -> Callable[[LatestSlot, threading.Event], None]:
     """A recording played as a camera at ``rate`` times its recorded speed (the stand-in
-    camera of benches and tests). Each frame is stamped with ``clock`` when it is handed
-    over, as a camera driver would; its recorded ego state travels with it."""
+    camera of benches and tests), ``loops`` times back to back at the same pace. Each frame is
+    stamped with ``clock`` when it is handed over, as a camera driver would; its recorded ego
+    state travels with it."""
 
     def run(slot: LatestSlot, stop: threading.Event) -> None:
         seq = 0
+        start = clock()
+        offset = 0  # recorded time of the loops already played [ns]
         for _ in range(loops):
             first_rec: int | None = None
-            start = clock()
+            last_rec = 0
+            gap = 0
             for it in items():
                 if stop.is_set():
                     return
                 rec = it.frame.t_ns
+                gap = rec - last_rec if first_rec is not None else gap
                 first_rec = rec if first_rec is None else first_rec
-                due = start + int((rec - first_rec) / rate)
+                last_rec = rec
+                due = start + int((offset + rec - first_rec) / rate)
                 wait = (due - clock()) / NS
                 if wait > 0:
                     sleep(wait)
@@ -507,5 +513,9 @@ def player_frames(
                                    ego.brake_pedal, ego.turn_signal, ego.valid)  # fmt: skip
                 slot.put(Captured(Frame(f.image, f.pixel_format, t, seq, f.camera_id), ego))
                 seq += 1
+            if first_rec is not None:
+                # The next loop starts one frame interval after this one ended, as a camera
+                # would go on, never two frames at once.
+                offset += last_rec - first_rec + max(gap, 1)
 
     return run
