@@ -224,6 +224,9 @@ def _run_parser(sub: Any) -> None:
     rn.add_argument("--can-log", default=None, help="also log every frame to .asc/.blf/.log")
     rn.add_argument("--max-frames", type=int, default=None)
     rn.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    rn.add_argument(
+        "--record", type=Path, default=None, help="record inputs and decisions (MCAP, replayable)"
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -243,6 +246,7 @@ def _run(args: argparse.Namespace) -> int:
             ego_speed_mps=args.ego_speed_mps, ego_yaw_rate_rps=args.ego_yaw_rate_rps,
             can_interface=args.can_interface, can_channel=args.can_channel,
             can_log=args.can_log, max_frames=args.max_frames, duration_s=args.duration,
+            record=args.record,
         )
     )  # fmt: skip
 

@@ -61,6 +61,7 @@ class RunOptions:
     can_log: str | None = None
     max_frames: int | None = None
     duration_s: float | None = None
+    record: Path | None = None  # MCAP of inputs and decisions, replayable with adas replay
 
 
 def configure(options: RunOptions) -> AdasConfig:
@@ -137,6 +138,7 @@ def build(
         camera = load_camera_file(options.camera_file, config)
         frames = camera_frames(options.device, config.runtime.reconnect_backoff_s)
     pipeline = Pipeline.build(config, camera)
+    warm_up(pipeline)
     output = CanOutput(config.can, bus=bus)
     core = RuntimeCore(pipeline, config.runtime, output)
     ego: Callable[[int], EgoState] | None = None
@@ -152,6 +154,59 @@ def build(
     return runtime, output
 
 
+class Recorder:
+    """Records each processed frame (image, detections, tracks, decision) and the ego state
+    it was processed with into an MCAP that ``adas replay`` reads back.
+
+    The JPEG encoding and writing run in a thread of their own behind a bounded queue: the
+    loop only hands the cycle over. When the writer falls behind, cycles are dropped from the
+    recording (counted in ``dropped``), never queued without bound and never slowing the loop.
+    A write failure is logged and ends the recording, never the drive.
+    """
+
+    def __init__(self, sink: Any, depth: int = 8) -> None:
+        import queue
+
+        self.sink = sink
+        self.dropped = 0
+        self.failed: str | None = None
+        self._queue: queue.Queue[Cycle | None] = queue.Queue(depth)
+        self._thread = threading.Thread(target=self._main, name="adas-record", daemon=True)
+        self._thread.start()
+
+    def __call__(self, cycle: Cycle) -> None:
+        import queue
+
+        if self.failed or cycle.result is None or cycle.frame is None:
+            return
+        try:
+            self._queue.put_nowait(cycle)
+        except queue.Full:
+            self.dropped += 1
+
+    def _main(self) -> None:
+        from adas.replay import to_bgr
+
+        while (cycle := self._queue.get()) is not None:
+            if self.failed or cycle.result is None or cycle.frame is None:
+                continue
+            try:
+                self.sink.write(cycle.result, to_bgr(cycle.frame))
+                if cycle.ego is not None and cycle.ego.valid:
+                    self.sink.write_ego(
+                        cycle.frame.t_ns, cycle.ego.speed_mps, cycle.ego.yaw_rate_rps
+                    )
+            except (AdasError, OSError, ValueError) as exc:
+                self.failed = str(exc)
+                log.error("recording stopped: %s", exc)
+
+    def close(self) -> None:
+        """Write what is queued, then close the MCAP (valid up to the last frame)."""
+        self._queue.put(None)
+        self._thread.join(timeout=30.0)
+        self.sink.close()
+
+
 def _can_ego(config: AdasConfig, output: Any) -> Callable[[int], EgoState]:
     """Ego state decoded from the vehicle's CAN messages on the command bus. The reader runs
     the bus's one receive thread and hands every frame to the output too (for its log); its
@@ -162,15 +217,36 @@ def _can_ego(config: AdasConfig, output: Any) -> Callable[[int], EgoState]:
     return reader.ego
 
 
+def warm_up(pipeline: Any, frames: int = 3) -> None:
+    """Run the detector on black frames of the camera's size before the loop starts: the first
+    inference allocates and compiles (ONNX Runtime arenas, preprocessing tables), which would
+    make the first real frame miss its deadline. The chain's state is not touched."""
+    import numpy as np
+
+    from adas.types import Frame, PixelFormat
+
+    cam = pipeline.camera
+    black = Frame(np.zeros((cam.height, cam.width, 3), np.uint8), PixelFormat.BGR8, 0)
+    for _ in range(frames):
+        pipeline.infer(pipeline.prepare(black))
+
+
 def main(options: RunOptions) -> int:
     """Run until the recording ends, --max-frames/--duration, SIGTERM or SIGINT."""
 
     def print_status(status: dict[str, Any]) -> None:
         print(json.dumps(status), flush=True)
 
+    recorder: Recorder | None = None
     try:
-        runtime, output = build(options, on_status=print_status)
+        if options.record is not None:
+            from adas.sinks import McapSink
+
+            recorder = Recorder(McapSink(options.record, images=True, ego=True))
+        runtime, output = build(options, on_status=print_status, on_cycle=recorder)
     except (AdasError, OSError) as exc:
+        if recorder is not None:
+            recorder.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     previous = {
@@ -191,5 +267,13 @@ def main(options: RunOptions) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         output.close()
+        if recorder is not None:
+            recorder.close()
+            sink = recorder.sink
+            print(
+                f"recorded {sink.frames} frames to {sink.bag_dir} ({recorder.dropped} dropped "
+                "while the writer was behind)",
+                file=sys.stderr,
+            )
     log.info("adas run ended after %.1f s: %s", time.monotonic() - t0, final)
     return 0

@@ -118,6 +118,8 @@ class Cycle:
     latency_ns: int | None = None  # capture -> command sent
     sent: bool = True
     result: FrameResult | None = field(default=None, repr=False)
+    frame: Frame | None = field(default=None, repr=False)  # for recording (--record)
+    ego: EgoState | None = field(default=None, repr=False)
 
 
 class RuntimeCore:
@@ -240,8 +242,10 @@ class RuntimeCore:
         self.faults = faults
         self.state = _state(decision, faults)
         latency = None if frame is None else now - frame.t_ns
-        return Cycle(now, decision, faults, self.state, None if frame is None else frame.t_ns,
-                     latency, sent, result)  # fmt: skip
+        return Cycle(
+            now, decision, faults, self.state, None if frame is None else frame.t_ns, latency,
+            sent, result, frame, None if frame is None else self._last_ego,
+        )  # fmt: skip
 
     # --- status -----------------------------------------------------------------------------
 

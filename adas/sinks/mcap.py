@@ -60,6 +60,8 @@ TOPIC_DECISION = "/adas/decision"
 DETECTION_ARRAY = "vision_msgs/msg/Detection2DArray"
 IMAGE_ANNOTATIONS = "foxglove_msgs/msg/ImageAnnotations"
 DECISION = "adas_msgs/msg/Decision"
+TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+TOPIC_EGO = "/vehicle/twist"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 _LINE_LOOP = 2  # foxglove_msgs PointsAnnotation.LINE_LOOP
 
@@ -247,6 +249,20 @@ class _Messages:
             target_track_id=int(d.target_track_id), reason=d.reason,
         )  # fmt: skip
 
+    def twist(self, t_ns: int, speed_mps: float, yaw_rate_rps: float) -> Any:
+        """Ego motion as replay reads it back (forward speed, yaw rate; ISO 8855)."""
+        t = self.t
+        zero = t["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)
+        return t[TWIST_STAMPED](
+            header=self.header(t_ns),
+            twist=t["geometry_msgs/msg/Twist"](
+                linear=t["geometry_msgs/msg/Vector3"](x=float(speed_mps), y=0.0, z=0.0),
+                angular=t["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=float(yaw_rate_rps)),
+            )
+            if math.isfinite(speed_mps)
+            else t["geometry_msgs/msg/Twist"](linear=zero, angular=zero),
+        )
+
     def image(self, t_ns: int, image: np.ndarray, quality: int) -> Any:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
@@ -274,6 +290,7 @@ class McapSink(SinkBase):
         jpeg_quality: int = 85,
         frame_id: str = "camera_front",
         overwrite: bool = False,
+        ego: bool = False,
     ) -> None:
         self.bag_dir = output_path(out_dir, BAG_DIR, overwrite=overwrite)
         if self.bag_dir.exists():
@@ -293,6 +310,8 @@ class McapSink(SinkBase):
         }
         if images:
             topics = {TOPIC_IMAGE: COMPRESSED_IMAGE, **topics}
+        if ego:
+            topics[TOPIC_EGO] = TWIST_STAMPED
         try:
             self._conns = {
                 topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
@@ -305,6 +324,15 @@ class McapSink(SinkBase):
     def _put(self, topic: str, t_ns: int, msg: Any) -> None:
         data = self.typestore.serialize_cdr(msg, msg.__msgtype__)
         self._writer.write(self._conns[topic], int(t_ns), data)
+
+    def write_ego(self, t_ns: int, speed_mps: float, yaw_rate_rps: float) -> None:
+        """The ego state the frame was processed with (``ego=True``; ``adas run --record``),
+        so that replay of the recording sees the same speed. Invalid ego is not written."""
+        if TOPIC_EGO not in self._conns:
+            msg = "McapSink was made without ego=True; no ego topic to write"
+            raise SinkError(msg)
+        if math.isfinite(speed_mps):
+            self._put(TOPIC_EGO, t_ns, self._msgs.twist(t_ns, speed_mps, yaw_rate_rps))
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         self._check_open()
