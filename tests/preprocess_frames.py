@@ -3,7 +3,21 @@ kernel's C simulation): seeded random frames in every input layout."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from adas.preprocess import Normalize
+
+# YOLOX-style normalisation of the float32 cases.
+NORM = Normalize(mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395))
+# (use ROI, mode, align, normalise): every combination, dealt round-robin over the sizes.
+VARIANTS = [
+    (roi, mode, align, norm)
+    for roi in (False, True)
+    for mode, align in (("letterbox", "center"), ("letterbox", "top-left"), ("stretch", "center"))
+    for norm in (False, True)
+]
 
 
 def frame(rng: np.random.Generator, fmt: str, w: int, h: int) -> np.ndarray:
@@ -32,3 +46,29 @@ def random_roi(rng: np.random.Generator, fmt: str, w: int, h: int) -> tuple[int,
     if fmt == "yuyv":
         x, rw = x - x % 2, max(2, rw - rw % 2)
     return x, y, rw, rh
+
+
+def sweep_config(
+    rng: np.random.Generator,
+    fmt: str,
+    i: int,
+    in_size: tuple[int, int],
+    out_size: tuple[int, int],
+    variant: int,
+) -> dict[str, Any]:
+    """Preprocessor keyword arguments of sweep case ``i``."""
+    use_roi, mode, align, norm = VARIANTS[variant]
+    cfg: dict[str, Any] = {
+        "input_format": fmt,
+        "in_size": in_size,
+        "out_size": out_size,
+        "roi": random_roi(rng, fmt, *in_size) if use_roi else None,
+        "mode": mode,
+        "align": align,
+        "normalize": NORM if norm else None,
+        "channel_order": "rgb" if i % 2 else "bgr",
+        "pad_value": int(rng.integers(0, 256)),
+    }
+    if fmt == "mono8":
+        cfg["out_channels"] = 1 if (i // 2) % 2 else 3
+    return cfg

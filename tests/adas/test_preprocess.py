@@ -28,11 +28,10 @@ from adas.preprocess import (
 )
 from adas.preprocess_kernels import content_geometry, resize_table
 from adas.types import PixelFormat
-from tests.preprocess_frames import frame, legal_in, random_roi
+from tests.preprocess_frames import NORM, VARIANTS, frame, legal_in, sweep_config
 
 FORMATS = [f.value for f in PixelFormat]
 CPU_BACKENDS = ["reference", "opencv"]
-NORM = Normalize(mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395))
 MOSAIC = ("RG", "GB")  # RGGB sensor: row 0 R G, row 1 G B
 
 
@@ -99,12 +98,6 @@ def check_all_backends(image: np.ndarray, cfg: dict[str, Any]) -> None:
 
 # --- the sweep: every format x hundreds of size pairs x every variant ----------------------------
 
-VARIANTS = [
-    (roi, mode, align, norm)
-    for roi in (False, True)
-    for mode, align in (("letterbox", "center"), ("letterbox", "top-left"), ("stretch", "center"))
-    for norm in (False, True)
-]
 BIG = [
     (i, o)
     for i in ((1920, 1080), (1280, 720), (1242, 375))
@@ -146,20 +139,7 @@ def test_sweep_bit_exact(fmt: str) -> None:
     rng = np.random.default_rng(FORMATS.index(fmt))
     for i, (((iw, ih), out_size), v) in enumerate(CASES):
         in_size = legal_in(fmt, iw, ih)
-        use_roi, mode, align, norm = VARIANTS[v]
-        cfg: dict[str, Any] = {
-            "input_format": fmt,
-            "in_size": in_size,
-            "out_size": out_size,
-            "roi": random_roi(rng, fmt, *in_size) if use_roi else None,
-            "mode": mode,
-            "align": align,
-            "normalize": NORM if norm else None,
-            "channel_order": "rgb" if i % 2 else "bgr",
-            "pad_value": int(rng.integers(0, 256)),
-        }
-        if fmt == "mono8":
-            cfg["out_channels"] = 1 if (i // 2) % 2 else 3
+        cfg = sweep_config(rng, fmt, i, in_size, out_size, v)
         check_all_backends(frame(rng, fmt, *in_size), cfg)
 
 

@@ -20,10 +20,9 @@ import pytest
 from adas.preprocess import Normalize, Preprocessor
 from adas.types import PixelFormat
 from fpga import csim
-from tests.preprocess_frames import frame, legal_in, random_roi
+from tests.preprocess_frames import NORM, VARIANTS, frame, legal_in, sweep_config
 
 FORMATS = [f.value for f in PixelFormat]  # bgr8, rgb8, mono8, yuyv, bayer_rggb8
-NORM = Normalize(mean=(103.53, 116.28, 123.675), std=(57.375, 57.12, 58.395))
 HAVE_CXX = shutil.which(os.environ.get("CXX", "g++")) is not None
 needs_cxx = pytest.mark.skipif(
     not HAVE_CXX,
@@ -40,13 +39,6 @@ def kernels() -> dict[int, Any]:
 # --- frames and configurations ----------------------------------------------------------
 
 
-# (use ROI, mode, align, normalise): every combination, dealt round-robin over the sizes.
-VARIANTS = [
-    (roi, mode, align, norm)
-    for roi in (False, True)
-    for mode, align in (("letterbox", "center"), ("letterbox", "top-left"), ("stretch", "center"))
-    for norm in (False, True)
-]
 SPECIAL = [
     ((1, 1), (1, 1)),  # tiny (Bayer / YUYV grow it to their minimum legal frame)
     ((1, 1), (5, 3)),
@@ -76,32 +68,6 @@ def sweep_cases() -> list[tuple[tuple[int, int], tuple[int, int], int]]:
 
 
 CASES = sweep_cases()
-
-
-def config(
-    rng: np.random.Generator,
-    fmt: str,
-    i: int,
-    in_size: tuple[int, int],
-    out_size: tuple[int, int],
-    variant: int,
-) -> dict[str, Any]:
-    """Preprocessor keyword arguments of sweep case ``i``."""
-    use_roi, mode, align, norm = VARIANTS[variant]
-    cfg: dict[str, Any] = {
-        "input_format": fmt,
-        "in_size": in_size,
-        "out_size": out_size,
-        "roi": random_roi(rng, fmt, *in_size) if use_roi else None,
-        "mode": mode,
-        "align": align,
-        "normalize": NORM if norm else None,
-        "channel_order": "rgb" if i % 2 else "bgr",
-        "pad_value": int(rng.integers(0, 256)),
-    }
-    if fmt == "mono8":
-        cfg["out_channels"] = 1 if (i // 2) % 2 else 3
-    return cfg
 
 
 def assert_same_bytes(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -136,7 +102,7 @@ def test_sweep_matches_golden_model(kernels: dict[int, Any], fmt: str) -> None:
     rng = np.random.default_rng(100 + FORMATS.index(fmt))
     for i, (size, out_size, variant) in enumerate(CASES):
         in_size = legal_in(fmt, *size)
-        cfg = config(rng, fmt, i, in_size, out_size, variant)
+        cfg = sweep_config(rng, fmt, i, in_size, out_size, variant)
         check(frame(rng, fmt, *in_size), cfg, csim.PPC_VALUES)
 
 
