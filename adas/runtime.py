@@ -42,8 +42,17 @@ from typing import Any, Protocol
 import numpy as np
 
 from adas.config import param, validate
+from adas.errors import ContractError
 from adas.sinks.can import Fault, RuntimeState
-from adas.types import Decision, DecisionLevel, EgoState, Frame, FrameResult, ObjectStates
+from adas.types import (
+    Decision,
+    DecisionLevel,
+    EgoState,
+    Frame,
+    FrameResult,
+    ObjectStates,
+    PixelFormat,
+)
 
 log = logging.getLogger(__name__)
 
@@ -279,9 +288,6 @@ def _check_geometry(frame: Frame, camera: Any) -> None:
     frame (a truncated buffer, another sensor), whose distances would be wrong."""
     if camera is None:
         return
-    from adas.errors import ContractError
-    from adas.types import PixelFormat
-
     h = frame.image.shape[0]
     packed = frame.pixel_format is PixelFormat.YUYV and frame.image.ndim == 2  # H x 2W bytes
     w = frame.image.shape[1] // (2 if packed else 1)
@@ -443,8 +449,6 @@ def camera_frames(
     "!"). Frames are stamped with ``clock`` when ``read`` returns. A failed open or read
     releases the device and reopens it after ``backoff_s`` (counted in the log), forever."""
     import cv2
-
-    from adas.types import PixelFormat
 
     def run(slot: LatestSlot, stop: threading.Event) -> None:
         seq = 0
