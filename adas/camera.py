@@ -499,6 +499,11 @@ def _read_yaml(path: PathLike, mount: Mount, *, ros: bool) -> CameraModel:
 
             model_node = fs.getNode("distortion_model")
             model = model_node.string() if model_node.isString() else "plumb_bob"
+            if not ros and model.lower() in ("fisheye", "equidistant"):
+                # The runtime models pinhole distortion only: a fisheye file read as pinhole
+                # coefficients would give wrong distances without a word.
+                msg = f"distortion_model '{model}': fisheye cameras are not supported by adas yet"
+                raise CalibrationFileError(msg)
             if ros and model not in _ROS_MODELS.values():
                 msg = f"distortion_model '{model}' unsupported; use {sorted(_ROS_MODELS.values())}"
                 raise CalibrationFileError(msg)

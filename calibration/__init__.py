@@ -1,5 +1,24 @@
-"""Camera calibration: ChArUco and chessboard boards, stereo and multi-camera rigs.
+"""Camera calibration: printable boards, corner detection and single-camera intrinsics.
 
-Nothing is implemented yet beyond the command's entry point; the runtime reads calibrations
-through :mod:`adas.camera` (OpenCV YAML, ROS camera_info YAML, KITTI calib files).
+``adas-calibrate board`` writes a ChArUco or chessboard target and its spec file;
+``adas-calibrate intrinsics`` detects corners (ChArUco with partial views, legacy/modern
+layout found automatically; chessboards), calibrates a pinhole or fisheye model with outlier
+view rejection and held-out error, and writes the files :mod:`adas.camera` reads.
+Stereo, rig and mount calibration are later parts of the same issue.
 """
+
+from calibration.errors import (
+    BoardSpecError,
+    CalibrationError,
+    DetectionError,
+    NotEnoughViewsError,
+    OutputError,
+)
+
+__all__ = [
+    "BoardSpecError",
+    "CalibrationError",
+    "DetectionError",
+    "NotEnoughViewsError",
+    "OutputError",
+]

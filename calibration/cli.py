@@ -1,26 +1,210 @@
-"""The ``adas-calibrate`` command (calibration lands in a later issue; this says so)."""
+"""The ``adas-calibrate`` command: ``board`` and ``intrinsics`` (stereo, rig, mount: not yet).
+
+Arguments are parsed before OpenCV is imported, so ``--help`` is instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from calibration.boards import BoardSpec
+
+BOARD_EXAMPLE = """\
+example:
+  adas-calibrate board --charuco 7x5 --square 0.030 --marker 0.022 --dict DICT_5X5_100 \\
+      --dpi 300 --out board_a4
+  -> board_a4.png (300 dpi, 2717 x 2008 px = 230 x 170 mm), board_a4.svg, board_a4.json
+
+Writes the printable board (PNG with its dpi, SVG in millimetres), parameters in the margin,
+and the board spec JSON that `intrinsics --board` reads. Print at 100 % and measure a square.
+"""
+
+INTRINSICS_EXAMPLE = """\
+example:
+  adas-calibrate intrinsics cam1/*.jpg --charuco 20x20 --square 0.004 --marker 0.0032 \\
+      --dict DICT_4X4_1000 --out cam1.yaml --ros-out cam1_info.yaml --json cam1.json \\
+      --report cam1.html
+  -> {"images": 22, "used": 16, "rejected": ["cal13.jpg", "cal15.jpg"], "rms_px": 0.92, ...}
+
+  adas-calibrate intrinsics left*.jpg --chessboard 9x6 --square 0.025 --out left.yaml
+
+Detects corners in every image (ChArUco: partial views, legacy or modern layout found
+automatically; chessboards: the whole board), calibrates, rejects outlier views (listed in
+"rejected" with the reason), reports the held-out error, parameter standard deviations and a
+coverage map. The YAML files load in `adas` (adas.camera.CameraModel).
+"""
+
+NOT_YET = {
+    "stereo": "calibrate a stereo pair and rectify it",
+    "rectify-uncalibrated": "rectify a pair from matched keypoints, without a board",
+    "rig": "calibrate a multi-camera rig",
+    "mount": "camera height, pitch, roll, yaw from a board on the road",
+}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _board_args(p: argparse.ArgumentParser, *, spec_file: bool) -> None:
+    g = p.add_argument_group("board")
+    kind = g.add_mutually_exclusive_group(required=True)
+    if spec_file:
+        kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
+    kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
+    kind.add_argument("--chessboard", metavar="COLSxROWS", help="chessboard inner corners, 9x6")
+    g.add_argument("--square", type=float, metavar="M", help="square side, metres")
+    g.add_argument("--marker", type=float, metavar="M", help="ChArUco marker side, metres")
+    g.add_argument("--dict", default="DICT_4X4_1000", help="ArUco dictionary (%(default)s)")
+    choices = ("auto", "modern", "legacy") if spec_file else ("modern", "legacy")
+    g.add_argument(
+        "--layout",
+        choices=choices,
+        default=choices[0],
+        help="ChArUco layout: legacy = boards made before OpenCV 4.6 (%(default)s)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (no heavy imports)."""
     p = argparse.ArgumentParser(
         prog="adas-calibrate",
-        description=(
-            "Camera calibration (ChArUco / chessboard intrinsics, stereo and multi-camera "
-            "rigs, rectification). Not implemented yet: no calibration commands exist."
-        ),
+        description="Camera calibration for adas: boards, intrinsics (stereo, rig, mount: not "
+        "yet). Run `adas-calibrate COMMAND --help` for an example of each.",
     )
-    p.parse_args(argv)
-    print(
-        "adas-calibrate: no calibration commands are implemented yet. Until then, calibrate "
-        "with OpenCV and give the runtime its YAML (see adas.camera.CameraModel).",
-        file=sys.stderr,
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    b = sub.add_parser(
+        "board", help="write a printable board and its spec", description=BOARD_EXAMPLE,
+        formatter_class=fmt,
+    )  # fmt: skip
+    _board_args(b, spec_file=False)
+    b.add_argument("--out", required=True, metavar="STEM", help="writes STEM.png/.svg/.json")
+    b.add_argument("--dpi", type=float, default=300.0, help="PNG resolution (%(default)s)")
+    b.add_argument("--margin", type=float, default=0.01, metavar="M", help="white margin, m")
+
+    i = sub.add_parser(
+        "intrinsics", help="calibrate one camera from board images",
+        description=INTRINSICS_EXAMPLE, formatter_class=fmt,
+    )  # fmt: skip
+    i.add_argument("images", nargs="+", help="image files, folders or glob patterns")
+    _board_args(i, spec_file=True)
+    i.add_argument("--model", choices=("pinhole5", "pinhole8", "fisheye"), default="pinhole5")
+    i.add_argument("--out", metavar="camera.yaml", help="OpenCV FileStorage YAML")
+    i.add_argument("--ros-out", metavar="camera_info.yaml", help="ROS calibration file")
+    i.add_argument("--ros-msg-out", metavar="msg.yaml", help="ROS CameraInfo message YAML")
+    i.add_argument("--ros-version", type=int, choices=(1, 2), default=2, help="for --ros-msg-out")
+    i.add_argument("--camera-name", default="camera", help="ROS camera_name / frame_id")
+    i.add_argument("--json", metavar="OUT.json", help="JSON summary (also printed)")
+    i.add_argument("--report", metavar="OUT.html", help="HTML report with plots")
+    i.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    i.add_argument("--min-corners", type=int, default=6, help="fewest corners per view")
+    i.add_argument("--reject-factor", type=float, default=3.0, help="x median view RMS")
+    i.add_argument("--no-reject", action="store_true", help="keep every detected view")
+    i.add_argument("--no-heldout", action="store_true", help="skip leave-one-out (faster)")
+    i.add_argument(
+        "--chessboard-method", choices=("auto", "classic"), default="auto",
+        help="auto: findChessboardCornersSB with classic fallback; classic: only the classic",
+    )  # fmt: skip
+
+    for name, what in NOT_YET.items():
+        sub.add_parser(name, help=f"(not yet) {what}", description=f"Not implemented yet: {what}.")
+    return p
+
+
+def _spec(args: argparse.Namespace) -> BoardSpec:
+    from calibration.boards import BoardKind, BoardSpec, parse_grid
+    from calibration.errors import BoardSpecError
+
+    if getattr(args, "board", None):
+        return BoardSpec.load(args.board)
+    if args.square is None:
+        msg = "--square (metres) is required with --charuco or --chessboard"
+        raise BoardSpecError(msg)
+    legacy = {"auto": None, "modern": False, "legacy": True}[args.layout]
+    if args.chessboard:
+        cols, rows = parse_grid(args.chessboard, "--chessboard")
+        return BoardSpec(BoardKind.CHESSBOARD, cols + 1, rows + 1, args.square)
+    sx, sy = parse_grid(args.charuco, "--charuco")
+    if args.marker is None:
+        msg = "--marker (metres) is required with --charuco"
+        raise BoardSpecError(msg)
+    return BoardSpec(BoardKind.CHARUCO, sx, sy, args.square, args.marker, args.dict, legacy)
+
+
+def _cmd_board(args: argparse.Namespace) -> int:
+    from calibration.boards import write_board
+
+    files = write_board(_spec(args), args.out, dpi=args.dpi, margin_m=args.margin)
+    w, h = files.png_size_px
+    print(f"{files.png} ({w} x {h} px at {args.dpi:g} dpi)\n{files.svg}\n{files.spec}")
+    return 0
+
+
+def _cmd_intrinsics(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from calibration import io, report
+    from calibration.detect import detect_images, expand_inputs
+    from calibration.intrinsics import calibrate
+
+    spec = _spec(args)
+    paths = expand_inputs(args.images)
+    with tqdm(total=len(paths), desc="detect", unit="img", file=sys.stderr) as bar:
+        dets = detect_images(
+            paths, spec, workers=args.workers, min_corners=args.min_corners,
+            chessboard=args.chessboard_method, on_image=lambda: bar.update(1),
+        )  # fmt: skip
+    result = calibrate(
+        dets.detected, dets.image_size, args.model, reject=not args.no_reject,
+        factor=args.reject_factor, heldout=not args.no_heldout,
+    )  # fmt: skip
+    summary = io.summary(result, dets)
+    if args.out:
+        io.write_opencv_yaml(result, args.out)
+    if args.ros_out:
+        io.write_ros_camera_info(result, args.ros_out, camera_name=args.camera_name)
+    if args.ros_msg_out:
+        io.write_ros_message(
+            result, args.ros_msg_out, ros_version=args.ros_version, frame_id=args.camera_name
+        )
+    if args.json:
+        io.write_json(summary, args.json)
+    if args.report:
+        report.write_report(summary, args.report)
+    keys = ("images", "used", "rejected", "rms_px", "heldout_rms_px", "fx", "fy", "cx", "cy")
+    short = {k: summary[k] for k in keys} | {"layout": summary["layout"]}
+    short["not_detected"] = summary["not_detected"]
+    print(json.dumps(short))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 calibration error, 2 usage / not yet)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
     )
-    return 2
+    if args.command in NOT_YET:
+        print(
+            f"adas-calibrate {args.command}: not implemented yet ({NOT_YET[args.command]}); "
+            "it is planned in issue 8. Available now: board, intrinsics.",
+            file=sys.stderr,
+        )
+        return 2
+    from calibration.errors import CalibrationError
+
+    handler = _cmd_board if args.command == "board" else _cmd_intrinsics
+    try:
+        return handler(args)
+    except CalibrationError as exc:
+        print(f"adas-calibrate {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

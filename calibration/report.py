@@ -1,0 +1,144 @@
+"""Self-contained HTML report of an intrinsics calibration (inline SVG, no script, no CDN).
+
+One page: the summary figures, per-view RMS bars (fit and held out; rejected views in red,
+with the rejection threshold), the coverage map of where corners fell in the image, and the
+list of images without a detection.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from adas.svgplot import fmt, table
+from calibration.errors import OutputError
+
+_BAR_W, _BAR_H, _PAD = 760, 180, 48
+_CSS = (
+    "body{font-family:sans-serif;margin:24px;max-width:820px}"
+    "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:2px 8px}"
+    "tr.fail td{background:#fdd}"
+)
+
+
+def residual_bars(views: list[dict[str, Any]], threshold_px: float | None) -> str:
+    """SVG bars: each view's RMS (blue used, red rejected) and held-out RMS (grey outline)."""
+    if not views:
+        return "<p>no views</p>"
+    values = [v["rms_px"] or 0.0 for v in views] + [v["heldout_rms_px"] or 0.0 for v in views]
+    top = max([*values, threshold_px or 0.0, 1e-6]) * 1.1
+    n = len(views)
+    step = (_BAR_W - _PAD - 8) / n
+    height = _BAR_H + 60
+
+    def y(v: float) -> float:
+        return 10 + _BAR_H * (1 - v / top)
+
+    out = [f'<svg width="{_BAR_W}" height="{height}" xmlns="http://www.w3.org/2000/svg">']
+    out.append('<text x="4" y="20" font-size="10">px</text>')
+    out.append(f'<text x="{_PAD - 4}" y="18" font-size="9" text-anchor="end">{top:.2f}</text>')
+    out.append(
+        f'<line x1="{_PAD}" y1="{10 + _BAR_H}" x2="{_BAR_W}" y2="{10 + _BAR_H}" stroke="#999"/>'
+    )
+    for i, v in enumerate(views):
+        x = _PAD + i * step
+        rms = v["rms_px"] or 0.0
+        colour = "#3465a4" if v["used"] else "#cc0000"
+        out.append(
+            f'<rect x="{x + 1:.1f}" y="{y(rms):.1f}" width="{step * 0.45:.1f}" '
+            f'height="{10 + _BAR_H - y(rms):.1f}" fill="{colour}">'
+            f"<title>{html.escape(v['name'])}: {rms:.3f} px</title></rect>"
+        )
+        if v["heldout_rms_px"] is not None:
+            h = v["heldout_rms_px"]
+            out.append(
+                f'<rect x="{x + 1 + step * 0.45:.1f}" y="{y(h):.1f}" width="{step * 0.45:.1f}" '
+                f'height="{10 + _BAR_H - y(h):.1f}" fill="#ddd" stroke="#888">'
+                f"<title>{html.escape(v['name'])} held out: {h:.3f} px</title></rect>"
+            )
+        label = html.escape(v["name"])
+        out.append(
+            f'<text transform="translate({x + step / 2:.1f},{14 + _BAR_H}) rotate(60)" '
+            f'font-size="9">{label}</text>'
+        )
+    if threshold_px is not None:
+        ty = y(threshold_px)
+        out.append(
+            f'<line x1="{_PAD}" y1="{ty:.1f}" x2="{_BAR_W}" y2="{ty:.1f}" stroke="#cc0000" '
+            'stroke-dasharray="4 3"/>'
+            f'<text x="{_BAR_W - 4}" y="{ty - 3:.1f}" font-size="9" text-anchor="end" '
+            f'fill="#cc0000">rejection threshold {threshold_px:.2f} px</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def coverage_svg(coverage: list[list[int]], size: tuple[int, int]) -> str:
+    """SVG grid over the image area, each cell shaded by its corner count (count printed)."""
+    rows, cols = len(coverage), len(coverage[0]) if coverage else 0
+    if not rows or not cols:
+        return "<p>no coverage</p>"
+    width = 480
+    height = width * size[1] / size[0]
+    cw, ch = width / cols, height / rows
+    top = max(max(r) for r in coverage) or 1
+    out = [
+        f'<svg width="{width + 2}" height="{height + 2:.0f}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for r, row in enumerate(coverage):
+        for c, n in enumerate(row):
+            shade = 255 - round(200 * n / top)
+            fill = f"rgb({shade},{shade},255)" if n else "#fdd"
+            out.append(
+                f'<rect x="{1 + c * cw:.1f}" y="{1 + r * ch:.1f}" width="{cw:.1f}" '
+                f'height="{ch:.1f}" fill="{fill}" stroke="#999"/>'
+                f'<text x="{1 + (c + 0.5) * cw:.1f}" y="{1 + (r + 0.55) * ch:.1f}" '
+                f'font-size="11" text-anchor="middle">{n}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def render(summary: dict[str, Any], *, title: str = "Intrinsics calibration") -> str:
+    """The HTML page for a summary from :func:`calibration.io.summary`."""
+    s = summary
+    rows = [
+        {"key": k, "value": s.get(k)}
+        for k in ("model", "images", "detected", "used", "rms_px", "heldout_rms_px", "layout")
+    ]
+    rows += [
+        {"key": k, "value": f"{s[k]:.3f} ± {s['std'].get(k) or 0:.3f}"}
+        for k in ("fx", "fy", "cx", "cy")
+    ]
+    rows += [{"key": k, "value": f"{v:.6g}"} for k, v in s["distortion"].items()]
+    thresholds = [r["threshold_px"] for r in s["rejections"]]
+    threshold = min(thresholds) if thresholds else None
+    rejected = "".join(
+        f"<li>{html.escape(r['name'])}: {html.escape(r['reason'])}</li>" for r in s["rejections"]
+    )
+    missing = ", ".join(html.escape(n) for n in s["not_detected"]) or "none"
+    size = (s["image_width"], s["image_height"])
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"{table(rows, [('key', 'quantity'), ('value', 'value')])}"
+        "<h2>Reprojection error per view</h2>"
+        "<p>Blue: RMS in the final fit; grey: held out (calibrated without the view); "
+        "red: rejected view (RMS when it was rejected).</p>"
+        f"{residual_bars(s['views'], threshold)}"
+        f"<h3>Rejected views</h3><ul>{rejected or '<li>none</li>'}</ul>"
+        f"<p>Images with fewer than {fmt(s['min_corners'])} corners: {missing}</p>"
+        "<h2>Coverage</h2><p>Corners of the used views per image cell; red cells have none, "
+        "so the distortion model is extrapolated there.</p>"
+        f"{coverage_svg(s['coverage'], size)}</body></html>\n"
+    )
+
+
+def write_report(summary: dict[str, Any], path: str | Path, *, title: str | None = None) -> None:
+    """Write the report page to ``path``."""
+    try:
+        Path(path).write_text(render(summary, title=title or f"Intrinsics: {Path(path).stem}"))
+    except OSError as exc:
+        msg = f"{path}: cannot write the report: {exc}"
+        raise OutputError(msg) from exc

@@ -1,0 +1,89 @@
+"""Synthetic calibration images: a rendered board seen through a known camera (test helper).
+
+Each output pixel is traced back through the distortion (``undistortPoints``) to a ray,
+intersected with the board plane (the homography [r1 r2 t] inverted) and looked up in the
+board's printable PNG with ``cv2.remap``; so the corners' true pixels are exactly the
+projections of the board's corners through the known K, distortion and pose.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from calibration.boards import BoardSpec, board_ppm, render_png
+
+_UNDISTORT = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
+
+
+@dataclass(frozen=True)
+class Camera:
+    """Ground truth: intrinsics (pixels), 5 OpenCV distortion coefficients, image size."""
+
+    K: npt.NDArray[np.float64]
+    dist: npt.NDArray[np.float64]
+    size: tuple[int, int]
+
+
+def random_poses(n: int, spec: BoardSpec, cam: Camera, rng: np.random.Generator) -> list[tuple]:
+    """Board poses (rvec, tvec) spread over the image: tilted up to ~40 degrees, part of the
+    board often outside the image (partial views)."""
+    w_m, h_m = spec.size_m
+    poses = []
+    for _ in range(n):
+        angles = np.radians(rng.uniform(-40, 40, 3) * np.array([1, 1, 0.4]))
+        R = cv2.Rodrigues(angles)[0]
+        z = rng.uniform(0.45, 0.8)
+        # board centre aimed at a random image point, which may push part of it outside
+        u = rng.uniform(0.1, 0.9) * cam.size[0]
+        v = rng.uniform(0.1, 0.9) * cam.size[1]
+        ray = np.linalg.solve(cam.K, [u, v, 1.0])
+        centre = ray * z
+        tvec = centre - R @ np.array([w_m / 2, h_m / 2, 0.0])
+        poses.append((cv2.Rodrigues(R)[0].ravel(), tvec))
+    return poses
+
+
+def render_view(
+    spec: BoardSpec,
+    cam: Camera,
+    rvec: npt.NDArray[np.float64],
+    tvec: npt.NDArray[np.float64],
+    rng: np.random.Generator,
+    *,
+    occlude: float = 0.0,
+    dpi: float = 150.0,
+) -> npt.NDArray[np.uint8]:
+    """Grey image of the board at pose (rvec, tvec); ``occlude`` > 0 paints a dark band over
+    that fraction of the image width at a random place (a hand, a cable...)."""
+    margin = 2 * spec.square_m
+    texture = render_png(spec, dpi=dpi, margin_m=margin).astype(np.float32)
+    texture = cv2.GaussianBlur(texture, (0, 0), 1.5)
+    ppm = board_ppm(dpi)
+    w, h = cam.size
+    u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
+    px = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
+    xy = cv2.undistortPoints(px, cam.K, cam.dist, criteria=_UNDISTORT).reshape(-1, 2)
+    R = cv2.Rodrigues(np.asarray(rvec, np.float64))[0]
+    H = np.column_stack([R[:, 0], R[:, 1], np.asarray(tvec, np.float64)])
+    b = np.linalg.solve(H, np.column_stack([xy, np.ones(len(xy))]).T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X, Y = b[0] / b[2], b[1] / b[2]
+    behind = ~(b[2] > 0)
+    map_x = ((X + margin) * ppm - 0.5).astype(np.float32)
+    map_y = ((Y + margin) * ppm - 0.5).astype(np.float32)
+    map_x[behind] = -1e6
+    img = cv2.remap(
+        texture, map_x.reshape(h, w), map_y.reshape(h, w), cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=90.0,
+    )  # fmt: skip
+    img = 40.0 + img * (190.0 / 255.0)  # print contrast: black ~40, white ~230
+    if occlude > 0:
+        band = int(occlude * w)
+        x0 = int(rng.uniform(0, w - band))
+        img[:, x0 : x0 + band] = 25.0
+    img = cv2.GaussianBlur(img, (0, 0), 0.6) + rng.normal(0.0, 2.0, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
