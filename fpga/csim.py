@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -331,32 +332,14 @@ def run_plan(plan: Plan, image: np.ndarray, *, ppc: int = 1) -> KernelRun:
     return KernelRun(out, int(cycles.value), tuple(int(s) for s in stages), ppc)
 
 
-def run_kernel(
-    image: np.ndarray,
-    *,
-    input_format: str,
-    in_size: tuple[int, int],
-    out_size: tuple[int, int],
-    roi: tuple[int, int, int, int] | None = None,
-    pad_value: int = 114,
-    normalize: Normalize | None = None,
-    mode: str = "letterbox",
-    align: str = "center",
-    channel_order: str = "bgr",
-    out_channels: int = 3,
-    ppc: int = 1,
-) -> tuple[np.ndarray, int]:
+def run_kernel(image: np.ndarray, *, ppc: int = 1, **config: Any) -> tuple[np.ndarray, int]:
     """The C-simulated kernel's (1, C, out_h, out_w) tensor and its modelled cycle count.
 
-    Parameters as ``adas.preprocess.Preprocessor`` (the golden model), plus ``ppc``, the
-    kernel's compile-time PIXELS_PER_CLOCK (1, 2 or 4).
+    ``config``: the keyword arguments of :func:`make_plan` (those of
+    ``adas.preprocess.Preprocessor``, the golden model); ``ppc``: the kernel's compile-time
+    PIXELS_PER_CLOCK (1, 2 or 4).
     """
-    plan = make_plan(
-        input_format=input_format, in_size=in_size, out_size=out_size, roi=roi,
-        pad_value=pad_value, normalize=normalize, mode=mode, align=align,
-        channel_order=channel_order, out_channels=out_channels,
-    )  # fmt: skip
-    done = run_plan(plan, image, ppc=ppc)
+    done = run_plan(make_plan(**config), image, ppc=ppc)
     return done.tensor, done.cycles
 
 

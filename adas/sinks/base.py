@@ -20,6 +20,7 @@ from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from adas.closing import Closing
 from adas.errors import SinkError
 from adas.types import DangerLevel, DecisionLevel, FrameResult, ObjectClass, Zone
 
@@ -67,7 +68,7 @@ class Sink(Protocol):
     ) -> None: ...
 
 
-class SinkBase:
+class SinkBase(Closing):
     """Context-manager plumbing shared by the sinks: ``__exit__`` always closes (also on an
     exception or Ctrl-C, which is the point: the file must be finalised, not abandoned)."""
 
@@ -80,17 +81,6 @@ class SinkBase:
         if self.closed:
             msg = f"{type(self).__name__}: write after close; open a new sink for a new run"
             raise SinkError(msg)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def output_path(out_dir: str | Path, name: str, *, overwrite: bool) -> Path:

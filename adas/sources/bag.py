@@ -28,13 +28,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from rosbags.highlevel import AnyReader
 from rosbags.interfaces import Connection
 from rosbags.typesys import Stores, get_typestore
 
+from adas.closing import Closing
 from adas.errors import DataFormatError
 from adas.sources.decode import (
     CAMERA_INFO_TYPE,
@@ -156,7 +156,7 @@ def _storage_path(path: Path) -> Path:
     return files[0]
 
 
-class BagSource:
+class BagSource(Closing):
     """Frames, camera info and ego state from one bag; see the module docstring."""
 
     def __init__(
@@ -329,14 +329,3 @@ class BagSource:
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             tmp.cleanup()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

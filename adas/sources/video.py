@@ -24,12 +24,11 @@ from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import cv2
 import numpy as np
 
+from adas.closing import Closing
 from adas.errors import DataFormatError
 from adas.sources.bag import BAG_SUFFIXES, DEFAULT_MAX_EGO_AGE_S, BagSource, TopicMap
 from adas.sources.decode import (
@@ -112,7 +111,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-class _FileSource:
+class _FileSource(Closing):
     """What video and folder sources share: counters, ego track, camera info, lifetime."""
 
     def __init__(
@@ -146,17 +145,6 @@ class _FileSource:
 
     def close(self) -> None:
         """Nothing stays open between passes; kept for the Source protocol."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class VideoSource(_FileSource):
