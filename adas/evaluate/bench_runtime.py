@@ -11,8 +11,14 @@ real runtime loop, whose commands go to a python-can virtual bus through the rea
 Per run: capture-to-send latency p50/p95/p99/max of every command that answers a frame,
 frames offered, processed, replaced while the pipeline was busy, dropped as stale, and the
 process's resident memory after the first tenth of the run and at the end ("memory flat").
+Per run also the time of each pipeline stage and of the rest of the cycle (``other``: waking
+for the frame, the CAN command), p50/p95/p99.
+
 The target (issue 7): p99 <= inference median + 10 ms, the inference median being the bare
-ONNX session on the clip's tensors, timed in the same run.
+ONNX session on the clip's tensors run back to back, timed in the same process before and
+after the runs. ``model_paced_30fps_ms`` is the same bare session run once every 1/30 s: the
+model's own tail when it idles between frames, which no runtime can go below. On shared
+virtual machines (2 cores here) its p99 alone can exceed the median by more than 10 ms.
 """
 
 from __future__ import annotations
@@ -56,6 +62,22 @@ def _pct(ns: list[int]) -> dict[str, float]:
     }
 
 
+def _time_model(session: Any, tensors: list[np.ndarray], n: int, fps: float = 0.0) -> list[int]:
+    """``n`` runs of the bare session [ns each], back to back or one every 1/``fps`` s."""
+    out = []
+    due = time.perf_counter()
+    for k in range(n):
+        if fps:
+            due += 1.0 / fps
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        t0 = time.perf_counter_ns()
+        session.run(tensors[k % len(tensors)])
+        out.append(time.perf_counter_ns() - t0)
+    return out
+
+
 def bench_runtime(
     clip: str | Path,
     model: str | None = None,
@@ -68,7 +90,7 @@ def bench_runtime(
     import can
 
     from adas.config import load_config
-    from adas.pipeline import Pipeline
+    from adas.pipeline import STAGES, Pipeline
     from adas.replay import ReplayOptions, _camera
     from adas.runtime import Cycle, Runtime, RuntimeCore, player_frames
     from adas.sinks.can import CanOutput
@@ -92,15 +114,12 @@ def bench_runtime(
     base = Pipeline.build(config, camera)
     det = base.detector
 
-    # The model alone, and the whole pipeline per frame, sequentially: what it sustains.
-    tensors = [base.prepare(it.frame).tensor for it in items]
-    det.session.run(tensors[0])
-    infer_ns = []
-    for x in tensors * 3:
-        t0 = time.perf_counter_ns()
-        det.session.run(x)
-        infer_ns.append(time.perf_counter_ns() - t0)
-    inference_ms = statistics.median(infer_ns) / 1e6
+    # The model alone, back to back (the target's "inference median"), and the whole pipeline
+    # per frame, sequentially: what it sustains. A few tensors spread over the clip suffice
+    # (all of them would hold 2 MB a frame through the runs).
+    tensors = [base.prepare(it.frame).tensor for it in items[:: max(1, len(items) // 30)]]
+    n_model = max(90, len(tensors))
+    infer_ns = _time_model(det.session, tensors, n_model)
     per_frame = []
     ego0 = EgoState(0, ego_speed_mps)
     for it in items:
@@ -108,7 +127,9 @@ def bench_runtime(
         base.process(it.frame, replace(ego0, t_ns=it.frame.t_ns))
         per_frame.append(time.perf_counter_ns() - t0)
     sustainable_fps = 1e9 / statistics.median(per_frame)
-    target_ms = inference_ms + TARGET_MARGIN_MS
+    # The model alone at the camera's pace: its own tail when it waits between frames, the
+    # floor under the runtime's latency (see model_paced_30fps_ms in the report).
+    paced_ns = _time_model(det.session, tensors, round(seconds * 30.0), fps=30.0)
 
     def run(name: str, offered_fps: float) -> dict[str, Any]:
         rate = offered_fps / recorded_fps
@@ -122,13 +143,17 @@ def bench_runtime(
 
         started = time.perf_counter()
 
-        infer_in_loop: list[int] = []
+        stages: dict[str, list[int]] = {k: [] for k in (*STAGES, "other")}
 
         def on_cycle(cycle: Cycle) -> None:
             if cycle.latency_ns is not None and cycle.frame_t_ns is not None:
                 latencies.append(cycle.latency_ns)
-            if cycle.result is not None:
-                infer_in_loop.append(cycle.result.latency_ns.get("infer", 0))
+            if cycle.result is not None and cycle.latency_ns is not None:
+                spent = cycle.result.latency_ns
+                for k in STAGES:
+                    stages[k].append(spent.get(k, 0))
+                # Waking up for the frame, the CAN command, the loop's own work.
+                stages["other"].append(cycle.latency_ns - sum(spent.get(k, 0) for k in STAGES))
             if not rss and time.perf_counter() - started >= seconds / 10:
                 rss.append(_rss_mb())
 
@@ -160,14 +185,20 @@ def bench_runtime(
             "can_errors": core.counts["can_errors"],
             "latency_ms": lat,
             # The model's own share, inside the loop: its tail is most of the latency's.
-            "infer_in_loop_ms": _pct(infer_in_loop),
-            "within_target": bool(lat["p99"] <= target_ms),
+            "infer_in_loop_ms": _pct(stages["infer"]),
+            "stages_ms": {k: _pct(v) for k, v in stages.items()},
             "rss_mb_after_first_tenth": round(rss[0], 1) if rss else None,
             "rss_mb_end": round(_rss_mb(), 1),
             "state": final["state"],
         }
 
     runs = [run("30fps", 30.0), run("10x", 10.0 * sustainable_fps)]
+    # Once more after the runs: a machine that was busy at the start shows here.
+    infer_ns += _time_model(det.session, tensors, n_model)
+    inference_ms = statistics.median(infer_ns) / 1e6
+    target_ms = inference_ms + TARGET_MARGIN_MS
+    for r in runs:
+        r["within_target"] = bool(r["latency_ms"]["p99"] <= target_ms)
     return {
         "benchmark": "runtime",
         "clip": str(clip),
@@ -175,6 +206,8 @@ def bench_runtime(
         "providers_used": det.providers_used,
         "recorded_fps": round(recorded_fps, 2),
         "inference_median_ms": round(inference_ms, 3),
+        "inference_ms": _pct(infer_ns),
+        "model_paced_30fps_ms": _pct(paced_ns),
         "pipeline_median_ms": round(statistics.median(per_frame) / 1e6, 3),
         "sustainable_fps": round(sustainable_fps, 2),
         "target_p99_ms": round(target_ms, 3),

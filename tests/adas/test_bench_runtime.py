@@ -32,6 +32,19 @@ def test_bench_runtime_reports_latency_drops_and_memory(data_dir: Path, tmp_path
         assert run["frames_taken"] + run["dropped_busy"] == run["frames_offered"]
         assert run["can_errors"] == 0 and run["state"] == "OK"
         assert run["rss_mb_end"] > 0
+        assert run["within_target"] == (lat["p99"] <= rep["target_p99_ms"])
+        # Where the time went: the stages and the rest of the cycle add up to each frame's
+        # latency, so their medians cannot exceed the latency's maximum, nor miss a stage.
+        stages = run["stages_ms"]
+        assert set(stages) == {"preprocess", "infer", "decode", "track", "distance", "motion",
+                               "danger", "control", "other"}  # fmt: skip
+        assert stages["infer"] == run["infer_in_loop_ms"]
+        assert 0 < sum(s["p50"] for s in stages.values()) <= lat["max"]
+        assert all(s["p50"] >= 0 for s in stages.values())
+    # The model alone: back to back before and after the runs, and paced at 30 frames/s.
+    assert rep["inference_ms"]["p50"] == pytest.approx(rep["inference_median_ms"], abs=1e-3)
+    paced = rep["model_paced_30fps_ms"]
+    assert 0 < paced["p50"] <= paced["p99"] <= paced["max"]
     # Offered ten times faster than it can go: the latest-frame policy drops most frames
     # instead of queueing them, so latency stays that of one frame.
     assert flood["dropped_busy"] > 5 * flood["processed"]
