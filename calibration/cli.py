@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from calibration import cli_mount
+
 if TYPE_CHECKING:
     from calibration.boards import BoardSpec
 
@@ -44,7 +46,6 @@ NOT_YET = {
     "stereo": "calibrate a stereo pair and rectify it",
     "rectify-uncalibrated": "rectify a pair from matched keypoints, without a board",
     "rig": "calibrate a multi-camera rig",
-    "mount": "camera height, pitch, roll, yaw from a board on the road",
 }
 
 
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: findChessboardCornersSB with classic fallback; classic: only the classic",
     )  # fmt: skip
 
+    cli_mount.add_parser(sub, _board_args)
     for name, what in NOT_YET.items():
         sub.add_parser(name, help=f"(not yet) {what}", description=f"Not implemented yet: {what}.")
     return p
@@ -199,9 +201,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from calibration.errors import CalibrationError
 
-    handler = _cmd_board if args.command == "board" else _cmd_intrinsics
+    handlers = {
+        "board": _cmd_board,
+        "intrinsics": _cmd_intrinsics,
+        "mount": lambda a: cli_mount.run(a, _spec(a)),
+    }
     try:
-        return handler(args)
+        return handlers[args.command](args)
     except CalibrationError as exc:
         print(f"adas-calibrate {args.command}: {exc}", file=sys.stderr)
         return 1

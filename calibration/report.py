@@ -8,6 +8,7 @@ list of images without a detection.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +138,54 @@ def render(summary: dict[str, Any], *, title: str = "Intrinsics calibration") ->
 
 def write_report(summary: dict[str, Any], path: str | Path, *, title: str | None = None) -> None:
     """Write the report page to ``path``."""
+    _write(path, render(summary, title=title or f"Intrinsics: {Path(path).stem}"))
+
+
+def _write(path: str | Path, page: str) -> None:
     try:
-        Path(path).write_text(render(summary, title=title or f"Intrinsics: {Path(path).stem}"))
+        Path(path).write_text(page)
     except OSError as exc:
         msg = f"{path}: cannot write the report: {exc}"
         raise OutputError(msg) from exc
+
+
+def render_summary_page(
+    summary: dict[str, Any],
+    *,
+    title: str,
+    keys: Sequence[str],
+    tables: dict[str, list[dict[str, Any]]] | None = None,
+    figures: dict[str, str] | None = None,
+) -> str:
+    """A page for the other commands (stereo, rectify-uncalibrated, rig, mount): the summary's
+    ``keys`` (with their ``std`` where the summary has one), a table per list of records
+    (columns: the union of their scalar keys, in first-seen order) and inline SVG figures."""
+    std = summary.get("std") or {}
+    rows = []
+    for k in keys:
+        v = summary.get(k)
+        shown = fmt(v) if not isinstance(v, list) else ", ".join(map(str, v)) or "none"
+        if isinstance(std.get(k), int | float):
+            shown += f" ± {fmt(std[k])}"
+        rows.append({"key": k, "value": shown})
+    parts = [table(rows, [("key", "quantity"), ("value", "value")])]
+    for name, svg in (figures or {}).items():
+        parts.append(f"<h2>{html.escape(name)}</h2>{svg}")
+    for name, records in (tables or {}).items():
+        cols: list[tuple[str, str]] = []
+        for r in records:
+            for k, v in r.items():
+                if not isinstance(v, dict | list) and (k, k) not in cols:
+                    cols.append((k, k))
+        parts.append(f"<h2>{html.escape(name)}</h2>")
+        parts.append(table(records, cols) if records else "<p>none</p>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f"{''.join(parts)}</body></html>\n"
+    )
+
+
+def write_summary_page(summary: dict[str, Any], path: str | Path, **kwargs: Any) -> None:
+    """Write :func:`render_summary_page` to ``path``."""
+    _write(path, render_summary_page(summary, **kwargs))

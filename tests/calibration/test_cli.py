@@ -13,7 +13,7 @@ from adas.camera import CameraModel
 from calibration.cli import NOT_YET, build_parser, main
 
 
-@pytest.mark.parametrize("command", ["board", "intrinsics"])
+@pytest.mark.parametrize("command", ["board", "intrinsics", "mount"])
 def test_help_starts_with_an_example(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
@@ -78,3 +78,43 @@ def test_intrinsics_end_to_end_on_the_left_camera(
     assert cam.fx == summary["fx"] and np.array_equal(cam.K, ros.K)
     page = out["html"].read_text()
     assert page.count("<svg") == 2 and "left01.jpg" in page and "<script" not in page
+
+
+def test_mount_end_to_end_on_rendered_road_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rendered views of a ChArUco board lying on the road through a camera on a known mount:
+    the command's TOML loads in adas with that mount (height within 5 mm, angles 0.1 deg)."""
+    from adas.config import load_config
+    from tests.calibration import test_mount as tm
+    from tests.calibration.synth import Camera, render_view
+
+    cam = CameraModel(tm.K, tm.DIST, *tm.SIZE, mount=tm.TRUTH)
+    T_camera_board = np.linalg.inv(cam.T_vehicle_camera) @ tm.T_VEHICLE_GROUND
+    rvec = cv2.Rodrigues(T_camera_board[:3, :3])[0].ravel()
+    rng = np.random.default_rng(3)
+    for i in range(2):
+        image = render_view(tm.SPEC, Camera(tm.K, tm.DIST, tm.SIZE), rvec, T_camera_board[:3, 3],
+                            rng, dpi=40)  # fmt: skip
+        cv2.imwrite(str(tmp_path / f"road{i}.png"), image)
+    CameraModel(tm.K, tm.DIST, *tm.SIZE).to_opencv_yaml(tmp_path / "front.yaml")
+    files = {n: tmp_path / n for n in ("mount.toml", "mount.json", "mount.html")}
+    args = ["mount", str(tmp_path / "road*.png"), "--camera", str(tmp_path / "front.yaml"),
+            "--charuco", "8x6", "--square", "0.15", "--marker", "0.11", "--dict", "DICT_4X4_50",
+            "--on-ground", "1.6", "0.85", "--board-yaw-deg", "-90", "--thickness", "0.005",
+            "--out", str(files["mount.toml"]), "--json", str(files["mount.json"]),
+            "--report", str(files["mount.html"])]  # fmt: skip
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["images"] == printed["used"] == 2
+    mount = load_config(files["mount.toml"]).mount
+    assert abs(mount.height_m - tm.TRUTH.height_m) < 0.005
+    for f in ("pitch_rad", "roll_rad", "yaw_rad"):
+        assert abs(np.degrees(getattr(mount, f) - getattr(tm.TRUTH, f))) < 0.1, f
+    assert json.loads(files["mount.json"].read_text())["height_m"] == printed["height_m"]
+    page = files["mount.html"].read_text()
+    assert "road0.png" in page and "height_m" in page
+    # The board said to lie the wrong way round: the solution is off the road; refused.
+    args[args.index("-90")] = "90"
+    assert main(args) == 1
+    assert "board" in capsys.readouterr().err
