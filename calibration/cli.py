@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from calibration import cli_mount
+from calibration import cli_mount, cli_pairs
 
 if TYPE_CHECKING:
     from calibration.boards import BoardSpec
@@ -44,14 +44,13 @@ coverage map. The YAML files load in `adas` (adas.camera.CameraModel).
 
 NOT_YET = {
     "stereo": "calibrate a stereo pair and rectify it",
-    "rectify-uncalibrated": "rectify a pair from matched keypoints, without a board",
     "rig": "calibrate a multi-camera rig",
 }
 
 
-def _board_args(p: argparse.ArgumentParser, *, spec_file: bool) -> None:
+def _board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
     g = p.add_argument_group("board")
-    kind = g.add_mutually_exclusive_group(required=True)
+    kind = g.add_mutually_exclusive_group(required=required)
     if spec_file:
         kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
     kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
@@ -113,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     cli_mount.add_parser(sub, _board_args)
+    cli_pairs.add_uncalibrated_parser(sub, _board_args)
     for name, what in NOT_YET.items():
         sub.add_parser(name, help=f"(not yet) {what}", description=f"Not implemented yet: {what}.")
     return p
@@ -205,6 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "board": _cmd_board,
         "intrinsics": _cmd_intrinsics,
         "mount": lambda a: cli_mount.run(a, _spec(a)),
+        "rectify-uncalibrated": lambda a: cli_pairs.run_uncalibrated(a, _spec),
     }
     try:
         return handlers[args.command](args)

@@ -19,3 +19,7 @@ class NotEnoughViewsError(CalibrationError, ValueError):
 
 class OutputError(CalibrationError, OSError):
     """A result file (board, YAML, JSON, report) could not be written."""
+
+
+class MatchError(CalibrationError, ValueError):
+    """Matched points (left/right) are malformed, too few, or admit no usable epipolar geometry."""
