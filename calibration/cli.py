@@ -1,4 +1,4 @@
-"""The ``adas-calibrate`` command: ``board`` and ``intrinsics`` (stereo, rig, mount: not yet).
+"""The ``adas-calibrate`` command: board, intrinsics, stereo, rectify-uncalibrated, rig, mount.
 
 Arguments are parsed before OpenCV is imported, so ``--help`` is instant.
 """
@@ -42,11 +42,6 @@ automatically; chessboards: the whole board), calibrates, rejects outlier views 
 coverage map. The YAML files load in `adas` (adas.camera.CameraModel).
 """
 
-NOT_YET = {
-    "stereo": "calibrate a stereo pair and rectify it",
-    "rig": "calibrate a multi-camera rig",
-}
-
 
 def _board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
     g = p.add_argument_group("board")
@@ -71,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no heavy imports)."""
     p = argparse.ArgumentParser(
         prog="adas-calibrate",
-        description="Camera calibration for adas: boards, intrinsics (stereo, rig, mount: not "
-        "yet). Run `adas-calibrate COMMAND --help` for an example of each.",
+        description="Camera calibration for adas: boards, intrinsics, stereo pairs, "
+        "uncalibrated rectification, multi-camera rigs and the camera's mount on the vehicle. "
+        "Run `adas-calibrate COMMAND --help` for an example of each.",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -113,8 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_mount.add_parser(sub, _board_args)
     cli_pairs.add_uncalibrated_parser(sub, _board_args)
-    for name, what in NOT_YET.items():
-        sub.add_parser(name, help=f"(not yet) {what}", description=f"Not implemented yet: {what}.")
+    cli_pairs.add_stereo_parsers(sub, _board_args)
     return p
 
 
@@ -186,19 +181,12 @@ def _cmd_intrinsics(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 1 calibration error, 2 usage / not yet)."""
+    """Entry point; returns the exit status (0 ok, 1 calibration error, 2 usage)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if args.command in NOT_YET:
-        print(
-            f"adas-calibrate {args.command}: not implemented yet ({NOT_YET[args.command]}); "
-            "it is planned in issue 8. Available now: board, intrinsics.",
-            file=sys.stderr,
-        )
-        return 2
     from calibration.errors import CalibrationError
 
     handlers = {
@@ -206,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "intrinsics": _cmd_intrinsics,
         "mount": lambda a: cli_mount.run(a, _spec(a)),
         "rectify-uncalibrated": lambda a: cli_pairs.run_uncalibrated(a, _spec),
+        "stereo": lambda a: cli_pairs.run_stereo(a, _spec(a)),
+        "rig": lambda a: cli_pairs.run_rig(a, _spec(a)),
     }
     try:
         return handlers[args.command](args)

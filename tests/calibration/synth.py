@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.boards import BoardSpec, board_ppm, render_png
+from calibration.detect import Detection, DetectionSet
 
 _UNDISTORT = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
 
@@ -87,3 +88,48 @@ def render_view(
         img[:, x0 : x0 + band] = 25.0
     img = cv2.GaussianBlur(img, (0, 0), 0.6) + rng.normal(0.0, 2.0, img.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def projected_detection(
+    name: str,
+    spec: BoardSpec,
+    cam: Camera,
+    rvec: npt.ArrayLike,
+    tvec: npt.ArrayLike,
+    rng: np.random.Generator,
+    *,
+    noise_px: float = 0.0,
+    min_corners: int = 6,
+) -> Detection | None:
+    """The board's inner corners projected through ``cam`` at pose (rvec, tvec) with Gaussian
+    pixel noise, keeping those in front of the camera and inside the image (a partial view,
+    ids kept); None when fewer than ``min_corners`` remain."""
+    obj = spec.chessboard_object_points().astype(np.float64)
+    rv = np.asarray(rvec, np.float64).reshape(3)
+    tv = np.asarray(tvec, np.float64).reshape(3)
+    depth = (cv2.Rodrigues(rv)[0] @ obj.T).T[:, 2] + tv[2]
+    px, _ = cv2.projectPoints(obj, rv, tv, cam.K, cam.dist)
+    px = px.reshape(-1, 2) + rng.normal(0.0, noise_px, (len(obj), 2))
+    keep = (depth > 0) & (px[:, 0] > 0) & (px[:, 0] < cam.size[0] - 1)
+    keep &= (px[:, 1] > 0) & (px[:, 1] < cam.size[1] - 1)
+    if keep.sum() < min_corners:
+        return None
+    ids = np.flatnonzero(keep).astype(np.int32)
+    return Detection(
+        name, "", px[keep].astype(np.float32), obj[keep].astype(np.float32), ids, "synthetic"
+    )
+
+
+def detection_set(detections: list[Detection], cam: Camera) -> DetectionSet:
+    """A DetectionSet of synthetic detections (no layout, 6 corners minimum)."""
+    return DetectionSet(tuple(detections), cam.size, "n/a", 6)
+
+
+def compose(
+    T_cam_ref: npt.NDArray[np.float64], rvec: npt.ArrayLike, tvec: npt.ArrayLike
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Board pose (rvec, tvec) in the reference camera -> the pose in a camera ``T_cam_ref``
+    (4 x 4) maps the reference frame to."""
+    R = T_cam_ref[:3, :3] @ cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3))[0]
+    t = T_cam_ref[:3, :3] @ np.asarray(tvec, np.float64).reshape(3) + T_cam_ref[:3, 3]
+    return cv2.Rodrigues(R)[0].ravel(), t

@@ -1,0 +1,388 @@
+"""Stereo pair calibration: pairing, joint refinement, outlier-pair rejection, rectification.
+
+Convention (OpenCV's ``stereoCalibrate``): ``R, T`` map the left camera's frame to the right
+one's, ``x_right = R x_left + T``, T in board units (metres for a board given in metres).
+Both cameras are first calibrated alone (``intrinsics.calibrate``, which may reject views),
+then the pair is refined jointly (intrinsics and extrinsics) with ``cv2.stereoCalibrate``,
+or only the extrinsics when ``fix_intrinsics`` is given.
+
+Pairs are matched by image name with the first ``left``/``right`` removed (``left01.jpg`` and
+``right01.jpg`` are pair ``01.jpg``; identical names, as in one folder per camera, pair
+directly) or by position; corners by id, so partial ChArUco views use the ids seen in both.
+A pair whose stereo RMS (both cameras' corners) exceeds ``factor`` x the median is rejected,
+worst first, with its reason, as views are in ``intrinsics``.
+
+Quality of the rectification: the residual vertical disparity ``dy = y_left - y_right`` of
+corresponding corners in rectified pixels (x for a vertical rig), measured in-sample and on
+held-out pairs: the pair is left out of the whole calibration (both monos and the joint fit),
+the rest is rectified and the left-out pair measured under it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from calibration.detect import Detection, DetectionSet
+from calibration.errors import CalibrationError, NotEnoughViewsError
+from calibration.intrinsics import (
+    MAX_REJECT_FRACTION,
+    MIN_VIEWS,
+    REJECT_FACTOR,
+    REJECT_FLOOR_PX,
+    FloatArray,
+    IntrinsicsResult,
+    Model,
+    Rejection,
+    calibrate,
+    project,
+)
+from calibration.rectification import Rectification, rectified_offsets, rectify_cameras
+
+log = logging.getLogger(__name__)
+
+_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-12)
+_SIDE = re.compile(r"left|right", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class StereoPair:
+    """One instant seen by both cameras, reduced to the corner ids both saw (row-aligned)."""
+
+    name: str
+    left: Detection
+    right: Detection
+
+    @property
+    def count(self) -> int:
+        """Corners seen in both images."""
+        return self.left.count
+
+
+@dataclass(frozen=True)
+class PairError:
+    """A pair's errors (pixels): stereo reprojection RMS in the fit, and rectified dy."""
+
+    name: str
+    count: int
+    rms_px: float
+    left_rms_px: float
+    right_rms_px: float
+    dy_rms_px: float | None  # in-sample rectified vertical disparity RMS
+    heldout_dy_rms_px: float | None  # the same with the pair left out of the calibration
+    used: bool
+
+
+@dataclass(frozen=True, eq=False)
+class StereoResult:
+    """A calibrated pair. ``left``/``right`` carry the jointly refined K and dist, with
+    ``rms_px`` the camera's RMS in the joint fit; their other figures are the mono fit's."""
+
+    model: Model
+    left: IntrinsicsResult
+    right: IntrinsicsResult
+    R: FloatArray  # 3 x 3, left frame -> right frame
+    T: FloatArray  # 3, board units
+    E: FloatArray
+    F: FloatArray
+    rms_px: float
+    fixed_intrinsics: bool
+    pairs: tuple[PairError, ...]  # used pairs, then rejected ones
+    rejected: tuple[Rejection, ...]
+    skipped: tuple[tuple[str, str], ...]  # (image or pair name, why it is not a pair)
+    dy_px: FloatArray  # in-sample rectified dy of every corner of the used pairs
+    heldout_dy_px: FloatArray | None  # held-out dy of every corner, None when not measured
+    alpha: float  # the rectification the dy figures were measured with
+
+    @property
+    def baseline(self) -> float:
+        """|T|: distance between the optical centres, board units."""
+        return float(np.linalg.norm(self.T))
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """Names of the pairs the final calibration used."""
+        return tuple(p.name for p in self.pairs if p.used)
+
+
+def _key(name: str) -> str:
+    return _SIDE.sub("", name, count=1)
+
+
+def _common(name: str, a: Detection, b: Detection) -> StereoPair:
+    ids, ia, ib = np.intersect1d(a.ids, b.ids, assume_unique=True, return_indices=True)
+
+    def cut(d: Detection, idx: np.ndarray) -> Detection:
+        return dataclasses.replace(
+            d, image_points=d.image_points[idx], object_points=d.object_points[idx], ids=ids
+        )
+
+    return StereoPair(name, cut(a, ia), cut(b, ib))
+
+
+def match_pairs(
+    left: DetectionSet, right: DetectionSet, *, by_order: bool = False, min_corners: int = 6
+) -> tuple[list[StereoPair], list[tuple[str, str]]]:
+    """Pairs of detected views (by name, or by position with ``by_order``) with at least
+    ``min_corners`` common corner ids, and the (name, reason) of every image left unpaired."""
+    skipped: list[tuple[str, str]] = []
+    if by_order:
+        if len(left.detections) != len(right.detections):
+            msg = (
+                f"{len(left.detections)} left and {len(right.detections)} right images: "
+                "pairing by order needs the same number of each"
+            )
+            raise NotEnoughViewsError(msg)
+        cands = [
+            (f"{a.name}|{b.name}", a, b)
+            for a, b in zip(left.detections, right.detections, strict=True)
+        ]
+    else:
+        rmap = {_key(d.name): d for d in right.detections}
+        lkeys = {_key(d.name) for d in left.detections}
+        cands = [
+            (_key(a.name), a, rmap[_key(a.name)]) for a in left.detections if _key(a.name) in rmap
+        ]
+        skipped += [
+            (d.name, "no right image of the same name")
+            for d in left.detections
+            if _key(d.name) not in rmap
+        ]
+        skipped += [
+            (d.name, "no left image of the same name")
+            for d in right.detections
+            if _key(d.name) not in lkeys
+        ]
+    pairs = []
+    for name, a, b in cands:
+        pair = _common(name, a, b)
+        if pair.count < min_corners:
+            skipped.append((name, f"{pair.count} corners seen in both images (< {min_corners})"))
+        else:
+            pairs.append(pair)
+    return pairs, skipped
+
+
+@dataclass(frozen=True)
+class _Fit:
+    rms_px: float
+    K1: FloatArray
+    D1: FloatArray
+    K2: FloatArray
+    D2: FloatArray
+    R: FloatArray
+    T: FloatArray
+    E: FloatArray
+    F: FloatArray
+    rvecs: tuple[FloatArray, ...]
+    tvecs: tuple[FloatArray, ...]
+
+
+def _flags(model: Model) -> int:
+    return cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0
+
+
+def _stereo_fit(
+    model: Model, pairs: Sequence[StereoPair], left: IntrinsicsResult, right: IntrinsicsResult,
+    size: tuple[int, int], *, fixed: bool,
+) -> _Fit:  # fmt: skip
+    """``cv2.stereoCalibrate`` on ``pairs`` from the mono intrinsics (kept with ``fixed``)."""
+    obj = [p.left.object_points.astype(np.float32).reshape(-1, 1, 3) for p in pairs]
+    il = [p.left.image_points.astype(np.float32).reshape(-1, 1, 2) for p in pairs]
+    ir = [p.right.image_points.astype(np.float32).reshape(-1, 1, 2) for p in pairs]
+    flags = _flags(model) | (cv2.CALIB_FIX_INTRINSIC if fixed else cv2.CALIB_USE_INTRINSIC_GUESS)
+    try:
+        out = cv2.stereoCalibrateExtended(  # type: ignore[call-overload]
+            obj, il, ir, left.K.copy(), left.dist.reshape(-1, 1).copy(), right.K.copy(),
+            right.dist.reshape(-1, 1).copy(), size, None, None, flags=flags, criteria=_CRITERIA,
+        )  # fmt: skip
+    except cv2.error as exc:
+        msg = f"OpenCV could not calibrate the stereo pair on {len(pairs)} pairs: {exc}"
+        raise CalibrationError(msg) from exc
+    rms, K1, D1, K2, D2, R, T, E, F, rvecs, tvecs, _ = out
+    n = left.dist.size
+
+    def arr(a: object) -> FloatArray:
+        return np.asarray(a, np.float64)
+
+    return _Fit(
+        float(rms), arr(K1), arr(D1).ravel()[:n], arr(K2), arr(D2).ravel()[:n], arr(R),
+        arr(T).reshape(3), arr(E), arr(F), tuple(arr(r).reshape(3) for r in rvecs),
+        tuple(arr(t).reshape(3) for t in tvecs),
+    )  # fmt: skip
+
+
+def _rms(res: FloatArray) -> float:
+    return float(math.sqrt(np.mean(np.sum(res**2, axis=-1)))) if res.size else float("nan")
+
+
+def _pair_residuals(
+    model: Model, fit: _Fit, pair: StereoPair, i: int
+) -> tuple[FloatArray, FloatArray]:
+    """Left and right reprojection residuals (N x 2 pixels) of pair ``i`` in ``fit``."""
+    rv, tv = fit.rvecs[i], fit.tvecs[i]
+    Rb = fit.R @ cv2.Rodrigues(rv)[0]
+    rv2 = np.asarray(cv2.Rodrigues(Rb)[0], np.float64).reshape(3)
+    tv2 = fit.R @ tv + fit.T
+    obj = pair.left.object_points
+    res_l = project(model, obj, rv, tv, fit.K1, fit.D1) - pair.left.image_points
+    res_r = project(model, obj, rv2, tv2, fit.K2, fit.D2) - pair.right.image_points
+    return res_l, res_r
+
+
+def _mono(
+    model: Model, dets: DetectionSet, drop: set[str], *, reject: bool, heldout: bool
+) -> IntrinsicsResult:
+    views = [d for d in dets.detected if d.name not in drop]
+    return calibrate(views, dets.image_size, model, reject=reject, heldout=heldout)
+
+
+def _dy(
+    fit: _Fit, size: tuple[int, int], pairs: Sequence[StereoPair], alpha: float
+) -> list[FloatArray]:
+    rect = rectify_cameras(fit.K1, fit.D1, size, fit.K2, fit.D2, size, fit.R, fit.T, alpha=alpha)
+    return [rectified_offsets(rect, p.left.image_points, p.right.image_points) for p in pairs]
+
+
+def calibrate_stereo(
+    left: DetectionSet,
+    right: DetectionSet,
+    *,
+    model: Model | str = Model.PINHOLE5,
+    fix_intrinsics: tuple[IntrinsicsResult, IntrinsicsResult] | None = None,
+    reject: bool = True,
+    heldout: bool = True,
+    by_order: bool = False,
+    factor: float = REJECT_FACTOR,
+    floor_px: float = REJECT_FLOOR_PX,
+    alpha: float = -1.0,
+) -> StereoResult:
+    """Calibrate the pair (see the module doc). ``fix_intrinsics`` = (left, right) keeps those
+    intrinsics and fits only R, T; ``alpha`` is the rectification the dy figures use (-1:
+    OpenCV's default scaling, rectified focal length close to the cameras', so dy is in about
+    the cameras' own pixels; 0 zooms to the valid area and scales dy with it)."""
+    model = Model(model)
+    if model is Model.FISHEYE:
+        msg = "stereo calibration supports pinhole5 and pinhole8; fisheye stereo is not done yet"
+        raise CalibrationError(msg)
+    if left.image_size != right.image_size:
+        msg = (
+            f"left images are {left.image_size}, right {right.image_size}: calibrate_stereo needs "
+            "one size; use calibration.rig.calibrate_rig for cameras of different resolutions"
+        )
+        raise CalibrationError(msg)
+    size = left.image_size
+    pairs, skipped = match_pairs(left, right, by_order=by_order, min_corners=left.min_corners)
+    fixed = fix_intrinsics is not None
+    if fix_intrinsics is None:
+        mono_l = _mono(model, left, set(), reject=reject, heldout=heldout)
+        mono_r = _mono(model, right, set(), reject=reject, heldout=heldout)
+    else:
+        mono_l, mono_r = fix_intrinsics
+        if mono_l.model is not model or mono_r.model is not model:
+            msg = f"fix_intrinsics are {mono_l.model}/{mono_r.model}, the model asked is {model}"
+            raise CalibrationError(msg)
+    drop_l = {r.name for r in mono_l.rejected}  # views each mono fit rejected
+    drop_r = {r.name for r in mono_r.rejected}
+    keep = []
+    for p in pairs:
+        side = "left" if p.left.name in drop_l else "right" if p.right.name in drop_r else ""
+        if side:
+            skipped.append((p.name, f"its {side} view was rejected by the mono calibration"))
+        else:
+            keep.append(p)
+    pairs = keep
+    need = MIN_VIEWS + (1 if heldout else 0)
+    if len(pairs) < need:
+        msg = f"{len(pairs)} usable pairs {[p.name for p in pairs]}; stereo needs at least {need}"
+        raise NotEnoughViewsError(msg)
+    rejected: list[tuple[StereoPair, Rejection]] = []
+    max_reject = int(len(pairs) * MAX_REJECT_FRACTION)
+    fit = _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed)
+    while True:
+        res = [_pair_residuals(model, fit, p, i) for i, p in enumerate(pairs)]
+        errs = np.array([_rms(np.concatenate(r)) for r in res])
+        if not reject:
+            break
+        median = float(np.median(errs))
+        threshold = max(factor * median, floor_px)
+        worst = int(np.argmax(errs))
+        if errs[worst] <= threshold:
+            break
+        if len(rejected) >= max_reject or len(pairs) <= need:
+            log.warning(
+                "pair %s has stereo RMS %.2f px > %.2f px but is kept: rejecting more than %d "
+                "pairs would leave too little to trust", pairs[worst].name, errs[worst],
+                threshold, max_reject,
+            )  # fmt: skip
+            break
+        reason = f"stereo RMS {errs[worst]:.2f} px > {factor:g} x median {median:.2f} px"
+        log.info("rejecting pair %s: %s", pairs[worst].name, reason)
+        rejected.append(
+            (pairs[worst], Rejection(pairs[worst].name, float(errs[worst]), threshold, reason))
+        )
+        pairs.pop(worst)
+        fit = _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed)
+    dy = _dy(fit, size, pairs, alpha)
+    held: list[FloatArray] | None = None
+    if heldout:
+        held = []
+        drop_l |= {p.left.name for p, _ in rejected}
+        drop_r |= {p.right.name for p, _ in rejected}
+        for i, p in enumerate(pairs):
+            rest = [q for j, q in enumerate(pairs) if j != i]
+            if fixed:
+                ml, mr = mono_l, mono_r
+            else:
+                ml = _mono(model, left, drop_l | {p.left.name}, reject=False, heldout=False)
+                mr = _mono(model, right, drop_r | {p.right.name}, reject=False, heldout=False)
+            held.append(
+                _dy(_stereo_fit(model, rest, ml, mr, size, fixed=fixed), size, [p], alpha)[0]
+            )
+    used = tuple(
+        PairError(
+            p.name, p.count, float(errs[i]), _rms(res[i][0]), _rms(res[i][1]),
+            _rms(dy[i][:, None]), None if held is None else _rms(held[i][:, None]), used=True,
+        )
+        for i, p in enumerate(pairs)
+    )  # fmt: skip
+    dropped = tuple(
+        PairError(p.name, p.count, r.rms_px, math.nan, math.nan, None, None, used=False)
+        for p, r in rejected
+    )
+    res_l = np.concatenate([r[0] for r in res])
+    res_r = np.concatenate([r[1] for r in res])
+    return StereoResult(
+        model=model,
+        left=dataclasses.replace(mono_l, K=fit.K1, dist=fit.D1, rms_px=_rms(res_l)),
+        right=dataclasses.replace(mono_r, K=fit.K2, dist=fit.D2, rms_px=_rms(res_r)),
+        R=fit.R, T=fit.T, E=fit.E, F=fit.F,
+        rms_px=_rms(np.concatenate([res_l, res_r])),
+        fixed_intrinsics=fixed,
+        pairs=used + dropped,
+        rejected=tuple(r for _, r in rejected),
+        skipped=tuple(skipped),
+        dy_px=np.concatenate(dy),
+        heldout_dy_px=None if held is None else np.concatenate(held),
+        alpha=alpha,
+    )  # fmt: skip
+
+
+def rectify(
+    result: StereoResult, *, alpha: float | None = None, new_size: tuple[int, int] | None = None
+) -> Rectification:
+    """``cv2.stereoRectify`` of the pair (alpha: 0 = only valid pixels, 1 = every source pixel;
+    default: the one the result's dy was measured with); maps via ``Rectification.maps``."""
+    a = result.alpha if alpha is None else alpha
+    size = result.left.image_size
+    return rectify_cameras(
+        result.left.K, result.left.dist, size, result.right.K, result.right.dist, size,
+        result.R, result.T, alpha=a, new_size=new_size,
+    )  # fmt: skip
