@@ -116,15 +116,11 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
 def _write_homographies(result: Any, path: str | Path) -> None:
     """OpenCV YAML: image size, F, H1, H2 and, for a known camera, K, D and R = K^-1 H K with
     P = K (what ``cv2.initUndistortRectifyMap`` takes to undistort and rectify at once)."""
-    import cv2
     import numpy as np
 
-    from calibration.errors import OutputError
+    from calibration.io import open_yaml_writer
 
-    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
-    if not fs.isOpened():
-        msg = f"{path}: cannot open for writing"
-        raise OutputError(msg)
+    fs = open_yaml_writer(path)
     try:
         fs.write("image_width", int(result.image_size[0]))
         fs.write("image_height", int(result.image_size[1]))

@@ -18,8 +18,9 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -297,6 +298,54 @@ def coverage_map(
     return counts
 
 
+T = TypeVar("T")
+F = TypeVar("F")
+
+
+def reject_outliers(
+    items: list[T],
+    fit: F,
+    *,
+    errors: Callable[[F, list[T]], FloatArray],
+    refit: Callable[[list[T], F], F],
+    name: Callable[[T], str],
+    what: str,
+    label: str,
+    reject: bool,
+    factor: float,
+    floor_px: float,
+    need: int,
+) -> tuple[list[T], F, FloatArray, list[tuple[T, Rejection]]]:
+    """The rejection loop of the module doc, for views (here) and stereo pairs: drop the worst
+    item while its RMS exceeds ``factor`` x the median and ``floor_px``, refitting each time,
+    never more than :data:`MAX_REJECT_FRACTION` of them nor below ``need``. Returns the kept
+    items, the last fit, their errors and the rejections in order."""
+    rejected: list[tuple[T, Rejection]] = []
+    max_reject = int(len(items) * MAX_REJECT_FRACTION)
+    while True:
+        errs = errors(fit, items)
+        if not reject:
+            break
+        median = float(np.median(errs))
+        threshold = max(factor * median, floor_px)
+        worst = int(np.argmax(errs))
+        if errs[worst] <= threshold:
+            break
+        if len(rejected) >= max_reject or len(items) <= need:
+            log.warning(
+                "%s %s has %s %.2f px > %.2f px but is kept: rejecting more than %d of them "
+                "would leave too little to trust; check the board and the model",
+                what, name(items[worst]), label, errs[worst], threshold, max_reject,
+            )  # fmt: skip
+            break
+        reason = f"{label} {errs[worst]:.2f} px > {factor:g} x median {median:.2f} px"
+        log.info("rejecting %s %s: %s", what, name(items[worst]), reason)
+        bad = items.pop(worst)
+        rejected.append((bad, Rejection(name(bad), float(errs[worst]), threshold, reason)))
+        fit = refit(items, fit)
+    return items, fit, errs, rejected
+
+
 def calibrate(
     views: Sequence[Detection],
     image_size: tuple[int, int],
@@ -315,32 +364,13 @@ def calibrate(
         names = [v.name for v in views]
         msg = f"{len(views)} usable views {names}; the {model} model needs at least {need}"
         raise NotEnoughViewsError(msg)
-    rejected: list[tuple[Detection, Rejection]] = []
-    max_reject = int(len(views) * MAX_REJECT_FRACTION)
-    fit = _fit(model, views, image_size)
-    while True:
-        errs = np.array([_rms(_residuals(model, v, fit, i)) for i, v in enumerate(views)])
-        if not reject:
-            break
-        median = float(np.median(errs))
-        threshold = max(factor * median, floor_px)
-        worst = int(np.argmax(errs))
-        if errs[worst] <= threshold:
-            break
-        if len(rejected) >= max_reject or len(views) <= need:
-            log.warning(
-                "view %s has RMS %.2f px > %.2f px but is kept: rejecting more than %d of the "
-                "views would leave too little to trust; check the board and the model",
-                views[worst].name, errs[worst], threshold, max_reject,
-            )  # fmt: skip
-            break
-        reason = f"RMS {errs[worst]:.2f} px > {factor:g} x median {median:.2f} px"
-        log.info("rejecting view %s: %s", views[worst].name, reason)
-        rejected.append(
-            (views[worst], Rejection(views[worst].name, float(errs[worst]), threshold, reason))
-        )
-        views.pop(worst)
-        fit = _fit(model, views, image_size, guess=fit)
+    views, fit, errs, rejected = reject_outliers(
+        views, _fit(model, views, image_size),
+        errors=lambda f, vs: np.array([_rms(_residuals(model, v, f, i)) for i, v in enumerate(vs)]),
+        refit=lambda vs, f: _fit(model, vs, image_size, guess=f),
+        name=lambda v: v.name, what="view", label="RMS", reject=reject, factor=factor,
+        floor_px=floor_px, need=need,
+    )  # fmt: skip
     held = _heldout(model, views, image_size, fit) if heldout else None
     used = tuple(
         ViewError(v.name, v.count, float(e), None if held is None else _rms(held[i]), used=True)

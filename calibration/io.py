@@ -96,12 +96,18 @@ def write_json(data: dict[str, Any], path: str | Path) -> None:
         raise OutputError(msg) from exc
 
 
-def write_opencv_yaml(result: IntrinsicsResult, path: str | Path) -> None:
-    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name."""
+def open_yaml_writer(path: str | Path) -> cv2.FileStorage:
+    """An OpenCV FileStorage writing YAML to ``path`` (OutputError if it cannot open)."""
     fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
     if not fs.isOpened():
         msg = f"{path}: cannot open for writing"
         raise OutputError(msg)
+    return fs
+
+
+def write_opencv_yaml(result: IntrinsicsResult, path: str | Path) -> None:
+    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name."""
+    fs = open_yaml_writer(path)
     try:
         fs.write("image_width", int(result.image_size[0]))
         fs.write("image_height", int(result.image_size[1]))

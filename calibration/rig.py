@@ -31,7 +31,7 @@ from scipy.optimize import least_squares
 from scipy.sparse import lil_matrix
 
 from calibration.detect import Detection, DetectionSet
-from calibration.errors import CalibrationError, NotEnoughViewsError, OutputError
+from calibration.errors import CalibrationError, NotEnoughViewsError
 from calibration.intrinsics import (
     FloatArray,
     IntrinsicsResult,
@@ -40,6 +40,7 @@ from calibration.intrinsics import (
     project,
     solve_pose,
 )
+from calibration.io import open_yaml_writer
 from calibration.rectification import rectified_offsets, rectify_cameras
 from calibration.stereo_io import camera_summary
 
@@ -403,10 +404,7 @@ def rig_summary(result: RigResult) -> dict[str, Any]:
 def write_rig_opencv_yaml(result: RigResult, path: str | Path) -> None:
     """OpenCV FileStorage YAML: ``reference``, ``cameras`` (names), then per camera a map
     ``camera_<i>`` with name, image size, K, D, R, T (``x_cam = R x_ref + T``) and RMS."""
-    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
-    if not fs.isOpened():
-        msg = f"{path}: cannot open for writing"
-        raise OutputError(msg)
+    fs = open_yaml_writer(path)
     try:
         fs.write("reference", result.reference)
         fs.write("camera_count", len(result.cameras))

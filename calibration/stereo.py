@@ -33,7 +33,6 @@ import numpy as np
 from calibration.detect import Detection, DetectionSet
 from calibration.errors import CalibrationError, NotEnoughViewsError
 from calibration.intrinsics import (
-    MAX_REJECT_FRACTION,
     MIN_VIEWS,
     REJECT_FACTOR,
     REJECT_FLOOR_PX,
@@ -43,6 +42,7 @@ from calibration.intrinsics import (
     Rejection,
     calibrate,
     project,
+    reject_outliers,
 )
 from calibration.rectification import Rectification, rectified_offsets, rectify_cameras
 
@@ -303,33 +303,16 @@ def calibrate_stereo(
     if len(pairs) < need:
         msg = f"{len(pairs)} usable pairs {[p.name for p in pairs]}; stereo needs at least {need}"
         raise NotEnoughViewsError(msg)
-    rejected: list[tuple[StereoPair, Rejection]] = []
-    max_reject = int(len(pairs) * MAX_REJECT_FRACTION)
-    fit = _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed)
-    while True:
-        res = [_pair_residuals(model, fit, p, i) for i, p in enumerate(pairs)]
-        errs = np.array([_rms(np.concatenate(r)) for r in res])
-        if not reject:
-            break
-        median = float(np.median(errs))
-        threshold = max(factor * median, floor_px)
-        worst = int(np.argmax(errs))
-        if errs[worst] <= threshold:
-            break
-        if len(rejected) >= max_reject or len(pairs) <= need:
-            log.warning(
-                "pair %s has stereo RMS %.2f px > %.2f px but is kept: rejecting more than %d "
-                "pairs would leave too little to trust", pairs[worst].name, errs[worst],
-                threshold, max_reject,
-            )  # fmt: skip
-            break
-        reason = f"stereo RMS {errs[worst]:.2f} px > {factor:g} x median {median:.2f} px"
-        log.info("rejecting pair %s: %s", pairs[worst].name, reason)
-        rejected.append(
-            (pairs[worst], Rejection(pairs[worst].name, float(errs[worst]), threshold, reason))
-        )
-        pairs.pop(worst)
-        fit = _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed)
+    pairs, fit, errs, rejected = reject_outliers(
+        pairs, _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed),
+        errors=lambda f, ps: np.array(
+            [_rms(np.concatenate(_pair_residuals(model, f, p, i))) for i, p in enumerate(ps)]
+        ),
+        refit=lambda ps, f: _stereo_fit(model, ps, mono_l, mono_r, size, fixed=fixed),
+        name=lambda p: p.name, what="pair", label="stereo RMS", reject=reject, factor=factor,
+        floor_px=floor_px, need=need,
+    )  # fmt: skip
+    res = [_pair_residuals(model, fit, p, i) for i, p in enumerate(pairs)]
     dy = _dy(fit, size, pairs, alpha)
     held: list[FloatArray] | None = None
     if heldout:

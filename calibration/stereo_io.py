@@ -17,7 +17,13 @@ import numpy as np
 
 from calibration.errors import OutputError
 from calibration.intrinsics import DIST_NAMES, FloatArray, IntrinsicsResult
-from calibration.io import OPENCV_DISTORTION_MODEL, ROS_DISTORTION_MODEL, _block, _num
+from calibration.io import (
+    OPENCV_DISTORTION_MODEL,
+    ROS_DISTORTION_MODEL,
+    _block,
+    _num,
+    open_yaml_writer,
+)
 from calibration.rectification import Rectification
 from calibration.stereo import StereoResult
 
@@ -100,18 +106,10 @@ def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> d
     return out
 
 
-def _open(path: str | Path) -> cv2.FileStorage:
-    fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML)
-    if not fs.isOpened():
-        msg = f"{path}: cannot open for writing"
-        raise OutputError(msg)
-    return fs
-
-
 def write_stereo_opencv_yaml(result: StereoResult, rect: Rectification, path: str | Path) -> None:
     """OpenCV FileStorage YAML with the names of OpenCV's stereo sample (K1 D1 K2 D2 R T E F
     R1 R2 P1 P2 Q), the image and rectified sizes, valid ROIs and the model."""
-    fs = _open(path)
+    fs = open_yaml_writer(path)
     try:
         fs.write("image_width", int(result.left.image_size[0]))
         fs.write("image_height", int(result.left.image_size[1]))
