@@ -48,5 +48,9 @@ def test_bench_runtime_reports_latency_drops_and_memory(data_dir: Path, tmp_path
     # Offered ten times faster than it can go: the latest-frame policy drops most frames
     # instead of queueing them, so latency stays that of one frame.
     assert flood["dropped_busy"] > 5 * flood["processed"]
-    assert flood["latency_ms"]["p50"] < 1e3 / rep["sustainable_fps"] * 3
+    # A queue would hold thousands of frames here and age them to the 100 ms staleness limit
+    # (dropped_stale); the slot keeps them few milliseconds old. The bound leaves room for a
+    # busy machine (20.9 ms measured with the suite running beside it; 3 to 6 ms when quiet).
+    assert flood["latency_ms"]["p50"] < 50.0
+    assert flood["dropped_stale"] <= flood["processed"] // 100
     assert main(["bench", "runtime", "--input", str(clip), "--seconds", "0.1"]) == 2
