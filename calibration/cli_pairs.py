@@ -83,6 +83,9 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
         size = (image.shape[1], image.shape[0])
         matches = match_keypoints(args.left, args.right)
     else:
+        if not (args.board or args.charuco or args.chessboard):
+            msg = "--pairs-left/--pairs-right need the board: --chessboard, --charuco or --board"
+            raise MatchError(msg)
         spec = spec_of(args)
         left = detect_images(expand_inputs([args.pairs_left]), spec, workers=args.workers)
         right = detect_images(expand_inputs([args.pairs_right]), spec, workers=args.workers)

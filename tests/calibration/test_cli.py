@@ -149,6 +149,8 @@ def test_rectify_uncalibrated_end_to_end_on_the_stereo_set(
     # Neither keypoint images nor board pairs: a usage error, said.
     assert main(["rectify-uncalibrated", "--left", str(folder / "left01.jpg")]) == 1
     assert "--pairs-left" in capsys.readouterr().err
+    assert main(["rectify-uncalibrated", "--pairs-left", "l*.jpg", "--pairs-right", "r*.jpg"]) == 1
+    assert "need the board" in capsys.readouterr().err
 
 
 @pytest.mark.data
