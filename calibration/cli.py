@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from calibration import cli_mount, cli_pairs
+from calibration.cli_args import board_args, output_args
 
 if TYPE_CHECKING:
     from calibration.boards import BoardSpec
@@ -43,25 +44,6 @@ coverage map. The YAML files load in `adas` (adas.camera.CameraModel).
 """
 
 
-def _board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
-    g = p.add_argument_group("board")
-    kind = g.add_mutually_exclusive_group(required=required)
-    if spec_file:
-        kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
-    kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
-    kind.add_argument("--chessboard", metavar="COLSxROWS", help="chessboard inner corners, 9x6")
-    g.add_argument("--square", type=float, metavar="M", help="square side, metres")
-    g.add_argument("--marker", type=float, metavar="M", help="ChArUco marker side, metres")
-    g.add_argument("--dict", default="DICT_4X4_1000", help="ArUco dictionary (%(default)s)")
-    choices = ("auto", "modern", "legacy") if spec_file else ("modern", "legacy")
-    g.add_argument(
-        "--layout",
-        choices=choices,
-        default=choices[0],
-        help="ChArUco layout: legacy = boards made before OpenCV 4.6 (%(default)s)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no heavy imports)."""
     p = argparse.ArgumentParser(
@@ -78,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "board", help="write a printable board and its spec", description=BOARD_EXAMPLE,
         formatter_class=fmt,
     )  # fmt: skip
-    _board_args(b, spec_file=False)
+    board_args(b, spec_file=False)
     b.add_argument("--out", required=True, metavar="STEM", help="writes STEM.png/.svg/.json")
     b.add_argument("--dpi", type=float, default=300.0, help="PNG resolution (%(default)s)")
     b.add_argument("--margin", type=float, default=0.01, metavar="M", help="white margin, m")
@@ -88,16 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         description=INTRINSICS_EXAMPLE, formatter_class=fmt,
     )  # fmt: skip
     i.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    _board_args(i, spec_file=True)
+    board_args(i, spec_file=True)
     i.add_argument("--model", choices=("pinhole5", "pinhole8", "fisheye"), default="pinhole5")
     i.add_argument("--out", metavar="camera.yaml", help="OpenCV FileStorage YAML")
     i.add_argument("--ros-out", metavar="camera_info.yaml", help="ROS calibration file")
     i.add_argument("--ros-msg-out", metavar="msg.yaml", help="ROS CameraInfo message YAML")
     i.add_argument("--ros-version", type=int, choices=(1, 2), default=2, help="for --ros-msg-out")
     i.add_argument("--camera-name", default="camera", help="ROS camera_name / frame_id")
-    i.add_argument("--json", metavar="OUT.json", help="JSON summary (also printed)")
-    i.add_argument("--report", metavar="OUT.html", help="HTML report with plots")
-    i.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    output_args(i)
     i.add_argument("--min-corners", type=int, default=6, help="fewest corners per view")
     i.add_argument("--reject-factor", type=float, default=3.0, help="x median view RMS")
     i.add_argument("--no-reject", action="store_true", help="keep every detected view")
@@ -107,9 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: findChessboardCornersSB with classic fallback; classic: only the classic",
     )  # fmt: skip
 
-    cli_mount.add_parser(sub, _board_args)
-    cli_pairs.add_uncalibrated_parser(sub, _board_args)
-    cli_pairs.add_stereo_parsers(sub, _board_args)
+    cli_mount.add_parser(sub)
+    cli_pairs.add_uncalibrated_parser(sub)
+    cli_pairs.add_stereo_parsers(sub)
     return p
 
 

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from calibration.cli_args import board_args, output_args
+
 MOUNT_EXAMPLE = """\
 example:
   adas-calibrate mount road*.png --camera front.yaml --charuco 8x6 --square 0.15 \\
@@ -30,7 +32,7 @@ cover corner noise only, not errors in the measured board position.
 """
 
 
-def add_parser(sub: Any, board_args: Any) -> None:
+def add_parser(sub: Any) -> None:
     """The ``mount`` subcommand's arguments."""
     m = sub.add_parser(
         "mount",
@@ -57,9 +59,7 @@ def add_parser(sub: Any, board_args: Any) -> None:
     m.add_argument("--tilt-deg", type=float, default=0.0, help="standing: top leaning away")
     m.add_argument("--thickness", type=float, default=0.0, metavar="M", help="on the ground")
     m.add_argument("--out", metavar="mount.toml", help="the [mount] section adas reads")
-    m.add_argument("--json", metavar="OUT.json", help="JSON summary (also printed)")
-    m.add_argument("--report", metavar="OUT.html", help="HTML report")
-    m.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    output_args(m)
     m.add_argument("--min-corners", type=int, default=6, help="fewest corners per image")
 
 

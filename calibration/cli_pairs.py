@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from calibration.cli_args import board_args, output_args
+
 UNCALIBRATED_EXAMPLE = """\
 example:
   adas-calibrate rectify-uncalibrated --pairs-left 'stereo/left*.jpg' \\
@@ -31,7 +33,7 @@ vertical disparity of the matches after rectification (over the inliers of the c
 """
 
 
-def add_uncalibrated_parser(sub: Any, board_args: Any) -> None:
+def add_uncalibrated_parser(sub: Any) -> None:
     """The ``rectify-uncalibrated`` subcommand's arguments."""
     u = sub.add_parser(
         "rectify-uncalibrated",
@@ -47,10 +49,8 @@ def add_uncalibrated_parser(sub: Any, board_args: Any) -> None:
     u.add_argument("--left-camera", metavar="left.yaml", help="left intrinsics (OpenCV YAML)")
     u.add_argument("--right-camera", metavar="right.yaml", help="right intrinsics")
     u.add_argument("--out", metavar="rect.yaml", help="OpenCV YAML: F, H1, H2 (R1 R2 P1 P2)")
-    u.add_argument("--json", metavar="OUT.json", help="JSON summary")
-    u.add_argument("--report", metavar="OUT.html", help="HTML report")
     u.add_argument("--seed", type=int, default=0, help="random subsets' seed (%(default)s)")
-    u.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    output_args(u)
 
 
 def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
@@ -176,7 +176,7 @@ camera's, or --common-size) and its rows' disparity reported.
 """
 
 
-def add_stereo_parsers(sub: Any, board_args: Any) -> None:
+def add_stereo_parsers(sub: Any) -> None:
     """The ``stereo`` and ``rig`` subcommands' arguments."""
     fmt = argparse.RawDescriptionHelpFormatter
     s = sub.add_parser(
@@ -192,10 +192,8 @@ def add_stereo_parsers(sub: Any, board_args: Any) -> None:
     s.add_argument("--out", metavar="stereo.yaml", help="OpenCV YAML (K1 D1 ... R1 P1 Q)")
     s.add_argument("--ros-out-left", metavar="left_info.yaml", help="ROS camera_info, left")
     s.add_argument("--ros-out-right", metavar="right_info.yaml", help="ROS camera_info, right")
-    s.add_argument("--json", metavar="OUT.json", help="JSON summary")
-    s.add_argument("--report", metavar="OUT.html", help="HTML report")
     s.add_argument("--no-heldout", action="store_true", help="skip leave-one-pair-out")
-    s.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    output_args(s)
 
     r = sub.add_parser(
         "rig", help="calibrate a multi-camera rig", description=RIG_EXAMPLE, formatter_class=fmt
@@ -209,9 +207,7 @@ def add_stereo_parsers(sub: Any, board_args: Any) -> None:
     r.add_argument("--common-size", nargs=2, type=int, metavar=("W", "H"), help="rectified size")
     r.add_argument("--out", metavar="rig.yaml", help="OpenCV YAML: K, D, R, T per camera")
     r.add_argument("--ros-out-dir", metavar="DIR", help="ROS camera_info per camera")
-    r.add_argument("--json", metavar="OUT.json", help="JSON summary")
-    r.add_argument("--report", metavar="OUT.html", help="HTML report")
-    r.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+    output_args(r)
 
 
 def run_stereo(args: argparse.Namespace, spec: Any) -> int:

@@ -1,0 +1,31 @@
+"""Arguments several ``adas-calibrate`` commands share: the board, and the result outputs."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
+    g = p.add_argument_group("board")
+    kind = g.add_mutually_exclusive_group(required=required)
+    if spec_file:
+        kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
+    kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
+    kind.add_argument("--chessboard", metavar="COLSxROWS", help="chessboard inner corners, 9x6")
+    g.add_argument("--square", type=float, metavar="M", help="square side, metres")
+    g.add_argument("--marker", type=float, metavar="M", help="ChArUco marker side, metres")
+    g.add_argument("--dict", default="DICT_4X4_1000", help="ArUco dictionary (%(default)s)")
+    choices = ("auto", "modern", "legacy") if spec_file else ("modern", "legacy")
+    g.add_argument(
+        "--layout",
+        choices=choices,
+        default=choices[0],
+        help="ChArUco layout: legacy = boards made before OpenCV 4.6 (%(default)s)",
+    )
+
+
+def output_args(p: argparse.ArgumentParser) -> None:
+    """``--json``, ``--report`` and ``--workers``, the same on every calibrating command."""
+    p.add_argument("--json", metavar="OUT.json", help="JSON summary (also printed)")
+    p.add_argument("--report", metavar="OUT.html", help="HTML report with plots")
+    p.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
