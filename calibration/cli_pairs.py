@@ -17,7 +17,8 @@ UNCALIBRATED_EXAMPLE = """\
 example:
   adas-calibrate rectify-uncalibrated --pairs-left 'stereo/left*.jpg' \\
       --pairs-right 'stereo/right*.jpg' --chessboard 9x6 --square 1 \\
-      --left-camera left.yaml --right-camera right.yaml --out rect.yaml --json rect.json
+      --left-camera left.yaml --right-camera right.yaml --out rect.yaml \\
+      --ros-out-left left_info.yaml --ros-out-right right_info.yaml --json rect.json
   -> {"matches": 702, "dy_rms_px": 0.155, "dy_median_px": 0.058, "inliers": 702,
       "chosen": "lmeds+8point", "undistorted": true}
 
@@ -30,6 +31,8 @@ undistorted first. Several fundamental matrices are estimated (8-point, RANSAC, 
 MAGSAC, refits on their inliers, random subsets); the one whose rectifying homographies
 deform the images least among those with the smallest row misalignment is kept. dy is the
 vertical disparity of the matches after rectification (over the inliers of the chosen F).
+The ROS camera_info pair (both intrinsics needed) rectifies like the maps here: R is the
+homography in normalised coordinates, not a rotation, and Tx = 0 (the baseline is unknown).
 """
 
 
@@ -49,6 +52,8 @@ def add_uncalibrated_parser(sub: Any) -> None:
     u.add_argument("--left-camera", metavar="left.yaml", help="left intrinsics (OpenCV YAML)")
     u.add_argument("--right-camera", metavar="right.yaml", help="right intrinsics")
     u.add_argument("--out", metavar="rect.yaml", help="OpenCV YAML: F, H1, H2 (R1 R2 P1 P2)")
+    u.add_argument("--ros-out-left", metavar="left_info.yaml", help="ROS camera_info, left")
+    u.add_argument("--ros-out-right", metavar="right_info.yaml", help="ROS camera_info, right")
     u.add_argument("--seed", type=int, default=0, help="random subsets' seed (%(default)s)")
     output_args(u)
 
@@ -65,7 +70,11 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
         load_camera,
         match_keypoints,
         rectify_uncalibrated,
-        summary,
+    )
+    from calibration.uncalibrated_io import (
+        uncalibrated_summary,
+        write_uncalibrated_opencv_yaml,
+        write_uncalibrated_ros,
     )
 
     single = args.left is not None or args.right is not None
@@ -75,6 +84,7 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
     ):  # fmt: skip
         msg = "give --left and --right (keypoints), or --pairs-left and --pairs-right (a board)"
         raise MatchError(msg)
+    _check_ros_outputs(args, need_cameras=True)
     if single:
         image = cv2.imread(args.left, cv2.IMREAD_GRAYSCALE)
         if image is None:
@@ -99,9 +109,11 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
         matches.left, matches.right, size, left_cam=cams[0], right_cam=cams[1],
         rng_seed=args.seed,
     )  # fmt: skip
-    s = summary(result)
+    s = uncalibrated_summary(result)
     if args.out:
-        _write_homographies(result, args.out)
+        write_uncalibrated_opencv_yaml(result, args.out)
+    if args.ros_out_left:
+        write_uncalibrated_ros(result, args.ros_out_left, args.ros_out_right)
     if args.json:
         io.write_json(s, args.json)
     if args.report:
@@ -116,32 +128,18 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
     return 0
 
 
-def _write_homographies(result: Any, path: str | Path) -> None:
-    """OpenCV YAML: image size, F, H1, H2 and, for a known camera, K, D and R = K^-1 H K with
-    P = K (what ``cv2.initUndistortRectifyMap`` takes to undistort and rectify at once)."""
-    import numpy as np
+def _check_ros_outputs(args: argparse.Namespace, *, need_cameras: bool) -> None:
+    """Refuse a half ROS pair, or (``need_cameras``) one without both intrinsics, before any
+    work is done."""
+    from calibration.errors import OutputError
 
-    from calibration.io import open_yaml_writer
+    if bool(args.ros_out_left) != bool(args.ros_out_right):
+        msg = "give both --ros-out-left and --ros-out-right (a stereo pair's two files)"
+        raise OutputError(msg)
+    if need_cameras and args.ros_out_left and not (args.left_camera and args.right_camera):
+        from calibration.uncalibrated_io import NEED_CAMERAS
 
-    fs = open_yaml_writer(path)
-    try:
-        fs.write("image_width", int(result.image_size[0]))
-        fs.write("image_height", int(result.image_size[1]))
-        fs.write("F", np.asarray(result.chosen.F, np.float64))
-        fs.write("H1", np.asarray(result.chosen.H1, np.float64))
-        fs.write("H2", np.asarray(result.chosen.H2, np.float64))
-        for i, (H, cam) in enumerate(
-            ((result.chosen.H1, result.left_cam), (result.chosen.H2, result.right_cam)), 1
-        ):
-            if cam is None:
-                continue
-            K, dist = np.asarray(cam[0], np.float64), np.asarray(cam[1], np.float64)
-            fs.write(f"K{i}", K)
-            fs.write(f"D{i}", dist.reshape(-1, 1))
-            fs.write(f"R{i}", np.linalg.inv(K) @ np.asarray(H, np.float64) @ K)
-            fs.write(f"P{i}", np.hstack([K, np.zeros((3, 1))]))
-    finally:
-        fs.release()
+        raise OutputError(NEED_CAMERAS)
 
 
 STEREO_EXAMPLE = """\
@@ -218,6 +216,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
     from calibration.stereo import calibrate_stereo, rectify
     from calibration.stereo_io import stereo_summary, write_stereo_opencv_yaml, write_stereo_ros
 
+    _check_ros_outputs(args, need_cameras=False)
     sets = [
         detect_images(expand_inputs([g]), spec, workers=args.workers)
         for g in (args.left, args.right)
@@ -234,12 +233,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
     s = stereo_summary(result, rect)
     if args.out:
         write_stereo_opencv_yaml(result, rect, args.out)
-    if args.ros_out_left or args.ros_out_right:
-        if not (args.ros_out_left and args.ros_out_right):
-            from calibration.errors import OutputError
-
-            msg = "give both --ros-out-left and --ros-out-right (a stereo pair's two files)"
-            raise OutputError(msg)
+    if args.ros_out_left:
         write_stereo_ros(result, rect, args.ros_out_left, args.ros_out_right)
     if args.json:
         io.write_json(s, args.json)

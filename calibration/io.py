@@ -135,23 +135,38 @@ def _matrices(result: IntrinsicsResult) -> tuple[np.ndarray, np.ndarray, np.ndar
     return K, np.asarray(result.dist, np.float64)[None], np.eye(3), np.hstack([K, np.zeros((3, 1))])
 
 
-def write_ros_camera_info(
-    result: IntrinsicsResult, path: str | Path, *, camera_name: str = "camera"
-) -> None:
-    """The camera_info calibration file (same for ROS 1 and ROS 2; see the module doc)."""
-    K, D, R, P = _matrices(result)
-    text = (
-        f"image_width: {result.image_size[0]}\nimage_height: {result.image_size[1]}\n"
-        f"camera_name: {camera_name}\n{_block('camera_matrix', K)}"
-        f"distortion_model: {ROS_DISTORTION_MODEL[result.model]}\n"
-        f"{_block('distortion_coefficients', D)}{_block('rectification_matrix', R)}"
-        f"{_block('projection_matrix', P)}"
+def ros_calibration_text(
+    size: tuple[int, int], camera_name: str, K: np.ndarray, dist: np.ndarray,
+    distortion_model: str, R: np.ndarray, P: np.ndarray,
+) -> str:  # fmt: skip
+    """The camera_info calibration file's text (same for ROS 1 and ROS 2; see the module doc)."""
+    return (
+        f"image_width: {size[0]}\nimage_height: {size[1]}\n"
+        f"camera_name: {camera_name}\n{_block('camera_matrix', np.asarray(K, np.float64))}"
+        f"distortion_model: {distortion_model}\n"
+        f"{_block('distortion_coefficients', np.asarray(dist, np.float64).reshape(1, -1))}"
+        f"{_block('rectification_matrix', np.asarray(R, np.float64))}"
+        f"{_block('projection_matrix', np.asarray(P, np.float64))}"
     )
+
+
+def write_text(path: str | Path, text: str, what: str) -> None:
+    """Write ``text`` to ``path``; OutputError naming ``what`` if it cannot."""
     try:
         Path(path).write_text(text)
     except OSError as exc:
-        msg = f"{path}: cannot write the camera_info file: {exc}"
+        msg = f"{path}: cannot write the {what}: {exc}"
         raise OutputError(msg) from exc
+
+
+def write_ros_camera_info(
+    result: IntrinsicsResult, path: str | Path, *, camera_name: str = "camera"
+) -> None:
+    """The camera_info calibration file of a monocular camera (R = I, P = [K | 0])."""
+    K, D, R, P = _matrices(result)
+    model = ROS_DISTORTION_MODEL[result.model]
+    text = ros_calibration_text(result.image_size, camera_name, K, D, model, R, P)
+    write_text(path, text, "camera_info file")
 
 
 def camera_info_message(

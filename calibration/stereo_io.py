@@ -20,9 +20,10 @@ from calibration.intrinsics import DIST_NAMES, FloatArray, IntrinsicsResult
 from calibration.io import (
     OPENCV_DISTORTION_MODEL,
     ROS_DISTORTION_MODEL,
-    _block,
     _num,
     open_yaml_writer,
+    ros_calibration_text,
+    write_text,
 )
 from calibration.rectification import Rectification
 from calibration.stereo import StereoResult
@@ -131,17 +132,6 @@ def write_stereo_opencv_yaml(result: StereoResult, rect: Rectification, path: st
         fs.release()
 
 
-def _ros_text(cam: IntrinsicsResult, R: FloatArray, P: FloatArray, name: str) -> str:
-    return (
-        f"image_width: {cam.image_size[0]}\nimage_height: {cam.image_size[1]}\n"
-        f"camera_name: {name}\n{_block('camera_matrix', np.asarray(cam.K, np.float64))}"
-        f"distortion_model: {ROS_DISTORTION_MODEL[cam.model]}\n"
-        f"{_block('distortion_coefficients', np.asarray(cam.dist, np.float64)[None])}"
-        f"{_block('rectification_matrix', np.asarray(R, np.float64))}"
-        f"{_block('projection_matrix', np.asarray(P, np.float64))}"
-    )
-
-
 def write_stereo_ros(
     result: StereoResult, rect: Rectification, left_path: str | Path, right_path: str | Path,
     camera_names: tuple[str, str] = ("left", "right"),
@@ -160,8 +150,6 @@ def write_stereo_ros(
         (result.left, rect.R1, rect.P1, camera_names[0], left_path),
         (result.right, rect.R2, rect.P2, camera_names[1], right_path),
     ):
-        try:
-            Path(path).write_text(_ros_text(cam, R, P, name))
-        except OSError as exc:
-            msg = f"{path}: cannot write the camera_info file: {exc}"
-            raise OutputError(msg) from exc
+        model = ROS_DISTORTION_MODEL[cam.model]
+        text = ros_calibration_text(cam.image_size, name, cam.K, cam.dist, model, R, P)
+        write_text(path, text, "camera_info file")

@@ -200,7 +200,7 @@ def row_disparity(
     return _warp(H1, left)[0][:, 1] - _warp(H2, right)[0][:, 1]
 
 
-def _stats(a: FloatArray) -> tuple[float, float]:
+def dy_stats(a: FloatArray) -> tuple[float, float]:
     """RMS and median of |a| (NaN when empty)."""
     if not a.size:
         return math.nan, math.nan
@@ -354,7 +354,7 @@ def rectify_uncalibrated(
     most = max(int(c.inliers.sum()) for c in usable)
     scored = []
     for c in found:
-        rms, med = _stats(row_disparity(c.H1, c.H2, pts.left[consensus], pts.right[consensus]))
+        rms, med = dy_stats(row_disparity(c.H1, c.H2, pts.left[consensus], pts.right[consensus]))
         scored.append(replace(c, dy_rms_px=rms, dy_median_px=med))
     limit = min(c.dy_rms_px for c in scored if c.deform) * DY_TOLERANCE_FACTOR + DY_TOLERANCE_PX
     candidates = tuple(replace(c, acceptable=bool(
@@ -366,57 +366,42 @@ def rectify_uncalibrated(
     )
 
 
-def rectify_maps(result: UncalibratedResult) -> tuple[tuple[Map, Map], tuple[Map, Map]]:
-    """``cv2.remap`` maps (x, y, float32, image size) for the left and right raw images:
-    undistortion (where the camera is known) and the homography in one lookup. With K known,
-    the rectified pixel is H K x_n = K (K^-1 H K) x_n, so R = K^-1 H K and P = K."""
+@dataclass(frozen=True, eq=False)
+class RectifyingCamera:
+    """What ``cv2.initUndistortRectifyMap`` (and ROS ``image_proc``) takes for one side: the
+    raw camera K and dist (identity and zeros when unknown: the points are then raw pixels),
+    R and the rectified projection P (3 x 3), such that the rectified pixel of normalised
+    undistorted x is P R x = H K x. R = P^-1 H K is a general 3 x 3, not a rotation: without
+    a stereo calibration the homographies need not come from one. P is shared by both sides
+    (the first known K) so the rectified pair has one camera matrix; the baseline is unknown."""
+
+    K: FloatArray
+    dist: FloatArray
+    R: FloatArray
+    P: FloatArray
+
+
+def rectifying_cameras(result: UncalibratedResult) -> tuple[RectifyingCamera, RectifyingCamera]:
+    """Left and right :class:`RectifyingCamera` of ``result`` (see there)."""
+    sides = ((result.chosen.H1, result.left_cam), (result.chosen.H2, result.right_cam))
+    known = [cam[0] for _, cam in sides if cam is not None]
+    P = np.asarray(known[0] if known else np.eye(3), np.float64)
     out = []
-    for H, cam in ((result.chosen.H1, result.left_cam), (result.chosen.H2, result.right_cam)):
+    for H, cam in sides:
         K, dist = (np.eye(3), np.zeros(5)) if cam is None else (cam[0], cam[1])
-        R = np.linalg.inv(K) @ H @ K
-        mx, my = cv2.initUndistortRectifyMap(K, dist, R, K, result.image_size, cv2.CV_32FC1)
-        out.append((np.asarray(mx, np.float32), np.asarray(my, np.float32)))
+        K = np.asarray(K, np.float64)
+        R = np.asarray(np.linalg.solve(P, np.asarray(H, np.float64) @ K), np.float64)
+        out.append(RectifyingCamera(K, np.asarray(dist, np.float64).ravel(), R, P))
     return out[0], out[1]
 
 
-def _num(v: float) -> float | None:
-    return float(v) if math.isfinite(v) else None
-
-
-def summary(result: UncalibratedResult) -> dict[str, Any]:
-    """The JSON summary: contract keys first (dy over the chosen F's inliers), then detail."""
-    dy, inl, c = result.dy, result.inliers, result.chosen
-    (rms, med), (rms_all, med_all) = _stats(dy[inl]), _stats(dy)
-    return {
-        "matches": result.matches.count,
-        "dy_rms_px": _num(rms),
-        "dy_median_px": _num(med),
-        "inliers": int(inl.sum()),
-        "dy_rms_all_px": _num(rms_all),
-        "dy_median_all_px": _num(med_all),
-        "dy_of": "dy_rms_px/dy_median_px: matches the chosen F keeps as inliers; *_all_px: all",
-        "chosen": c.name,
-        "undistorted": result.undistorted,
-        "image_width": result.image_size[0],
-        "image_height": result.image_size[1],
-        "consensus": int(result.consensus.sum()),
-        "F": c.F.tolist(),
-        "H1": c.H1.tolist(),
-        "H2": c.H2.tolist(),
-        "candidates": [
-            {
-                "name": k.name,
-                "inliers": int(k.inliers.sum()),
-                "dy_rms_px": _num(k.dy_rms_px),
-                "dy_median_px": _num(k.dy_median_px),
-                "deformation": _num(k.score),
-                "degenerate": k.deform is None,
-                "acceptable": k.acceptable,
-                **{
-                    t: None if k.deform is None else [getattr(d, t) for d in k.deform]
-                    for t in ("skew_rad", "aspect", "perspective")
-                },  # left, right
-            }
-            for k in result.candidates
-        ],
-    }
+def rectify_maps(result: UncalibratedResult) -> tuple[tuple[Map, Map], tuple[Map, Map]]:
+    """``cv2.remap`` maps (x, y, float32, image size) for the left and right raw images:
+    undistortion (where the camera is known) and the homography in one lookup."""
+    out = []
+    for cam in rectifying_cameras(result):
+        mx, my = cv2.initUndistortRectifyMap(
+            cam.K, cam.dist, cam.R, cam.P, result.image_size, cv2.CV_32FC1
+        )
+        out.append((np.asarray(mx, np.float32), np.asarray(my, np.float32)))
+    return out[0], out[1]

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from adas.camera import CameraModel
 from calibration.cli import build_parser, main
@@ -121,18 +122,22 @@ def test_rectify_uncalibrated_end_to_end_on_the_stereo_set(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Mono calibrations, then corners of all 13 pairs as matches: rows line up within the
-    issue's 0.30 px, and the YAML's R1 is K^-1 H1 K (undistort and rectify in one map)."""
+    issue's 0.30 px; the YAML's R_i is P^-1 H_i K_i with one P (undistort and rectify in one
+    map); the ROS pair, fed to initUndistortRectifyMap as image_proc does, rectifies pair 01
+    so that its re-detected corners share rows."""
     folder = data_dir / "calibration" / "opencv_stereo"
     board = ["--chessboard", "9x6", "--square", "1"]
     for side in ("left", "right"):
         args = ["intrinsics", str(folder / f"{side}*.jpg"), *board, "--no-heldout"]
         assert main([*args, "--out", str(tmp_path / f"{side}.yaml")]) == 0
     capsys.readouterr()
-    out = {n: tmp_path / n for n in ("rect.yaml", "rect.json", "rect.html")}
-    args = ["rectify-uncalibrated", "--pairs-left", str(folder / "left*.jpg"),
-            "--pairs-right", str(folder / "right*.jpg"), *board,
+    names = ("rect.yaml", "rect.json", "rect.html", "l_info.yaml", "r_info.yaml")
+    out = {n: tmp_path / n for n in names}
+    pairs = ["--pairs-left", str(folder / "left*.jpg"), "--pairs-right", str(folder / "right*.jpg")]
+    args = ["rectify-uncalibrated", *pairs, *board,
             "--left-camera", str(tmp_path / "left.yaml"),
             "--right-camera", str(tmp_path / "right.yaml"), "--out", str(out["rect.yaml"]),
+            "--ros-out-left", str(out["l_info.yaml"]), "--ros-out-right", str(out["r_info.yaml"]),
             "--json", str(out["rect.json"]), "--report", str(out["rect.html"])]  # fmt: skip
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -141,16 +146,52 @@ def test_rectify_uncalibrated_end_to_end_on_the_stereo_set(
     assert printed["matches"] == summary["matches"] == 13 * 54
     assert summary["dy_rms_px"] <= 0.30 and printed["undistorted"] is True
     fs = cv2.FileStorage(str(out["rect.yaml"]), cv2.FILE_STORAGE_READ)
-    K1, H1, R1 = (fs.getNode(k).mat() for k in ("K1", "H1", "R1"))
+    K1, K2, H1, H2, R1, R2, P1, P2 = (
+        fs.getNode(k).mat() for k in ("K1", "K2", "H1", "H2", "R1", "R2", "P1", "P2")
+    )
     fs.release()
     np.testing.assert_allclose(R1, np.linalg.inv(K1) @ H1 @ K1, rtol=1e-12)
+    np.testing.assert_allclose(R2, np.linalg.inv(K1) @ H2 @ K2, rtol=1e-12)
+    np.testing.assert_array_equal(P1, P2)
     np.testing.assert_allclose(H1, summary["H1"], rtol=1e-12)
     assert "lmeds" in out["rect.html"].read_text()
+
+    found = []
+    for name, info_path in (
+        ("left01.jpg", out["l_info.yaml"]),
+        ("right01.jpg", out["r_info.yaml"]),
+    ):
+        info = yaml.safe_load(info_path.read_text())
+        K, D, R, P = (
+            np.array(info[key]["data"], np.float64).reshape(info[key]["rows"], info[key]["cols"])
+            for key in ("camera_matrix", "distortion_coefficients", "rectification_matrix",
+                        "projection_matrix")
+        )  # fmt: skip
+        assert info["distortion_model"] == "plumb_bob" and P[0, 3] == 0.0  # baseline unknown
+        np.testing.assert_allclose(CameraModel.from_ros_camera_info_yaml(info_path).K, K)
+        mx, my = cv2.initUndistortRectifyMap(K, D, R, P[:, :3], (640, 480), cv2.CV_32FC1)
+        image = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+        ok, pts = cv2.findChessboardCornersSB(
+            cv2.remap(image, mx, my, cv2.INTER_LINEAR), (9, 6), flags=cv2.CALIB_CB_ACCURACY
+        )
+        assert ok
+        found.append(pts.reshape(-1, 2))
+    dy = found[0][:, 1] - found[1][:, 1]
+    assert float(np.sqrt(np.mean(dy**2))) <= 0.4
+
     # Neither keypoint images nor board pairs: a usage error, said.
     assert main(["rectify-uncalibrated", "--left", str(folder / "left01.jpg")]) == 1
     assert "--pairs-left" in capsys.readouterr().err
     assert main(["rectify-uncalibrated", "--pairs-left", "l*.jpg", "--pairs-right", "r*.jpg"]) == 1
     assert "need the board" in capsys.readouterr().err
+    # A ROS pair without both intrinsics, or half a pair, is refused before any work.
+    no_cams = ["rectify-uncalibrated", *pairs, *board, "--ros-out-left", str(tmp_path / "a"),
+               "--ros-out-right", str(tmp_path / "b")]  # fmt: skip
+    assert main(no_cams) == 1
+    assert "--left-camera" in capsys.readouterr().err
+    assert main([*no_cams[:-2]]) == 1
+    assert "both --ros-out-left and --ros-out-right" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists()
 
 
 @pytest.mark.data

@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import Detection, DetectionSet, detect_images, expand_inputs
@@ -187,7 +188,6 @@ def test_files_round_trip(synthetic: tuple, tmp_path: Path) -> None:
     assert int(fs.getNode("image_width").real()) == 640
     fs.release()
     write_stereo_ros(result, rect, tmp_path / "l.yaml", tmp_path / "r.yaml", ("cam_l", "cam_r"))
-    yaml = pytest.importorskip("yaml")
     info_l = yaml.safe_load((tmp_path / "l.yaml").read_text())
     info_r = yaml.safe_load((tmp_path / "r.yaml").read_text())
     assert info_r["camera_name"] == "cam_r" and info_l["distortion_model"] == "plumb_bob"

@@ -9,11 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 from calibration import io
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import DetectionSet, detect_images, expand_inputs
-from calibration.errors import CalibrationError, MatchError
+from calibration.errors import CalibrationError, MatchError, OutputError
 from calibration.intrinsics import IntrinsicsResult, calibrate
 from calibration.uncalibrated import (
     Matches,
@@ -25,7 +26,13 @@ from calibration.uncalibrated import (
     rectify_maps,
     rectify_uncalibrated,
     row_disparity,
-    summary,
+)
+from calibration.uncalibrated_io import (
+    uncalibrated_summary as summary,
+)
+from calibration.uncalibrated_io import (
+    write_uncalibrated_opencv_yaml,
+    write_uncalibrated_ros,
 )
 
 CHESS = BoardSpec(BoardKind.CHESSBOARD, 10, 7, 1.0)  # 9 x 6 inner corners
@@ -117,6 +124,57 @@ def test_rectify_maps_invert_the_point_transform(synthetic: tuple) -> None:
                 src = cv2.undistortPoints(src.reshape(-1, 1, 2), cam[0], cam[1], P=cam[0])
             back = cv2.perspectiveTransform(src.reshape(-1, 1, 2), H).reshape(-1, 2)
             assert np.abs(back - q).max() < 0.05
+
+
+def _ros_matrices(path: Path) -> list[np.ndarray]:
+    info = yaml.safe_load(path.read_text())
+    keys = ("camera_matrix", "distortion_coefficients", "rectification_matrix", "projection_matrix")
+    return [np.reshape(info[k]["data"], (info[k]["rows"], info[k]["cols"])) for k in keys]
+
+
+def test_ros_pair_and_yaml_rectify_exactly_like_the_maps(synthetic: tuple, tmp_path: Path) -> None:
+    """What image_proc does with the camera_info pair (initUndistortRectifyMap with K, D, R and
+    P's left 3 x 3) gives bit-identical maps; both files share one P, Tx = 0."""
+    known, raw, _ = synthetic
+    write_uncalibrated_ros(known, tmp_path / "l.yaml", tmp_path / "r.yaml")
+    ros = [_ros_matrices(tmp_path / n) for n in ("l.yaml", "r.yaml")]
+    for (K, D, R, P), (mx, my), cam in zip(
+        ros, rectify_maps(known), (known.left_cam, known.right_cam), strict=True
+    ):
+        np.testing.assert_array_equal(K, cam[0])
+        np.testing.assert_array_equal(D.ravel(), cam[1])
+        assert P[0, 3] == 0.0
+        ros_x, ros_y = cv2.initUndistortRectifyMap(K, D, R, P[:, :3], SIZE, cv2.CV_32FC1)
+        np.testing.assert_array_equal(ros_x, mx)
+        np.testing.assert_array_equal(ros_y, my)
+    np.testing.assert_array_equal(ros[0][3], ros[1][3])
+    # OpenCV YAML: the same R and P; without cameras only F, H1, H2.
+    write_uncalibrated_opencv_yaml(known, tmp_path / "k.yaml")
+    write_uncalibrated_opencv_yaml(raw, tmp_path / "raw.yaml")
+    fs = cv2.FileStorage(str(tmp_path / "k.yaml"), cv2.FILE_STORAGE_READ)
+    np.testing.assert_array_equal(fs.getNode("R2").mat(), ros[1][2])
+    np.testing.assert_array_equal(fs.getNode("P1").mat(), ros[0][3])
+    fs.release()
+    fs = cv2.FileStorage(str(tmp_path / "raw.yaml"), cv2.FILE_STORAGE_READ)
+    np.testing.assert_array_equal(fs.getNode("H2").mat(), raw.chosen.H2)
+    assert fs.getNode("K1").empty() and fs.getNode("R1").empty()
+    fs.release()
+
+
+def test_ros_pair_refused_without_both_cameras_or_a_ros_model(
+    synthetic: tuple, tmp_path: Path
+) -> None:
+    known, raw, _ = synthetic
+    with pytest.raises(OutputError, match="--left-camera and --right-camera"):
+        write_uncalibrated_ros(raw, tmp_path / "l.yaml", tmp_path / "r.yaml")
+    thin_prism = (known.right_cam[0], np.zeros(12))
+    odd = UncalibratedResult(
+        known.matches, known.points, known.image_size, known.left_cam, thin_prism,
+        known.chosen, known.candidates, known.consensus,
+    )  # fmt: skip
+    with pytest.raises(OutputError, match="12 coefficients"):
+        write_uncalibrated_ros(odd, tmp_path / "l.yaml", tmp_path / "r.yaml")
+    assert not (tmp_path / "l.yaml").exists()  # no half pair left behind
 
 
 def test_same_seed_same_result_and_summary_contract() -> None:
