@@ -9,8 +9,9 @@ or only the extrinsics when ``fix_intrinsics`` is given.
 Pairs are matched by image name with the first ``left``/``right`` removed (``left01.jpg`` and
 ``right01.jpg`` are pair ``01.jpg``; identical names, as in one folder per camera, pair
 directly) or by position; corners by id, so partial ChArUco views use the ids seen in both.
-A pair whose stereo RMS (both cameras' corners) exceeds ``factor`` x the median is rejected,
-worst first, with its reason, as views are in ``intrinsics``.
+A pair is rejected, with its reason, when either camera's own calibration rejected its view,
+or (worst first, as views are in ``intrinsics``) when its stereo RMS (both cameras' corners)
+exceeds ``factor`` x the median.
 
 Quality of the rectification: the residual vertical disparity ``dy = y_left - y_right`` of
 corresponding corners in rectified pixels (x for a vertical rig), measured in-sample and on
@@ -289,21 +290,29 @@ def calibrate_stereo(
         if mono_l.model is not model or mono_r.model is not model:
             msg = f"fix_intrinsics are {mono_l.model}/{mono_r.model}, the model asked is {model}"
             raise CalibrationError(msg)
-    drop_l = {r.name for r in mono_l.rejected}  # views each mono fit rejected
-    drop_r = {r.name for r in mono_r.rejected}
+    mono_rejected: list[tuple[StereoPair, Rejection]] = []  # a view rejected by a mono fit
+    by_view = {("left", r.name): r for r in mono_l.rejected}
+    by_view |= {("right", r.name): r for r in mono_r.rejected}
     keep = []
     for p in pairs:
-        side = "left" if p.left.name in drop_l else "right" if p.right.name in drop_r else ""
+        side, view = next(
+            (k for k in (("left", p.left.name), ("right", p.right.name)) if k in by_view),
+            ("", ""),
+        )
         if side:
-            skipped.append((p.name, f"its {side} view was rejected by the mono calibration"))
+            r = by_view[side, view]
+            why = f"{side} view {view} rejected by the {side} camera's calibration: {r.reason}"
+            mono_rejected.append((p, Rejection(p.name, r.rms_px, r.threshold_px, why)))
         else:
             keep.append(p)
     pairs = keep
+    drop_l = {r.name for r in mono_l.rejected}
+    drop_r = {r.name for r in mono_r.rejected}
     need = MIN_VIEWS + (1 if heldout else 0)
     if len(pairs) < need:
         msg = f"{len(pairs)} usable pairs {[p.name for p in pairs]}; stereo needs at least {need}"
         raise NotEnoughViewsError(msg)
-    pairs, fit, errs, rejected = reject_outliers(
+    pairs, fit, errs, stereo_rejected = reject_outliers(
         pairs, _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed),
         errors=lambda f, ps: np.array(
             [_rms(np.concatenate(_pair_residuals(model, f, p, i))) for i, p in enumerate(ps)]
@@ -312,13 +321,14 @@ def calibrate_stereo(
         name=lambda p: p.name, what="pair", label="stereo RMS", reject=reject, factor=factor,
         floor_px=floor_px, need=need,
     )  # fmt: skip
+    rejected = mono_rejected + stereo_rejected
     res = [_pair_residuals(model, fit, p, i) for i, p in enumerate(pairs)]
     dy = _dy(fit, size, pairs, alpha)
     held: list[FloatArray] | None = None
     if heldout:
         held = []
-        drop_l |= {p.left.name for p, _ in rejected}
-        drop_r |= {p.right.name for p, _ in rejected}
+        drop_l |= {p.left.name for p, _ in stereo_rejected}
+        drop_r |= {p.right.name for p, _ in stereo_rejected}
         for i, p in enumerate(pairs):
             rest = [q for j, q in enumerate(pairs) if j != i]
             if fixed:
