@@ -17,7 +17,8 @@ MOUNT_EXAMPLE = """\
 example:
   adas-calibrate mount road*.png --camera front.yaml --charuco 8x6 --square 0.15 \\
       --marker 0.11 --dict DICT_4X4_50 --on-ground 1.6 0.85 --board-yaw-deg -90 \\
-      --thickness 0.005 --out mount.toml --json mount.json --report mount.html
+      --thickness 0.005 --out mount.toml --yaml-out mount.yaml --json mount.json \\
+      --report mount.html
   -> {"images": 3, "used": 3, "height_m": 1.3513, "pitch_deg": 6.5203, "roll_deg": 1.2264,
       "yaw_deg": -1.9797, "behind_bumper_m": 1.9001, "lateral_m": 0.2485, "rms_px": 0.2546}
   (rendered views of a camera mounted at 1.35 m, pitch 6.5, roll 1.2, yaw -2.0 deg)
@@ -59,6 +60,10 @@ def add_parser(sub: Any) -> None:
     m.add_argument("--tilt-deg", type=float, default=0.0, help="standing: top leaning away")
     m.add_argument("--thickness", type=float, default=0.0, metavar="M", help="on the ground")
     m.add_argument("--out", metavar="mount.toml", help="the [mount] section adas reads")
+    m.add_argument(
+        "--yaml-out", metavar="mount.yaml",
+        help="OpenCV YAML: the camera and R_vehicle_camera, t_vehicle_camera",
+    )  # fmt: skip
     output_args(m)
     m.add_argument("--min-corners", type=int, default=6, help="fewest corners per image")
 
@@ -67,13 +72,8 @@ def run(args: argparse.Namespace, spec: Any) -> int:
     """Detect, solve, write; prints the short JSON summary."""
     from calibration import io, report
     from calibration.detect import detect_images, expand_inputs
-    from calibration.mount import (
-        BoardPlacement,
-        estimate_mount,
-        load_intrinsics,
-        summary,
-        write_mount_toml,
-    )
+    from calibration.mount import BoardPlacement, estimate_mount, load_intrinsics
+    from calibration.mount_io import summary, write_mount_opencv_yaml, write_mount_toml
 
     camera = load_intrinsics(args.camera)
     if args.on_ground is not None:
@@ -93,6 +93,8 @@ def run(args: argparse.Namespace, spec: Any) -> int:
     s = summary(result)
     if args.out:
         write_mount_toml(result, args.out)
+    if args.yaml_out:
+        write_mount_opencv_yaml(result, camera, args.yaml_out)
     if args.json:
         io.write_json(s, args.json)
     if args.report:

@@ -44,7 +44,7 @@ from scipy.optimize import least_squares
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, Mount, rotation_vehicle_camera
 from adas.errors import CalibrationFileError, ConfigError
 from calibration.detect import MIN_CORNERS, Detection
-from calibration.errors import BoardSpecError, CalibrationError, NotEnoughViewsError, OutputError
+from calibration.errors import BoardSpecError, CalibrationError, NotEnoughViewsError
 from calibration.intrinsics import FloatArray, Model, project, solve_pose
 
 log = logging.getLogger(__name__)
@@ -324,68 +324,3 @@ def _shown(field: str, value: float | None) -> str:
     if value is None:
         return "n/a"
     return f"{math.degrees(value):.4f} deg" if field in _ANGLES else f"{value:.4f} m"
-
-
-def _key(field: str) -> str:
-    """JSON/TOML key: angles in degrees as the config files write them."""
-    return field.replace("_rad", "_deg")
-
-
-def _unit(field: str, value: float) -> float:
-    """Radians -> degrees for the angles; metres and pixels as they are."""
-    return math.degrees(value) if field in _ANGLES else value
-
-
-def _out(field: str, value: float | None) -> float | None:
-    """As :func:`_unit`, with None for a missing or non-finite value (JSON has no NaN)."""
-    return None if value is None or not math.isfinite(value) else _unit(field, value)
-
-
-def summary(result: MountResult) -> dict[str, Any]:
-    """JSON-ready figures: the mount (degrees), RMS, std, spread and the per-image estimates."""
-    m = result.mount
-    return {
-        "images": result.images,
-        "used": len(result.per_image),
-        **{_key(n): _out(n, getattr(m, n)) for n in FIELDS},
-        "rms_px": _out("", result.rms_px),
-        "std": {_key(n): _out(n, v) for n, v in result.std.items()},
-        "spread": {_key(n): _out(n, v) for n, v in result.spread.items()},
-        "per_image": [
-            {
-                "name": e.name,
-                "corners": e.corners,
-                **{_key(n): _out(n, e.get(n)) for n in FIELDS},
-                "rms_px": _out("", e.rms_px),
-                "joint_rms_px": _out("", e.joint_rms_px),
-            }
-            for e in result.per_image
-        ],
-        "unused": list(result.unused),
-        "board": [b.to_dict() for b in result.placements],
-    }
-
-
-def write_mount_toml(result: MountResult, path: str | Path) -> None:
-    """Write the ``[mount]`` section as :func:`adas.config.load_config` reads it (angles in
-    degrees), with ``[motion] camera_behind_bumper_m``, which adas requires to match."""
-    m = result.mount
-    values = {_key(n): _unit(n, getattr(m, n)) for n in FIELDS}
-    lines = [
-        f"# Camera mount from `adas-calibrate mount`: {len(result.per_image)} images, "
-        f"reprojection RMS {result.rms_px:.3f} px.",
-        "# 1 sigma: corner noise only, not errors in the measured board placement.",
-        "[mount]",
-        *(
-            f"{_key(n)} = {values[_key(n)]:.6f}  # 1 sigma {_shown(n, result.std[n])}"
-            for n in FIELDS
-        ),
-        "",
-        "[motion]",
-        f"camera_behind_bumper_m = {values['behind_bumper_m']:.6f}  # = mount.behind_bumper_m",
-    ]
-    try:
-        Path(path).write_text("\n".join(lines) + "\n")
-    except OSError as exc:
-        msg = f"{path}: cannot write the mount TOML: {exc}"
-        raise OutputError(msg) from exc

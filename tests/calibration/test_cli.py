@@ -95,12 +95,13 @@ def test_mount_end_to_end_on_rendered_road_images(
                             rng, dpi=40)  # fmt: skip
         cv2.imwrite(str(tmp_path / f"road{i}.png"), image)
     CameraModel(tm.K, tm.DIST, *tm.SIZE).to_opencv_yaml(tmp_path / "front.yaml")
-    files = {n: tmp_path / n for n in ("mount.toml", "mount.json", "mount.html")}
+    files = {n: tmp_path / n for n in ("mount.toml", "mount.json", "mount.html", "mount.yaml")}
     args = ["mount", str(tmp_path / "road*.png"), "--camera", str(tmp_path / "front.yaml"),
             "--charuco", "8x6", "--square", "0.15", "--marker", "0.11", "--dict", "DICT_4X4_50",
             "--on-ground", "1.6", "0.85", "--board-yaw-deg", "-90", "--thickness", "0.005",
             "--out", str(files["mount.toml"]), "--json", str(files["mount.json"]),
-            "--report", str(files["mount.html"])]  # fmt: skip
+            "--report", str(files["mount.html"]),
+            "--yaml-out", str(files["mount.yaml"])]  # fmt: skip
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["images"] == printed["used"] == 2
@@ -109,6 +110,11 @@ def test_mount_end_to_end_on_rendered_road_images(
     for f in ("pitch_rad", "roll_rad", "yaw_rad"):
         assert abs(np.degrees(getattr(mount, f) - getattr(tm.TRUTH, f))) < 0.1, f
     assert json.loads(files["mount.json"].read_text())["height_m"] == printed["height_m"]
+    on_mount = CameraModel.from_opencv_yaml(files["mount.yaml"], mount=mount)
+    fs = cv2.FileStorage(str(files["mount.yaml"]), cv2.FILE_STORAGE_READ)
+    R_yaml = fs.getNode("R_vehicle_camera").mat()  # the TOML rounds angles to 1e-6 deg
+    np.testing.assert_allclose(R_yaml, on_mount.R_vehicle_camera, atol=1e-7)
+    fs.release()
     page = files["mount.html"].read_text()
     assert "road0.png" in page and "height_m" in page
     # The board said to lie the wrong way round: the solution is off the road; refused.

@@ -25,14 +25,14 @@ from calibration.errors import (
 from calibration.mount import (
     FIELDS,
     BoardPlacement,
+    Intrinsics,
     MountResult,
     estimate_mount,
     load_intrinsics,
     mount_angles,
     mount_values,
-    summary,
-    write_mount_toml,
 )
+from calibration.mount_io import summary, write_mount_opencv_yaml, write_mount_toml
 from tests.calibration.synth import Camera, render_view
 
 K = np.array([[900.0, 0.0, 640.0], [0.0, 905.0, 400.0], [0.0, 0.0, 1.0]])
@@ -209,6 +209,32 @@ def test_toml_loads_in_adas_with_the_same_mount(tmp_path: Path) -> None:
         tol = 1e-8 if f.endswith("_rad") else 1e-6  # 6 decimals of degrees or metres
         assert getattr(cfg.mount, f) == pytest.approx(getattr(result.mount, f), abs=tol), f
     assert cfg.motion.camera_behind_bumper_m == cfg.mount.behind_bumper_m
+
+
+def test_opencv_yaml_is_the_camera_on_its_mount(tmp_path: Path) -> None:
+    """The YAML's camera loads in adas; its R_vehicle_camera, t_vehicle_camera project
+    vehicle points (through cv2.projectPoints) where adas's camera on the mount does."""
+    result = estimate_mount(_views(TRUTH, GROUND, 2, 0.2, 8), K, DIST, "pinhole5", GROUND)
+    camera = load_intrinsics_of(K, DIST, tmp_path)
+    write_mount_opencv_yaml(result, camera, tmp_path / "mount.yaml")
+    loaded = CameraModel.from_opencv_yaml(tmp_path / "mount.yaml", mount=result.mount)
+    np.testing.assert_array_equal(loaded.K, K)
+    fs = cv2.FileStorage(str(tmp_path / "mount.yaml"), cv2.FILE_STORAGE_READ)
+    R, t = fs.getNode("R_vehicle_camera").mat(), fs.getNode("t_vehicle_camera").mat()
+    pitch_deg = fs.getNode("pitch_deg").real()
+    fs.release()
+    np.testing.assert_allclose(R, loaded.R_vehicle_camera, atol=1e-15)
+    np.testing.assert_allclose(t.ravel(), loaded.position_m, atol=1e-15)
+    assert t[2, 0] == result.mount.height_m
+    assert pitch_deg == pytest.approx(math.degrees(result.mount.pitch_rad), abs=1e-12)
+    road = np.array([[x, y, 0.0] for x in (3.0, 8.0, 20.0) for y in (-2.0, 0.0, 2.5)])
+    px, _ = cv2.projectPoints(road, cv2.Rodrigues(R.T)[0], -R.T @ t, K, DIST)
+    np.testing.assert_allclose(px.reshape(-1, 2), loaded.project_vehicle(road), atol=1e-9)
+
+
+def load_intrinsics_of(K: np.ndarray, dist: np.ndarray, folder: Path) -> Intrinsics:
+    CameraModel(K, dist, *SIZE).to_opencv_yaml(folder / "camera.yaml")
+    return load_intrinsics(folder / "camera.yaml")
 
 
 def test_summary_is_json_in_degrees() -> None:
