@@ -13,7 +13,7 @@ import yaml
 from adas.camera import CameraModel
 from calibration.cli import build_parser, main
 
-COMMANDS = ("board", "intrinsics", "stereo", "rectify-uncalibrated", "rig", "mount")
+COMMANDS = ("board", "intrinsics", "stereo", "rectify-uncalibrated", "rig", "mount", "bench")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

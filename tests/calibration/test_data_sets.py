@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from calibration.boards import BoardKind, BoardSpec
+from calibration.cli import main
 from calibration.detect import DetectionSet, detect_images, expand_inputs
 from calibration.intrinsics import IntrinsicsResult, calibrate
 
@@ -118,3 +119,49 @@ def test_charuco_rms_after_rejection(charuco: dict, cam: str) -> None:
 def test_charuco_camera_1_rms_regression_bound(charuco: dict) -> None:
     """What camera 1 reaches today (0.925 px), so it cannot get worse unnoticed."""
     assert charuco["1"][1].rms_px <= 0.95
+
+
+@pytest.fixture(scope="module")
+def bench(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """``adas-calibrate bench`` once: this package and OpenCV directly, same images, one run."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    assert main(["bench", "--data", str(data_dir), "--json", str(out)]) == 0
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_bench_stereo_set_against_the_opencv_sample(bench: dict) -> None:
+    """The sample's corners make pair 02 the worst view on both sides (1.22 / 1.20 px) and
+    this package's rejection drops it; with this package's corners every figure beats the
+    sample's and meets the issue's targets."""
+    s = bench["opencv_stereo"]
+    ours, cv = s["ours"], s["opencv_sample_recipe"]
+    assert cv["left"]["worst_view"] == "left02.jpg" and cv["right"]["worst_view"] == "right02.jpg"
+    assert min(cv["left"]["worst_view_rms_px"], cv["right"]["worst_view_rms_px"]) > 1.0
+    assert cv["rejected_by_this_package"][0] == "02.jpg"
+    assert ours["detected"] == cv["detected"] == [13, 13]
+    t = s["targets"]
+    assert ours["left"]["rms_px"] <= t["left_rms_px"] < cv["left"]["rms_px"]
+    assert ours["right"]["rms_px"] <= t["right_rms_px"] < cv["right"]["rms_px"]
+    assert ours["stereo_rms_px"] <= t["stereo_rms_px"] < cv["stereo_rms_px"]  # 0.255 vs 0.605
+    assert ours["heldout_rectified_dy_rms_px"] <= t["heldout_rectified_dy_rms_px"]
+    assert ours["uncalibrated_dy_rms_px"] <= t["uncalibrated_dy_rms_px"]
+    assert cv["uncalibrated_dy_rms_px"] > 10 * ours["uncalibrated_dy_rms_px"]  # 3.10 vs 0.155
+
+
+@pytest.mark.slow
+def test_bench_charuco_set_against_a_default_opencv_detector(bench: dict) -> None:
+    """OpenCV used directly finds 61 views and, after dropping camera 1's cal13/cal15, gives
+    0.901 / 0.792 / 0.857 px: the issue's 0.80 for camera 1 is not what OpenCV reaches on these
+    images either. This package finds 62 views, the same rejections, RMS within 0.03 px of
+    OpenCV's, and camera 1's fx 4.3 px from the reference where OpenCV's is 11.2 px off."""
+    c = bench["charuco_3cam"]
+    ours, cv = c["ours"], c["opencv_default"]
+    assert sum(o["detected"] for o in ours.values()) >= c["targets"]["detected_at_least"]
+    assert sum(o["detected"] for o in ours.values()) > sum(o["detected"] for o in cv.values())
+    assert ours["1"]["rejected"] == cv["1"]["rejected"] == c["targets"]["rejected_1"]
+    assert cv["1"]["rms_px"] > c["targets"]["rms_px"]["1"] + 0.05
+    for cam in ("1", "2", "3"):
+        assert abs(ours[cam]["rms_px"] - cv[cam]["rms_px"]) <= 0.03, cam
+        assert abs(ours[cam]["fx_minus_reference"]) <= c["targets"]["fx_within_px"], cam
+    assert abs(ours["1"]["fx_minus_reference"]) < abs(cv["1"]["fx_minus_reference"])

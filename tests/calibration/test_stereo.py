@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from calibration.bench import sample_recipe_corners
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import Detection, DetectionSet, detect_images, expand_inputs
 from calibration.errors import CalibrationError
@@ -256,23 +257,6 @@ def _gap(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.median(np.linalg.norm(a - b, axis=1)))
 
 
-def _sample_recipe_corners(data_dir: Path, side: str) -> DetectionSet:
-    """Corners as OpenCV's stereo_calib.cpp finds them: findChessboardCorners, then
-    cornerSubPix with an 11 x 11 half-window (23 x 23 px), 30 iterations, eps 0.01."""
-    detections = []
-    for path in sorted((data_dir / "calibration" / "opencv_stereo").glob(f"{side}*.jpg")):
-        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-        flags = cv2.CALIB_CB_ADAPTIVE_THRESH | cv2.CALIB_CB_NORMALIZE_IMAGE
-        ok, pts = cv2.findChessboardCorners(image, (9, 6), flags=flags)
-        assert ok, path.name
-        criteria = (cv2.TERM_CRITERIA_MAX_ITER | cv2.TERM_CRITERIA_EPS, 30, 0.01)
-        pts = cv2.cornerSubPix(image, pts, (11, 11), (-1, -1), criteria)
-        obj = CHESS.chessboard_object_points()
-        ids = np.arange(len(obj), dtype=np.int32)
-        detections.append(Detection(path.name, str(path), pts.reshape(-1, 2), obj, ids, "classic"))
-    return DetectionSet(tuple(detections), (640, 480), "n/a", 6)
-
-
 @pytest.mark.data
 def test_opencv_pair_02_is_rejected_given_the_sample_recipes_corners(
     data_dir: Path, opencv_set: tuple
@@ -282,7 +266,8 @@ def test_opencv_pair_02_is_rejected_given_the_sample_recipes_corners(
     package's corners (median difference ~0.1 px) pair 02's move most: 1.63 / 1.50 px RMS, up
     to 7.7 px, hence its views' 1.22 and 1.20 px. The right camera's fit also rejects right05
     (0.62 px, 3 x median)."""
-    sample = [_sample_recipe_corners(data_dir, side) for side in ("left", "right")]
+    folder = data_dir / "calibration" / "opencv_stereo"
+    sample = [sample_recipe_corners(folder, side) for side in ("left", "right")]
     for theirs, ours in zip(sample, opencv_set, strict=True):
         mine = {d.name: d.image_points for d in ours.detected}
         off = {}
