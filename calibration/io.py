@@ -105,15 +105,22 @@ def open_yaml_writer(path: str | Path) -> cv2.FileStorage:
     return fs
 
 
+def write_camera_fields(
+    fs: cv2.FileStorage, size: tuple[int, int], K: np.ndarray, dist: np.ndarray, model: Model
+) -> None:
+    """The camera as OpenCV's calibration sample names it, plus the model name."""
+    fs.write("image_width", int(size[0]))
+    fs.write("image_height", int(size[1]))
+    fs.write("camera_matrix", np.asarray(K, np.float64))
+    fs.write("distortion_coefficients", np.asarray(dist, np.float64).reshape(-1, 1))
+    fs.write("distortion_model", OPENCV_DISTORTION_MODEL[model])
+
+
 def write_opencv_yaml(result: IntrinsicsResult, path: str | Path) -> None:
     """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name."""
     fs = open_yaml_writer(path)
     try:
-        fs.write("image_width", int(result.image_size[0]))
-        fs.write("image_height", int(result.image_size[1]))
-        fs.write("camera_matrix", np.asarray(result.K, np.float64))
-        fs.write("distortion_coefficients", np.asarray(result.dist, np.float64).reshape(-1, 1))
-        fs.write("distortion_model", OPENCV_DISTORTION_MODEL[result.model])
+        write_camera_fields(fs, result.image_size, result.K, result.dist, result.model)
         fs.write("avg_reprojection_error", float(result.rms_px))
     finally:
         fs.release()

@@ -19,7 +19,7 @@ import numpy as np
 
 from adas.camera import rotation_vehicle_camera
 from calibration.errors import OutputError
-from calibration.io import OPENCV_DISTORTION_MODEL, open_yaml_writer
+from calibration.io import open_yaml_writer, write_camera_fields
 from calibration.mount import _ANGLES, FIELDS, Intrinsics, MountResult, _shown
 
 
@@ -95,11 +95,7 @@ def write_mount_opencv_yaml(result: MountResult, camera: Intrinsics, path: str |
     t = np.array([[-m.behind_bumper_m], [m.lateral_m], [m.height_m]])
     fs = open_yaml_writer(path)
     try:
-        fs.write("image_width", int(camera.image_size[0]))
-        fs.write("image_height", int(camera.image_size[1]))
-        fs.write("camera_matrix", np.asarray(camera.K, np.float64))
-        fs.write("distortion_coefficients", np.asarray(camera.dist, np.float64).reshape(-1, 1))
-        fs.write("distortion_model", OPENCV_DISTORTION_MODEL[camera.model])
+        write_camera_fields(fs, camera.image_size, camera.K, camera.dist, camera.model)
         fs.write("R_vehicle_camera", np.asarray(R, np.float64))
         fs.write("t_vehicle_camera", t)
         for n in FIELDS:

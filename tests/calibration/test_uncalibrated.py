@@ -27,13 +27,9 @@ from calibration.uncalibrated import (
     rectify_uncalibrated,
     row_disparity,
 )
-from calibration.uncalibrated_io import (
-    uncalibrated_summary as summary,
-)
-from calibration.uncalibrated_io import (
-    write_uncalibrated_opencv_yaml,
-    write_uncalibrated_ros,
-)
+from calibration.uncalibrated_io import uncalibrated_summary as summary
+from calibration.uncalibrated_io import write_uncalibrated_opencv_yaml, write_uncalibrated_ros
+from tests.calibration.rectified import pair01_row_misalignment
 
 CHESS = BoardSpec(BoardKind.CHESSBOARD, 10, 7, 1.0)  # 9 x 6 inner corners
 SIZE = (640, 480)
@@ -274,18 +270,8 @@ def test_rectified_images_have_corners_on_the_same_rows(
     data_dir: Path, corners_result: UncalibratedResult
 ) -> None:
     """End to end through the maps: corners re-detected in the remapped pair 01 share rows."""
-    (lx, ly), (rx, ry) = rectify_maps(corners_result)
     folder = data_dir / "calibration" / "opencv_stereo"
-    found = []
-    for name, mx, my in (("left01.jpg", lx, ly), ("right01.jpg", rx, ry)):
-        image = cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
-        ok, pts = cv2.findChessboardCornersSB(
-            cv2.remap(image, mx, my, cv2.INTER_LINEAR), (9, 6), flags=cv2.CALIB_CB_ACCURACY
-        )
-        assert ok
-        found.append(pts.reshape(-1, 2))
-    dy = found[0][:, 1] - found[1][:, 1]
-    assert float(np.sqrt(np.mean(dy**2))) <= 0.4
+    assert pair01_row_misalignment(folder, *rectify_maps(corners_result)) <= 0.4
 
 
 @pytest.mark.data
