@@ -103,6 +103,11 @@ def run(args: argparse.Namespace, spec: Any) -> int:
             keys=("images", "used", "height_m", "pitch_deg", "roll_deg", "yaw_deg",
                   "behind_bumper_m", "lateral_m", "rms_px"),
             tables={"Per image": s["per_image"]},
+            figures={
+                "Reprojection RMS per image, px (blue: the joint mount, grey: the image alone)":
+                report.bars([(e["name"], e["joint_rms_px"], e["rms_px"], True)
+                             for e in s["per_image"]]),
+            },
         )  # fmt: skip
     short = {k: v for k, v in s.items() if k not in ("per_image", "board", "std", "spread")}
     print(json.dumps(short), file=sys.stdout)

@@ -121,7 +121,7 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
             s, args.report, title="Uncalibrated rectification",
             keys=("matches", "inliers", "dy_rms_px", "dy_median_px", "dy_rms_all_px",
                   "dy_median_all_px", "chosen", "undistorted"),
-            tables={"Candidates": s["candidates"]},
+            tables={"Candidates": s["candidates"]}, figures=_uncalibrated_figures(result, s),
         )  # fmt: skip
     keys = ("matches", "dy_rms_px", "dy_median_px", "inliers", "chosen", "undistorted")
     print(json.dumps({k: s[k] for k in keys}))
@@ -244,6 +244,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
                   "rectified_dy_p95_px", "rectified_dy_insample_rms_px", "model"),
             tables={"Per pair": s.get("per_pair", []), "Rejected": s["rejections"],
                     "Skipped": s["skipped"]},
+            figures=_stereo_figures(result, s),
         )  # fmt: skip
     keys = ("pairs", "used", "rejected", "rms_px", "baseline", "rectified_dy_rms_px")
     print(json.dumps({k: s[k] for k in (*keys, "rectified_dy_p95_px")}))
@@ -284,6 +285,7 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
         report.write_summary_page(
             s, args.report, title="Rig calibration", keys=("reference", "rms_px", "unconnected"),
             tables={"Cameras": cams, "Pairs": s["pairs"], "Loop closure": s["loop_closure"]},
+            figures=_rig_figures(result, s),
         )  # fmt: skip
     short = {
         "reference": s["reference"],
@@ -294,3 +296,63 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
     }
     print(json.dumps(short))
     return 0
+
+
+def _coverage(title: str, coverage: Any, size: tuple[int, int]) -> dict[str, str]:
+    from calibration.report import coverage_svg
+
+    return {title: coverage_svg(coverage.tolist(), size)}
+
+
+def _uncalibrated_figures(result: Any, s: dict[str, Any]) -> dict[str, str]:
+    """Row misalignment of every candidate F (red: not acceptable), where the matches lie."""
+    from calibration.intrinsics import coverage_of_points
+    from calibration.report import bars
+
+    size = result.image_size
+    return {
+        "Row misalignment per candidate, px (blue: acceptable, red: not)": bars(
+            [(c["name"], c["dy_rms_px"], None, c["acceptable"]) for c in s["candidates"]]
+        ),
+        **_coverage("Matches per cell, left image", coverage_of_points(result.matches.left, size),
+                    size),
+    }  # fmt: skip
+
+
+def _stereo_figures(result: Any, s: dict[str, Any]) -> dict[str, str]:
+    """Per-pair stereo RMS and rectified dy, and each camera's coverage."""
+    from calibration.report import bars
+
+    threshold = min((r.threshold_px for r in result.rejected), default=None)
+    pairs = s["per_pair"]
+    return {
+        "Stereo RMS per pair, px (red: rejected, with its threshold)": bars(
+            [(p["name"], p["rms_px"], None, p["used"]) for p in pairs], threshold
+        ),
+        "Rectified dy RMS per pair, px (blue: in sample, grey: the pair held out)": bars(
+            [(p["name"], p["dy_rms_px"], p["heldout_dy_rms_px"], p["used"]) for p in pairs]
+        ),
+        **_coverage("Coverage, left", result.left.coverage, result.left.image_size),
+        **_coverage("Coverage, right", result.right.coverage, result.right.image_size),
+    }
+
+
+def _rig_figures(result: Any, s: dict[str, Any]) -> dict[str, str]:
+    """Each camera's RMS in the joint fit against alone, pairs' dy, each camera's coverage."""
+    from calibration.report import bars
+
+    cams = s["cameras"]
+    out = {
+        "RMS per camera, px (blue: joint fit, grey: the camera alone)": bars(
+            [(n, c["joint_rms_px"], c["rms_px"], True) for n, c in cams.items()]
+        ),
+        "Rectified dy RMS per pair, px (in sample)": bars(
+            [
+                ("-".join(p["cameras"]), p["rectified_dy_insample_rms_px"], None, True)
+                for p in s["pairs"]
+            ]
+        ),
+    }
+    for name, cam in result.cameras.items():
+        out |= _coverage(f"Coverage, {name}", cam.intrinsics.coverage, cam.intrinsics.image_size)
+    return out

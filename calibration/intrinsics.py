@@ -284,18 +284,26 @@ def _std(
     return {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
 
 
-def coverage_map(
-    views: Sequence[Detection], size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
+def coverage_of_points(
+    points: npt.ArrayLike, size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
 ) -> npt.NDArray[np.int64]:
-    """Corner counts per image cell (rows x cols): where the views constrained the model."""
+    """Point counts per image cell (rows x cols) of N x 2 pixel positions."""
     cols, rows = grid
     counts = np.zeros((rows, cols), np.int64)
-    if views:
-        pts = np.concatenate([np.asarray(v.image_points, np.float64) for v in views])
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    if pts.size:
         c = np.clip((pts[:, 0] + 0.5) * cols // size[0], 0, cols - 1).astype(int)
         r = np.clip((pts[:, 1] + 0.5) * rows // size[1], 0, rows - 1).astype(int)
         np.add.at(counts, (r, c), 1)
     return counts
+
+
+def coverage_map(
+    views: Sequence[Detection], size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
+) -> npt.NDArray[np.int64]:
+    """Corner counts per image cell (rows x cols): where the views constrained the model."""
+    pts = [np.asarray(v.image_points, np.float64).reshape(-1, 2) for v in views]
+    return coverage_of_points(np.concatenate(pts) if pts else np.zeros((0, 2)), size, grid)
 
 
 T = TypeVar("T")

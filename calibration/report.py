@@ -186,6 +186,15 @@ def render_summary_page(
     )
 
 
+def bars(
+    items: Sequence[tuple[str, float | None, float | None, bool]], threshold_px: float | None = None
+) -> str:
+    """:func:`residual_bars` for (name, value, second value or None, kept) records: blue bars
+    for kept items, red for dropped ones, grey outlined bars for the second value."""
+    views = [{"name": n, "rms_px": a, "heldout_rms_px": b, "used": kept} for n, a, b, kept in items]
+    return residual_bars(views, threshold_px)
+
+
 def write_summary_page(summary: dict[str, Any], path: str | Path, **kwargs: Any) -> None:
     """Write :func:`render_summary_page` to ``path``."""
     _write(path, render_summary_page(summary, **kwargs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -117,7 +118,7 @@ def test_mount_end_to_end_on_rendered_road_images(
     np.testing.assert_allclose(R_yaml, on_mount.R_vehicle_camera, atol=1e-7)
     fs.release()
     page = files["mount.html"].read_text()
-    assert "road0.png" in page and "height_m" in page
+    assert "road0.png" in page and "height_m" in page and page.count("<svg") == 1
     # The board said to lie the wrong way round: the solution is off the road; refused.
     args[args.index("-90")] = "90"
     assert main(args) == 1
@@ -161,7 +162,10 @@ def test_rectify_uncalibrated_end_to_end_on_the_stereo_set(
     np.testing.assert_allclose(R2, np.linalg.inv(K1) @ H2 @ K2, rtol=1e-12)
     np.testing.assert_array_equal(P1, P2)
     np.testing.assert_allclose(H1, summary["H1"], rtol=1e-12)
-    assert "lmeds" in out["rect.html"].read_text()
+    page = out["rect.html"].read_text()
+    assert "lmeds" in page and page.count("<svg") == 2  # candidates' dy, where matches lie
+    chosen = next(c for c in summary["candidates"] if c["name"] == summary["chosen"])
+    assert f"<title>{chosen['name']}: {chosen['dy_rms_px']:.3f} px</title>" in page
 
     maps = []
     for info_path in (out["l_info.yaml"], out["r_info.yaml"]):
@@ -221,6 +225,15 @@ def test_stereo_end_to_end_on_the_stereo_set(
     fs.release()
     page = out["s.html"].read_text()
     assert "Per pair" in page and page.count("<tr") >= 1 + 13  # a header and a row per pair
+    # plots: stereo RMS and dy bars per pair, a coverage grid per camera (54 corners x 13)
+    assert page.count("<svg") == 4
+    p02 = next(p for p in s["per_pair"] if p["name"] == "02.jpg")
+    assert f"<title>02.jpg: {p02['rms_px']:.3f} px</title>" in page
+    assert f"<title>02.jpg held out: {p02['heldout_dy_rms_px']:.3f} px</title>" in page
+    grids = page.split("Coverage, left", 1)[1].split("</svg>")[:2]
+    for grid in grids:
+        cells = [int(n) for n in re.findall(r'text-anchor="middle">(\d+)</text>', grid)]
+        assert len(cells) == 48 and sum(cells) == 13 * 54
 
 
 @pytest.mark.data
@@ -250,4 +263,7 @@ def test_rig_end_to_end_on_the_charuco_set(
     assert loop["rotation_deg"] < 0.5
     s = json.loads((tmp_path / "rig.json").read_text())
     assert s["reference"] == "cam1" and s["extrinsics"]["cam1"]["T"] == pytest.approx([0, 0, 0])
-    assert "Loop closure" in (tmp_path / "rig.html").read_text()
+    page = (tmp_path / "rig.html").read_text()
+    assert "Loop closure" in page and page.count("<svg") == 2 + 3  # bars, bars, 3 coverages
+    joint = printed["joint_rms_px"]["cam1"]
+    assert f"<title>cam1: {joint:.3f} px</title>" in page
