@@ -23,6 +23,7 @@ import math
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,23 +83,31 @@ def sample_recipe_corners(folder: Path, side: str) -> DetectionSet:
     return DetectionSet(tuple(detections), size, "n/a", 6)
 
 
-def _opencv_mono(views: Sequence[Detection], size: tuple[int, int]) -> dict[str, Any]:
-    """calibrateCamera on every view; per-view errors; the worst view."""
+@dataclass(frozen=True, eq=False)
+class _Mono:
+    """``cv2.calibrateCamera`` on every view: the camera and each view's RMS error."""
+
+    views: tuple[Detection, ...]
+    rms_px: float
+    K: np.ndarray
+    dist: np.ndarray
+    errors: np.ndarray
+
+    def summary(self) -> dict[str, Any]:
+        worst = int(np.argmax(self.errors))
+        return {
+            "views": len(self.views), "rms_px": _r(self.rms_px), "fx": _r(self.K[0, 0], 1),
+            "worst_view": self.views[worst].name, "worst_view_rms_px": _r(self.errors[worst]),
+            "median_view_rms_px": _r(float(np.median(self.errors))),
+        }  # fmt: skip
+
+
+def _opencv_mono(views: Sequence[Detection], size: tuple[int, int]) -> _Mono:
     obj = [np.asarray(v.object_points, np.float32) for v in views]
     img = [np.asarray(v.image_points, np.float32) for v in views]
     rms, K, dist, *_, per_view = cv2.calibrateCameraExtended(obj, img, size, np.eye(3), np.zeros(5))
     errs = np.asarray(per_view, np.float64).ravel()
-    worst = int(np.argmax(errs))
-    return {
-        "views": len(views), "rms_px": _r(rms), "fx": _r(K[0, 0], 1),
-        "worst_view": views[worst].name, "worst_view_rms_px": _r(errs[worst]),
-        "median_view_rms_px": _r(float(np.median(errs))),
-        "_K": K, "_dist": dist, "_errs": errs,
-    }  # fmt: skip
-
-
-def _public(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if not k.startswith("_")}
+    return _Mono(tuple(views), float(rms), np.asarray(K), np.asarray(dist), errs)
 
 
 def _opencv_stereo_side(left: DetectionSet, right: DetectionSet) -> dict[str, Any]:
@@ -122,13 +131,13 @@ def _opencv_stereo_side(left: DetectionSet, right: DetectionSet) -> dict[str, An
     pts_l, pts_r = np.concatenate(il).reshape(-1, 2), np.concatenate(ir).reshape(-1, 2)
     F, _ = cv2.findFundamentalMat(pts_l, pts_r, cv2.FM_8POINT)
     ok, H1, H2 = cv2.stereoRectifyUncalibrated(pts_l, pts_r, F, size, threshold=3)
-    ul = cv2.undistortPoints(pts_l.reshape(-1, 1, 2), ml["_K"], ml["_dist"], P=ml["_K"])
-    ur = cv2.undistortPoints(pts_r.reshape(-1, 1, 2), mr["_K"], mr["_dist"], P=mr["_K"])
+    ul = cv2.undistortPoints(pts_l.reshape(-1, 1, 2), ml.K, ml.dist, P=ml.K)
+    ur = cv2.undistortPoints(pts_r.reshape(-1, 1, 2), mr.K, mr.dist, P=mr.K)
     h1, h2 = np.asarray(H1, np.float64), np.asarray(H2, np.float64)
     ul, ur = np.asarray(ul, np.float64).reshape(-1, 2), np.asarray(ur, np.float64).reshape(-1, 2)
     dy = row_disparity(h1, h2, ul, ur) if ok else np.array([])
     return {
-        "left": _public(ml), "right": _public(mr), "stereo_rms_px": _r(out[0]),
+        "left": ml.summary(), "right": mr.summary(), "stereo_rms_px": _r(out[0]),
         "uncalibrated_dy_rms_px": _r(float(np.sqrt(np.mean(dy**2)))) if dy.size else None,
     }  # fmt: skip
 
@@ -211,14 +220,14 @@ def bench_charuco(folder: Path, *, workers: int = 2) -> dict[str, Any]:
         }  # fmt: skip
         views, size = _opencv_charuco(folder / cam)
         first = _opencv_mono(views, size)
-        keep = [v for v, e in zip(views, first["_errs"], strict=True)
-                if e <= 3 * float(np.median(first["_errs"]))]  # fmt: skip
+        keep = [v for v, e in zip(views, first.errors, strict=True)
+                if e <= 3 * float(np.median(first.errors))]  # fmt: skip
         again = _opencv_mono(keep, size)
         base[cam] = {
             "detected": len(views), "used": len(keep),
             "rejected": sorted({v.name for v in views} - {v.name for v in keep}),
-            "rms_px": again["rms_px"], "fx": again["fx"],
-            "fx_minus_reference": _r(float(again["fx"]) - ref[cam], 1),
+            "rms_px": _r(again.rms_px), "fx": _r(again.K[0, 0], 1),
+            "fx_minus_reference": _r(round(float(again.K[0, 0]), 1) - ref[cam], 1),
         }  # fmt: skip
     return {"ours": ours, "opencv_default": base, "reference_fx": ref,
             "targets": TARGETS["charuco_3cam"]}  # fmt: skip
