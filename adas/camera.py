@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from adas.config import param, validate
 from adas.errors import CalibrationFileError, ConfigError, ContractError
+from adas.params import param, validate
 from adas.types import FloatArray
 
 PathLike = str | Path

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.config import param, validate
 from adas.danger import DangerConfig, required_decel
 from adas.errors import ConfigError
+from adas.params import param, validate
 from adas.types import (
     DangerLevel,
     Decision,

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adas.config import param, validate
 from adas.errors import ConfigError, ContractError
+from adas.params import param, validate
 from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
 
 if TYPE_CHECKING:

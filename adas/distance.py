@@ -47,8 +47,8 @@ import numpy.typing as npt
 
 from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
-from adas.config import param, validate
 from adas.errors import ConfigError
+from adas.params import param, validate
 from adas.slots import TrackSlots
 from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 

@@ -46,8 +46,8 @@ import numpy as np
 import numpy.typing as npt
 
 from adas import motion_kernels as mk
-from adas.config import param, validate
 from adas.errors import ContractError
+from adas.params import param, validate
 from adas.slots import TrackSlots
 from adas.types import (
     EgoState,

@@ -41,8 +41,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from adas.config import param, validate
 from adas.errors import ContractError
+from adas.params import param, validate
 from adas.sinks.can import Fault, RuntimeState
 from adas.types import (
     Decision,

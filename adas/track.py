@@ -30,8 +30,8 @@ import numpy as np
 from numba import njit
 from scipy.optimize import linear_sum_assignment
 
-from adas.config import param, validate
 from adas.errors import ConfigError
+from adas.params import param, validate
 from adas.types import Detections, ObjectClass, Tracks
 
 log = logging.getLogger(__name__)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.config import param, validate
 from adas.errors import ConfigError
+from adas.params import param, validate
 from adas.types import ObjectClass
 
 

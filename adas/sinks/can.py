@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adas.can_e2e import E2EReceiver, next_counter, protect
-from adas.config import param, validate
 from adas.errors import ConfigError, SinkError
+from adas.params import param, validate
 from adas.types import Decision, DecisionLevel
 
 if TYPE_CHECKING:

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adas.config import from_mapping
 from adas.errors import ConfigError, ContractError
 from adas.motion import MotionConfig, MotionEstimator, solve_ttc
+from adas.params import from_mapping
 from adas.types import (
     EgoState,
     FloatArray,

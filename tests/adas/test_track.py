@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from adas.config import from_mapping
 from adas.errors import ConfigError
 from adas.evaluate.mot import MotAccumulator
+from adas.params import from_mapping
 from adas.track import Tracker, TrackerConfig, iou_matrix
 from adas.types import Detections, ObjectClass, Tracks
 

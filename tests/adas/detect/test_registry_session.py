@@ -126,8 +126,8 @@ def test_unavailable_first_provider(fastestdet: Path) -> None:
 
 
 def test_detect_config_rejects_absurd_values() -> None:
-    from adas.config import from_mapping
     from adas.detect.config import DetectConfig
+    from adas.params import from_mapping
 
     cfg = from_mapping(DetectConfig, {"tiles": 2, "scores": {"car": 0.5}}, "detect")
     assert cfg.tiles == 2 and cfg.scores.car == 0.5 and cfg.scores.truck == 0.4
