@@ -97,6 +97,12 @@ class Chain:
         latency = {k: b - a for k, a, b in zip(names, t[:-1], t[1:], strict=True)}
         return ChainResult(tracks, ranges, objects, decision, latency)
 
+    def stand_down(self, ego: EgoState, t_ns: int) -> Decision:
+        """The input failed at capture time ``t_ns`` [ns] (a stalled camera, a corrupt frame):
+        control stands down (UNAVAILABLE, zero brake request, persistence restarts from zero);
+        tracks and filters are left as they are, so recovery needs no warm-up."""
+        return self.control.update(ObjectStates.empty(), ego, t_ns, input_ok=False)
+
 
 class Pipeline:
     """A detector and a :class:`Chain` for one camera."""
@@ -147,6 +153,10 @@ class Pipeline:
             decision=res.decision,
             latency_ns={**(latency_ns or {}), **res.latency_ns},
         )
+
+    def stand_down(self, ego: EgoState, t_ns: int) -> Decision:
+        """Control stands down at ``t_ns`` [ns] for a failed input (:meth:`Chain.stand_down`)."""
+        return self.chain.stand_down(ego, t_ns)
 
     def process(self, frame: Frame, ego: EgoState) -> FrameResult:
         """The whole pipeline on one frame, sequentially."""

@@ -50,7 +50,6 @@ from adas.types import (
     EgoState,
     Frame,
     FrameResult,
-    ObjectStates,
     PixelFormat,
 )
 
@@ -103,16 +102,7 @@ class PipelineLike(Protocol):
         input_ok: bool = True,
     ) -> FrameResult: ...
 
-    @property
-    def chain(self) -> Any: ...
-
-
-def _no_objects() -> ObjectStates:
-    z = np.zeros(0, np.float64)
-    return ObjectStates(
-        track_id=np.zeros(0, np.int64), distance_m=z, lateral_m=z, sigma_distance_m=z,
-        range_rate_mps=z, accel_mps2=z, lateral_velocity_mps=z, ttc_s=z, sigma_ttc_s=z,
-    )  # fmt: skip
+    def stand_down(self, ego: EgoState, t_ns: int) -> Decision: ...
 
 
 @dataclass(frozen=True)
@@ -224,7 +214,7 @@ class RuntimeCore:
         t = now if self._ctrl_t is None else max(self._ctrl_t, frame.t_ns if frame else 0)
         self._ctrl_t = t
         # The control stage stands down (its persistence counts restart from zero) ...
-        self.pipeline.chain.control.update(_no_objects(), self._last_ego, t, input_ok=False)
+        self.pipeline.stand_down(self._last_ego, t)
         # ... and the command says why in the runtime's words.
         decision = Decision(DecisionLevel.UNAVAILABLE, 0.0, -1, why)
         return self._send(decision, fault, frame, None)

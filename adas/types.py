@@ -301,6 +301,11 @@ class ObjectStates:
     def __len__(self) -> int:
         return int(self.track_id.shape[0])
 
+    @classmethod
+    def empty(cls) -> ObjectStates:
+        z = np.zeros(0, np.float64)
+        return cls(np.zeros(0, np.int64), z, z, z, z, z, z, z, z)
+
 
 @dataclass(frozen=True)
 class Decision:
