@@ -18,6 +18,7 @@ from adas.danger import DangerConfig
 from adas.detect.config import DetectConfig
 from adas.distance import DistanceConfig
 from adas.errors import ConfigError
+from adas.kinematics import VehicleConfig
 from adas.motion import MotionConfig
 from adas.params import from_mapping, merge, read_toml
 from adas.runtime import RuntimeConfig
@@ -37,13 +38,15 @@ class AdasConfig:
     motion: MotionConfig
     detect: DetectConfig
     danger: DangerConfig
+    vehicle: VehicleConfig
     control: ControlConfig
     can: CanConfig
     runtime: RuntimeConfig
 
 
 SECTIONS = (
-    "mount", "tracker", "distance", "motion", "detect", "danger", "control", "can", "runtime",
+    "mount", "tracker", "distance", "motion", "detect", "danger", "vehicle", "control", "can",
+    "runtime",
 )  # fmt: skip
 
 
@@ -74,6 +77,7 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
         detect=from_mapping(DetectConfig, table.get("detect", {}), "detect"),
         danger=from_mapping(DangerConfig, table.get("danger", {}), "danger"),
+        vehicle=from_mapping(VehicleConfig, table.get("vehicle", {}), "vehicle"),
         control=from_mapping(ControlConfig, table.get("control", {}), "control"),
         can=from_mapping(CanConfig, table.get("can", {}), "can"),
         runtime=from_mapping(RuntimeConfig, table.get("runtime", {}), "runtime"),

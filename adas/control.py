@@ -35,15 +35,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.danger import DangerConfig, required_decel
 from adas.errors import ConfigError
+from adas.kinematics import VehicleConfig, required_decel
 from adas.params import param, validate
 from adas.types import (
     DangerLevel,
     Decision,
     DecisionLevel,
     EgoState,
-    FloatArray,
     ObjectStates,
     Zone,
 )
@@ -92,16 +91,18 @@ class ControlConfig:
 
 
 class Controller:
-    """``update(objects, ego, t_ns)`` -> Decision, once per frame, in time order."""
+    """``update(objects, ego, t_ns)`` -> Decision, once per frame, in time order.
+
+    Everything it decides on comes in the danger stage's :class:`ObjectStates` (zone, danger
+    level, TTC, required deceleration) and the ego state; ``vehicle`` holds the brake
+    constants, the same section the danger stage counts with.
+    """
 
     def __init__(
-        self, config: ControlConfig | None = None, brake_latency_s: float | None = None
+        self, config: ControlConfig | None = None, vehicle: VehicleConfig | None = None
     ) -> None:
         self.config = config or ControlConfig()
-        # Request-to-deceleration latency of the brakes: one value, danger.brake_latency_s.
-        self.brake_latency_s = (
-            DangerConfig().brake_latency_s if brake_latency_s is None else brake_latency_s
-        )
+        self.vehicle = vehicle or VehicleConfig()
         self.reset()
 
     def reset(self) -> None:
@@ -135,7 +136,6 @@ class Controller:
         t_ns: int,
         *,
         input_ok: bool = True,
-        required_decel_mps2: FloatArray | None = None,
     ) -> Decision:
         cfg = self.config
         if self._last_t is not None and t_ns < self._last_t:
@@ -152,12 +152,8 @@ class Controller:
         target, want, ttc = self._target(objects)
         tid = int(objects.track_id[target]) if target >= 0 else -1
         req = 0.0
-        if (
-            target >= 0
-            and required_decel_mps2 is not None
-            and len(required_decel_mps2) == len(objects)
-        ):
-            value = float(required_decel_mps2[target])
+        if target >= 0:
+            value = float(objects.required_decel_mps2[target])
             req = value if math.isfinite(value) else 0.0
 
         active = self._warning_since is not None or self._brake_since is not None
@@ -250,7 +246,8 @@ class Controller:
         target_accel = np.minimum(target_accel, target_accel * self.config.unavoidable_decel_factor)
         need = required_decel(
             objects.distance_m[sl], float(ego.speed_mps), objects.range_rate_mps[sl],
-            target_accel - ego_accel, ego_accel, self.brake_latency_s + wait_s,
+            target_accel - ego_accel, ego_accel, self.vehicle.brake_latency_s + wait_s,
+            self.vehicle.collision_decel_mps2,
         )  # fmt: skip
         return bool(need[0] > self.config.full_decel_mps2)
 

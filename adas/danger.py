@@ -17,13 +17,15 @@ An object is
 **Level.** For an in-path object, from its time to collision (motion stage), the deceleration
 the ego vehicle needs to avoid it, and the time headway:
 
-* required deceleration ``b``, counted from when the brakes act (``brake_latency_s``): if the
-  target keeps moving until the gap stops closing, ``b = c^2 / (2 d) - a_t`` (closing speed
-  ``c``, gap ``d``, target acceleration ``a_t``); if the target stops first,
+* required deceleration ``b``, counted from when the brakes act (``[vehicle]
+  brake_latency_s``): if the target keeps moving until the gap stops closing,
+  ``b = c^2 / (2 d) - a_t`` (closing speed ``c``, gap ``d``, target acceleration ``a_t``); if
+  the target stops first,
   ``b = v^2 / (2 (d + s_t))`` with ``s_t`` its stopping distance (:func:`required_decel`);
 * ``BRAKE_FULL`` / ``BRAKE_PARTIAL`` / ``WARNING`` when the TTC is below, or the required
   deceleration above, the thresholds of each level; ``CAUTION`` when the time headway is
-  below about 1 s; ``NONE`` otherwise.
+  below about 1 s; ``NONE`` otherwise. The required deceleration and the headway of every row
+  are columns of the output, for the control stage.
 
 The thresholds are in ``data/config/default.toml`` ``[danger]`` with their sources.
 """
@@ -39,18 +41,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adas.errors import ConfigError, ContractError
+from adas.kinematics import VehicleConfig, required_decel
 from adas.params import param, validate
-from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
+from adas.priors import SizePriors
+from adas.types import DangerLevel, EgoState, FloatArray, ObjectStates, Tracks, Zone
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
-    from adas.distance import SizePriors
 
 log = logging.getLogger(__name__)
-
-MAX_EGO_SPEED_MPS = 150.0
-# Required deceleration reported when contact comes before the brakes can act (beyond any tyre).
-COLLISION_DECEL_MPS2 = 50.0
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,13 @@ class DangerConfig:
     full_ttc_s: float = param(1.0, lo=0.2, hi=4.0, unit="s")
     full_decel_mps2: float = param(7.0, lo=1.0, hi=12.0, unit="m/s^2")
     min_closing_speed_mps: float = param(0.5, lo=0.0, hi=10.0, unit="m/s")
-    brake_latency_s: float = param(0.3, lo=0.0, hi=2.0, unit="s")
     ttc_max_rel_sigma: float = param(0.5, lo=0.01, hi=100.0)
+    max_ego_speed_mps: float = param(150.0, lo=10.0, hi=1000.0, unit="m/s")
+    max_yaw_rate_rps: float = param(3.0, lo=0.1, hi=10.0, unit="rad/s")
+    min_usable_distance_m: float = param(-1.0, lo=-20.0, hi=0.0, unit="m")
+    headway_min_speed_mps: float = param(0.1, lo=0.0, hi=5.0, unit="m/s")
+    bottom_cut_margin_px: float = param(2.0, lo=0.0, hi=50.0, unit="px")
+    top_cut_margin_px: float = param(1.0, lo=0.0, hi=50.0, unit="px")
 
     def __post_init__(self) -> None:
         validate(self, "danger")
@@ -89,68 +93,14 @@ class DangerConfig:
                 raise ConfigError(msg)
 
 
-def _advance(v: FloatArray, a: FloatArray, t: float) -> tuple[FloatArray, FloatArray]:
-    """Distance and speed after ``t`` s from speed ``v`` at constant acceleration ``a``, the
-    speed stopping at 0 (a vehicle that brakes to a stop stays stopped)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_stop = np.where((a < 0.0) & (v + a * t < 0.0), -v / a, t)
-    return v * t_stop + 0.5 * a * t_stop * t_stop, np.maximum(v + a * t_stop, 0.0)
-
-
-def required_decel(
-    gap_m: FloatArray,
-    ego_speed_mps: float,
-    range_rate_mps: FloatArray,
-    rel_accel_mps2: FloatArray,
-    ego_accel_mps2: float,
-    latency_s: float = 0.0,
-) -> FloatArray:
-    """Smallest constant ego deceleration (>= 0, m/s^2) that avoids contact, braking from
-    ``latency_s`` on (until then both keep their accelerations; a brake system needs
-    ~0.3 s to build up). ``COLLISION_DECEL_MPS2`` when contact comes within the latency.
-
-    The target's acceleration is ``a_t = a_ego + rel_accel`` (it stops at standstill). With
-    ``c`` the closing speed and ``d`` the gap when braking starts, the exact minimum is:
-
-    * target not braking: ``c^2 / (2 d) - a_t`` (the gap stops closing just at contact);
-    * target braking at ``A = -a_t`` to a stop after ``s_t``: the ego must stop within
-      ``d + s_t`` (``v^2 / (2 (d + s_t))``), and when the speeds would be equal before the
-      target stops (``2 d / c <= v_t / A``, the tangent case), also ``A + c^2 / (2 d)``.
-
-    This is the total deceleration the brakes must deliver, not an addition to the ego's
-    current one. Non-finite inputs give 0.
-    """
-    d0 = np.asarray(gap_m, np.float64)
-    v_e0 = max(float(ego_speed_mps), 0.0) if math.isfinite(ego_speed_mps) else 0.0
-    a_e = float(ego_accel_mps2) if math.isfinite(ego_accel_mps2) else 0.0
-    c0 = -np.asarray(range_rate_mps, np.float64)
-    v_t0 = np.maximum(v_e0 - c0, 0.0)  # target speed along our path
-    a_t = a_e + np.asarray(rel_accel_mps2, np.float64)
-    with np.errstate(all="ignore"):
-        t = max(float(latency_s), 0.0)
-        s_e, v_e = _advance(np.full_like(d0, v_e0), np.full_like(d0, a_e), t)
-        s_t0, v_t = _advance(v_t0, a_t, t)
-        d = d0 + s_t0 - s_e
-        c = v_e - v_t
-        braking = (a_t < -0.05) & (v_t > 0.0) | (v_t <= 0.0)
-        big_a = np.where(a_t < 0.0, -a_t, 0.0)
-        s_t = np.where(v_t > 0.0, v_t * v_t / (2.0 * big_a), 0.0)
-        b_stop = v_e * v_e / (2.0 * (d + s_t))
-        b_tangent = c * c / (2.0 * d) - a_t
-        tangent = (c > 0.0) & (2.0 * d * big_a <= c * v_t)
-        moving = np.where(c > 0.0, b_tangent, 0.0)
-        b = np.where(braking, np.where(tangent, np.maximum(b_tangent, b_stop), b_stop), moving)
-        b = np.where(d <= 0.0, COLLISION_DECEL_MPS2, b)
-    ok = np.isfinite(d0) & np.isfinite(c0) & np.isfinite(a_t)
-    b = np.clip(np.nan_to_num(b, nan=0.0, posinf=COLLISION_DECEL_MPS2), 0.0, COLLISION_DECEL_MPS2)
-    return np.where(ok, b, 0.0)
-
-
 class DangerAssessor:
-    """Fills ``zone`` and ``danger`` of the motion stage's ObjectStates.
+    """Fills ``zone``, ``danger``, ``required_decel_mps2`` and ``headway_s`` of the motion
+    stage's ObjectStates.
 
     ``camera`` (optional) enables the ground-contact and size-plausibility checks, which need
-    the boxes' rows; without it every object is assumed to stand on the road.
+    the boxes' rows; without it every object is assumed to stand on the road. ``priors`` are
+    the object sizes the distance stage ranges with (loaded from the shipped file if not
+    given); ``vehicle`` the brake constants the required deceleration counts with.
     """
 
     def __init__(
@@ -158,16 +108,12 @@ class DangerAssessor:
         config: DangerConfig | None = None,
         camera: CameraModel | None = None,
         priors: SizePriors | None = None,
+        vehicle: VehicleConfig | None = None,
     ) -> None:
         self.config = config or DangerConfig()
+        self.vehicle = vehicle or VehicleConfig()
         self.camera = camera
-        if priors is None and camera is not None:
-            from adas.distance import SizePriors
-
-            priors = SizePriors.load()
-        self.priors = priors
-        self.required_decel_mps2: FloatArray = np.zeros(0)
-        self.headway_s: FloatArray = np.zeros(0)
+        self.priors = priors or SizePriors.load()
         self.no_threat: dict[str, int] = {"no_ground_contact": 0, "implausible_size": 0}
         self._floating: dict[int, int] = {}  # track id -> consecutive frames without ground
         self._born_ns: dict[int, int] = {}  # track id -> first time seen
@@ -191,22 +137,26 @@ class DangerAssessor:
         cfg = self.config
         zone = np.full(n, int(Zone.OUTSIDE), np.int64)
         danger = np.full(n, int(DangerLevel.NONE), np.int64)
-        self.required_decel_mps2 = np.zeros(n)
-        self.headway_s = np.full(n, np.inf)
+        required = np.zeros(n)
+        headway = np.full(n, np.inf)
         # A non-finite or absurd ego speed (the controller reports UNAVAILABLE for it) must
         # not overflow here: clamp to what a road vehicle can do.
         v = (
-            min(max(float(ego.speed_mps), 0.0), MAX_EGO_SPEED_MPS)
+            min(max(float(ego.speed_mps), 0.0), cfg.max_ego_speed_mps)
             if math.isfinite(ego.speed_mps)
             else 0.0
         )
         d = np.asarray(objects.distance_m, np.float64)
-        usable = np.isfinite(d) & np.isfinite(objects.lateral_m) & (d > -1.0)
+        usable = np.isfinite(d) & np.isfinite(objects.lateral_m) & (d > cfg.min_usable_distance_m)
         if not usable.any():
-            return dataclasses.replace(objects, zone=zone, danger=danger)
+            return dataclasses.replace(
+                objects, zone=zone, danger=danger, required_decel_mps2=required, headway_s=headway
+            )
         usable &= ~self._no_threat(tracks, objects)
         yaw = (
-            float(np.clip(ego.yaw_rate_rps, -3.0, 3.0)) if math.isfinite(ego.yaw_rate_rps) else 0.0
+            float(np.clip(ego.yaw_rate_rps, -cfg.max_yaw_rate_rps, cfg.max_yaw_rate_rps))
+            if math.isfinite(ego.yaw_rate_rps)
+            else 0.0
         )
         kappa = yaw / v if v >= cfg.min_curvature_speed_mps else 0.0
         x = np.maximum(d, 0.0)
@@ -254,13 +204,13 @@ class DangerAssessor:
         b = required_decel(
             d, v, np.nan_to_num(objects.range_rate_mps, nan=0.0),
             np.nan_to_num(objects.accel_mps2, nan=0.0),
-            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0, cfg.brake_latency_s,
+            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0,
+            self.vehicle.brake_latency_s, self.vehicle.collision_decel_mps2,
         )  # fmt: skip
         b = np.where(in_path, b, 0.0)
-        self.required_decel_mps2 = b
+        required = b
         with np.errstate(divide="ignore"):
-            headway = np.where(v > 0.1, x / max(v, 1e-9), np.inf)
-        self.headway_s = headway
+            headway = np.where(v > cfg.headway_min_speed_mps, x / max(v, 1e-9), np.inf)
         ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         real = closing >= cfg.min_closing_speed_mps
         # A TTC counts once it is known to +-ttc_max_rel_sigma (a young or distant track's
@@ -282,7 +232,9 @@ class DangerAssessor:
             unset &= ~hit
         caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)
         danger[caution] = int(DangerLevel.CAUTION)
-        return dataclasses.replace(objects, zone=zone, danger=danger)
+        return dataclasses.replace(
+            objects, zone=zone, danger=danger, required_decel_mps2=required, headway_s=headway
+        )
 
     def _track_age(self, tracks: Tracks, t_ns: int) -> FloatArray:
         """Seconds since each track was first seen by this stage."""
@@ -295,20 +247,9 @@ class DangerAssessor:
         return np.array([(t_ns - self._born_ns[t]) * 1e-9 for t in ids], np.float64)
 
     def _half_widths(self, tracks: Tracks) -> FloatArray:
-        """Half width of each object: class prior (the box's width would need its range)."""
-        widths = {
-            ObjectClass.PEDESTRIAN: 0.6,
-            ObjectClass.BICYCLE: 0.6,
-            ObjectClass.MOTORCYCLE: 0.8,
-        }
-        if self.priors is not None:
-            table = np.nan_to_num(self.priors.width, nan=1.8)
-            cls = np.clip(tracks.class_id, 0, len(table) - 1)
-            return 0.5 * table[cls]
-        out = np.full(len(tracks), 0.9)
-        for c, w in widths.items():
-            out[tracks.class_id == int(c)] = 0.5 * w
-        return out
+        """Half width of each object: its class prior, the same the distance stage ranges
+        with (the box's width would need its range)."""
+        return 0.5 * self.priors.width_or_unknown(tracks.class_id)
 
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
         """Rows that can never be threats: no ground contact, or an implausible size.
@@ -330,17 +271,15 @@ class DangerAssessor:
         horizon = cam.horizon_v()
         # Height of the box bottom above the road at the object's range (level camera).
         z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
-        bottom_cut = y_bottom >= cam.height - 2
-        top_cut = y_top <= 1
+        bottom_cut = y_bottom >= cam.height - cfg.bottom_cut_margin_px
+        top_cut = y_top <= cfg.top_cut_margin_px
         seen = tracks.time_since_update == 0
         floating = np.nan_to_num(z_bottom > cfg.max_ground_clearance_m, nan=False) & ~bottom_cut
-        odd = np.zeros(n, bool)
-        if self.priors is not None:
-            cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
-            prior = self.priors.height[cls]
-            ratio = (y_bottom - y_top) * d / cam.fy / prior
-            bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
-            odd = np.nan_to_num(bad, nan=False) & ~bottom_cut & ~top_cut & np.isfinite(prior)
+        cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
+        prior = self.priors.height[cls]
+        ratio = (y_bottom - y_top) * d / cam.fy / prior
+        bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
+        odd = np.nan_to_num(bad, nan=False) & ~bottom_cut & ~top_cut & np.isfinite(prior)
         latched = np.zeros(n, bool)
         for i, tid in enumerate(tracks.track_id.tolist()):
             count = self._floating.get(tid, 0)

@@ -38,9 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -49,14 +47,11 @@ from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.errors import ConfigError
 from adas.params import param, validate
+from adas.priors import SizePriors
 from adas.slots import TrackSlots
 from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PRIORS_PATH = (
-    Path(__file__).resolve().parent.parent / "data" / "priors" / "object_sizes.toml"
-)
 
 
 @dataclass(frozen=True)
@@ -90,47 +85,6 @@ class DistanceConfig:
                 f"distance.max_distance_m = {self.max_distance_m}"
             )
             raise ConfigError(msg)
-
-
-@dataclass(frozen=True)
-class SizePriors:
-    """Per-class size priors as arrays indexed by ``ObjectClass`` (NaN where a class has none)."""
-
-    height: FloatArray
-    height_sigma: FloatArray
-    width: FloatArray
-    width_sigma: FloatArray
-    length: FloatArray
-    length_sigma: FloatArray
-    width_cue: npt.NDArray[np.bool_]
-
-    @classmethod
-    def load(cls, path: str | Path = DEFAULT_PRIORS_PATH) -> SizePriors:
-        with open(path, "rb") as fh:
-            table = tomllib.load(fh)
-        n = len(ObjectClass)
-        arrays = {k: np.full(n, np.nan) for k in ("h", "sh", "w", "sw", "l", "sl")}
-        cue = np.zeros(n, bool)
-        for name, entry in table.items():
-            try:
-                cid = ObjectClass[name.upper()]
-            except KeyError:
-                known = [c.name.lower() for c in ObjectClass]
-                msg = f"{path}: unknown class [{name}]; known: {known}"
-                raise ConfigError(msg) from None
-            for key, short in (("height_m", "h"), ("width_m", "w"), ("length_m", "l")):
-                mean, sigma = (float(v) for v in entry[key])
-                if not (0.0 < mean < 50.0 and 0.0 < sigma < mean):
-                    msg = (
-                        f"{path}: [{name}].{key} = {entry[key]} must be [mean, sigma] "
-                        "with 0 < sigma < mean < 50"
-                    )
-                    raise ConfigError(msg)
-                arrays[short][cid], arrays["s" + short][cid] = mean, sigma
-            cue[cid] = bool(entry.get("width_cue", False))
-        return cls(
-            arrays["h"], arrays["sh"], arrays["w"], arrays["sw"], arrays["l"], arrays["sl"], cue
-        )
 
 
 def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> FloatArray:

@@ -22,6 +22,7 @@ from adas.control import Controller
 from adas.danger import DangerAssessor
 from adas.distance import DistanceEstimator
 from adas.motion import MotionEstimator
+from adas.priors import SizePriors
 from adas.track import Tracker
 from adas.types import (
     Decision,
@@ -62,11 +63,12 @@ class Chain:
 
     def __init__(self, camera: CameraModel, config: AdasConfig) -> None:
         self.camera, self.config = camera, config
+        priors = SizePriors.load()  # one loaded prior for every stage that needs object sizes
         self.tracker = Tracker(config.tracker)
-        self.distance = DistanceEstimator(camera, config.distance)
+        self.distance = DistanceEstimator(camera, config.distance, priors)
         self.motion = MotionEstimator(config.motion)
-        self.danger = DangerAssessor(config.danger, camera)
-        self.control = Controller(config.control, config.danger.brake_latency_s)
+        self.danger = DangerAssessor(config.danger, camera, priors, config.vehicle)
+        self.control = Controller(config.control, config.vehicle)
 
     def __call__(
         self, detections: Detections, ego: EgoState, t_ns: int, *, input_ok: bool = True
@@ -85,13 +87,7 @@ class Chain:
         t.append(time.perf_counter_ns())
         objects = self.danger.update(tracks, objects, ego)
         t.append(time.perf_counter_ns())
-        decision = self.control.update(
-            objects,
-            ego,
-            t_ns,
-            input_ok=input_ok,
-            required_decel_mps2=self.danger.required_decel_mps2,
-        )
+        decision = self.control.update(objects, ego, t_ns, input_ok=input_ok)
         t.append(time.perf_counter_ns())
         names = ("track", "distance", "motion", "danger", "control")
         latency = {k: b - a for k, a, b in zip(names, t[:-1], t[1:], strict=True)}

@@ -273,16 +273,26 @@ class ObjectStates:
     lateral_velocity_mps: FloatArray  # positive = moving left
     ttc_s: FloatArray  # inf when opening or not closing fast enough
     sigma_ttc_s: FloatArray
-    zone: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # Zone
-    danger: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # DangerLevel
+    # Filled by the danger stage; before it they hold the defaults below.
+    zone: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # Zone (UNKNOWN)
+    danger: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))  # DangerLevel (NONE)
+    # Ego deceleration [m/s^2] that avoids contact, counted from when the brakes act; 0 for
+    # objects not in the path (default 0).
+    required_decel_mps2: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # Time headway [s]: distance over ego speed; inf at (near) standstill (default inf).
+    headway_s: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = self.track_id.shape[0]
-        # zone and danger are filled by the danger stage; before it they default to UNKNOWN/NONE.
-        if self.zone.shape[0] != n:
-            object.__setattr__(self, "zone", np.full(n, Zone.UNKNOWN, np.int64))
-        if self.danger.shape[0] != n:
-            object.__setattr__(self, "danger", np.full(n, DangerLevel.NONE, np.int64))
+        defaults = {
+            "zone": (Zone.UNKNOWN, np.int64),
+            "danger": (DangerLevel.NONE, np.int64),
+            "required_decel_mps2": (0.0, np.float64),
+            "headway_s": (np.inf, np.float64),
+        }
+        for key, (value, dtype) in defaults.items():
+            if getattr(self, key).shape[0] != n:
+                object.__setattr__(self, key, np.full(n, value, dtype))
         _check_rows(
             "ObjectStates",
             {

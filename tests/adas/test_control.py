@@ -23,7 +23,7 @@ N, W, P, F, C = (
 
 def obj(
     level: DangerLevel, zone: Zone = Zone.IN_PATH, ttc: float = 1.5, rr: float = -10.0,
-    d: float = 20.0, acc: float = 0.0,
+    d: float = 20.0, acc: float = 0.0, req: float = 0.0,
 ) -> ObjectStates:  # fmt: skip
     one = np.ones(1)
     return ObjectStates(
@@ -38,6 +38,7 @@ def obj(
         sigma_ttc_s=0.1 * one,
         zone=np.array([int(zone)], np.int64),
         danger=np.array([int(level)], np.int64),
+        required_decel_mps2=req * one,
     )
 
 
@@ -53,13 +54,14 @@ def run(
     rr: float = -10.0,
     dist: float = 20.0,
     acc: float = 0.0,
+    req: float = 0.0,
     **kw: object,
 ) -> list[DecisionLevel]:
     ctl = ctl or Controller()
     out = []
     for i, lv in enumerate(levels):
         t = start + i * FRAME
-        o = obj(lv, ttc=ttc, rr=rr, d=dist, acc=acc)
+        o = obj(lv, ttc=ttc, rr=rr, d=dist, acc=acc, req=req)
         d = ctl.update(o, ego(t), t, **kw)  # type: ignore[arg-type]
         out.append(d.level)
     return out
@@ -91,7 +93,7 @@ def test_a_sudden_threat_brakes_with_the_warning() -> None:
     assert out[:3] == [DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL]
     # A braking-level danger that waiting leaves avoidable (10 m/s at 20 m: 9 m and 5.6 m/s^2
     # after 1.1 s) waits the 0.8 s, whatever the danger stage's estimated need says.
-    calm = run([P] * 6, rr=-10.0, required_decel_mps2=np.array([6.0]))
+    calm = run([P] * 6, rr=-10.0, req=6.0)
     assert DecisionLevel.BRAKE_PARTIAL not in calm
     # A lead braking hard 12 m ahead (relative 6 m/s^2, closing 3 m/s): after 1.1 s it has
     # almost stopped 5 m ahead of us, 15 m/s^2 needed: brake with the warning. The same gap
@@ -140,7 +142,7 @@ def test_partial_request_is_the_larger_of_the_minimum_and_the_need() -> None:
         ctl = Controller()
         d = None
         for i in range(40):
-            d = ctl.update(obj(P), ego(i * FRAME), i * FRAME, required_decel_mps2=np.array([req]))
+            d = ctl.update(obj(P, req=req), ego(i * FRAME), i * FRAME)
         assert d is not None and d.level == DecisionLevel.BRAKE_PARTIAL
         assert d.decel_request_mps2 == pytest.approx(expected)
 

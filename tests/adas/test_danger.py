@@ -11,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adas.camera import CameraModel, Mount
-from adas.danger import COLLISION_DECEL_MPS2, DangerAssessor, DangerConfig, required_decel
+from adas.danger import DangerAssessor, DangerConfig
 from adas.errors import ConfigError, ContractError
+from adas.kinematics import VehicleConfig, required_decel
 from adas.types import DangerLevel, EgoState, ObjectClass, ObjectStates, Tracks, Zone
+
+COLLISION_DECEL_MPS2 = VehicleConfig().collision_decel_mps2
 
 
 def objects(
