@@ -4,19 +4,15 @@ Camera frame (OpenCV): x right, y down, z forward; pixel (0, 0) is the centre of
 pixel. Vehicle frame (ISO 8855): x forward, y left, z up, origin on the road below the front
 bumper centre. ``T_vehicle_camera`` maps camera coordinates to vehicle coordinates.
 
-Calibration files: KITTI calib text, OpenCV FileStorage YAML and ROS camera_info YAML. Both YAML
-flavours are read with ``cv2.FileStorage`` (a data-only C++ parser, no PyYAML dependency); the
-two readers share one parser, so each also accepts the other's layout.
+Calibration files: KITTI calib text, OpenCV FileStorage YAML and ROS camera_info YAML, read and
+written through :mod:`adas.camera_files` (the file formats; this module holds the geometry).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import numbers
-import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,19 +21,24 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from adas.camera_files import (
+    CameraFile,
+    PathLike,
+    calibration_file_errors,
+    read_camera_yaml,
+    read_kitti_projection,
+    ros_camera_info_text,
+    write_opencv_yaml,
+)
 from adas.errors import CalibrationFileError, ConfigError, ContractError
 from adas.params import param, validate
 from adas.types import FloatArray
-
-PathLike = str | Path
 
 # Level camera: optical axis (cam z) -> vehicle x, cam x (right) -> -y, cam y (down) -> -z.
 R_VEHICLE_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 _DIST_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts OpenCV's pinhole model accepts
 # OpenCV's default 5 fixed-point iterations leave ~0.4 px error at k1 = -0.3; iterate to 1e-12.
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-_ROS_MODELS = {5: "plumb_bob", 8: "rational_polynomial"}
-_ROS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 
 @dataclass(frozen=True)
@@ -354,32 +355,16 @@ class CameraModel:
         mount: Mount = DEFAULT_MOUNT,
     ) -> CameraModel:
         """From a KITTI object or tracking calib file ("P2: 12 numbers" or "P2 12 numbers")."""
-        with _reading(path):
-            rows: dict[str, list[str]] = {}
-            for line in Path(path).read_text().splitlines():
-                tokens = line.replace(":", " ", 1).split()
-                if tokens:
-                    rows.setdefault(tokens[0], tokens[1:])
-            if camera not in rows:
-                msg = f"no '{camera}' line; found {sorted(rows)}"
-                raise CalibrationFileError(msg)
-            try:
-                values = [float(t) for t in rows[camera]]
-            except ValueError as exc:
-                msg = f"'{camera}' has a non-numeric value: {exc}"
-                raise CalibrationFileError(msg) from exc
-            if len(values) != 12:
-                msg = f"'{camera}' has {len(values)} numbers, expected 12 (3 x 4 matrix)"
-                raise CalibrationFileError(msg)
-            return cls.from_kitti_p(
-                np.reshape(values, (3, 4)), width=width, height=height, mount=mount
-            )
+        with calibration_file_errors(path):
+            P = read_kitti_projection(path, camera)
+            return cls.from_kitti_p(P, width=width, height=height, mount=mount)
 
     @classmethod
     def from_opencv_yaml(cls, path: PathLike, *, mount: Mount = DEFAULT_MOUNT) -> CameraModel:
         """From OpenCV FileStorage YAML: camera_matrix (or K), distortion_coefficients (or D),
         image_width, image_height, as OpenCV's calibration sample writes them."""
-        return _read_yaml(path, mount, ros=False)
+        with calibration_file_errors(path):  # an invalid camera in the file names the file
+            return cls._from_file(read_camera_yaml(path, ros=False), mount)
 
     @classmethod
     def from_ros_camera_info_yaml(
@@ -389,131 +374,19 @@ class CameraModel:
 
         camera_matrix is the raw camera's K; rectification and projection matrices are ignored.
         """
-        return _read_yaml(path, mount, ros=True)
+        with calibration_file_errors(path):  # an invalid camera in the file names the file
+            return cls._from_file(read_camera_yaml(path, ros=True), mount)
 
     def to_opencv_yaml(self, path: PathLike) -> None:
         """Write OpenCV FileStorage YAML (17 significant digits, so reading back is exact)."""
-        with _reading(path):
-            flags = cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML
-            fs = cv2.FileStorage(str(path), flags)
-            if not fs.isOpened():
-                msg = "cannot open for writing"
-                raise CalibrationFileError(msg)
-            try:
-                fs.write("image_width", self.width)
-                fs.write("image_height", self.height)
-                fs.write("camera_matrix", np.array(self.K))
-                fs.write("distortion_coefficients", self.dist.reshape(-1, 1))  # N x 1 as OpenCV
-            finally:
-                fs.release()
+        write_opencv_yaml(path, self.K, self.dist, self.width, self.height)
 
     def to_ros_camera_info_yaml(self, path: PathLike, camera_name: str = "front") -> None:
         """Write ROS camera_info YAML: R = I and P = [K | 0] (an unrectified monocular camera)."""
-        n = self.dist.size
-        model = _ROS_MODELS.get(max(n, 5))
-        if model is None:
-            msg = f"ROS camera_info has no model for {n} coefficients; 4, 5 or 8 are allowed"
-            raise CalibrationFileError(msg)
-        if not _ROS_NAME.fullmatch(camera_name):
-            msg = f"camera_name {camera_name!r} must match {_ROS_NAME.pattern}"
-            raise CalibrationFileError(msg)
-
-        def block(name: str, a: FloatArray) -> str:
-            data = ", ".join(_yaml_float(v) for v in a.ravel())
-            return f"{name}:\n  rows: {a.shape[0]}\n  cols: {a.shape[1]}\n  data: [{data}]\n"
-
-        text = (
-            f"image_width: {self.width}\nimage_height: {self.height}\n"
-            f"camera_name: {camera_name}\n{block('camera_matrix', self.K)}"
-            f"distortion_model: {model}\n"
-            f"{block('distortion_coefficients', np.pad(self.dist, (0, max(0, 5 - n)))[None])}"
-            f"{block('rectification_matrix', np.eye(3))}"
-            f"{block('projection_matrix', np.hstack([self.K, np.zeros((3, 1))]))}"
-        )
-        with _reading(path):
+        text = ros_camera_info_text(self.K, self.dist, self.width, self.height, camera_name)
+        with calibration_file_errors(path):
             Path(path).write_text(text)
 
-
-def _yaml_float(v: float) -> str:
-    """Shortest exact repr, with a '.' in the mantissa so YAML 1.1 parsers see a float."""
-    s = repr(float(v))
-    return s.replace("e", ".0e", 1) if "e" in s and "." not in s else s
-
-
-@contextlib.contextmanager
-def _reading(path: PathLike) -> Iterator[None]:
-    """Re-raise any failure on the file ``path`` as CalibrationFileError naming the file."""
-    try:
-        yield
-    except CalibrationFileError as exc:
-        msg = f"{path}: {exc}"
-        raise CalibrationFileError(msg) from exc
-    except (OSError, cv2.error, SystemError, ValueError) as exc:
-        cause = exc.__cause__ if isinstance(exc, SystemError) and exc.__cause__ else exc
-        msg = f"{path}: cannot read or write calibration: {cause}"
-        raise CalibrationFileError(msg) from exc
-
-
-def _node_number(node: cv2.FileNode, key: str) -> float:
-    if not (node.isInt() or node.isReal()):
-        msg = f"'{key}' holds a non-numeric value {node.string()!r}"
-        raise CalibrationFileError(msg)
-    return float(node.real())
-
-
-def _node_array(node: cv2.FileNode, key: str) -> FloatArray:
-    """A matrix: !!opencv-matrix or ROS {rows, cols, data}, !!opencv-nd-matrix, or a list."""
-    if node.isMap():
-        data = _node_array(node.getNode("data"), f"{key}.data")
-        if node.getNode("sizes").empty():
-            shape = [int(_node_number(node.getNode(k), f"{key}.{k}")) for k in ("rows", "cols")]
-        else:  # what FileStorage writes for a 1-D array
-            shape = [int(n) for n in _node_array(node.getNode("sizes"), f"{key}.sizes")]
-        if data.size != math.prod(shape):
-            msg = f"'{key}' declares shape {shape} but holds {data.size} values"
-            raise CalibrationFileError(msg)
-        return data.reshape(shape)
-    if not node.isSeq():
-        msg = f"'{key}' is missing or not a matrix"
-        raise CalibrationFileError(msg)
-    return np.array([_node_number(node.at(i), key) for i in range(node.size())])
-
-
-def _read_yaml(path: PathLike, mount: Mount, *, ros: bool) -> CameraModel:
-    with _reading(path):
-        if not Path(path).is_file():  # checked first: OpenCV would log its own error on stderr
-            msg = "file not found"
-            raise CalibrationFileError(msg)
-        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-        try:
-            if not fs.isOpened():
-                msg = "not a YAML or XML FileStorage file"
-                raise CalibrationFileError(msg)
-
-            def get(*keys: str) -> tuple[cv2.FileNode, str]:
-                for key in keys:
-                    if not fs.getNode(key).empty():
-                        return fs.getNode(key), key
-                msg = f"missing key '{keys[0]}'"
-                raise CalibrationFileError(msg)
-
-            model_node = fs.getNode("distortion_model")
-            model = model_node.string() if model_node.isString() else "plumb_bob"
-            if not ros and model.lower() in ("fisheye", "equidistant"):
-                # The runtime models pinhole distortion only: a fisheye file read as pinhole
-                # coefficients would give wrong distances without a word.
-                msg = f"distortion_model '{model}': fisheye cameras are not supported by adas yet"
-                raise CalibrationFileError(msg)
-            if ros and model not in _ROS_MODELS.values():
-                msg = f"distortion_model '{model}' unsupported; use {sorted(_ROS_MODELS.values())}"
-                raise CalibrationFileError(msg)
-            K = _node_array(*get("camera_matrix", "K"))
-            dist = _node_array(*get("distortion_coefficients", "D"))
-            width, height = _node_number(*get("image_width")), _node_number(*get("image_height"))
-        finally:
-            fs.release()
-        if width != int(width) or height != int(height):
-            msg = f"image size must be whole pixels, got {width} x {height}"
-            raise CalibrationFileError(msg)
-        K = K.reshape(3, 3) if K.size == 9 else K
-        return CameraModel(K=K, dist=dist, width=int(width), height=int(height), mount=mount)
+    @classmethod
+    def _from_file(cls, f: CameraFile, mount: Mount) -> CameraModel:
+        return cls(K=f.K, dist=f.dist, width=f.width, height=f.height, mount=mount)

@@ -76,6 +76,7 @@ class DistanceConfig:
     pitch_revert_s: float = param(2.0, lo=0.1, hi=1000.0, unit="s")
     pitch_min_score: float = param(0.5, lo=0.0, hi=1.0)
     pitch_min_sigma_deg: float = param(0.05, lo=0.0, hi=5.0, unit="deg")
+    reset_gap_s: float = param(10.0, lo=0.1, hi=3600.0, unit="s")
 
     def __post_init__(self) -> None:
         validate(self, "distance")
@@ -250,8 +251,8 @@ class DistanceEstimator:
         cfg = self.config
         dt = 0.0 if self._t_ns is None else max(0.0, (t_ns - self._t_ns) * 1e-9)
         self._t_ns = t_ns
-        if dt <= 0.0 or dt > 10.0:
-            if dt > 10.0:
+        if dt <= 0.0 or dt > cfg.reset_gap_s:
+            if dt > cfg.reset_gap_s:
                 self.reset()
                 self._t_ns = t_ns
             return
