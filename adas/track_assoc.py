@@ -14,7 +14,8 @@ from adas.types import ObjectClass
 
 __all__ = [
     "AGE", "CLASS_GROUP", "CONFIRMED", "GROUP", "HITS", "ID", "LAST_NS", "N_CLASSES", "N_FLOAT",
-    "N_INT", "POS", "PPP", "PPV", "PVV", "SCORE", "TSU", "VEL", "VOTES", "assign", "boxes", "pair_matrices",
+    "N_INT", "POS", "PPP", "PPV", "PVV", "SCORE", "TSU", "VEL", "VOTES", "assign", "boxes",
+    "pair_matrices",
 ]  # fmt: skip
 
 N_CLASSES = len(ObjectClass)
