@@ -5,7 +5,8 @@ returns ``{"passed", "failed", "summary", "results"}``; ``write_json`` and ``wri
 store it (the HTML needs ``run_suite(..., keep_series=True)``).
 """
 
-from adas.scenarios.report import summarize, write_json, write_report
+from adas.scenarios.metrics import summarize
+from adas.scenarios.report import write_json, write_report
 from adas.scenarios.suites import (
     FAST_SUBSET,
     SUITES,

@@ -341,7 +341,8 @@ def run_scenario(
     import numpy as np
 
     from adas.config import load_config
-    from adas.scenarios.sim import sim_camera, simulate
+    from adas.scenarios.camera_sim import sim_camera
+    from adas.scenarios.sim import simulate
 
     cfg = config if config is not None else load_config()
     camera = sim_camera(cfg.mount)
@@ -369,7 +370,7 @@ def run_suite(
     keeps each trial's time series for :func:`adas.scenarios.report.write_report`;
     ``progress(done, total)`` is called after each trial."""
     from adas.config import load_config
-    from adas.scenarios.report import summarize
+    from adas.scenarios.metrics import summarize
 
     if trials < 1:
         msg = f"trials = {trials}: must be at least 1"

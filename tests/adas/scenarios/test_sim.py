@@ -10,22 +10,19 @@ import pytest
 from adas.camera import Mount
 from adas.distance import DistanceEstimator
 from adas.evaluate.synthetic import Objects3D, project_boxes
+from adas.scenarios.camera_sim import FRAME_NS, SensorModel, sim_camera, visible_boxes
 from adas.scenarios.sim import (
     CAR_HWL_M,
-    FRAME_NS,
     STEP_NS,
     BrakeActuator,
     ChainOutput,
     ScenarioSpec,
-    SensorModel,
     TargetSpec,
     _Obj,
     advance,
     corners_in_ego,
-    sim_camera,
     simulate,
     true_ttc,
-    visible_boxes,
 )
 from adas.types import Decision, DecisionLevel, Detections, EgoState, ObjectStates, Tracks
 

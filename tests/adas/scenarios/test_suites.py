@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from adas.scenarios import FAST_SUBSET, run_suite, scenarios, write_json, write_report
-from adas.scenarios.report import summarize, trial_events
+from adas.scenarios.metrics import summarize, trial_events
 from adas.scenarios.suites import (
     CCRB_CASES,
     KMH,

@@ -1,0 +1,129 @@
+"""The scenario simulator's camera: 3D boxes projected as a detector would report them.
+
+A KITTI-like camera (focal length 721.5 px) on a 1280 x 720 sensor; each frame the objects' 3D
+boxes are cut at a near plane, clipped to the image as a detector sees a partly visible car,
+and given edge noise, a slow box jitter and dropouts (:class:`SensorModel`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from adas.camera import CameraModel, Mount
+from adas.types import Detections, FloatArray
+
+__all__ = [
+    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "sim_camera",
+    "visible_boxes",
+]  # fmt: skip
+
+FRAME_NS = 33_333_333  # 30 fps camera
+# KITTI colour camera focal length (adas/evaluate/bench.py) on a 1280 x 720 sensor: the taller
+# image keeps a car's bottom edge in view down to ~3.3 m with the camera 1.65 m high.
+SIM_K = ((721.5377, 0.0, 639.5), (0.0, 721.5377, 359.5), (0.0, 0.0, 1.0))
+SIM_SIZE = (1280, 720)
+NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
+_EDGES = (
+    (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7),
+)  # fmt: skip
+
+
+def sim_camera(mount: Mount) -> CameraModel:
+    """The simulated camera: KITTI focal length, 1280 x 720, no distortion, on ``mount``."""
+    w, h = SIM_SIZE
+    return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+
+
+@dataclass(frozen=True)
+class SensorModel:
+    """Simulated detector output quality and camera motion."""
+
+    edge_sigma_px: float = 1.0  # white noise per box edge per frame
+    jitter_rel: float = 0.01  # slow jitter of box centre and size, fraction of the box size
+    jitter_tau_s: float = 0.5  # its correlation time
+    miss_prob: float = 0.03  # missed detections, independent per frame
+    score: float = 0.9
+    score_sigma: float = 0.03
+    min_visible_px: float = 6.0  # a visible part narrower or lower than this is not detected
+    min_visible_fraction: float = 0.2  # ... or smaller than this part of the whole box
+    pitch_per_decel_deg: float = 0.15  # nose-down pitch per m/s^2 of braking
+
+
+def visible_boxes(
+    camera: CameraModel, corners: FloatArray, pitch_rad: float, sensor: SensorModel
+) -> FloatArray:
+    """N x 4 image extents of the visible parts of N x 8 x 3 vehicle-frame box corners.
+
+    Parts nearer than ``NEAR_PLANE_M`` in front of the camera are cut off (the box edges that
+    cross the plane add their crossing points), so a car beside the camera keeps the extent of
+    its visible part; the box is then clipped to the image. NaN rows are not detected.
+    """
+    n = corners.shape[0]
+    out = np.full((n, 4), np.nan)
+    axis = camera.rotation(pitch_rad)[:, 2]
+    for i in range(n):
+        c = corners[i]
+        depth = (c - camera.position_m) @ axis - NEAR_PLANE_M
+        pts = [c[depth >= 0.0]]
+        for a, b in _EDGES:
+            if depth[a] * depth[b] < 0.0:
+                f = depth[a] / (depth[a] - depth[b])
+                pts.append((c[a] + f * (c[b] - c[a]))[None])
+        p = np.concatenate(pts)
+        if p.shape[0] < 2:
+            continue
+        uv = camera.project_vehicle(p, pitch_rad=pitch_rad)
+        full = np.concatenate([uv.min(0), uv.max(0)])
+        box = np.clip(full, 0.0, [camera.width - 1.0, camera.height - 1.0] * 2)
+        w, h = box[2] - box[0], box[3] - box[1]
+        # Truncation by the image border: a sliver of a car is not detected. (A car cut by
+        # the near plane, beside us, is judged by its visible size alone.)
+        area = (full[2] - full[0]) * (full[3] - full[1]) if len(pts) == 1 else w * h
+        if min(w, h) >= sensor.min_visible_px and w * h >= sensor.min_visible_fraction * area:
+            out[i] = box
+    return out
+
+
+class CameraSim:
+    """Detector-like boxes of 3D objects: clipped, noisy, jittering, sometimes missed."""
+
+    def __init__(self, camera: CameraModel, sensor: SensorModel, rng: np.random.Generator) -> None:
+        self.camera, self.sensor, self.rng = camera, sensor, rng
+        self._jitter: FloatArray | None = None
+
+    def detect(
+        self, corners: FloatArray, classes: list[int], pitch_rad: float
+    ) -> tuple[Detections, list[int]]:
+        """This frame's detections and, per detection row, the index of its object."""
+        s, rng, cam = self.sensor, self.rng, self.camera
+        boxes = visible_boxes(cam, corners, pitch_rad, s)
+        n = boxes.shape[0]
+        a = math.exp(-FRAME_NS * 1e-9 / s.jitter_tau_s)
+        fresh = rng.standard_normal((n, 3))
+        prev = self._jitter
+        self._jitter = fresh if prev is None else a * prev + math.sqrt(1.0 - a * a) * fresh
+        edge = rng.standard_normal((n, 4)) * s.edge_sigma_px
+        missed = rng.random(n) < s.miss_prob
+        limit = np.array([cam.width - 1.0, cam.height - 1.0] * 2)
+        rows, obj = [], []
+        for i in np.flatnonzero(np.isfinite(boxes).all(1) & ~missed):
+            box = boxes[i]
+            size = box[2:] - box[:2]
+            centre = 0.5 * (box[:2] + box[2:]) + self._jitter[i, :2] * s.jitter_rel * size
+            half = 0.5 * size * (1.0 + s.jitter_rel * self._jitter[i, 2])
+            noisy = np.concatenate([centre - half, centre + half]) + edge[i]
+            # Edges cut by the image border stay on it, as a detector reports them.
+            cut = (box <= 0.0) | (box >= limit)
+            noisy[cut] = box[cut]
+            noisy = np.clip(noisy, 0.0, limit)
+            if (noisy[2:] - noisy[:2] >= 1.0).all():
+                rows.append(noisy)
+                obj.append(int(i))
+        score = np.clip(s.score + s.score_sigma * rng.standard_normal(len(rows)), 0.3, 0.99)
+        dets = Detections.from_arrays(
+            np.array(rows).reshape(-1, 4), score, [classes[i] for i in obj]
+        )
+        return dets, obj

@@ -1,0 +1,100 @@
+"""Judging scenario trials: warning and brake events of one trial from its time series, and
+totals with the worst margins over many trials (what ``adas scenarios`` reports as JSON).
+
+The simulator (:mod:`adas.scenarios.sim`) and the suites use these; the HTML page
+(:mod:`adas.scenarios.report`) only draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from adas.types import DecisionLevel
+
+__all__ = ["NCAP_BANDS", "WARNING_CODES", "summarize", "trial_events"]
+
+WARNING_CODES = tuple(
+    int(v) for v in (DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL, DecisionLevel.BRAKE_FULL)
+)
+_UNAVAILABLE = int(DecisionLevel.UNAVAILABLE)
+NCAP_BANDS = ("green", "yellow", "orange", "brown", "red")  # Euro NCAP colour bands, best first
+
+
+def trial_events(series: dict[str, list[float]], *, expect_threat: bool = True) -> dict[str, Any]:
+    """Warning and brake events of one trial from its per-frame series.
+
+    A warning is a WARNING-or-higher decision, a brake a positive deceleration request. An
+    onset is false when no threat was expected at all, or when the true TTC was infinite
+    (no collision course). ``warning_ttc_s`` / ``first_brake_ttc_s``: true TTC at the first
+    onset that was not false; ``warning_to_brake_s`` the time between the two onsets.
+    """
+    out: dict[str, Any] = {"warning_time_s": None, "warning_ttc_s": None}
+    out |= {"first_brake_time_s": None, "first_brake_ttc_s": None}
+    out |= {"false_warnings": 0, "false_brakes": 0, "unavailable_frames": 0}
+    was = {"warning": False, "first_brake": False}
+    rows = zip(series["t"], series["ttc"], series["level"], series["request"], strict=True)
+    for t, ttc, level, request in rows:
+        false = not expect_threat or math.isinf(ttc)
+        now = {"warning": int(level) in WARNING_CODES, "first_brake": request > 0.0}
+        for name, on in now.items():
+            if on and not was[name]:
+                out["false_warnings" if name == "warning" else "false_brakes"] += int(false)
+                if out[f"{name}_time_s"] is None and not (false and expect_threat):
+                    out[f"{name}_time_s"] = t
+                    out[f"{name}_ttc_s"] = ttc if math.isfinite(ttc) else None
+        was = now
+        out["unavailable_frames"] += int(level) == _UNAVAILABLE
+    w, b = out["warning_time_s"], out["first_brake_time_s"]
+    out["warning_to_brake_s"] = None if w is None or b is None else round(b - w, 4)
+    return out
+
+
+def _vals(rows: Iterable[dict[str, Any]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if isinstance(r.get(key), int | float)]
+
+
+def _min(values: list[float]) -> float | None:
+    return round(min(values), 3) if values else None
+
+
+def _max(values: list[float]) -> float | None:
+    return round(max(values), 3) if values else None
+
+
+def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and worst cases over a set of results (worst = smallest margin)."""
+    return {
+        "trials": len(rows),
+        "passed": sum(bool(r["passed"]) for r in rows),
+        "failed": sum(not r["passed"] for r in rows),
+        "collisions": sum(bool(r["collided"]) for r in rows),
+        "false_warnings": sum(int(r["false_warnings"]) for r in rows),
+        "false_brakes": sum(int(r["false_brakes"]) for r in rows),
+        "min_warning_ttc_s": _min(_vals(rows, "warning_ttc_s")),
+        "min_warning_ttc_margin_s": _min(_vals(rows, "warning_ttc_margin_s")),
+        "max_impact_speed_kmh": _max(_vals(rows, "impact_speed_kmh")),
+        "min_impact_speed_margin_kmh": _min(_vals(rows, "impact_speed_margin_kmh")),
+        "min_warning_to_brake_s": _min(_vals(rows, "warning_to_brake_s")),
+        "min_warning_to_brake_margin_s": _min(_vals(rows, "warning_to_brake_margin_s")),
+    }
+
+
+def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per-suite totals and worst margins, plus one row per scenario over its trials."""
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    by_scn: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        by_suite.setdefault(r["suite"], []).append(r)
+        by_scn.setdefault(r["scenario"], []).append(r)
+    rows = []
+    for sid, rs in by_scn.items():
+        row = {"scenario": sid, "suite": rs[0]["suite"], **_aggregate(rs)}
+        bands = [r["ncap_band"] for r in rs if "ncap_band" in r]
+        if bands:  # the worst band over the trials
+            order = list(NCAP_BANDS)
+            row["ncap_band"] = max(bands, key=order.index)
+        row["failures"] = sorted({f for r in rs for f in r.get("failures", [])})
+        rows.append(row)
+    return {"suites": {s: _aggregate(rs) for s, rs in by_suite.items()}, "scenarios": rows}
