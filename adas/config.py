@@ -8,9 +8,12 @@ module sits above the stages (it imports their config classes); the stages impor
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from adas.camera import Mount
 from adas.control import ControlConfig
@@ -62,16 +65,8 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
     if unknown:
         msg = f"config has unknown sections {unknown}; allowed: {list(SECTIONS)}"
         raise ConfigError(msg)
-    mount = dict(table.get("mount", {}))
-    for key in ("pitch", "roll", "yaw"):
-        if f"{key}_deg" in mount:
-            value = mount.pop(f"{key}_deg")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                msg = f"config mount.{key}_deg = {value!r}: expected a number"
-                raise ConfigError(msg)
-            mount[f"{key}_rad"] = math.radians(value)
     cfg = AdasConfig(
-        mount=from_mapping(Mount, mount, "mount"),
+        mount=mount_from_table(table.get("mount", {})),
         tracker=from_mapping(TrackerConfig, table.get("tracker", {}), "tracker"),
         distance=from_mapping(DistanceConfig, table.get("distance", {}), "distance"),
         motion=from_mapping(MotionConfig, table.get("motion", {}), "motion"),
@@ -89,3 +84,39 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         )
         raise ConfigError(msg)
     return cfg
+
+
+ANGLES = ("pitch", "roll", "yaw")
+
+
+def mount_from_table(table: Mapping[str, Any]) -> Mount:
+    """A :class:`Mount` from its ``[mount]`` table, angles in degrees (``pitch_deg`` ...).
+
+    Errors speak the file's language: an unknown key lists the keys a user writes, and an
+    angle out of range names its ``_deg`` key and the range in degrees.
+    """
+    fields = {f.name: f for f in dataclasses.fields(Mount)}
+    written = [k for k in fields if not k.endswith("_rad")] + [f"{a}_deg" for a in ANGLES]
+    unknown = sorted(set(table) - set(written))
+    if unknown:
+        msg = f"config [mount] has unknown keys {unknown}; allowed: {sorted(written)}"
+        raise ConfigError(msg)
+    mount = {k: v for k, v in table.items() if not k.endswith("_deg")}
+    for angle in ANGLES:
+        key = f"{angle}_deg"
+        if key not in table:
+            continue
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            msg = f"config mount.{key} = {value!r}: expected a number"
+            raise ConfigError(msg)
+        f = fields[f"{angle}_rad"]
+        lo, hi = (math.degrees(f.metadata[k]) for k in ("lo", "hi"))
+        if not (math.isfinite(value) and lo <= value <= hi):
+            msg = (
+                f"config mount.{key} = {value!r} is outside the allowed range "
+                f"[{lo:.2f}, {hi:.2f}] deg"
+            )
+            raise ConfigError(msg)
+        mount[f"{angle}_rad"] = math.radians(value)
+    return from_mapping(Mount, mount, "mount")

@@ -74,3 +74,18 @@ def test_shipped_file_equals_the_dataclass_defaults() -> None:
     assert cfg.tracker == TrackerConfig()
     assert cfg.distance == DistanceConfig()
     assert cfg.motion == MotionConfig()
+
+
+def test_mount_errors_name_the_keys_a_user_writes(tmp_path: Path) -> None:
+    """The file takes angles in degrees: errors list and name the _deg keys, ranges in degrees."""
+    p = tmp_path / "c.toml"
+    p.write_text("[mount]\npitch = 2.0\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p)
+    text = str(err.value)
+    assert "'pitch'" in text and "pitch_deg" in text and "roll_deg" in text and "_rad" not in text
+    p.write_text("[mount]\npitch_deg = 30.0\n")
+    with pytest.raises(ConfigError, match=r"mount\.pitch_deg = 30\.0 .*\[-20\.05, 20\.05\] deg"):
+        load_config(p)
+    p.write_text("[mount]\nyaw_deg = -5\n")
+    assert load_config(p).mount.yaw_rad == pytest.approx(math.radians(-5.0))
