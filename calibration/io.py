@@ -40,7 +40,7 @@ ROS_DISTORTION_MODEL = {
 OPENCV_DISTORTION_MODEL = {**ROS_DISTORTION_MODEL, Model.FISHEYE: "fisheye"}
 
 
-def _num(v: float | None) -> float | None:
+def json_num(v: float | None) -> float | None:
     """JSON-safe float (NaN and infinity become null)."""
     return None if v is None or not math.isfinite(v) else float(v)
 
@@ -52,13 +52,13 @@ def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any
         "images": len(detections.detections),
         "used": len(r.used),
         "rejected": [x.name for x in r.rejected],
-        "rms_px": _num(r.rms_px),
-        "heldout_rms_px": _num(r.heldout_rms_px),
+        "rms_px": json_num(r.rms_px),
+        "heldout_rms_px": json_num(r.heldout_rms_px),
         "fx": r.fx,
         "fy": r.fy,
         "cx": r.cx,
         "cy": r.cy,
-        "std": {k: _num(v) for k, v in r.std.items()},
+        "std": {k: json_num(v) for k, v in r.std.items()},
         "model": r.model.value,
         "distortion": dict(zip(DIST_NAMES[r.model], map(float, r.dist), strict=True)),
         "image_width": r.image_size[0],
@@ -77,8 +77,8 @@ def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any
             {
                 "name": v.name,
                 "corners": v.count,
-                "rms_px": _num(v.rms_px),
-                "heldout_rms_px": _num(v.heldout_rms_px),
+                "rms_px": json_num(v.rms_px),
+                "heldout_rms_px": json_num(v.heldout_rms_px),
                 "used": v.used,
             }
             for v in r.views

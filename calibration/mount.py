@@ -54,7 +54,7 @@ MAX_BOARD_HEIGHT_M = 5.0  # a standing board's top corner above the road
 MAX_THICKNESS_M = 0.2
 MAX_TILT_DEG = 60.0
 FIELDS = tuple(f.name for f in dataclasses.fields(Mount))  # height_m, pitch_rad, ... lateral_m
-_ANGLES = ("pitch_rad", "roll_rad", "yaw_rad")
+ANGLE_FIELDS = ("pitch_rad", "roll_rad", "yaw_rad")
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def estimate_mount(
     try:
         mount = Mount(*map(float, p))
     except ConfigError as exc:
-        shown = ", ".join(f"{n}={_shown(n, v)}" for n, v in zip(FIELDS, p, strict=True))
+        shown = ", ".join(f"{n}={shown_value(n, v)}" for n, v in zip(FIELDS, p, strict=True))
         msg = (
             f"the estimated mount ({shown}) is not one adas accepts: {exc}. Check the board "
             "placement (origin corner, x/y signs, board yaw) and the camera file"
@@ -320,7 +320,8 @@ def estimate_mount(
     )
 
 
-def _shown(field: str, value: float | None) -> str:
+def shown_value(field: str, value: float | None) -> str:
+    """A mount field's value as a person reads it: angles in degrees, lengths in metres."""
     if value is None:
         return "n/a"
-    return f"{math.degrees(value):.4f} deg" if field in _ANGLES else f"{value:.4f} m"
+    return f"{math.degrees(value):.4f} deg" if field in ANGLE_FIELDS else f"{value:.4f} m"

@@ -20,7 +20,7 @@ import numpy as np
 from adas.camera import rotation_vehicle_camera
 from calibration.errors import OutputError
 from calibration.io import open_yaml_writer, write_camera_fields
-from calibration.mount import _ANGLES, FIELDS, Intrinsics, MountResult, _shown
+from calibration.mount import ANGLE_FIELDS, FIELDS, Intrinsics, MountResult, shown_value
 
 
 def _key(field: str) -> str:
@@ -30,7 +30,7 @@ def _key(field: str) -> str:
 
 def _unit(field: str, value: float) -> float:
     """Radians -> degrees for the angles; metres and pixels as they are."""
-    return math.degrees(value) if field in _ANGLES else value
+    return math.degrees(value) if field in ANGLE_FIELDS else value
 
 
 def _out(field: str, value: float | None) -> float | None:
@@ -74,7 +74,7 @@ def write_mount_toml(result: MountResult, path: str | Path) -> None:
         "# 1 sigma: corner noise only, not errors in the measured board placement.",
         "[mount]",
         *(
-            f"{_key(n)} = {values[_key(n)]:.6f}  # 1 sigma {_shown(n, result.std[n])}"
+            f"{_key(n)} = {values[_key(n)]:.6f}  # 1 sigma {shown_value(n, result.std[n])}"
             for n in FIELDS
         ),
         "",

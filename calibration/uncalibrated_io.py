@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from calibration.errors import OutputError
-from calibration.io import _num, open_yaml_writer, ros_calibration_text, write_text
+from calibration.io import json_num, open_yaml_writer, ros_calibration_text, write_text
 from calibration.uncalibrated import UncalibratedResult, dy_stats, rectifying_cameras
 
 # OpenCV coefficient counts ROS camera_info has a model for (4 is plumb_bob with k3 = 0)
@@ -82,11 +82,11 @@ def uncalibrated_summary(result: UncalibratedResult) -> dict[str, Any]:
     (rms, med), (rms_all, med_all) = dy_stats(dy[inl]), dy_stats(dy)
     return {
         "matches": result.matches.count,
-        "dy_rms_px": _num(rms),
-        "dy_median_px": _num(med),
+        "dy_rms_px": json_num(rms),
+        "dy_median_px": json_num(med),
         "inliers": int(inl.sum()),
-        "dy_rms_all_px": _num(rms_all),
-        "dy_median_all_px": _num(med_all),
+        "dy_rms_all_px": json_num(rms_all),
+        "dy_median_all_px": json_num(med_all),
         "dy_of": "dy_rms_px/dy_median_px: matches the chosen F keeps as inliers; *_all_px: all",
         "chosen": c.name,
         "undistorted": result.undistorted,
@@ -100,9 +100,9 @@ def uncalibrated_summary(result: UncalibratedResult) -> dict[str, Any]:
             {
                 "name": k.name,
                 "inliers": int(k.inliers.sum()),
-                "dy_rms_px": _num(k.dy_rms_px),
-                "dy_median_px": _num(k.dy_median_px),
-                "deformation": _num(k.score),
+                "dy_rms_px": json_num(k.dy_rms_px),
+                "dy_median_px": json_num(k.dy_median_px),
+                "deformation": json_num(k.score),
                 "degenerate": k.deform is None,
                 "acceptable": k.acceptable,
                 **{
