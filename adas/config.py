@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from adas.camera import Mount
+from adas.can.config import CanConfig
 from adas.control import ControlConfig
 from adas.danger import DangerConfig
 from adas.detect.config import DetectConfig
@@ -24,8 +25,7 @@ from adas.errors import ConfigError
 from adas.kinematics import VehicleConfig
 from adas.motion import MotionConfig
 from adas.params import from_mapping, merge, read_toml
-from adas.runtime import RuntimeConfig
-from adas.sinks.can import CanConfig
+from adas.runtime.config import RuntimeConfig
 from adas.track import TrackerConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "config" / "default.toml"

@@ -25,14 +25,10 @@ from typing import Any
 
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
-from adas.runtime import (
-    Cycle,
-    LatestSlot,
-    Runtime,
-    RuntimeCore,
-    camera_frames,
-    player_frames,
-)
+from adas.runtime.core import Cycle, RuntimeCore
+from adas.runtime.shell import Runtime
+from adas.sources.camera import camera_frames, player_frames
+from adas.sources.latest import LatestSlot
 from adas.types import EgoState
 
 log = logging.getLogger(__name__)
@@ -92,9 +88,9 @@ def build(
     bus: Any = None,
 ) -> tuple[Runtime, Any]:
     """The runtime and its CAN output (the caller closes it), ready to ``run``."""
+    from adas.can.output import CanOutput
     from adas.pipeline import Pipeline
     from adas.replay import ReplayOptions, _camera, load_camera_file
-    from adas.sinks.can import CanOutput
     from adas.sources import open_source
 
     if (options.device is None) == (options.input is None):
@@ -150,7 +146,10 @@ def build(
 
     elif options.ego == "can":
         ego = _can_ego(config, output)
-    runtime = Runtime(core, frames, ego=ego, on_status=on_status, on_cycle=on_cycle)
+    runtime = Runtime(
+        core, frames, ego=ego, on_status=on_status, on_cycle=on_cycle,
+        status_rate_hz=config.can.status_rate_hz,
+    )  # fmt: skip
     return runtime, output
 
 
@@ -211,7 +210,7 @@ def _can_ego(config: AdasConfig, output: Any) -> Callable[[int], EgoState]:
     """Ego state decoded from the vehicle's CAN messages on the command bus. The reader runs
     the bus's one receive thread and hands every frame to the output too (for its log); its
     clock is the runtime's (time.monotonic_ns)."""
-    from adas.sources.can_ego import CanEgoReader
+    from adas.can.ego import CanEgoReader
 
     reader = CanEgoReader(config.can, output.bus, listeners=[output])
     return reader.ego

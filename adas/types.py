@@ -337,3 +337,23 @@ class FrameResult:
     objects: ObjectStates
     decision: Decision
     latency_ns: dict[str, int] = field(default_factory=dict)
+
+
+class RuntimeState(enum.IntEnum):
+    """``ADAS_Status.State``: what the vehicle may expect of the ADAS function."""
+
+    INIT = 0  # starting: no decision yet
+    OK = 1  # every input fresh, decisions valid
+    DEGRADED = 2  # running with a fault (some frames dropped, ego partly missing...)
+    UNAVAILABLE = 3  # no valid decisions: the vehicle must not rely on the function
+
+
+class Fault(enum.IntFlag):
+    """``ADAS_Status`` fault bits; the integer value equals byte 2 of the frame."""
+
+    CAMERA_STALL = 0x01
+    DEADLINE = 0x02
+    INFERENCE_ERROR = 0x04
+    EGO_INVALID = 0x08
+    CAN_ERROR = 0x10
+    CORRUPT_FRAME = 0x20

@@ -89,12 +89,14 @@ def bench_runtime(
     """Run the stand-in camera at 30 fps and at 10x the sustainable rate; see module doc."""
     import can
 
+    from adas.can.output import CanOutput
     from adas.config import load_config
     from adas.pipeline import STAGES, Pipeline
     from adas.replay import ReplayOptions, _camera
-    from adas.runtime import Cycle, Runtime, RuntimeCore, player_frames
-    from adas.sinks.can import CanOutput
+    from adas.runtime.core import Cycle, RuntimeCore
+    from adas.runtime.shell import Runtime
     from adas.sources import open_source
+    from adas.sources.camera import player_frames
     from adas.types import EgoState
 
     if not 1.0 <= seconds <= 3600.0:
@@ -162,7 +164,7 @@ def bench_runtime(
 
         runtime = Runtime(
             core, player_frames(lambda: iter(items), rate=rate, loops=loops), ego=ego,
-            on_status=lambda s: None, on_cycle=on_cycle,
+            on_status=lambda s: None, on_cycle=on_cycle, status_rate_hz=config.can.status_rate_hz,
         )  # fmt: skip
         t0 = time.perf_counter()
         final = runtime.run()

@@ -16,19 +16,19 @@ import pytest
 can = pytest.importorskip("can")
 cantools = pytest.importorskip("cantools")
 
-from adas.can_e2e import E2EReceiver, E2EStatus, crc_ok  # noqa: E402
-from adas.config import load_config  # noqa: E402
-from adas.errors import ConfigError, SinkError  # noqa: E402
-from adas.sinks.can import (  # noqa: E402
+from adas.can import (  # noqa: E402
     SHIPPED_DBC,
     CanConfig,
     CanOutput,
-    Fault,
-    RuntimeState,
+    E2EReceiver,
+    E2EStatus,
+    crc_ok,
     decode_log,
     main,
 )
-from adas.types import Decision, DecisionLevel  # noqa: E402
+from adas.config import load_config  # noqa: E402
+from adas.errors import ConfigError, SinkError  # noqa: E402
+from adas.types import Decision, DecisionLevel, Fault, RuntimeState  # noqa: E402
 
 DB = cantools.database.load_file(str(SHIPPED_DBC))
 CFG = CanConfig()
@@ -163,7 +163,7 @@ def test_send_errors_are_counted_not_raised(
     exc: Exception, caplog: pytest.LogCaptureFixture
 ) -> None:
     out = CanOutput(CFG, bus=_BrokenBus(exc))
-    with caplog.at_level(logging.ERROR, logger="adas.sinks.can"):
+    with caplog.at_level(logging.ERROR, logger="adas.can.output"):
         results = [out.send_command(Decision(DecisionLevel.WARNING), 1.0) for _ in range(5)]
         results.append(out.send_status(RuntimeState.OK, 0, 30.0, 0))
     assert results == [False] * 6
@@ -207,7 +207,7 @@ def test_log_reads_back_with_the_same_values(
 
 
 def _vehicle_frame() -> Any:
-    from adas.can_e2e import protect
+    from adas.can.e2e import protect
 
     m = DB.get_message_by_name("VEH_Dynamics")
     raw = m.encode(

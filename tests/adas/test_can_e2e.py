@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adas.can_e2e import (
+from adas.can.e2e import (
     E2EReceiver,
     E2EStatus,
     crc8_sae_j1850,

@@ -14,10 +14,8 @@ import pytest
 can = pytest.importorskip("can")
 cantools = pytest.importorskip("cantools")
 
-from adas.can_e2e import protect  # noqa: E402
+from adas.can import SHIPPED_DBC, CanConfig, CanEgoReader, protect  # noqa: E402
 from adas.errors import ConfigError  # noqa: E402
-from adas.sinks.can import SHIPPED_DBC, CanConfig  # noqa: E402
-from adas.sources.can_ego import CanEgoReader  # noqa: E402
 
 DB = cantools.database.load_file(str(SHIPPED_DBC))
 CFG = CanConfig()

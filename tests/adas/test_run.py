@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from adas.can import decode_log
 from adas.cli import main
 from adas.replay import ReplayOptions, replay_drive
 from adas.run import RunError, RunOptions, build
-from adas.sinks.can import decode_log
 
 pytestmark = pytest.mark.data
 

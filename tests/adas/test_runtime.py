@@ -23,24 +23,21 @@ from adas.errors import ContractError
 from adas.evaluate.bench import bench_camera
 from adas.evaluate.synthetic import Objects3D, project_boxes
 from adas.pipeline import Pipeline
-from adas.runtime import (
-    Captured,
-    Cycle,
-    LatestSlot,
-    Runtime,
-    RuntimeConfig,
-    RuntimeCore,
-    player_frames,
-)
-from adas.sinks.can import Fault, RuntimeState
+from adas.runtime.config import RuntimeConfig
+from adas.runtime.core import Cycle, RuntimeCore
+from adas.runtime.shell import Runtime
+from adas.sources.camera import player_frames
+from adas.sources.latest import Captured, LatestSlot
 from adas.types import (
     Decision,
     DecisionLevel,
     Detections,
     EgoState,
+    Fault,
     Frame,
     ObjectClass,
     PixelFormat,
+    RuntimeState,
 )
 
 NS = 1_000_000_000
@@ -311,7 +308,7 @@ def test_soak_ten_simulated_minutes_with_random_faults(monkeypatch: pytest.Monke
     h = Harness(Scene(start_gap_m=50.0, closing_mps=8.0, reset_gap_m=3.0), speed_mps=8.0)
     period = int(h.config.watchdog_period_s * NS)
     # The runtime logs every fault (thousands here); pytest would keep each record in memory.
-    monkeypatch.setattr(logging.getLogger("adas.runtime"), "disabled", True)
+    monkeypatch.setattr(logging.getLogger("adas.runtime.core"), "disabled", True)
     end = h.clock() + 600 * NS
     mem_after_first_minute = None
     traced: int | None = None
@@ -439,7 +436,7 @@ def test_stall_on_a_virtual_can_bus_is_decoded_unavailable_within_a_period() -> 
 
     import can
 
-    from adas.sinks.can import CanConfig, CanOutput, decode_log
+    from adas.can import CanConfig, CanOutput, decode_log
 
     channel = f"adas-test-{id(object())}"
     tx, rx = (
@@ -492,7 +489,7 @@ def test_warning_then_brake_on_can_decoded_from_the_log(tmp_path: Path) -> None:
     BrakeRequest set exactly on the braking levels."""
     import can
 
-    from adas.sinks.can import CanConfig, CanOutput, decode_log
+    from adas.can import CanConfig, CanOutput, decode_log
 
     log_file = tmp_path / "approach.asc"
     cfg = CanConfig(log_file=str(log_file))
@@ -520,3 +517,32 @@ def test_warning_then_brake_on_can_decoded_from_the_log(tmp_path: Path) -> None:
         assert r["signals"]["WarningActive"] == int(
             r["signals"]["Level"] not in ("NONE", "CAUTION")
         )
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 5.0])
+def test_can_status_follows_the_configured_rate(rate_hz: float) -> None:
+    """``[can] status_rate_hz`` sets the ADAS_Status heartbeat: over the same 2 simulated
+    seconds (79 frames, each taking 25 ms of the simulated clock to infer), 10 Hz sends 20
+    status frames and 5 Hz half as many."""
+    import threading
+
+    h = Harness(Scene(start_gap_m=60.0))
+    h.det.infer_s = 0.025
+
+    def frames(slot: LatestSlot, stop: threading.Event) -> None:
+        for k in range(79):  # one at a time: each is taken before the next is put
+            t = h.clock()
+            slot.put(Captured(Frame(image_at(t), PixelFormat.BGR8, t, k), EgoState(t, 15.0)))
+            while h.core.counts["frames"] <= k and not stop.is_set():
+                stop.wait(0.0005)
+
+    rt = Runtime(h.core, frames, on_status=lambda s: None, status_rate_hz=rate_hz)
+    rt.run()
+    assert h.core.counts["processed"] == 79
+    assert len(h.out.statuses) == round(2.0 * rate_hz)
+
+
+def test_runtime_rejects_a_status_rate_of_zero() -> None:
+    h = Harness(Scene())
+    with pytest.raises(ValueError, match="status_rate_hz"):
+        Runtime(h.core, lambda slot, stop: None, status_rate_hz=0.0)

@@ -34,9 +34,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from adas.can_e2e import E2EReceiver, E2EStatus
+from adas.can.config import EGO_SIGNALS, CanConfig
+from adas.can.dbc import dbc_message, load_dbc, require_can_extra
+from adas.can.e2e import E2EReceiver, E2EStatus
 from adas.errors import ConfigError
-from adas.sinks.can import EGO_SIGNALS, CanConfig, dbc_message, load_dbc, require_can_extra
 from adas.types import EgoState
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class CanEgoReader:
     """Latest ego signals from the vehicle bus; ``ego(now_ns)`` -> EgoState.
 
     With ``bus`` given, a ``can.Notifier`` is started that feeds every frame to this reader
-    and to ``listeners`` (e.g. a :class:`~adas.sinks.can.CanOutput`, to log received frames);
+    and to ``listeners`` (e.g. a :class:`~adas.can.output.CanOutput`, to log received frames);
     :meth:`close` stops it. Without a bus, feed frames to :meth:`on_message_received`.
     A message or signal name the DBC does not have is a ConfigError naming the key.
     """
