@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adas.detect.classes import COCO80_NAMES, coco_to_adas, map_labels
-from adas.detect.decode import DECODERS, RawDetections, identify_family
+from adas.detect.heads import DECODERS, RawDetections, identify_family
 from adas.errors import ContractError, ModelFormatError
 from adas.types import ObjectClass
 
