@@ -15,7 +15,7 @@ from rosbags.rosbag2 import Writer as Writer2
 from rosbags.typesys import Stores, get_typestore
 
 from adas.sources.bag import AmbiguousTopicError, BagError, BagSource, TopicMap, resolve_topics
-from adas.sources.decode import Degraded, Skip, SourceItem
+from adas.sources.source import Degraded, Skip, SourceItem
 from adas.types import PixelFormat
 
 T0 = 1_700_000_000 * 10**9  # ns
