@@ -116,12 +116,11 @@ class Pipeline:
 
     def prepare(self, frame: Frame) -> PreparedInput:
         """Stage 1: preprocess the frame into a model input of its own (thread-safe)."""
-        return self.detector.prepare(frame.image, frame.pixel_format.value)
+        return self.detector.prepare(frame.image, frame.pixel_format)
 
     def infer(self, prepared: PreparedInput) -> tuple[Detections, dict[str, int]]:
         """Stage 2: run the model and decode; detections and their stage latencies [ns]."""
-        dets = self.detector.infer(prepared)
-        lat = self.detector.latency
+        dets, lat = self.detector.infer(prepared)
         return dets, {
             "preprocess": lat.preprocess_ns,
             "infer": lat.infer_ns,

@@ -204,11 +204,11 @@ def encode_image(bgr: Any, encoding: str, *, jpeg_quality: int = 95) -> dict[str
 
 
 def camera_info_for(opts: Options, width: int, height: int) -> Any:
-    """``adas.sources.decode.CameraInfo`` from the options, or None when none was given."""
+    """``adas.sources.source.CameraInfo`` from the options, or None when none was given."""
     import numpy as np
 
     from adas.camera import CameraModel
-    from adas.sources.decode import CameraInfo
+    from adas.sources.source import CameraInfo
 
     if opts.calibration is not None:
         cam = CameraModel.from_opencv_yaml(opts.calibration)  # reads ROS camera_info YAML too

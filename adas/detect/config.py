@@ -50,6 +50,11 @@ class DetectConfig:
     max_tiles: int = param(3, lo=1, hi=8)
     tile_overlap: float = param(0.12, lo=0.0, hi=0.45)
     tile_gap_px: int = param(8, lo=0, hi=64, unit="px")
+    # Seam merging (adas.detect.tiling.merge_tiles): a box edge this close to a tile's inner
+    # edge [image px] is cut by it; a cut box this much (area fraction) inside a whole box of
+    # another tile is a part of that box.
+    seam_edge_tol_px: float = param(2.0, lo=0.0, hi=50.0, unit="px")
+    seam_cover_fraction: float = param(0.6, lo=0.0, hi=1.0)
     band_up_deg: float = param(8.0, lo=0.0, hi=90.0, unit="deg")
     band_down_deg: float = param(90.0, lo=0.0, hi=90.0, unit="deg")
     min_box_px: float = param(2.0, lo=0.0, hi=100.0, unit="px")

@@ -2,7 +2,7 @@
 
 preprocess (``adas.preprocess``: band/tiles packed into one input, bit-exact backends)
 -> ONNX Runtime (``adas.detect.session``) -> decoder of the model family
-(``adas.detect.decode``) -> boxes back to image pixels -> seam merging of the tiles
+(``adas.detect.heads``) -> boxes back to image pixels -> seam merging of the tiles
 (``adas.detect.tiling``) -> COCO -> ADAS classes with per-class score thresholds ->
 class-aware NMS (``adas.detect.nms``).
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from adas.detect import classes as coco
 from adas.detect.config import DetectConfig
-from adas.detect.decode import DECODERS, identify_family
+from adas.detect.heads import DECODERS, identify_family
 from adas.detect.nms import nms
 from adas.detect.registry import ModelSpec, resolve_model
 from adas.detect.session import OnnxSession
@@ -34,13 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class StageLatency:
-    """Wall time of the last frame's detector parts, in nanoseconds."""
+@dataclass(frozen=True)
+class DetectLatency:
+    """Wall time of one frame's detector parts, in nanoseconds: preprocessing (in
+    :meth:`Detector.prepare`), the model run, and decoding + mapping + NMS (postprocess)."""
 
-    preprocess_ns: int = 0
-    infer_ns: int = 0
-    postprocess_ns: int = 0
+    preprocess_ns: int
+    infer_ns: int
+    postprocess_ns: int
 
 
 @dataclass
@@ -90,11 +91,10 @@ class Detector:
         self.normalize = Normalize(mean=spec.mean, std=spec.std)
         self._thresholds = np.maximum(cfg.scores.table(), np.float32(spec.min_score))
         self._floor = float(self._thresholds.min())
-        self._geometry: dict[tuple[str, int, int], tuple[Layout, list[Preprocessor]]] = {}
+        self._geometry: dict[tuple[PixelFormat, int, int], tuple[Layout, list[Preprocessor]]] = {}
         self._input = np.empty(
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
         )
-        self.latency = StageLatency()
         self.frames = 0
 
     def use_camera(self, camera: CameraModel | None) -> None:
@@ -106,10 +106,13 @@ class Detector:
     def providers_used(self) -> list[str]:
         return self.session.providers_used
 
-    def layout(self, width: int, height: int, pixel_format: str = "bgr8") -> Layout:
-        return self._prepare(pixel_format, width, height)[0]
+    def layout(
+        self, width: int, height: int, pixel_format: PixelFormat = PixelFormat.BGR8
+    ) -> Layout:
+        """The tile layout used for frames of ``width`` x ``height`` pixels."""
+        return self._prepare(_checked_format(pixel_format), width, height)[0]
 
-    def _prepare(self, fmt: str, w: int, h: int) -> tuple[Layout, list[Preprocessor]]:
+    def _prepare(self, fmt: PixelFormat, w: int, h: int) -> tuple[Layout, list[Preprocessor]]:
         key = (fmt, w, h)
         if key in self._geometry:
             return self._geometry[key]
@@ -160,7 +163,7 @@ class Detector:
 
     def _preprocessor(
         self,
-        fmt: str,
+        fmt: PixelFormat,
         in_wh: tuple[int, int],
         out_wh: tuple[int, int],
         roi: tuple[int, int, int, int] | None,
@@ -169,7 +172,8 @@ class Detector:
     ) -> Preprocessor:
         return Preprocessor(
             self.config.preprocess_backend,
-            input_format=fmt,
+            # The Preprocessor's signature takes the format's value (it parses it back).
+            input_format=fmt.value,
             in_size=in_wh,
             out_size=out_wh,
             roi=roi,
@@ -181,35 +185,37 @@ class Detector:
         )
 
     def __call__(self, frame: Frame) -> Detections:
-        return self.detect(frame.image, frame.pixel_format.value)
+        return self.detect(frame.image, frame.pixel_format)
 
-    def detect(self, image: np.ndarray, pixel_format: str = "bgr8") -> Detections:
-        """Detect objects in one image of ``pixel_format`` (a PixelFormat value)."""
-        return self.infer(self.prepare(image, pixel_format, out=self._input))
+    def detect(self, image: np.ndarray, pixel_format: PixelFormat = PixelFormat.BGR8) -> Detections:
+        """Detect objects in one image of ``pixel_format``: the one-shot convenience call.
+
+        The detections only; a caller that wants the latencies calls ``infer(prepare(...))``.
+        """
+        return self.infer(self.prepare(image, pixel_format, out=self._input))[0]
 
     def prepare(
-        self, image: np.ndarray, pixel_format: str = "bgr8", out: np.ndarray | None = None
+        self,
+        image: np.ndarray,
+        pixel_format: PixelFormat = PixelFormat.BGR8,
+        out: np.ndarray | None = None,
     ) -> PreparedInput:
         """Preprocess one image into the model's input tensor (``out``, or a new array).
 
         Split from :meth:`infer` so a pipelined loop can prepare the next frame while the
-        model runs on this one; ``detect`` is exactly ``infer(prepare(...))``.
+        model runs on this one; ``detect`` is exactly ``infer(prepare(...))``. ``out`` may be
+        the tensor of an earlier PreparedInput that has been inferred already.
         """
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
             dtype, shape = getattr(image, "dtype", ""), getattr(image, "shape", "")
             kind = type(image).__name__
             msg = f"detector input must be a uint8 image array, got {kind} {dtype} {shape}"
             raise ContractError(msg)
-        try:
-            fmt = PixelFormat(pixel_format)
-        except ValueError:
-            allowed = [f.value for f in PixelFormat]
-            msg = f"pixel format {pixel_format!r} is not one of {allowed}"
-            raise ContractError(msg) from None
+        fmt = _checked_format(pixel_format)
         h = image.shape[0]
         w = image.shape[1] // 2 if fmt is PixelFormat.YUYV and image.ndim == 2 else image.shape[1]
         t0 = time.perf_counter_ns()
-        layout, pres = self._prepare(fmt.value, w, h)
+        layout, pres = self._prepare(fmt, w, h)
         tensor = np.empty_like(self._input) if out is None else out
         transforms = []
         for tile, pre in zip(layout.tiles, pres, strict=True):
@@ -220,8 +226,9 @@ class Detector:
             self._fill_gaps(layout, tensor)
         return PreparedInput(tensor, layout, transforms, time.perf_counter_ns() - t0)
 
-    def infer(self, prepared: PreparedInput) -> Detections:
-        """Run the model on a prepared input and decode its boxes into image pixels."""
+    def infer(self, prepared: PreparedInput) -> tuple[Detections, DetectLatency]:
+        """Run the model on a prepared input and decode its boxes into image pixels; the
+        detections and this frame's latencies (preprocessing as measured by :meth:`prepare`)."""
         t1 = time.perf_counter_ns()
         outputs = self.session.run(prepared.tensor)
         t2 = time.perf_counter_ns()
@@ -230,9 +237,8 @@ class Detector:
         )
         dets = self._to_image(prepared.layout, prepared.transforms, raw.xyxy, raw.score, raw.label)
         t3 = time.perf_counter_ns()
-        self.latency = StageLatency(prepared.preprocess_ns, t2 - t1, t3 - t2)
         self.frames += 1
-        return dets
+        return dets, DetectLatency(prepared.preprocess_ns, t2 - t1, t3 - t2)
 
     def _fill_gaps(self, layout: Layout, tensor: np.ndarray) -> None:
         pad = (np.full(3, self.spec.pad_value, np.float64) - self.spec.mean) / self.spec.std
@@ -274,7 +280,24 @@ class Detector:
         wh = out[:, 2:] - out[:, :2]
         good = np.isfinite(out).all(axis=1) & (wh.min(axis=1) >= self.config.min_box_px)
         out, score, cls, tile = out[good], score[good], cls[good], tile[good]
-        keep = merge_tiles(layout, out, score, cls, tile)
+        keep = merge_tiles(
+            layout,
+            out,
+            score,
+            cls,
+            tile,
+            edge_tol_px=self.config.seam_edge_tol_px,
+            cover_fraction=self.config.seam_cover_fraction,
+        )
         out, score, cls = out[keep], score[keep], cls[keep]
         idx = nms(out, score, cls, self.config.nms_iou, self.config.max_detections)
         return Detections.from_arrays(out[idx], score[idx], cls[idx])
+
+
+def _checked_format(pixel_format: object) -> PixelFormat:
+    """``pixel_format`` if it is a PixelFormat; ContractError naming the allowed ones if not."""
+    if not isinstance(pixel_format, PixelFormat):
+        allowed = [f.name for f in PixelFormat]
+        msg = f"pixel format {pixel_format!r} is not an adas.types.PixelFormat; one of {allowed}"
+        raise ContractError(msg)
+    return pixel_format

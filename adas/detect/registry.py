@@ -3,12 +3,20 @@
 A model is named either by its registry name (``yolox_nano``) or by a path to an ``.onnx``
 file. A path whose sha256 (or, failing that, file name) matches a registry entry gets that
 entry's preprocessing and decoder; any other file gets a spec guessed from its outputs
-(:func:`adas.detect.decode.identify_family`) with the most common export conventions, and a
+(:func:`adas.detect.heads.identify_family`) with the most common export conventions, and a
 warning, because a wrong normalisation silently costs accuracy.
 
-Files of registry models are looked up in ``$ADAS_DATA_DIR/models`` and then in the user
-cache (``$ADAS_MODEL_DIR``, default ``~/.cache/adas/models``), where ``tools/fetch_models.py``
-puts them.
+Files of registry models are searched for in these folders, first hit wins (:func:`model_dirs`):
+
+1. ``$ADAS_MODEL_DIR``, where set (also ``tools/fetch_models.py``'s default destination);
+2. ``$ADAS_DATA_DIR/models``, where set (the shared data folder of the Makefile);
+3. ``./build/data/models`` and 4. ``../shared/data/models``, relative to the current folder:
+   where ``make demo`` fetches the data (the Makefile's ``DEMO_DATA``), so the README's
+   commands find the model without ``ADAS_DATA_DIR`` set in the shell;
+5. ``~/.cache/adas/models``, the user cache (``tools/fetch_models.py`` without ``--dest``).
+
+``python tools/fetch_data.py --only models --dest DIR`` or ``python tools/fetch_models.py``
+fetches the files; a model that is in none of the folders raises an error naming each.
 """
 
 from __future__ import annotations
@@ -118,14 +126,24 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
 
 
 def model_dirs() -> list[Path]:
-    """Folders searched for registry model files, in order."""
+    """Folders searched for registry model files, in order (the module docstring says why).
+
+    Read at each call: the environment and the current folder may change between calls.
+    """
     dirs = []
+    model_dir = os.environ.get("ADAS_MODEL_DIR")
+    if model_dir:
+        dirs.append(Path(model_dir))
     data = os.environ.get("ADAS_DATA_DIR")
     if data:
         dirs.append(Path(data) / "models")
-    cache = os.environ.get("ADAS_MODEL_DIR")
-    dirs.append(Path(cache) if cache else Path.home() / ".cache" / "adas" / "models")
-    return dirs
+    dirs += [Path("build", "data", "models"), Path("..", "shared", "data", "models")]
+    dirs.append(Path.home() / ".cache" / "adas" / "models")
+    unique: list[Path] = []
+    for d in dirs:  # ADAS_DATA_DIR=build/data names a folder twice: search it once
+        if all(os.path.abspath(d) != os.path.abspath(u) for u in unique):
+            unique.append(d)
+    return unique
 
 
 def sha256_of(path: Path) -> str:
@@ -144,14 +162,18 @@ def resolve_model(
     reg = registry or load_registry()
     if model is None or (isinstance(model, str) and model in reg.models):
         spec = reg.get(reg.default if model is None else str(model))
-        for d in model_dirs():
+        dirs = model_dirs()
+        for d in dirs:
             candidate = d / spec.file
             if candidate.is_file():
                 return candidate, spec
-        where = ", ".join(str(d) for d in model_dirs())
+        where = ", ".join(os.path.abspath(d) for d in dirs)
         msg = (
-            f"model {spec.name!r}: file {spec.file} not found in {where}; download it with "
-            f"'python tools/fetch_models.py {spec.name}' or pass --model PATH"
+            f"model {spec.name!r}: file {spec.file} not found; looked in {where}. Set "
+            "ADAS_DATA_DIR to the data folder that holds models/ (the Makefile uses "
+            "../shared/data or build/data), or fetch the models with "
+            "'python tools/fetch_data.py --only models --dest build/data' (or "
+            f"'python tools/fetch_models.py {spec.name}'), or pass --model PATH"
         )
         raise ModelFormatError(msg)
     path = Path(model)

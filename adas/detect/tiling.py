@@ -24,9 +24,6 @@ import numpy as np
 
 from adas.errors import ConfigError
 
-EDGE_TOL_PX = 2.0  # a box edge this close to a tile's inner edge (image px) is cut by it
-COVER_FRACTION = 0.6  # a cut box this much inside a whole box of another tile is its part
-
 
 @dataclass(frozen=True)
 class Tile:
@@ -145,14 +142,19 @@ def merge_tiles(
     score: np.ndarray,
     label: np.ndarray,
     tile: np.ndarray,
+    *,
+    edge_tol_px: float,
+    cover_fraction: float,
 ) -> np.ndarray:
     """Resolve objects cut by a tile seam; returns the boxes (image px), modified in place
     for merged ones, as a keep mask over the rows.
 
-    ``tile`` is the tile index of each row. A box is *cut* when it touches an inner edge of
-    its tile. A cut box mostly inside an uncut box of the same label from another tile is a
-    part of that object and dropped; cut boxes of the same label from neighbouring tiles that
-    overlap are one object seen in two parts and replaced by their union (highest score).
+    ``tile`` is the tile index of each row. A box is *cut* when one of its edges is within
+    ``edge_tol_px`` image pixels of an inner edge of its tile. A cut box at least
+    ``cover_fraction`` of whose area lies inside an uncut box of the same label from another
+    tile is a part of that object and dropped; cut boxes of the same label from neighbouring
+    tiles that overlap are one object seen in two parts and replaced by their union (highest
+    score). Both numbers: ``[detect]`` in data/config/default.toml.
     """
     n = len(xyxy)
     keep = np.ones(n, bool)
@@ -163,8 +165,8 @@ def merge_tiles(
     for i in range(n):
         t = layout.tiles[int(tile[i])]
         left_in, right_in = edges[int(tile[i])]
-        cut[i] = (left_in and xyxy[i, 0] <= t.x + EDGE_TOL_PX) or (
-            right_in and xyxy[i, 2] >= t.x + t.w - 1 - EDGE_TOL_PX
+        cut[i] = (left_in and xyxy[i, 0] <= t.x + edge_tol_px) or (
+            right_in and xyxy[i, 2] >= t.x + t.w - 1 - edge_tol_px
         )
     if not cut.any():
         return keep
@@ -174,7 +176,7 @@ def merge_tiles(
     with np.errstate(divide="ignore", invalid="ignore"):
         inside = inter / area[:, None]  # fraction of row i inside row j
     for a in np.flatnonzero(cut):
-        whole = same[a] & ~cut & (inside[a] >= COVER_FRACTION)
+        whole = same[a] & ~cut & (inside[a] >= cover_fraction)
         if whole.any():
             keep[a] = False
     for a in np.flatnonzero(cut & keep):

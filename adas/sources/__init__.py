@@ -5,8 +5,8 @@ recorded time order and counts what it had to drop in ``skipped`` (see :class:`S
 """
 
 from adas.sources.bag import AmbiguousTopicError, BagError, BagSource, TopicMap
-from adas.sources.decode import CameraInfo, Degraded, Skip, Source, SourceItem
 from adas.sources.kitti import KittiObject, load_tracking_labels
+from adas.sources.source import CameraInfo, Degraded, Skip, Source, SourceItem
 from adas.sources.video import (
     ImageFolderSource,
     SourceError,

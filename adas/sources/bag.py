@@ -36,24 +36,26 @@ from rosbags.typesys import Stores, get_typestore
 
 from adas.closing import Closing
 from adas.errors import DataFormatError
-from adas.sources.decode import (
+from adas.sources.image_codec import ImageDecodeError
+from adas.sources.ros_messages import (
     CAMERA_INFO_TYPE,
     EGO_TYPES,
     IMAGE_TYPES,
-    NS_PER_S,
-    CameraInfo,
-    Degraded,
-    EgoTrack,
-    ImageDecodeError,
-    Skip,
-    SourceItem,
     ego_from_msg,
     frame_from_msg,
     header_stamp_ns,
     msgtype_name,
-    record_skip,
 )
 from adas.sources.salvage import salvage_mcap, salvage_ros1
+from adas.sources.source import (
+    NS_PER_S,
+    CameraInfo,
+    Degraded,
+    EgoTrack,
+    Skip,
+    SourceItem,
+    record_skip,
+)
 from adas.types import EgoState
 
 log = logging.getLogger(__name__)

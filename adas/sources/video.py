@@ -31,17 +31,15 @@ import numpy as np
 from adas.closing import Closing
 from adas.errors import DataFormatError
 from adas.sources.bag import BAG_SUFFIXES, DEFAULT_MAX_EGO_AGE_S, BagSource, TopicMap
-from adas.sources.decode import (
+from adas.sources.image_codec import ImageDecodeError, U8Array, from_cv_image
+from adas.sources.source import (
     NS_PER_S,
     CameraInfo,
     Degraded,
     EgoTrack,
-    ImageDecodeError,
     Skip,
     Source,
     SourceItem,
-    U8Array,
-    from_cv_image,
     record_skip,
 )
 from adas.types import EgoState, Frame, PixelFormat

@@ -93,15 +93,14 @@ class ScriptedDetector:
     scene: Scene
     infer_s: float = 0.02
     fail: bool = False
-    latency: Latency = field(default_factory=Latency)
 
-    def prepare(self, image: np.ndarray, pixel_format: str = "bgr8") -> int:
+    def prepare(self, image: np.ndarray, pixel_format: PixelFormat = PixelFormat.BGR8) -> int:
         if image.shape[:2] != (CAM.height, CAM.width):
             msg = f"frame {image.shape} is not the camera's {CAM.width}x{CAM.height}"
             raise ContractError(msg)
         return int(np.frombuffer(image[0, :8, 0].tobytes(), np.int64)[0])
 
-    def infer(self, t_ns: int) -> Detections:
+    def infer(self, t_ns: int) -> tuple[Detections, Latency]:
         self.clock.advance(self.infer_s)
         if self.fail:
             msg = "injected inference failure"
@@ -109,8 +108,8 @@ class ScriptedDetector:
         gap = self.scene.gap(t_ns)
         obj = Objects3D(np.array([gap]), np.array([0.0]), np.array([[1.5, 1.8, 4.2]]))
         xyxy = project_boxes(CAM, obj).astype(np.float32)
-        self.latency = Latency(0, int(self.infer_s * NS), 0)
-        return Detections(xyxy, np.array([0.9], np.float32), np.array([int(ObjectClass.CAR)]))
+        dets = Detections(xyxy, np.array([0.9], np.float32), np.array([int(ObjectClass.CAR)]))
+        return dets, Latency(0, int(self.infer_s * NS), 0)
 
 
 @dataclass
@@ -419,13 +418,11 @@ def test_shell_plays_a_recording_and_stops_cleanly() -> None:
 class WallDetector:
     """No objects, a few microseconds: the shell test measures the loop, not a model."""
 
-    latency = Latency()
-
-    def prepare(self, image: np.ndarray, pixel_format: str = "bgr8") -> int:
+    def prepare(self, image: np.ndarray, pixel_format: PixelFormat = PixelFormat.BGR8) -> int:
         return 0
 
-    def infer(self, prepared: int) -> Detections:
-        return Detections.empty()
+    def infer(self, prepared: int) -> tuple[Detections, Latency]:
+        return Detections.empty(), Latency()
 
 
 def test_stall_on_a_virtual_can_bus_is_decoded_unavailable_within_a_period() -> None:

@@ -11,7 +11,8 @@ import pytest
 
 from adas.camera import CameraModel
 from adas.sources.bag import BagSource, TopicMap
-from adas.sources.decode import Skip, decode_raw
+from adas.sources.image_codec import decode_raw
+from adas.sources.source import Skip
 from adas.types import PixelFormat
 from tests.tools._scripts import load_script
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from adas.detect.config import DetectConfig
-from adas.detect.detector import Detector
+from adas.detect.detector import DetectLatency, Detector
 from adas.errors import ContractError
 from adas.evaluate.kitti_object import Counts, score_boxes
-from adas.types import ObjectClass
+from adas.types import ObjectClass, PixelFormat
 
 LABELS = Path(__file__).resolve().parents[2] / "data" / "udacity_test_images_cars.json"
 VEHICLES = [int(c) for c in (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.VAN)]
@@ -68,6 +68,21 @@ def test_bad_images_are_rejected_with_a_reason(data_dir: Path) -> None:
         det.detect(np.zeros((375, 1242, 3), np.float32))  # type: ignore[arg-type]
     with pytest.raises(ContractError, match="uint8"):
         det.detect("frame.png")  # type: ignore[arg-type]
+    with pytest.raises(ContractError, match="PixelFormat"):  # the enum, not its value
+        det.detect(np.zeros((375, 1242, 3), np.uint8), "bgr8")  # type: ignore[arg-type]
+
+
+def test_infer_returns_the_detections_with_their_latencies(data_dir: Path) -> None:
+    img = cv2.imread(str(data_dir / "video" / "udacity" / "test_images" / "test1.jpg"))
+    det = Detector(DetectConfig(providers=("cpu",)))
+    prepared = det.prepare(img, PixelFormat.BGR8)
+    dets, took = det.infer(prepared)
+    assert isinstance(took, DetectLatency) and not hasattr(det, "latency")
+    assert took.preprocess_ns == prepared.preprocess_ns > 0
+    assert took.infer_ns > 0 and took.postprocess_ns > 0
+    again = det.detect(img)  # the one-shot call: the same boxes
+    np.testing.assert_array_equal(again.xyxy, dets.xyxy)
+    np.testing.assert_array_equal(again.class_id, dets.class_id)
 
 
 def test_yuyv_and_bgr_frames_give_the_same_cars(data_dir: Path) -> None:
@@ -83,7 +98,7 @@ def test_yuyv_and_bgr_frames_give_the_same_cars(data_dir: Path) -> None:
     yuyv[:, 0::2, 1] = np.clip(np.rint(0.5 * (u[:, 0::2] + u[:, 1::2])), 0, 255)
     yuyv[:, 1::2, 1] = np.clip(np.rint(0.5 * (v[:, 0::2] + v[:, 1::2])), 0, 255)
     a = det.detect(img)
-    b = det.detect(yuyv, "yuyv")
+    b = det.detect(yuyv, PixelFormat.YUYV)
     cars_a = a.xyxy[a.class_id == int(ObjectClass.CAR)]
     cars_b = b.xyxy[b.class_id == int(ObjectClass.CAR)]
     assert len(cars_a) >= 2 and len(cars_b) >= 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -37,8 +38,20 @@ def test_registry_rejects_bad_entries(tmp_path: Path) -> None:
         load_registry(bad)
 
 
+@pytest.fixture
+def no_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty current folder and home, no model environment variables: nothing to find."""
+    cwd = tmp_path / "work" / "project"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("ADAS_DATA_DIR", raising=False)
+    monkeypatch.delenv("ADAS_MODEL_DIR", raising=False)
+    return cwd
+
+
 def test_missing_registry_file_names_the_fetch_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, no_models: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ADAS_DATA_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("ADAS_MODEL_DIR", str(tmp_path / "cache"))
@@ -48,6 +61,46 @@ def test_missing_registry_file_names_the_fetch_command(
         resolve_model(str(tmp_path / "missing.onnx"))
     with pytest.raises(ConfigError, match="unknown model"):
         Registry(default="a", models={}).get("b")
+
+
+def test_missing_model_error_names_every_folder_searched(
+    tmp_path: Path, no_models: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAS_MODEL_DIR", str(tmp_path / "models_env"))
+    monkeypatch.setenv("ADAS_DATA_DIR", str(tmp_path / "data_env"))
+    with pytest.raises(ModelFormatError) as err:
+        resolve_model("yolox_nano")
+    text = str(err.value)
+    searched = [
+        tmp_path / "models_env",
+        tmp_path / "data_env" / "models",
+        no_models / "build" / "data" / "models",
+        tmp_path / "work" / "shared" / "data" / "models",
+        tmp_path / "home" / ".cache" / "adas" / "models",
+    ]
+    where = [text.index(os.path.abspath(d)) for d in searched]  # every one, in search order
+    assert where == sorted(where)
+    assert "ADAS_DATA_DIR" in text
+    assert "python tools/fetch_data.py --only models" in text
+
+
+def test_model_fetched_by_make_demo_is_found_without_adas_data_dir(no_models: Path) -> None:
+    spec = load_registry().get("yolox_nano")
+    folder = no_models / "build" / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / spec.file).write_bytes(b"not a real model: only its place matters here")
+    path, found = resolve_model("yolox_nano")
+    assert found == spec
+    assert path.absolute() == folder / spec.file
+
+
+def test_shared_data_next_to_the_project_is_found(no_models: Path) -> None:
+    spec = load_registry().get("yolox_nano")
+    folder = no_models.parent / "shared" / "data" / "models"
+    folder.mkdir(parents=True)
+    (folder / spec.file).write_bytes(b"placeholder")
+    path, _ = resolve_model("yolox_nano")
+    assert path.resolve() == (folder / spec.file).resolve()
 
 
 def test_provider_names() -> None:

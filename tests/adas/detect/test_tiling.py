@@ -9,8 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from adas.detect.config import DetectConfig
 from adas.detect.tiling import band_rows, merge_tiles, plan_layout
 from adas.errors import ConfigError
+
+# The seam-merging numbers of the default config (data/config/default.toml [detect]).
+SEAM = {
+    "edge_tol_px": DetectConfig().seam_edge_tol_px,
+    "cover_fraction": DetectConfig().seam_cover_fraction,
+}
 
 
 def test_kitti_band_gets_two_tiles_at_almost_twice_the_scale() -> None:
@@ -80,7 +87,7 @@ def test_part_cut_by_the_seam_is_dropped_when_the_other_tile_has_it_whole() -> N
     other = [100.0, 200.0, 160.0, 240.0]
     xyxy = np.array([whole, part, other], np.float32)
     keep = merge_tiles(
-        lay, xyxy, np.array([0.9, 0.8, 0.7]), np.array([2, 2, 2]), np.array([1, 0, 0])
+        lay, xyxy, np.array([0.9, 0.8, 0.7]), np.array([2, 2, 2]), np.array([1, 0, 0]), **SEAM
     )
     assert keep.tolist() == [True, False, True]
 
@@ -92,7 +99,7 @@ def test_object_wider_than_the_overlap_is_merged_into_its_union() -> None:
     right = [b.x + 0.5, 182.0, a.x + a.w + 150.0, 368.0]  # cut by tile 1's left edge
     xyxy = np.array([left, right], np.float32)
     score = np.array([0.6, 0.8], np.float32)
-    keep = merge_tiles(lay, xyxy, score, np.array([2, 2]), np.array([0, 1]))
+    keep = merge_tiles(lay, xyxy, score, np.array([2, 2]), np.array([0, 1]), **SEAM)
     assert keep.tolist() == [True, False]
     assert xyxy[0].tolist() == [left[0], 180.0, right[2], 370.0]
     assert score[0] == pytest.approx(0.8)
@@ -103,7 +110,8 @@ def test_different_classes_are_not_merged_and_one_tile_is_untouched() -> None:
     a, _ = lay.tiles
     seam = a.x + a.w
     xyxy = np.array([[seam - 60, 200, seam + 40, 260], [seam - 60, 201, seam - 1, 259]], np.float32)
-    keep = merge_tiles(lay, xyxy, np.array([0.9, 0.8]), np.array([2, 0]), np.array([1, 0]))
+    keep = merge_tiles(lay, xyxy, np.array([0.9, 0.8]), np.array([2, 0]), np.array([1, 0]), **SEAM)
     assert keep.all()
     single = plan_layout((1242, 375), (416, 416), tiles=1)
-    assert merge_tiles(single, xyxy, np.array([0.9, 0.8]), np.array([2, 2]), np.zeros(2, int)).all()
+    labels, tiles = np.array([2, 2]), np.zeros(2, int)
+    assert merge_tiles(single, xyxy, np.array([0.9, 0.8]), labels, tiles, **SEAM).all()

@@ -11,7 +11,7 @@ import pytest
 
 from adas.errors import DataFormatError
 from adas.sources.bag import BagSource
-from adas.sources.decode import CameraInfo, Degraded, Skip
+from adas.sources.source import CameraInfo, Degraded, Skip
 from adas.sources.video import (
     ImageFolderSource,
     SourceError,

@@ -1,0 +1,118 @@
+"""Decoders of the YOLO grid heads: YOLOX, YOLOv5 (and YOLOv7's plain export), YOLOv8.
+
+- ``yolox``: one output [1, N, 5 + C], N = sum over strides 8/16/32 of (W/s)(H/s) rows, stride 8
+  grid row-major first. cx = (p0 + gx) s, cy = (p1 + gy) s, w = exp(p2) s, h = exp(p3) s;
+  objectness p4 and classes p5.. are sigmoided inside the official export
+  (Megvii-BaseDetection/YOLOX ``demo_postprocess``). score = obj * max class.
+- ``yolov5``: one output [1, 3 N, 5 + C] (3 anchors per cell; strides 8/16/32 or 8..64 for P6),
+  (cx, cy, w, h) already in input pixels, obj and classes sigmoided (ultralytics/yolov5
+  ``Detect``); score = obj * max class. YOLOv7's plain export has the same layout.
+- ``yolov8``: one output [1, 4 + C, N] (cx, cy, w, h in input pixels, sigmoided classes, no
+  objectness; ultralytics ``Detect`` export); score = max class.
+
+Conventions shared by every decoder: :mod:`adas.detect.heads`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from adas.detect.heads.common import (
+    STRIDES_P5,
+    STRIDES_P6,
+    RawDetections,
+    check_args,
+    finish,
+    grid_points,
+    grid_total,
+    raise_format_error,
+    single_output,
+    xywh_corners,
+)
+
+YOLOV5_ANCHORS_PER_CELL = 3
+
+
+def _obj_cls(rows: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(kept row numbers, score = obj * best class, label) of N x (5 + C) rows, obj at 4."""
+    # Class scores are probabilities (<= 1), so obj * cls >= t needs obj >= t: testing the one
+    # objectness column first skips the class arg-max for nearly every row.
+    idx = np.flatnonzero(rows[:, 4] >= score_threshold)
+    cls = rows[idx, 5:]
+    label = cls.argmax(axis=1)
+    score = rows[idx, 4] * cls[np.arange(idx.size), label]
+    keep = score >= score_threshold  # NaN fails
+    return idx[keep], score[keep], label[keep]
+
+
+def decode_yolox(
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+    *,
+    output_names: Sequence[str] | None = None,
+) -> RawDetections:
+    """YOLOX raw grid output [1, N, 5 + C] (see the module docstring)."""
+    wh = check_args(input_wh, score_threshold)
+    pred = single_output("yolox", outputs, rank=2)
+    n = grid_total(wh, STRIDES_P5)
+    if pred.shape[0] != n or pred.shape[1] < 6:
+        what = f"expected 1 x {n} x (5 + classes) for input {wh[0]}x{wh[1]}"
+        raise_format_error("yolox", what, outputs)
+    with np.errstate(invalid="ignore", over="ignore"):
+        idx, score, label = _obj_cls(pred, score_threshold)
+        gx, gy, st = grid_points(wh, STRIDES_P5)
+        rows, s = pred[idx], st[idx]
+        cx, cy = (rows[:, 0] + gx[idx]) * s, (rows[:, 1] + gy[idx]) * s
+        corners = xywh_corners(cx, cy, np.exp(rows[:, 2]) * s, np.exp(rows[:, 3]) * s)
+    return finish("yolox", corners, score, label, outputs)
+
+
+def decode_yolov5(
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+    *,
+    output_names: Sequence[str] | None = None,
+) -> RawDetections:
+    """YOLOv5 (and YOLOv7) output [1, 3 N, 5 + C], boxes (cx, cy, w, h) in input pixels."""
+    wh = check_args(input_wh, score_threshold)
+    pred = single_output("yolov5", outputs, rank=2)
+    ns = [YOLOV5_ANCHORS_PER_CELL * grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
+    if pred.shape[0] not in ns or pred.shape[1] < 6:
+        what = f"expected 1 x ({' or '.join(map(str, ns))}) x (5 + classes)"
+        raise_format_error("yolov5", what, outputs)
+    with np.errstate(invalid="ignore"):
+        idx, score, label = _obj_cls(pred, score_threshold)
+        rows = pred[idx]
+        corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
+    return finish("yolov5", corners, score, label, outputs)
+
+
+def decode_yolov8(
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+    *,
+    output_names: Sequence[str] | None = None,
+) -> RawDetections:
+    """YOLOv8 output [1, 4 + C, N] (cx, cy, w, h in input pixels, then class scores)."""
+    wh = check_args(input_wh, score_threshold)
+    pred = single_output("yolov8", outputs, rank=2)
+    ns = [grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
+    if pred.shape[1] not in ns or pred.shape[0] < 5:
+        what = f"expected 1 x (4 + classes) x ({' or '.join(map(str, ns))})"
+        raise_format_error("yolov8", what, outputs)
+    with np.errstate(invalid="ignore"):
+        # Comparing along the class axis reads the array in memory order; the arg-max, the
+        # expensive part, then only runs on columns with some class above the threshold.
+        idx = np.flatnonzero((pred[4:] >= score_threshold).any(axis=0))
+        cols = pred[:, idx]
+        label = cols[4:].argmax(axis=0)
+        score = cols[4:][label, np.arange(idx.size)]
+        keep = score >= score_threshold
+        cols, score, label = cols[:, keep], score[keep], label[keep]
+        corners = xywh_corners(cols[0], cols[1], cols[2], cols[3])
+    return finish("yolov8", corners, score, label, outputs)
