@@ -14,30 +14,35 @@ OpenCV composition (``letterbox``; ``stretch`` resizes straight to the output si
              a 3-channel model), shape (1, C, out_h, out_w)
     out    = chw (uint8) or lut[c][chw[c]] (float32, lut = (v - mean[c]) / std[c] in float64)
 
-Backends (``PreprocessBackend``): ``reference`` is the golden integer model (one fused numba
-pass, ``adas.preprocess_kernels``); ``opencv`` runs the composition above through OpenCV;
-``fpga`` runs the HLS kernel through its PYNQ driver (``fpga.driver``) and falls back to
-``reference`` when no board is usable. Both CPU backends are byte-identical to the
-composition (tested over hundreds of geometries per format), and so is the C-simulated kernel.
+Backends (``PreprocessBackend``, registry ``BACKENDS``): ``reference`` is the golden integer
+model (one fused numba pass, ``adas.preprocess_kernels``); ``opencv`` runs the composition
+above through OpenCV (both in ``adas.preprocess_cpu``); ``fpga`` runs the HLS kernel through
+its PYNQ driver and falls back to ``reference`` when no board is usable. The FPGA backend
+lives in the ``fpga`` package, which sits above this module: it registers itself through the
+entry point group :data:`BACKEND_ENTRY_POINTS` and is loaded only when asked for
+(:func:`plugin_factory`), so ``adas`` never imports ``fpga``. Both CPU backends are
+byte-identical to the composition (tested over hundreds of geometries per format), and so is
+the C-simulated kernel.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import importlib
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from importlib.metadata import entry_points
+from typing import TypeVar
 
-import cv2
-import numba
 import numpy as np
-import numpy.typing as npt
 
 from adas import preprocess_kernels as k
 from adas.errors import ConfigError, ContractError
+from adas.preprocess_cpu import OpenCVBackend, ReferenceBackend
+from adas.preprocess_plan import Backend, LetterboxTransform, Plan, cached_resize_table
 from adas.types import Float32Array, PixelFormat
 
 log = logging.getLogger(__name__)
@@ -46,28 +51,12 @@ E = TypeVar("E", bound=enum.Enum)
 MAX_IN_SIDE = 16384  # px; larger frames are not camera frames
 MAX_OUT_SIDE = 4096  # px; CNN inputs are far smaller
 MIN_BAYER_SIDE = 3  # OpenCV's bilinear demosaic needs a 3x3 neighbourhood (else all zero)
-# OpenCV Bayer code of the 2x2 pattern a crop of an RGGB frame starts on, by (x & 1, y & 1).
-BAYER_CODES = {
-    (0, 0): cv2.COLOR_BayerRGGB2BGR,  # == COLOR_BayerBG2BGR (OpenCV's old naming)
-    (1, 0): cv2.COLOR_BayerGRBG2BGR,
-    (0, 1): cv2.COLOR_BayerGBRG2BGR,
-    (1, 1): cv2.COLOR_BayerBGGR2BGR,
-}
-
-
-KERNEL_FORMAT = {
-    PixelFormat.BGR8: k.FMT_BGR3,
-    PixelFormat.RGB8: k.FMT_BGR3,
-    PixelFormat.GRAY8: k.FMT_GRAY,
-    PixelFormat.YUYV: k.FMT_YUYV,
-    PixelFormat.BAYER_RGGB8: k.FMT_BAYER_RGGB,
-}
 
 
 class PreprocessBackend(enum.Enum):
     REFERENCE = "reference"  # numba golden model
     OPENCV = "opencv"  # the OpenCV composition
-    FPGA = "fpga"  # the FPGA kernel via PYNQ, else reference (FpgaBackend)
+    FPGA = "fpga"  # the FPGA kernel via PYNQ, else reference (fpga.backend.FpgaBackend)
 
 
 class ResizeMode(enum.Enum):
@@ -112,225 +101,74 @@ class Normalize:
         return np.stack(rows).astype(np.float32)
 
 
-@dataclass(frozen=True)
-class LetterboxTransform:
-    """Maps boxes between model-input pixels and original-image pixels.
+# --- backend registry ---------------------------------------------------------------------
 
-    Pixel (0, 0) is the centre of the top-left pixel (DESIGN.md), so pixel i covers
-    [i - 0.5, i + 0.5]. Boxes use the detector convention of edges on that axis shifted by half
-    a pixel: a box covering pixels a .. b-1 is [a, b) and a W-wide image is [0, W]. In this
-    edge frame the half-pixel-centre resize (source centre + 0.5 = (dest centre + 0.5) /
-    scale) is a pure scale, so for x (y alike)
+BackendFactory = Callable[[Plan], Backend]
 
-        x_img = (x_model - pad_x) / scale_x + roi_x,   scale_x = content_w / roi_w
+# Entry point group of the backends that live outside adas: entry name = a PreprocessBackend
+# value, object = its BackendFactory. The fpga package declares its one in pyproject.toml.
+BACKEND_ENTRY_POINTS = "adas.preprocess_backends"
+# "module:object" of the plug-in backends this project ships, imported by name when no entry
+# point names them. Entry points are read from installed package metadata: a source checkout
+# on PYTHONPATH has none, and an install made before an entry point was added (an editable
+# one too) does not list it until reinstalled. The module is importable in both cases, so the
+# backend must not disappear there.
+SHIPPED_PLUGINS: dict[PreprocessBackend, str] = {
+    PreprocessBackend.FPGA: "fpga.backend:FpgaBackend",
+}
 
-    with content_w the resized ROI width (not out_w / roi_w: the letterbox rounds it). A
-    pixel-centre point p maps by adding 0.5 before and subtracting 0.5 after.
+
+@functools.cache
+def plugin_factory(kind: PreprocessBackend) -> BackendFactory:
+    """The factory of backend ``kind`` from outside adas, loaded once on first use.
+
+    Looked up among the entry points of :data:`BACKEND_ENTRY_POINTS` named ``kind.value``;
+    when none is registered, imported by name from :data:`SHIPPED_PLUGINS` (see there why).
+    Importing lazily, and only here, keeps ``adas`` below the packages that provide backends
+    (``fpga`` imports ``adas.preprocess``, never the reverse). Raises ``ConfigError`` when the
+    backend cannot be found or imported.
     """
-
-    scale_x: float
-    scale_y: float
-    pad_x: int
-    pad_y: int
-    roi_x: int
-    roi_y: int
-    image_w: int
-    image_h: int
-
-    def to_image(self, xyxy: npt.ArrayLike) -> Float32Array:
-        """Model-input boxes (N x 4) -> original-image boxes, float32, clipped to the image."""
-        b = _boxes(xyxy)
-        out = np.empty_like(b)
-        out[:, 0::2] = (b[:, 0::2] - self.pad_x) / self.scale_x + self.roi_x
-        out[:, 1::2] = (b[:, 1::2] - self.pad_y) / self.scale_y + self.roi_y
-        np.clip(out[:, 0::2], 0.0, self.image_w, out=out[:, 0::2])
-        np.clip(out[:, 1::2], 0.0, self.image_h, out=out[:, 1::2])
-        return out.astype(np.float32)
-
-    def to_model(self, xyxy: npt.ArrayLike) -> Float32Array:
-        """Original-image boxes (N x 4) -> model-input boxes, float32 (inverse of to_image)."""
-        b = _boxes(xyxy)
-        out = np.empty_like(b)
-        out[:, 0::2] = (b[:, 0::2] - self.roi_x) * self.scale_x + self.pad_x
-        out[:, 1::2] = (b[:, 1::2] - self.roi_y) * self.scale_y + self.pad_y
-        return out.astype(np.float32)
-
-
-def _boxes(xyxy: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    b = np.asarray(xyxy, dtype=np.float64)
-    if b.ndim != 2 or b.shape[1] != 4:
-        msg = f"boxes must be N x 4 (x1, y1, x2, y2), got shape {b.shape}"
-        raise ContractError(msg)
-    return b
-
-
-@functools.lru_cache(maxsize=256)
-def cached_resize_table(src: int, dst: int) -> tuple[k.Int32Array, k.Int32Array, k.Int32Array]:
-    """``preprocess_kernels.resize_table`` computed once per (src, dst), read-only."""
-    tables = k.resize_table(src, dst)
-    for t in tables:
-        t.setflags(write=False)
-    return tables
-
-
-@dataclass(frozen=True, eq=False)
-class Plan:
-    """Everything a backend needs for one geometry, derived and validated once.
-
-    ``x_table`` / ``y_table`` are (i0, i1, w1) per content column / row (fpga/spec.md §5.1):
-    what the FPGA kernel receives with ``lut`` and the geometry.
-    """
-
-    fmt: PixelFormat
-    in_size: tuple[int, int]
-    roi: tuple[int, int, int, int]
-    out_size: tuple[int, int]
-    content: tuple[int, int]
-    pad: tuple[int, int]
-    pad_value: int
-    cmap: tuple[int, ...]  # output plane c reads converted channel cmap[c] (BGR / source order)
-    lut: np.ndarray  # C x 256, uint8 identity or float32 normalisation
-    x_table: tuple[k.Int32Array, k.Int32Array, k.Int32Array]
-    y_table: tuple[k.Int32Array, k.Int32Array, k.Int32Array]
-
-    @property
-    def out_shape(self) -> tuple[int, int, int, int]:
-        return 1, len(self.cmap), self.out_size[1], self.out_size[0]
-
-
-class Backend(Protocol):
-    """Fills ``out`` (1 x C x H x W, C-contiguous) from a validated, C-contiguous frame."""
-
-    def run(self, image: np.ndarray, out: np.ndarray) -> None: ...
-
-
-def _readonly(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
-
-
-class ReferenceBackend:
-    """The golden integer model: one fused numba pass (``preprocess_kernels``)."""
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self._fmt = KERNEL_FORMAT[plan.fmt]
-        self._roi = _readonly(np.array(plan.roi, np.int32))
-        cmap = _readonly(np.array(plan.cmap, np.int32))
-        lut = _readonly(np.ascontiguousarray(plan.lut))
-        # Arguments from pad_x to lut, in kernel order; every array read-only, so the kernel
-        # has exactly one compiled signature per output dtype.
-        self._static = (*plan.x_table, *plan.y_table, *plan.pad, plan.pad_value, cmap, lut)
-
-    def run(self, image: np.ndarray, out: np.ndarray) -> None:
-        rows = _readonly(image.reshape(image.shape[0], -1).view())  # rows of bytes
-        n_tasks = max(1, min(self.plan.out_size[1], numba.get_num_threads()))
-        k.preprocess_kernel(rows, self._fmt, self._roi, *self._static, out[0], n_tasks)
-
-
-class OpenCVBackend:
-    """The composition in OpenCV calls, writing each output plane in place.
-
-    crop view -> cvtColor -> resize(INTER_LINEAR_EXACT) -> split into planes; per output
-    plane the pad strips are filled with ``lut[c][pad_value]`` and the content is the plane
-    (uint8) or ``cv2.LUT`` of it with the float32 table.
-    """
-
-    def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        x, y = plan.roi[0], plan.roi[1]
-        self._code: int | None = None
-        if plan.fmt is PixelFormat.YUYV:
-            self._code = cv2.COLOR_YUV2BGR_YUY2
-        elif plan.fmt is PixelFormat.BAYER_RGGB8:
-            self._code = BAYER_CODES[(x & 1, y & 1)]
-        self._fill = [plan.lut[c, plan.pad_value] for c in range(len(plan.cmap))]
-        self._luts = [np.ascontiguousarray(plan.lut[c]) for c in range(len(plan.cmap))]
-
-    def run(self, image: np.ndarray, out: np.ndarray) -> None:
-        p = self.plan
-        x, y, w, h = p.roi
-        (cw, ch), (px, py) = p.content, p.pad
-        img = image[y : y + h, x : x + w]
-        if self._code is not None:
-            img = cv2.cvtColor(img, self._code)
-        small = cv2.resize(img, (cw, ch), interpolation=cv2.INTER_LINEAR_EXACT)
-        planes = cv2.split(small) if small.ndim == 3 else (small,)
-        for c, s in enumerate(p.cmap):
-            dst = out[0, c]
-            fill = self._fill[c]
-            dst[:py] = fill
-            dst[py + ch :] = fill
-            dst[py : py + ch, :px] = fill
-            dst[py : py + ch, px + cw :] = fill
-            if out.dtype == np.uint8:
-                dst[py : py + ch, px : px + cw] = planes[s]
-            else:
-                dst[py : py + ch, px : px + cw] = cv2.LUT(planes[s], self._luts[c])
-
-
-class FpgaBackend:
-    """The FPGA kernel through its PYNQ driver (``fpga.driver``), else the golden model.
-
-    The board is opened with ``fpga.driver.open_board(plan)`` (bitfile from
-    ``$ADAS_FPGA_BITFILE``). When that is impossible (pynq not installed, no bitfile or
-    board, kernel not in the overlay) or the board faults while running (any
-    ``fpga.driver.FpgaError``: timeout, kernel never idle, device error), this backend
-    switches to ``ReferenceBackend`` for good — bit-identical by fpga/spec.md, only slower —
-    and logs one warning naming the reason. ``active`` says which one runs: ``"fpga"`` or
-    ``"reference (fallback: <reason>)"``; ``reason`` is the reason alone (None on the FPGA).
-    """
-
-    def __init__(self, plan: Plan) -> None:
-        from fpga import driver  # lazily: fpga.driver imports this module
-
-        self.plan = plan
-        self._errors: type[Exception] = driver.FpgaError
-        self._board: Backend | None = None
-        self._fallback: ReferenceBackend | None = None
-        self.reason: str | None = None
-        try:
-            self._board = driver.open_board(plan)
-        except driver.FpgaError as exc:
-            self._fall_back(str(exc))
-
-    @property
-    def active(self) -> str:
-        """``"fpga"`` while the board runs the frames, else the fallback and its reason."""
-        return "fpga" if self.reason is None else f"reference (fallback: {self.reason})"
-
-    def _fall_back(self, reason: str) -> None:
-        self.reason = reason
-        board, self._board = self._board, None
-        close = getattr(board, "close", None)
-        if close is not None:
-            try:
-                close()
-            except Exception as exc:  # a faulted board may fail to free its buffers too
-                log.debug("closing the faulted FPGA board failed: %s", exc)
-        self._fallback = ReferenceBackend(self.plan)
-        log.warning(
-            "preprocess backend 'fpga' runs on the CPU reference backend instead "
-            "(bit-identical, slower): %s",
-            reason,
+    found = next(iter(entry_points(group=BACKEND_ENTRY_POINTS, name=kind.value)), None)
+    target = found.value if found is not None else SHIPPED_PLUGINS.get(kind)
+    if target is None:
+        msg = (
+            f"preprocess backend {kind.value!r} is not installed: no entry point named "
+            f"{kind.value!r} in group {BACKEND_ENTRY_POINTS!r}"
         )
+        raise ConfigError(msg)
+    try:
+        if found is not None:
+            factory = found.load()
+        else:
+            module, _, name = target.partition(":")
+            factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        msg = f"preprocess backend {kind.value!r}: cannot load {target!r}: {exc}"
+        raise ConfigError(msg) from exc
+    if not callable(factory):
+        msg = f"preprocess backend {kind.value!r}: {target!r} is not a backend factory"
+        raise ConfigError(msg)
+    log.debug("preprocess backend %r from %s", kind.value, target)
+    return factory
 
-    def run(self, image: np.ndarray, out: np.ndarray) -> None:
-        if self._board is not None:
-            try:
-                self._board.run(image, out)
-                return
-            except self._errors as exc:
-                self._fall_back(f"FPGA fault: {exc}")
-        assert self._fallback is not None
-        self._fallback.run(image, out)
+
+def _plugin(kind: PreprocessBackend) -> BackendFactory:
+    """A factory that loads ``kind``'s plug-in (:func:`plugin_factory`) on its first call."""
+
+    def build(plan: Plan) -> Backend:
+        return plugin_factory(kind)(plan)
+
+    return build
 
 
-BACKENDS: dict[PreprocessBackend, Callable[[Plan], Backend]] = {
+BACKENDS: dict[PreprocessBackend, BackendFactory] = {
     PreprocessBackend.REFERENCE: ReferenceBackend,
     PreprocessBackend.OPENCV: OpenCVBackend,
-    PreprocessBackend.FPGA: FpgaBackend,
+    PreprocessBackend.FPGA: _plugin(PreprocessBackend.FPGA),
 }
+
+
+# --- configuration checks -----------------------------------------------------------------
 
 
 def _enum(cls: type[E], key: str, value: object) -> E:

@@ -1,12 +1,10 @@
 """C simulation of the HLS preprocessing kernel (``fpga/hls``) with plain g++.
 
-The kernel source is Vitis HLS C++ that also compiles with g++ (the HLS pragmas are ignored,
-FIFOs come from ``fpga/hls/shim``). This module compiles it into a shared library per
-``PIXELS_PER_CLOCK`` (cached under ``build/fpga/``, keyed by a hash of the sources, the flags
-and the compiler, so an edited source is rebuilt), calls it through ctypes and returns the
-tensor and the modelled cycle count. The host side is the project's own: the configuration
-is validated and the resize tables and LUT are built by ``adas.preprocess.Preprocessor``
-(its ``Plan``), exactly what the FPGA driver will send (fpga/spec.md §9). The standalone
+The kernel, compiled into a shared library per ``PIXELS_PER_CLOCK`` by
+:mod:`fpga.kernel_build`, is called through ctypes and returns the tensor and the modelled
+cycle count. The host side is the project's own: the configuration is validated and the
+resize tables and LUT are built by ``adas.preprocess.Preprocessor`` (its ``Plan``), and packed
+by :mod:`fpga.layout`, exactly what the FPGA driver sends (fpga/spec.md §9). The standalone
 testbench (``fpga/hls/tb/tb_main.cpp``, the Vitis C-simulation testbench) is driven through
 files by :func:`run_testbench`.
 
@@ -20,52 +18,23 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import hashlib
-import os
-import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from adas.errors import ContractError
-from adas.preprocess import KERNEL_FORMAT, Normalize, Plan, Preprocessor, ReferenceBackend
-from adas.preprocess_kernels import FMT_BGR3, FMT_YUYV
+from adas.preprocess import Normalize, Preprocessor
+from adas.preprocess_cpu import ReferenceBackend
+from adas.preprocess_plan import KERNEL_FORMAT, Plan
+from fpga.errors import CompilerMissingError, KernelBuildError, KernelError
+from fpga.kernel_build import PPC_VALUES, build_library, build_testbench
+from fpga.layout import argument_values, frame_rows, lut_words, pack_table
 
-HLS_DIR = Path(__file__).resolve().parent / "hls"
-# Kernel sources relative to the HLS folder (every file the build depends on).
-KERNEL_SOURCES = ("preprocess.hpp", "preprocess.cpp", "shim/stream.hpp")
-TESTBENCH_SOURCE = "tb/tb_main.cpp"
-# -Wno-unknown-pragmas: g++ does not know the HLS pragmas; -Wno-unused-label: HLS loop names.
-CXXFLAGS = (
-    "-O2",
-    "-std=c++17",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unknown-pragmas",
-    "-Wno-unused-label",
-)
-PPC_VALUES = (1, 2, 4)
 N_STAGES = 5
 STAGE_NAMES = ("read", "convert", "hpass", "vpass", "write")
-# Packed table entry of preprocess.hpp: i0 bits 0..13, i1 bits 14..27, w1 bits 28..36.
-TAB_INDEX_BITS = 14
 CLOCKS_MHZ = (150.0, 300.0)
-
-
-class CompilerMissingError(RuntimeError):
-    """No C++ compiler: the C simulation needs g++ (or ``$CXX``) on the PATH."""
-
-
-class KernelBuildError(RuntimeError):
-    """The compiler rejected the kernel or testbench source."""
-
-
-class KernelError(RuntimeError):
-    """The kernel (or testbench) refused the configuration or failed."""
 
 
 @dataclass(frozen=True)
@@ -87,108 +56,7 @@ def frames_per_second(cycles: int, clock_mhz: float) -> float:
     return clock_mhz * 1e6 / cycles
 
 
-# --- building ----------------------------------------------------------------------------
-
-
-def compiler() -> str:
-    """Path of the C++ compiler (``$CXX`` or ``g++``); raises CompilerMissingError if absent."""
-    name = os.environ.get("CXX", "g++")
-    path = shutil.which(name)
-    if path is None:
-        msg = (
-            f"C++ compiler {name!r} not found on PATH: the FPGA kernel C simulation compiles "
-            "fpga/hls with it (install g++, e.g. apt-get install g++, or set CXX)"
-        )
-        raise CompilerMissingError(msg)
-    return path
-
-
-@functools.cache
-def _compiler_id(path: str) -> str:
-    """The compiler's version banner: part of the cache key (a new compiler rebuilds)."""
-    done = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    return done.stdout
-
-
-def build_dir() -> Path:
-    """Folder of the cached binaries: ``$ADAS_FPGA_BUILD_DIR`` or ``<repo>/build/fpga``."""
-    env = os.environ.get("ADAS_FPGA_BUILD_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1] / "build" / "fpga"
-
-
-def _build(
-    kind: str,
-    sources: tuple[Path, ...],
-    compile_units: tuple[Path, ...],
-    ppc: int,
-    extra: tuple[str, ...],
-    suffix: str,
-) -> Path:
-    """Compile ``compile_units`` (depending on ``sources``) once per content hash.
-
-    The output name carries the hash of every source file, the flags and the compiler
-    version, so a changed input builds a new file and an unchanged one is reused. The binary
-    is written under a temporary name and renamed into place (atomic: a concurrent process
-    never loads a half-written file).
-    """
-    if ppc not in PPC_VALUES:
-        msg = f"pixels per clock must be one of {PPC_VALUES}, got {ppc!r}"
-        raise ValueError(msg)
-    cxx = compiler()
-    flags = (*CXXFLAGS, f"-DPIXELS_PER_CLOCK={ppc}", *extra)
-    digest = hashlib.sha256()
-    for part in (kind, _compiler_id(cxx), " ".join(flags)):
-        digest.update(part.encode() + b"\0")
-    for src in sources:
-        digest.update(src.name.encode() + b"\0" + src.read_bytes() + b"\0")
-    folder = build_dir()
-    target = folder / f"{kind}_ppc{ppc}_{digest.hexdigest()[:16]}{suffix}"
-    if target.exists():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    cmd = [cxx, *flags, *(str(u) for u in compile_units), "-o", str(tmp)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            msg = f"compiling the {kind} failed ({' '.join(cmd)}):\n{done.stderr}"
-            raise KernelBuildError(msg)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def build_library(ppc: int, hls_dir: Path = HLS_DIR) -> Path:
-    """The kernel as a shared library (``-shared -fPIC``) for ``ppc`` pixels per clock.
-
-    ``hls_dir`` is the folder holding the kernel sources (``fpga/hls``; tests pass a copy).
-    """
-    return _build(
-        "libpreprocess",
-        tuple(hls_dir / s for s in KERNEL_SOURCES),
-        (hls_dir / "preprocess.cpp",),
-        ppc,
-        ("-shared", "-fPIC"),
-        ".so",
-    )
-
-
-def build_testbench(ppc: int, hls_dir: Path = HLS_DIR) -> Path:
-    """The standalone testbench executable (tb_main.cpp + the kernel) for ``ppc``."""
-    return _build(
-        "tb_preprocess",
-        tuple(hls_dir / s for s in (*KERNEL_SOURCES, TESTBENCH_SOURCE)),
-        (hls_dir / TESTBENCH_SOURCE, hls_dir / "preprocess.cpp"),
-        ppc,
-        (),
-        "",
-    )
-
+# --- the compiled kernel through ctypes ----------------------------------------------------
 
 _u8p = ctypes.POINTER(ctypes.c_uint8)
 _u32p = ctypes.POINTER(ctypes.c_uint32)
@@ -262,45 +130,6 @@ def make_plan(
     ).plan
 
 
-def pack_table(table: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
-    """(i0, i1, w1) arrays of spec §5.1 -> one little-endian uint64 word per entry."""
-    i0, i1, w1 = (np.asarray(t).astype(np.uint64) for t in table)
-    packed = i0 | (i1 << TAB_INDEX_BITS) | (w1 << (2 * TAB_INDEX_BITS))
-    return np.ascontiguousarray(packed, dtype="<u8")
-
-
-def lut_words(plan: Plan) -> np.ndarray:
-    """The C x 256 LUT as 32-bit words: float32 bits, or the byte value for uint8 output."""
-    if plan.lut.dtype == np.float32:
-        return np.ascontiguousarray(plan.lut).view("<u4")
-    return np.ascontiguousarray(plan.lut, dtype="<u4")
-
-
-def _bytes_per_pixel(plan: Plan) -> int:
-    fmt = KERNEL_FORMAT[plan.fmt]
-    return 3 if fmt == FMT_BGR3 else 2 if fmt == FMT_YUYV else 1
-
-
-def frame_rows(plan: Plan, image: np.ndarray) -> tuple[np.ndarray, int]:
-    """The frame as the kernel reads it: (array starting at row 0, row stride in bytes).
-
-    Accepts any uint8 array with ``in_h`` rows of ``in_w`` pixels (e.g. YUYV as H x W x 2 or
-    H x 2W). Rows whose bytes are contiguous keep their own stride (a row-padded buffer is
-    read in place, as the kernel's ``src_stride`` allows, spec §2); anything else is copied.
-    """
-    iw, ih = plan.in_size
-    row_bytes = iw * _bytes_per_pixel(plan)
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        msg = f"{plan.fmt.value} frame must be a uint8 numpy array"
-        raise ContractError(msg)
-    if image.ndim < 2 or image.shape[0] != ih or image.size != ih * row_bytes:
-        msg = f"{plan.fmt.value} frame of in_size {iw}x{ih} has shape {image.shape}"
-        raise ContractError(msg)
-    if image[0].flags.c_contiguous and image.strides[0] >= row_bytes:
-        return image, int(image.strides[0])
-    return np.ascontiguousarray(image), row_bytes
-
-
 def _ptr(a: np.ndarray, ctype: type[ctypes._SimpleCData]) -> ctypes._Pointer:
     """Pointer to the first element of ``a``, typed for a ctypes argument."""
     return a.ctypes.data_as(ctypes.POINTER(ctype))
@@ -346,6 +175,13 @@ def run_kernel(image: np.ndarray, *, ppc: int = 1, **config: Any) -> tuple[np.nd
 # --- standalone testbench through files -------------------------------------------------
 
 
+def golden_tensor(plan: Plan, image: np.ndarray) -> np.ndarray:
+    """The golden model's tensor of ``image`` for ``plan`` (what the kernel must equal)."""
+    golden = np.empty(plan.out_shape, plan.lut.dtype)
+    ReferenceBackend(plan).run(np.ascontiguousarray(image), golden)
+    return golden
+
+
 def write_case(case_dir: Path, plan: Plan, image: np.ndarray) -> None:
     """Write one testbench case (config.txt, input.raw, xtab.bin, ytab.bin, lut.bin and the
     golden model's tensor, golden.bin, which the testbench checks every byte against).
@@ -355,26 +191,15 @@ def write_case(case_dir: Path, plan: Plan, image: np.ndarray) -> None:
     """
     rows, _ = frame_rows(plan, image)
     rows = np.ascontiguousarray(rows)
-    (iw, ih), (rx, ry, rw, rh) = plan.in_size, plan.roi
-    cmap = (*plan.cmap, 0, 0)[:3]
-    config = {
-        "in_w": iw, "in_h": ih, "src_stride": iw * _bytes_per_pixel(plan),
-        "fmt": KERNEL_FORMAT[plan.fmt], "roi_x": rx, "roi_y": ry, "roi_w": rw, "roi_h": rh,
-        "out_w": plan.out_size[0], "out_h": plan.out_size[1],
-        "cw": plan.content[0], "ch": plan.content[1], "pad_x": plan.pad[0], "pad_y": plan.pad[1],
-        "pad_value": plan.pad_value, "n_planes": len(plan.cmap),
-        "cmap0": cmap[0], "cmap1": cmap[1], "cmap2": cmap[2],
-        "out_u8": int(plan.lut.dtype == np.uint8),
-    }  # fmt: skip
+    # The frame size, then the kernel's scalar registers (src_stride = row bytes).
+    config = {"in_w": plan.in_size[0], "in_h": plan.in_size[1], **argument_values(plan)}
     case_dir.mkdir(parents=True, exist_ok=True)
     (case_dir / "config.txt").write_text("".join(f"{k} {v}\n" for k, v in config.items()))
     (case_dir / "input.raw").write_bytes(rows.tobytes())
     (case_dir / "xtab.bin").write_bytes(pack_table(plan.x_table).tobytes())
     (case_dir / "ytab.bin").write_bytes(pack_table(plan.y_table).tobytes())
     (case_dir / "lut.bin").write_bytes(lut_words(plan).tobytes())
-    golden = np.empty(plan.out_shape, plan.lut.dtype)
-    ReferenceBackend(plan).run(np.ascontiguousarray(image), golden)
-    (case_dir / "golden.bin").write_bytes(golden.tobytes())
+    (case_dir / "golden.bin").write_bytes(golden_tensor(plan, image).tobytes())
 
 
 def run_testbench(plan: Plan, image: np.ndarray, case_dir: Path, *, ppc: int = 1) -> KernelRun:
@@ -419,6 +244,39 @@ def benchmark(ppc_values: tuple[int, ...] = PPC_VALUES, seed: int = 0) -> list[K
     """The benchmark frame (:func:`benchmark_case`) once per ``ppc`` value."""
     plan, image = benchmark_case(seed)
     return [run_plan(plan, image, ppc=p) for p in ppc_values]
+
+
+def cycle_report(plan: Plan, image: np.ndarray) -> dict[str, Any]:
+    """The kernel's C simulation of one frame at every ``ppc``: cycles, frames/s, same bytes.
+
+    Per pixels-per-clock value: the modelled cycle count, the frames/s and ms per frame that
+    gives at each of :data:`CLOCKS_MHZ`, and whether the tensor equals the golden model's
+    (JSON-ready; ``adas bench preprocess`` shows it beside the CPU backends). No compiler, or
+    a kernel that fails, gives ``{"error": reason}`` instead.
+    """
+    golden = golden_tensor(plan, image)
+    runs = []
+    for ppc in PPC_VALUES:
+        try:
+            run = run_plan(plan, image, ppc=ppc)
+        except (CompilerMissingError, KernelBuildError, KernelError) as exc:
+            return {"error": str(exc)}
+        runs.append(
+            {
+                "pixels_per_clock": ppc,
+                "cycles": run.cycles,
+                **{
+                    f"fps_at_{mhz:.0f}_mhz": round(run.frames_per_second(mhz), 1)
+                    for mhz in CLOCKS_MHZ
+                },
+                **{
+                    f"ms_at_{mhz:.0f}_mhz": round(1e3 / run.frames_per_second(mhz), 3)
+                    for mhz in CLOCKS_MHZ
+                },
+                "equals_reference": bool(np.array_equal(run.tensor, golden)),
+            }
+        )
+    return {"model": "C-simulation cycle model (fpga.csim), not a board measurement", "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -43,12 +43,14 @@ import pynq
 from pynq.buffer import PynqBuffer
 
 from fpga import csim
-from fpga.driver import AP_DONE, AP_IDLE, AP_READY, AP_START, VLNV
+from fpga.driver import VLNV
+from fpga.kernel_build import HLS_DIR
+from fpga.layout import AP_DONE, AP_IDLE, AP_READY, AP_START
 
 IP_BASE_ADDRESS = 0xA000_0000
 FIRST_BUFFER_ADDRESS = 0x1_0000_0000  # above 4 GiB: the high address word matters
 PAGE = 4096
-SIGNATURE_SOURCE = csim.HLS_DIR / "preprocess.cpp"
+SIGNATURE_SOURCE = HLS_DIR / "preprocess.cpp"
 
 
 class EmulatedKernelError(RuntimeError):

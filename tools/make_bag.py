@@ -33,6 +33,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The message helpers sit next to this script (tools/ is not a package). `python
+# tools/make_bag.py` puts this folder on sys.path by itself; loading the script by file path
+# (as the tests do) does not, so add it here.
+_TOOLS = str(Path(__file__).resolve().parent)
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+
+from bag_messages import (  # noqa: E402 (after the sys.path entry it needs)
+    COMPRESSED_ENCODINGS,
+    NS_PER_S,
+    RAW_ENCODINGS,
+    BagWriter,
+    EgoWriter,
+    MakeBagError,
+    camera_info_msg,
+    encode_image,
+)
+
 SYNOPSIS = """\
 SYNOPSIS
   python tools/make_bag.py ../shared/data/video/udacity/test_video.mp4 /tmp/drive \\
@@ -45,14 +63,7 @@ SYNOPSIS
 
 """
 
-RAW_ENCODINGS = ("bgr8", "rgb8", "mono8", "yuv422", "yuv422_yuy2", "bayer_rggb8")
-COMPRESSED_ENCODINGS = ("jpeg", "png")
 DEFAULT_START_NS = 1_700_000_000 * 10**9  # 2023-11-14 22:13:20 UTC: ROS treats 0 as "unset"
-NS_PER_S = 1_000_000_000
-
-
-class MakeBagError(ValueError):
-    """The inputs cannot make a bag (bad option combination, unreadable calibration, ...)."""
 
 
 @dataclass(frozen=True)
@@ -107,102 +118,6 @@ class Summary:
         )
 
 
-class _BagWriter:
-    """One rosbags writer and its typestore; builds, serializes and writes messages."""
-
-    def __init__(self, output: Path, storage: str) -> None:
-        from rosbags.typesys import Stores, get_typestore
-
-        self.ros1 = output.suffix == ".bag"
-        self.writer: Any
-        if self.ros1:
-            from rosbags.rosbag1 import Writer as Writer1
-
-            self.typestore = get_typestore(Stores.ROS1_NOETIC)
-            self.writer = Writer1(output)
-        else:
-            from rosbags.rosbag2 import StoragePlugin
-            from rosbags.rosbag2 import Writer as Writer2
-
-            plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
-            self.typestore = get_typestore(Stores.ROS2_HUMBLE)
-            self.writer = Writer2(output, version=9, storage_plugin=plugin)
-        self.connections: dict[str, Any] = {}
-
-    def msg(self, msgtype: str, **fields: Any) -> Any:
-        """A message of ``msgtype``; field names match case-insensitively (ROS 1 CameraInfo
-        spells K, D, R, P in capitals, ROS 2 in lower case)."""
-        names = {n.lower(): n for n, _ in self.typestore.fielddefs[msgtype][1]}
-        return self.typestore.types[msgtype](**{names[k.lower()]: v for k, v in fields.items()})
-
-    def header(self, t_ns: int, frame_id: str, seq: int) -> Any:
-        stamp = self.msg(
-            "builtin_interfaces/msg/Time", sec=t_ns // NS_PER_S, nanosec=t_ns % NS_PER_S
-        )
-        extra = {"seq": seq} if self.ros1 else {}
-        return self.msg("std_msgs/msg/Header", stamp=stamp, frame_id=frame_id, **extra)
-
-    def write(self, topic: str, t_ns: int, message: Any) -> None:
-        msgtype, ts = message.__msgtype__, self.typestore
-        if topic not in self.connections:
-            self.connections[topic] = self.writer.add_connection(topic, msgtype, typestore=ts)
-        raw = (
-            ts.serialize_ros1(message, msgtype) if self.ros1 else ts.serialize_cdr(message, msgtype)
-        )
-        self.writer.write(self.connections[topic], t_ns, raw)
-
-
-def encode_image(bgr: Any, encoding: str, *, jpeg_quality: int = 95) -> dict[str, Any]:
-    """Fields of an Image (raw encodings) or CompressedImage (jpeg, png) from a BGR array."""
-    import cv2
-    import numpy as np
-
-    h, w = bgr.shape[:2]
-    if encoding in COMPRESSED_ENCODINGS:
-        ext, params = (
-            (".jpg", [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
-            if encoding == "jpeg"
-            else (".png", [])
-        )
-        ok, buf = cv2.imencode(ext, bgr, params)
-        if not ok:
-            msg = f"OpenCV could not encode a {w}x{h} frame as {encoding}"
-            raise MakeBagError(msg)
-        # image_transport's convention: "<original encoding>; <codec> compressed <encoding>"
-        return {"format": f"bgr8; {encoding} compressed bgr8", "data": buf.reshape(-1)}
-    if encoding in ("yuv422", "yuv422_yuy2") and w % 2:
-        msg = f"{encoding} needs an even width (pixel pairs share chroma); the input is {w} wide"
-        raise MakeBagError(msg)
-    if encoding == "bgr8":
-        pixels = bgr
-    elif encoding == "rgb8":
-        pixels = bgr[:, :, ::-1]
-    elif encoding == "mono8":
-        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    elif encoding == "yuv422":  # ROS yuv422 is UYVY
-        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_UYVY)
-    elif encoding == "yuv422_yuy2":
-        pixels = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_YUY2)
-    elif encoding == "bayer_rggb8":
-        pixels = np.empty((h, w), np.uint8)
-        pixels[0::2, 0::2] = bgr[0::2, 0::2, 2]  # R
-        pixels[0::2, 1::2] = bgr[0::2, 1::2, 1]  # G
-        pixels[1::2, 0::2] = bgr[1::2, 0::2, 1]  # G
-        pixels[1::2, 1::2] = bgr[1::2, 1::2, 0]  # B
-    else:
-        msg = f"encoding {encoding!r} is not one of {RAW_ENCODINGS + COMPRESSED_ENCODINGS}"
-        raise MakeBagError(msg)
-    data = np.ascontiguousarray(pixels).reshape(-1)
-    return {
-        "height": h,
-        "width": w,
-        "encoding": encoding,
-        "is_bigendian": 0,
-        "step": data.size // h,
-        "data": data,
-    }
-
-
 def camera_info_for(opts: Options, width: int, height: int) -> Any:
     """``adas.sources.source.CameraInfo`` from the options, or None when none was given."""
     import numpy as np
@@ -240,64 +155,6 @@ def _ego_samples(opts: Options) -> Iterator[tuple[int, float, float]]:
             yield round(k * period_ns), opts.speed_mps, 0.0
 
 
-class _EgoWriter:
-    """Speed (Float64) and optional Odometry messages; the pose is dead-reckoned."""
-
-    def __init__(self, bag: _BagWriter, opts: Options) -> None:
-        self.bag, self.opts = bag, opts
-        self.topics = tuple(t for t in (opts.speed_topic, opts.odom_topic) if t)
-        self.count = 0
-        self.x_m = self.y_m = self.heading_rad = 0.0
-        self.last_t_ns: int | None = None
-
-    def write(self, t_ns: int, speed_mps: float, yaw_rate_rps: float) -> None:
-        bag, opts = self.bag, self.opts
-        stamp_ns = opts.start_ns + t_ns
-        if opts.speed_topic:
-            bag.write(opts.speed_topic, stamp_ns, bag.msg("std_msgs/msg/Float64", data=speed_mps))
-        if opts.odom_topic:
-            dt = 0.0 if self.last_t_ns is None else (t_ns - self.last_t_ns) / NS_PER_S
-            self.heading_rad += yaw_rate_rps * dt
-            self.x_m += speed_mps * math.cos(self.heading_rad) * dt
-            self.y_m += speed_mps * math.sin(self.heading_rad) * dt
-            bag.write(opts.odom_topic, stamp_ns, self._odometry(stamp_ns, speed_mps, yaw_rate_rps))
-        self.last_t_ns = t_ns
-        self.count += 1
-
-    def _odometry(self, stamp_ns: int, speed_mps: float, yaw_rate_rps: float) -> Any:
-        import numpy as np
-
-        bag = self.bag
-
-        def vec(typ: str, x: float = 0.0, y: float = 0.0, z: float = 0.0) -> Any:
-            return bag.msg(typ, x=x, y=y, z=z)
-
-        half = self.heading_rad / 2
-        pose = bag.msg(
-            "geometry_msgs/msg/Pose",
-            position=vec("geometry_msgs/msg/Point", self.x_m, self.y_m),
-            orientation=bag.msg(
-                "geometry_msgs/msg/Quaternion", x=0.0, y=0.0, z=math.sin(half), w=math.cos(half)
-            ),
-        )
-        twist = bag.msg(
-            "geometry_msgs/msg/Twist",
-            linear=vec("geometry_msgs/msg/Vector3", speed_mps),
-            angular=vec("geometry_msgs/msg/Vector3", z=yaw_rate_rps),
-        )
-        return bag.msg(
-            "nav_msgs/msg/Odometry",
-            header=bag.header(stamp_ns, "odom", self.count),
-            child_frame_id="base_link",
-            pose=bag.msg(
-                "geometry_msgs/msg/PoseWithCovariance", pose=pose, covariance=np.zeros(36)
-            ),
-            twist=bag.msg(
-                "geometry_msgs/msg/TwistWithCovariance", twist=twist, covariance=np.zeros(36)
-            ),
-        )
-
-
 def make_bag(opts: Options) -> Summary:
     """Write the bag ``opts`` describes; see the module docstring.
 
@@ -329,8 +186,10 @@ def make_bag(opts: Options) -> Summary:
         "/camera/image_raw/compressed" if compressed else "/camera/image_raw"
     )
     info_topic = opts.camera_info_topic if info is not None else ""
-    bag = _BagWriter(opts.output, opts.storage)
-    ego = _EgoWriter(bag, opts)
+    bag = BagWriter(opts.output, opts.storage)
+    ego = EgoWriter(
+        bag, start_ns=opts.start_ns, speed_topic=opts.speed_topic, odom_topic=opts.odom_topic
+    )
     summary = Summary(
         output=opts.output,
         ros_version=1 if bag.ros1 else 2,
@@ -354,7 +213,7 @@ def make_bag(opts: Options) -> Summary:
             fields = encode_image(bgr, opts.encoding, jpeg_quality=opts.jpeg_quality)
             bag.write(image_topic, stamp_ns, bag.msg(image_type, header=header, **fields))
             if info is not None and info_topic:  # after the image, as camera drivers publish
-                bag.write(info_topic, stamp_ns, _camera_info_msg(bag, header, info))
+                bag.write(info_topic, stamp_ns, camera_info_msg(bag, header, info))
             summary.frames += 1
             bar.update()
         if opts.ego_csv is not None:  # the CSV's rows after the last frame belong to the drive too
@@ -365,31 +224,6 @@ def make_bag(opts: Options) -> Summary:
     summary.ego_messages = ego.count
     summary.skipped = dict(source.skipped)
     return summary
-
-
-def _camera_info_msg(bag: _BagWriter, header: Any, info: Any) -> Any:
-    roi = bag.msg(
-        "sensor_msgs/msg/RegionOfInterest",
-        x_offset=0,
-        y_offset=0,
-        height=0,
-        width=0,
-        do_rectify=False,
-    )
-    return bag.msg(
-        "sensor_msgs/msg/CameraInfo",
-        header=header,
-        height=info.height,
-        width=info.width,
-        distortion_model=info.distortion_model,
-        d=info.D.copy(),
-        k=info.K.reshape(-1).copy(),
-        r=info.R.reshape(-1).copy(),
-        p=info.P.reshape(-1).copy(),
-        binning_x=0,
-        binning_y=0,
-        roi=roi,
-    )
 
 
 def _check(opts: Options) -> None:

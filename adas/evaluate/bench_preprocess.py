@@ -14,7 +14,8 @@ For a 1920x1080 BGR8 frame and a 1920x1080 YUYV frame (random bytes, fixed seed)
 Beside them, per case, the FPGA kernel (``fpga/hls``) C-simulated with g++ at 1, 2 and 4 pixels
 per clock (``fpga_csim``): its modelled cycle count per frame, the frames/s and ms per frame
 that gives at 150 and 300 MHz, and whether its bytes equal the golden model's. These are
-cycle-model figures, not board measurements (no board here; see ``fpga.csim``).
+cycle-model figures, not board measurements (no board here; see ``fpga.csim``), reached
+through the preprocess backend registry (``adas.preprocess.plugin_factory``).
 """
 
 from __future__ import annotations
@@ -22,19 +23,28 @@ from __future__ import annotations
 import platform
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import cv2
 import numba
 import numpy as np
 
-from adas.preprocess import Normalize, Preprocessor
+from adas.errors import ConfigError
+from adas.preprocess import Normalize, PreprocessBackend, Preprocessor, plugin_factory
+from adas.preprocess_plan import Plan
 
 IN_SIZE = (1920, 1080)
 OUT_SIZE = (416, 416)
 PAD_VALUE = 114
 TARGET_RATIO = 1.5
 WARMUP = 20
+
+
+@runtime_checkable
+class CycleModel(Protocol):
+    """A backend factory that can model its hardware's cost per frame without the hardware."""
+
+    def cycle_report(self, plan: Plan, image: np.ndarray) -> dict[str, Any]: ...
 
 
 def _baseline(
@@ -117,34 +127,18 @@ def _case(fmt: str, repeats: int, rng: np.random.Generator) -> dict[str, Any]:
 
 
 def _fpga_csim(ref: Preprocessor, image: np.ndarray) -> dict[str, Any]:
-    """The HLS kernel's C simulation on the same frame and plan: cycles, frames/s, same bytes."""
+    """The HLS kernel's C simulation on the same frame and plan: cycles, frames/s, same bytes.
+
+    The FPGA backend lives in the ``fpga`` package, which adas does not import: it is found
+    through the backend registry, and its ``cycle_report`` (``fpga.csim``) does the work.
+    """
     try:
-        from fpga import csim
-    except ImportError as exc:  # the fpga package is part of this project; be explicit anyway
-        return {"error": f"fpga.csim not importable: {exc}"}
-    golden = ref(image)[0]
-    runs = []
-    for ppc in csim.PPC_VALUES:
-        try:
-            run = csim.run_plan(ref.plan, image, ppc=ppc)
-        except (csim.CompilerMissingError, csim.KernelBuildError, csim.KernelError) as exc:
-            return {"error": str(exc)}
-        runs.append(
-            {
-                "pixels_per_clock": ppc,
-                "cycles": run.cycles,
-                **{
-                    f"fps_at_{mhz:.0f}_mhz": round(run.frames_per_second(mhz), 1)
-                    for mhz in csim.CLOCKS_MHZ
-                },
-                **{
-                    f"ms_at_{mhz:.0f}_mhz": round(1e3 / run.frames_per_second(mhz), 3)
-                    for mhz in csim.CLOCKS_MHZ
-                },
-                "equals_reference": bool(np.array_equal(run.tensor, golden)),
-            }
-        )
-    return {"model": "C-simulation cycle model (fpga.csim), not a board measurement", "runs": runs}
+        factory = plugin_factory(PreprocessBackend.FPGA)
+    except ConfigError as exc:
+        return {"error": f"the fpga preprocess backend is not loadable: {exc}"}
+    if not isinstance(factory, CycleModel):
+        return {"error": "the fpga preprocess backend has no cycle_report"}
+    return factory.cycle_report(ref.plan, image)
 
 
 def bench_preprocess(repeats: int = 200) -> dict[str, Any]:

@@ -20,13 +20,12 @@ from hypothesis import strategies as st
 from adas.errors import ConfigError, ContractError
 from adas.preprocess import (
     BACKENDS,
-    LetterboxTransform,
     Normalize,
     PreprocessBackend,
     Preprocessor,
-    cached_resize_table,
 )
 from adas.preprocess_kernels import content_geometry, resize_table
+from adas.preprocess_plan import LetterboxTransform, cached_resize_table
 from adas.types import PixelFormat
 from tests.preprocess_frames import NORM, VARIANTS, frame, legal_in, sweep_config
 

@@ -19,7 +19,7 @@ import pytest
 
 from adas.preprocess import Normalize, Preprocessor
 from adas.types import PixelFormat
-from fpga import csim
+from fpga import csim, errors, kernel_build, layout
 from tests.preprocess_frames import NORM, VARIANTS, frame, legal_in, sweep_config
 
 FORMATS = [f.value for f in PixelFormat]  # bgr8, rgb8, mono8, yuyv, bayer_rggb8
@@ -33,7 +33,7 @@ needs_cxx = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def kernels() -> dict[int, Any]:
     """The kernel library for PPC 1, 2 and 4, compiled (or loaded from the cache) once."""
-    return {ppc: csim.load_kernel(ppc) for ppc in csim.PPC_VALUES}
+    return {ppc: csim.load_kernel(ppc) for ppc in kernel_build.PPC_VALUES}
 
 
 # --- frames and configurations ----------------------------------------------------------
@@ -103,7 +103,7 @@ def test_sweep_matches_golden_model(kernels: dict[int, Any], fmt: str) -> None:
     for i, (size, out_size, variant) in enumerate(CASES):
         in_size = legal_in(fmt, *size)
         cfg = sweep_config(rng, fmt, i, in_size, out_size, variant)
-        check(frame(rng, fmt, *in_size), cfg, csim.PPC_VALUES)
+        check(frame(rng, fmt, *in_size), cfg, kernel_build.PPC_VALUES)
 
 
 BIG = [
@@ -134,7 +134,7 @@ def test_camera_sizes_match_golden_model(
         "input_format": fmt, "in_size": in_size, "out_size": out_size, "roi": roi,
         "mode": mode, "align": align, "normalize": NORM, "channel_order": "rgb",
     }  # fmt: skip
-    check(frame(rng, fmt, *in_size), cfg, csim.PPC_VALUES)
+    check(frame(rng, fmt, *in_size), cfg, kernel_build.PPC_VALUES)
 
 
 @needs_cxx
@@ -182,7 +182,7 @@ def test_row_padded_frame_read_in_place(kernels: dict[int, Any]) -> None:
         "input_format": "bgr8", "in_size": (124, 72), "out_size": (64, 64), "roi": (3, 1, 101, 70)
     }  # fmt: skip
     plan = csim.make_plan(**cfg)
-    rows, stride = csim.frame_rows(plan, view)
+    rows, stride = layout.frame_rows(plan, view)
     assert stride == 160 * 3 and np.shares_memory(rows, buf)
     got = csim.run_plan(plan, view, ppc=2).tensor
     want, _ = Preprocessor("reference", **cfg)(np.ascontiguousarray(view))
@@ -238,7 +238,7 @@ def test_testbench_fails_on_a_golden_mismatch(tmp_path: Path) -> None:
     image = frame(np.random.default_rng(4), "bgr8", 64, 48)
     case = tmp_path / "case"
     csim.write_case(case, pre.plan, image)
-    exe = str(csim.build_testbench(1))
+    exe = str(kernel_build.build_testbench(1))
     ok = subprocess.run([exe, str(case)], capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and f"golden match {3 * 32 * 32} bytes" in ok.stdout
     golden = bytearray((case / "golden.bin").read_bytes())
@@ -276,7 +276,7 @@ def test_cycle_count_plausible(kernels: dict[int, Any], fmt: str) -> None:
     del kernels
     cfg = {"input_format": fmt, "in_size": (1280, 720), "out_size": (416, 416)}
     image = frame(np.random.default_rng(10), fmt, 1280, 720)
-    runs = check(image, cfg, csim.PPC_VALUES)
+    runs = check(image, cfg, kernel_build.PPC_VALUES)
     plan = Preprocessor("reference", **cfg).plan
     out_pixels = 416 * 416
     for run in runs:
@@ -310,7 +310,7 @@ def test_kernel_rejects_out_of_range_table(kernels: dict[int, Any]) -> None:
     i0, i1, w1 = (np.array(t) for t in plan.x_table)
     i1[-1] = 20  # ROI is 20 wide: valid indices 0 .. 19
     bad = dataclasses.replace(plan, x_table=(i0, i1, w1))
-    with pytest.raises(csim.KernelError, match="table"):
+    with pytest.raises(errors.KernelError, match="table"):
         csim.run_plan(bad, np.zeros((10, 20, 3), np.uint8))
 
 
@@ -319,13 +319,13 @@ def test_build_cache_keyed_by_source(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """Unchanged sources reuse the binary; an edited source builds a new one."""
     monkeypatch.setenv("ADAS_FPGA_BUILD_DIR", str(tmp_path / "build"))
     hls = tmp_path / "hls"
-    shutil.copytree(csim.HLS_DIR, hls)
-    first = csim.build_library(1, hls)
+    shutil.copytree(kernel_build.HLS_DIR, hls)
+    first = kernel_build.build_library(1, hls)
     mtime = first.stat().st_mtime_ns
-    assert csim.build_library(1, hls) == first and first.stat().st_mtime_ns == mtime
+    assert kernel_build.build_library(1, hls) == first and first.stat().st_mtime_ns == mtime
     with (hls / "preprocess.hpp").open("a") as f:
         f.write("// edited\n")
-    second = csim.build_library(1, hls)
+    second = kernel_build.build_library(1, hls)
     assert second != first and second.exists()
     assert first.parent == tmp_path / "build"
 
@@ -333,5 +333,5 @@ def test_build_cache_keyed_by_source(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_missing_compiler_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a compiler the build says what is missing and how to get it."""
     monkeypatch.setenv("CXX", "no-such-compiler-for-adas-tests")
-    with pytest.raises(csim.CompilerMissingError, match="not found on PATH"):
-        csim.build_library(1)
+    with pytest.raises(errors.CompilerMissingError, match="not found on PATH"):
+        kernel_build.build_library(1)

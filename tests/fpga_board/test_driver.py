@@ -23,9 +23,10 @@ import pytest
 
 import fpga.driver as driver
 from adas.errors import ContractError
-from adas.preprocess import Normalize, Plan, Preprocessor
+from adas.preprocess import Normalize, Preprocessor
+from adas.preprocess_plan import Plan
 from adas.types import PixelFormat
-from fpga import csim, emulated
+from fpga import emulated, errors, layout
 from fpga.emulated import EmulatedBoard, EmulatedOverlay
 
 FORMATS = [f.value for f in PixelFormat]
@@ -175,7 +176,7 @@ def test_double_buffering_keeps_results_until_collected(board: EmulatedBoard) ->
     fp = open_on(board, plan_of(cfg), n_slots=2)
     a, b, c = (frame("bayer_rggb8", cfg["in_size"], s) for s in (10, 11, 12))
     ta, tb = fp.submit(a), fp.submit(b)  # b starts only after a is done, a is not collected
-    with pytest.raises(driver.PipelineFullError, match="collect frame 0"):
+    with pytest.raises(errors.PipelineFullError, match="collect frame 0"):
         fp.submit(c)
     dsts = [call.args["dst8"] for call in board.calls]
     assert dsts == fp.output_addresses and dsts[0] != dsts[1]
@@ -251,12 +252,12 @@ def test_hung_kernel_times_out_then_is_busy(board: EmulatedBoard) -> None:
     fp = open_on(board, plan_of(BASIC), timeout_s=timeout)
     image = frame("bgr8", BASIC["in_size"], 0)
     t0 = time.monotonic()
-    with pytest.raises(driver.KernelTimeoutError, match=r"did not finish frame 0 within 0\.05 s"):
+    with pytest.raises(errors.KernelTimeoutError, match=r"did not finish frame 0 within 0\.05 s"):
         fp.run(image, empty(fp.plan))
     elapsed = time.monotonic() - t0
     assert timeout <= elapsed < timeout + 0.4
     t0 = time.monotonic()
-    with pytest.raises(driver.KernelBusyError, match=r"not idle within 0\.05 s"):
+    with pytest.raises(errors.KernelBusyError, match=r"not idle within 0\.05 s"):
         fp.submit(image)
     assert timeout <= time.monotonic() - t0 < timeout + 0.4
     assert len(board.calls) == 1  # never started again while busy
@@ -265,22 +266,22 @@ def test_hung_kernel_times_out_then_is_busy(board: EmulatedBoard) -> None:
 def test_stuck_busy_kernel_is_never_started(board: EmulatedBoard) -> None:
     board.faults.stuck_busy = True
     fp = open_on(board, plan_of(BASIC), timeout_s=0.02)
-    with pytest.raises(driver.KernelBusyError, match="ap_idle never set"):
+    with pytest.raises(errors.KernelBusyError, match="ap_idle never set"):
         fp.run(frame("bgr8", BASIC["in_size"], 0), empty(fp.plan))
     assert board.calls == []
-    assert (driver.CTRL, driver.AP_START) not in board.register_writes
+    assert (layout.CTRL, layout.AP_START) not in board.register_writes
 
 
 def test_kernel_error_is_reported_and_recoverable(board: EmulatedBoard) -> None:
     fp = open_on(board, plan_of(BASIC))
     image = frame("bgr8", BASIC["in_size"], 1)
     board.faults.error_code = -11
-    with pytest.raises(driver.KernelFaultError, match=r"kernel error -11: internal kernel error"):
+    with pytest.raises(errors.KernelFaultError, match=r"kernel error -11: internal kernel error"):
         fp.run(image, empty(fp.plan))
     board.faults.error_code = 0
     good = fp.xtab.device_address
     fp.xtab.device_address = 0xDEAD_0000  # a pointer outside every buffer
-    with pytest.raises(driver.KernelFaultError, match="xtab = 0xdead0000 is not inside"):
+    with pytest.raises(errors.KernelFaultError, match="xtab = 0xdead0000 is not inside"):
         fp.run(image, empty(fp.plan))
     fp.xtab.device_address = good
     out = empty(fp.plan)
@@ -290,10 +291,10 @@ def test_kernel_error_is_reported_and_recoverable(board: EmulatedBoard) -> None:
 
 def test_bad_frame_is_refused_before_the_kernel(board: EmulatedBoard) -> None:
     fp = open_on(board, plan_of(BASIC))
-    with pytest.raises(driver.FrameError, match=r"has shape \(48, 63, 3\)") as err:
+    with pytest.raises(errors.FrameError, match=r"has shape \(48, 63, 3\)") as err:
         fp.run(np.zeros((48, 63, 3), np.uint8), empty(fp.plan))
     assert isinstance(err.value, ContractError)
-    with pytest.raises(driver.FrameError, match="uint8"):
+    with pytest.raises(errors.FrameError, match="uint8"):
         fp.run(np.zeros((48, 64, 3), np.float32), empty(fp.plan))
     assert board.calls == []
 
@@ -304,7 +305,7 @@ def test_bad_frame_is_refused_before_the_kernel(board: EmulatedBoard) -> None:
 def test_driver_arguments_match_the_cpp_signature_and_pragmas() -> None:
     """preprocess_top's parameters, parsed from preprocess.cpp, are the driver's, in order."""
     signature = emulated.kernel_signature()
-    assert signature == [(name, bits) for name, bits, _ in driver.KERNEL_ARGUMENTS]
+    assert signature == [(name, bits) for name, bits, _ in layout.KERNEL_ARGUMENTS]
     assert len(signature) == 24 and signature[0] == ("src", 64) and signature[-1] == ("out_u8", 32)
     # The layout rule assumes: every pointer m_axi with offset=slave, every scalar and the
     # return in the one s_axilite bundle "control".
@@ -319,23 +320,23 @@ def test_driver_arguments_match_the_cpp_signature_and_pragmas() -> None:
 
 
 def test_register_map_matches_board_hwh(board: EmulatedBoard) -> None:
-    driver.check_register_map(board.ip_description()["registers"])
+    layout.check_register_map(board.ip_description()["registers"])
     regs = board.registers
     # Hand-computed anchors of the Vitis rule: 6 pointers x 12 bytes, then 8 bytes each.
     assert regs["src_1"]["address_offset"] == 0x10 and regs["src_2"]["address_offset"] == 0x14
     assert regs["dst8_1"]["address_offset"] == 0x4C
     assert regs["src_stride"]["address_offset"] == 0x58
     assert regs["out_u8"]["address_offset"] == 0xE0
-    assert driver.REGISTERS["out_u8"].offset == 0xE0 and driver.ADDR_RANGE == 0x100
+    assert layout.REGISTERS["out_u8"].offset == 0xE0 and layout.ADDR_RANGE == 0x100
 
 
 def test_check_register_map_synthetic() -> None:
     """A PYNQ-style dict passes in both pointer spellings and fails on every difference."""
     good = emulated.hls_registers(emulated.kernel_signature())
-    driver.check_register_map(good)
+    layout.check_register_map(good)
     single = {k: v for k, v in good.items() if not k.endswith("_2")}
     single = {re.sub(r"_1$", "", k): v for k, v in single.items()}  # "src" at the low word
-    driver.check_register_map(single)
+    layout.check_register_map(single)
 
     def broken(**changes: int | None) -> dict[str, dict[str, Any]]:
         regs = {k: dict(v) for k, v in good.items()}
@@ -354,15 +355,15 @@ def test_check_register_map_synthetic() -> None:
         (broken(CTRL=0x04), "CTRL at 0x4, expected 0x0"),
     ]
     for regs, needle in cases:
-        with pytest.raises(driver.RegisterMapError, match=re.escape(needle)):
-            driver.check_register_map(regs)
+        with pytest.raises(errors.RegisterMapError, match=re.escape(needle)):
+            layout.check_register_map(regs)
 
 
 def test_mismatched_ip_is_refused_before_any_allocation(board: EmulatedBoard) -> None:
     description = board.ip_description()
     description["registers"] = {**board.registers, "gain": {"address_offset": 0xE8}}
     ip = driver.ip_class()(description)
-    with pytest.raises(driver.RegisterMapError, match="unknown register gain"):
+    with pytest.raises(errors.RegisterMapError, match="unknown register gain"):
         driver.FpgaPreprocessor(plan_of(BASIC), ip)
     assert board.flushes == {} and board.register_writes == []
 
@@ -378,12 +379,12 @@ def test_built_hwh_register_map() -> None:
         ips = [d for d in HWH(str(path)).ip_dict.values() if d.get("type") == driver.VLNV]
         assert ips, f"{path}: no IP of type {driver.VLNV}"
         for ip in ips:
-            driver.check_register_map(ip["registers"])
+            layout.check_register_map(ip["registers"])
 
 
 def test_docstring_table_is_the_computed_one() -> None:
-    table = "\n".join(f"    {line}" for line in driver.register_table().splitlines())
-    assert table in (driver.__doc__ or "")
+    table = "\n".join(f"    {line}" for line in layout.register_table().splitlines())
+    assert table in (layout.__doc__ or "")
 
 
 def test_ip_class_is_bound_to_the_vlnv(board: EmulatedBoard) -> None:
@@ -396,7 +397,7 @@ def test_ip_class_is_bound_to_the_vlnv(board: EmulatedBoard) -> None:
     _assign_drivers(description, False, board)
     assert description["ip"]["pp"]["driver"] is cls
     ip = cls(board.ip_description())
-    assert ip.read(driver.CTRL) == driver.AP_IDLE  # through PYNQ's MMIO register path
+    assert ip.read(layout.CTRL) == layout.AP_IDLE  # through PYNQ's MMIO register path
 
 
 # --- open_board ---------------------------------------------------------------------------
@@ -405,10 +406,10 @@ def test_ip_class_is_bound_to_the_vlnv(board: EmulatedBoard) -> None:
 def test_open_board_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     plan = plan_of(BASIC)
     monkeypatch.delenv(driver.BITFILE_ENV, raising=False)
-    with pytest.raises(driver.FpgaUnavailableError, match="set ADAS_FPGA_BITFILE"):
+    with pytest.raises(errors.FpgaUnavailableError, match="set ADAS_FPGA_BITFILE"):
         driver.open_board(plan)
     monkeypatch.setenv(driver.BITFILE_ENV, str(tmp_path / "none.bit"))
-    with pytest.raises(driver.FpgaUnavailableError, match=r"none\.bit' not found"):
+    with pytest.raises(errors.FpgaUnavailableError, match=r"none\.bit' not found"):
         driver.open_board(plan)
     bit = tmp_path / "other.bit"
     bit.write_bytes(b"\0")
@@ -416,7 +417,7 @@ def test_open_board_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     other.ip_dict = {"dma": {"type": "xilinx.com:ip:axi_dma:7.1"}}
     monkeypatch.setattr(pynq, "Overlay", lambda path: other)
     with pytest.raises(
-        driver.FpgaUnavailableError,
+        errors.FpgaUnavailableError,
         match=r"no IP of type .* \(it has: xilinx.com:ip:axi_dma:7\.1\)",
     ):
         driver.open_board(plan, bit)
@@ -425,7 +426,7 @@ def test_open_board_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         raise RuntimeError("No Devices Found")
 
     monkeypatch.setattr(pynq, "Overlay", no_device)
-    with pytest.raises(driver.FpgaUnavailableError, match=r"loading overlay .* No Devices Found"):
+    with pytest.raises(errors.FpgaUnavailableError, match=r"loading overlay .* No Devices Found"):
         driver.open_board(plan, bit)
     full = EmulatedBoard()
 
@@ -434,10 +435,10 @@ def test_open_board_errors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 
     monkeypatch.setattr(full, "allocate", no_memory)
     monkeypatch.setattr(pynq, "Overlay", lambda path: EmulatedOverlay(full))
-    with pytest.raises(driver.FpgaUnavailableError, match="failed: out of contiguous memory"):
+    with pytest.raises(errors.FpgaUnavailableError, match="failed: out of contiguous memory"):
         driver.open_board(plan, bit)
     monkeypatch.setitem(sys.modules, "pynq", None)  # as if not installed
-    with pytest.raises(driver.FpgaUnavailableError, match="pynq is not installed"):
+    with pytest.raises(errors.FpgaUnavailableError, match="pynq is not installed"):
         driver.open_board(plan, bit)
 
 
@@ -508,9 +509,9 @@ def test_csim_helpers_are_what_the_board_received(board: EmulatedBoard) -> None:
     fp.run(frame("mono8", cfg["in_size"], 0), empty(fp.plan))
     args = board.calls[0].args
     for name, words in (
-        ("xtab", csim.pack_table(fp.plan.x_table)),
-        ("ytab", csim.pack_table(fp.plan.y_table)),
-        ("lut", csim.lut_words(fp.plan)),
+        ("xtab", layout.pack_table(fp.plan.x_table)),
+        ("ytab", layout.pack_table(fp.plan.y_table)),
+        ("lut", layout.lut_words(fp.plan)),
     ):
         device = board._device_bytes(name, args[name], words.nbytes)[: words.nbytes]
         assert device.tobytes() == words.tobytes(), name
