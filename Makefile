@@ -51,10 +51,10 @@ demo: venv
 	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas eval kitti-object --root $(DEMO_DATA)/kitti/object --json eval_kitti_object.json
 
 bench: venv
-	$(BIN)/adas bench chain --json
-	$(BIN)/adas bench preprocess --json
-	$(BIN)/adas bench detect --json
-	$(BIN)/adas bench replay --input $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 --json
+	$(BIN)/adas bench chain --json -
+	$(BIN)/adas bench preprocess --json -
+	$(BIN)/adas bench detect --json -
+	$(BIN)/adas bench replay --input $(ADAS_DATA_DIR)/video/udacity/test_video.mp4 --json -
 
 clean:
 	rm -rf $(VENV) $(FPGA_VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

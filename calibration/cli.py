@@ -7,14 +7,14 @@ Arguments are parsed before OpenCV is imported, so ``--help`` is instant.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from adas.cli.common import VersionAction
 from calibration import cli_mount, cli_pairs
-from calibration.cli_args import board_args, output_args
+from calibration.cli_args import board_args, output_args, print_summary, save_json
 
 if TYPE_CHECKING:
     from calibration.boards import BoardSpec
@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         "uncalibrated rectification, multi-camera rigs and the camera's mount on the vehicle. "
         "Run `adas-calibrate COMMAND --help` for an example of each.",
     )
+    p.add_argument("--version", action=VersionAction)
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     fmt = argparse.RawDescriptionHelpFormatter
@@ -110,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--data", required=True, metavar="DIR", help="the shared data folder (with calibration/)"
     )
-    bench.add_argument("--json", metavar="OUT.json", help="also write the JSON here")
+    bench.add_argument(
+        "--json", metavar="PATH", help="also write the JSON to PATH ('-': stdout, indented)"
+    )
     bench.add_argument("--workers", type=int, default=2, help="detection threads (2)")
     return p
 
@@ -171,27 +174,24 @@ def _cmd_intrinsics(args: argparse.Namespace) -> int:
         io.write_ros_message(
             result, args.ros_msg_out, ros_version=args.ros_version, frame_id=args.camera_name
         )
-    if args.json:
-        io.write_json(summary, args.json)
+    save_json(summary, args.json)
     if args.report:
         report.write_report(summary, args.report)
     keys = ("images", "used", "rejected", "rms_px", "heldout_rms_px", "fx", "fy", "cx", "cy")
     short = {k: summary[k] for k in keys} | {"layout": summary["layout"]}
     short["not_detected"] = summary["not_detected"]
-    print(json.dumps(short))
+    print_summary(short, summary, args.json)
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from calibration import io
     from calibration.bench import bench_calibration
 
     report = bench_calibration(Path(args.data), workers=args.workers)
-    if args.json:
-        io.write_json(report, args.json)
-    print(json.dumps(report))
+    save_json(report, args.json)
+    print_summary(report, report, args.json)
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 
 def board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
@@ -26,6 +28,24 @@ def board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = 
 
 def output_args(p: argparse.ArgumentParser) -> None:
     """``--json``, ``--report`` and ``--workers``, the same on every calibrating command."""
-    p.add_argument("--json", metavar="OUT.json", help="JSON summary (also printed)")
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="write the full JSON summary to PATH ('-': print it instead of the short one)",
+    )
     p.add_argument("--report", metavar="OUT.html", help="HTML report with plots")
     p.add_argument("--workers", type=int, default=2, help="detection threads (%(default)s)")
+
+
+def save_json(summary: dict[str, Any], dest: str | None) -> None:
+    """``--json PATH``: the full summary to PATH. ``-`` is printed by :func:`print_summary`,
+    after everything else is written, so stdout stays one JSON document."""
+    if dest and dest != "-":
+        from calibration import io
+
+        io.write_json(summary, dest)
+
+
+def print_summary(short: dict[str, Any], summary: dict[str, Any], dest: str | None) -> None:
+    """The short summary as one JSON line on stdout; the full one, indented, for ``--json -``."""
+    print(json.dumps(summary, indent=2) if dest == "-" else json.dumps(short))

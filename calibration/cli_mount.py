@@ -7,11 +7,9 @@ Parsed in :mod:`calibration.cli` (no heavy imports there); the work is in
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
-from calibration.cli_args import board_args, output_args
+from calibration.cli_args import board_args, output_args, print_summary, save_json
 
 MOUNT_EXAMPLE = """\
 example:
@@ -70,7 +68,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, spec: Any) -> int:
     """Detect, solve, write; prints the short JSON summary."""
-    from calibration import io, report
+    from calibration import report
     from calibration.detect import detect_images, expand_inputs
     from calibration.mount import BoardPlacement, estimate_mount, load_intrinsics
     from calibration.mount_io import summary, write_mount_opencv_yaml, write_mount_toml
@@ -95,8 +93,7 @@ def run(args: argparse.Namespace, spec: Any) -> int:
         write_mount_toml(result, args.out)
     if args.yaml_out:
         write_mount_opencv_yaml(result, camera, args.yaml_out)
-    if args.json:
-        io.write_json(s, args.json)
+    save_json(s, args.json)
     if args.report:
         report.write_summary_page(
             s, args.report, title="Camera mount",
@@ -110,5 +107,5 @@ def run(args: argparse.Namespace, spec: Any) -> int:
             },
         )  # fmt: skip
     short = {k: v for k, v in s.items() if k not in ("per_image", "board", "std", "spread")}
-    print(json.dumps(short), file=sys.stdout)
+    print_summary(short, s, args.json)
     return 0

@@ -7,11 +7,10 @@ Parsed in :mod:`calibration.cli` (no heavy imports there); the work is in
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from calibration.cli_args import board_args, output_args
+from calibration.cli_args import board_args, output_args, print_summary, save_json
 
 UNCALIBRATED_EXAMPLE = """\
 example:
@@ -62,7 +61,7 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
     """Match, rectify, write; prints the short JSON summary."""
     import cv2
 
-    from calibration import io, report
+    from calibration import report
     from calibration.detect import detect_images, expand_inputs
     from calibration.errors import MatchError
     from calibration.uncalibrated import (
@@ -114,8 +113,7 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
         write_uncalibrated_opencv_yaml(result, args.out)
     if args.ros_out_left:
         write_uncalibrated_ros(result, args.ros_out_left, args.ros_out_right)
-    if args.json:
-        io.write_json(s, args.json)
+    save_json(s, args.json)
     if args.report:
         report.write_summary_page(
             s, args.report, title="Uncalibrated rectification",
@@ -124,7 +122,7 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
             tables={"Candidates": s["candidates"]}, figures=_uncalibrated_figures(result, s),
         )  # fmt: skip
     keys = ("matches", "dy_rms_px", "dy_median_px", "inliers", "chosen", "undistorted")
-    print(json.dumps({k: s[k] for k in keys}))
+    print_summary({k: s[k] for k in keys}, s, args.json)
     return 0
 
 
@@ -210,7 +208,7 @@ def add_stereo_parsers(sub: Any) -> None:
 
 def run_stereo(args: argparse.Namespace, spec: Any) -> int:
     """Detect both sides, calibrate, rectify, write; prints the contract keys."""
-    from calibration import io, report
+    from calibration import report
     from calibration.detect import detect_images, expand_inputs
     from calibration.intrinsics import calibrate
     from calibration.stereo import calibrate_stereo, rectify
@@ -235,8 +233,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
         write_stereo_opencv_yaml(result, rect, args.out)
     if args.ros_out_left:
         write_stereo_ros(result, rect, args.ros_out_left, args.ros_out_right)
-    if args.json:
-        io.write_json(s, args.json)
+    save_json(s, args.json)
     if args.report:
         report.write_summary_page(
             s, args.report, title="Stereo calibration",
@@ -247,7 +244,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
             figures=_stereo_figures(result, s),
         )  # fmt: skip
     keys = ("pairs", "used", "rejected", "rms_px", "baseline", "rectified_dy_rms_px")
-    print(json.dumps({k: s[k] for k in (*keys, "rectified_dy_p95_px")}))
+    print_summary({k: s[k] for k in (*keys, "rectified_dy_p95_px")}, s, args.json)
     return 0
 
 
@@ -277,8 +274,7 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
         for n, cam in result.cameras.items():
             path = Path(args.ros_out_dir) / f"{n}.yaml"
             io.write_ros_camera_info(cam.intrinsics, path, camera_name=n)
-    if args.json:
-        io.write_json(s, args.json)
+    save_json(s, args.json)
     if args.report:
         cams = [{"camera": n} | {k: v for k, v in c.items() if not isinstance(v, dict | list)}
                 for n, c in s["cameras"].items()]  # fmt: skip
@@ -294,7 +290,7 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
         "joint_rms_px": {n: c["joint_rms_px"] for n, c in s["cameras"].items()},
         "loop_closure": s["loop_closure"],
     }
-    print(json.dumps(short))
+    print_summary(short, s, args.json)
     return 0
 
 

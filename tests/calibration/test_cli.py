@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -32,6 +33,22 @@ def test_top_level_help_lists_every_command() -> None:
     text = build_parser().format_help()
     for name in COMMANDS:
         assert name in text
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.startswith("adas-calibrate ")
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c != "board"])
+def test_json_takes_a_path_or_dash(command: str) -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    (json_action,) = [a for a in sub.choices[command]._actions if "--json" in a.option_strings]
+    assert json_action.nargs is None and json_action.metavar == "PATH"
+    assert "'-'" in (json_action.help or "")
 
 
 def test_board_command_writes_the_three_files(
@@ -123,6 +140,11 @@ def test_mount_end_to_end_on_rendered_road_images(
     args[args.index("-90")] = "90"
     assert main(args) == 1
     assert "board" in capsys.readouterr().err
+    # --json -: the full summary (per image too) printed instead of the short line.
+    args[args.index("90")] = "-90"
+    args[args.index(str(files["mount.json"]))] = "-"
+    assert main(args) == 0
+    assert len(json.loads(capsys.readouterr().out)["per_image"]) == 2
 
 
 @pytest.mark.data
