@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -304,18 +303,25 @@ def test_an_unreadable_input_or_unwritable_output_is_one_line_and_exit_2(
     one_line_error(capsys)
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files without permission"
-)
 @pytest.mark.parametrize("command", ["replay", "run", "eval", "scenarios"])
 def test_a_config_without_read_permission_is_one_line_and_exit_2(
-    command: str, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: str,
+    files: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Denied by the file system as for a user without permission (chmod 0 does not stop root,
+    # who runs CI here): opening the file raises PermissionError.
     locked = tmp_path / "locked.toml"
     locked.write_text("[tracker]\n")
-    locked.chmod(0)
-    try:
-        assert main(command_with_config(command, tmp_path, locked)) == 2
-    finally:
-        locked.chmod(0o600)
+    real_open = Path.open
+
+    def denied(self: Path, *args: Any, **kwargs: Any) -> Any:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert main(command_with_config(command, tmp_path, locked)) == 2
     assert "cannot be read" in one_line_error(capsys)
