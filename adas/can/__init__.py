@@ -6,7 +6,7 @@
 * :mod:`adas.can.e2e`: AUTOSAR E2E profile 1 style protection (CRC-8 and counter);
 * :mod:`adas.can.output`: the ``ADAS_Command`` / ``ADAS_Status`` frames (:class:`CanOutput`);
 * :mod:`adas.can.ego`: the ego state from the vehicle's frames (:class:`CanEgoReader`);
-* :mod:`adas.can.log`: logs decoded back into rows (:func:`decode_log`; ``python -m adas.can
+* :mod:`adas.can.log`: logs decoded back into rows (:func:`decode_log`; ``adas can
   decode LOGFILE``).
 
 python-can and cantools (the ``can`` extra) are imported only where frames are built or read,
@@ -25,7 +25,7 @@ from adas.can.dbc import (
 )
 from adas.can.e2e import E2EReceiver, E2EStatus, crc_ok, protect
 from adas.can.ego import CanEgoReader
-from adas.can.log import decode_log, format_row, main
+from adas.can.log import decode_log, format_row
 from adas.can.output import CanOutput
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
     "decode_log",
     "format_row",
     "load_dbc",
-    "main",
     "open_bus",
     "protect",
     "require_can_extra",

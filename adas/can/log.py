@@ -2,21 +2,19 @@
 
 :func:`decode_log` decodes the frames a :class:`~adas.can.output.CanOutput` logged (``[can]
 log_file``: .asc / .blf / .log, python-can's readers) with the DBC and checks their E2E
-protection in log order; ``python -m adas.can decode LOGFILE`` prints them, one line a frame.
+protection in log order; ``adas can decode LOGFILE`` prints them, one line a frame.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adas.can.config import CanConfig
 from adas.can.dbc import COMMAND_MESSAGE, STATUS_MESSAGE, load_dbc, require_can_extra
 from adas.can.e2e import E2EReceiver
-from adas.errors import ConfigError, SinkError
+from adas.errors import SinkError
 
 if TYPE_CHECKING:
     import can
@@ -117,25 +115,3 @@ def format_row(row: Mapping[str, Any]) -> str:
     e2e = f" e2e={row['e2e']}" if row["e2e"] else ""
     err = f" error={row['error']}" if row["error"] else ""
     return f"{row['t_s']:17.6f} {row['dir']} 0x{row['id']:03X} {row['name']}{e2e}{err} {sig}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m adas.can decode LOGFILE [--dbc DBC] [--config TOML]``."""
-    parser = argparse.ArgumentParser(prog="python -m adas.can", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    dec = sub.add_parser("decode", help="print the frames of a CAN log, decoded with the DBC")
-    dec.add_argument("logfile", type=Path, help=".asc, .blf or .log file")
-    dec.add_argument("--dbc", type=Path, default=None, help="DBC (default: [can] dbc)")
-    dec.add_argument("--config", type=Path, default=None, help="config TOML ([can] Data IDs)")
-    args = parser.parse_args(argv)
-    from adas.config import load_config
-
-    try:
-        cfg = load_config(args.config).can
-        rows = decode_log(args.logfile, args.dbc, cfg)
-    except (ConfigError, SinkError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for row in rows:
-        print(format_row(row))
-    return 0

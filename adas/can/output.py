@@ -13,7 +13,7 @@ decision carries.
 
 Every frame sent (and, when this object is registered as a listener, received) can be
 written to a log (``[can] log_file``: .asc / .blf / .log, python-can's writers), which
-:func:`adas.can.log.decode_log` and ``python -m adas.can decode LOGFILE`` turn back into
+:func:`adas.can.log.decode_log` and ``adas can decode LOGFILE`` turn back into
 readable rows with their E2E check.
 
 ``can`` and ``cantools`` (the ``can`` extra) are imported inside the functions that need

@@ -24,7 +24,6 @@ from adas.can import (  # noqa: E402
     E2EStatus,
     crc_ok,
     decode_log,
-    main,
 )
 from adas.config import load_config  # noqa: E402
 from adas.errors import ConfigError, SinkError  # noqa: E402
@@ -240,11 +239,14 @@ def test_decode_cli(buses: tuple[Any, Any], tmp_path: Path, capsys: pytest.Captu
     path = tmp_path / "drive.asc"
     with CanOutput(dataclasses.replace(CFG, log_file=str(path)), bus=tx) as out:
         out.send_command(Decision(DecisionLevel.BRAKE_FULL, 9.0, 12), 0.8)
-    assert main(["decode", str(path)]) == 0
+    from adas.cli import main
+
+    assert main(["can", "decode", str(path)]) == 0
     line = capsys.readouterr().out.strip()
     assert "0x1A0 ADAS_Command e2e=OK" in line
     assert "Level=BRAKE_FULL" in line and "DecelRequest=9" in line and "TTC=0.8" in line
-    assert main(["decode", str(tmp_path / "missing.asc")]) == 2
+    assert main(["can", "decode", str(tmp_path / "missing.asc")]) == 2
+    assert "CAN log" in capsys.readouterr().err
 
 
 def test_owned_virtual_bus_opens_from_config_and_closes() -> None:
