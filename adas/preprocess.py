@@ -236,7 +236,7 @@ class Preprocessor:
         self,
         backend: str,
         *,
-        input_format: str,
+        input_format: PixelFormat | str,
         in_size: tuple[int, int],
         out_size: tuple[int, int],
         roi: tuple[int, int, int, int] | None = None,

@@ -173,7 +173,7 @@ class Detector:
         return Preprocessor(
             self.config.preprocess_backend,
             # The Preprocessor's signature takes the format's value (it parses it back).
-            input_format=fmt.value,
+            input_format=fmt,
             in_size=in_wh,
             out_size=out_wh,
             roi=roi,
