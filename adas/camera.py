@@ -215,7 +215,7 @@ class CameraModel:
         return self._c
 
     @property
-    def R_vehicle_camera(self) -> FloatArray:  # noqa: N802 - frame names as in DESIGN.md
+    def R_vehicle_camera(self) -> FloatArray:  # noqa: N802 - frame names as in docs/architecture.md
         """Rotation from camera to vehicle axes with the mount's pitch, roll and yaw."""
         return self._R
 

@@ -34,7 +34,7 @@ KERNEL_FORMAT = {
 class LetterboxTransform:
     """Maps boxes between model-input pixels and original-image pixels.
 
-    Pixel (0, 0) is the centre of the top-left pixel (DESIGN.md), so pixel i covers
+    Pixel (0, 0) is the centre of the top-left pixel (docs/architecture.md), so pixel i covers
     [i - 0.5, i + 0.5]. Boxes use the detector convention of edges on that axis shifted by half
     a pixel: a box covering pixels a .. b-1 is [a, b) and a W-wide image is [0, W]. In this
     edge frame the half-pixel-centre resize (source centre + 0.5 = (dest centre + 0.5) /

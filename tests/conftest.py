@@ -1,4 +1,4 @@
-"""Shared fixtures: the real-data folder named by ADAS_DATA_DIR (see DESIGN.md)."""
+"""Shared fixtures: the real-data folder named by ADAS_DATA_DIR (see docs/architecture.md)."""
 
 from __future__ import annotations
 

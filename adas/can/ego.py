@@ -7,7 +7,7 @@ given bus, or called directly), which decodes the configured vehicle messages (`
 ego signal with its receive time. :meth:`~CanEgoReader.ego` turns them into an
 :class:`~adas.types.EgoState` for a frame.
 
-Never brake on stale input (DESIGN.md): the state is ``valid=False`` when the speed is
+Never brake on stale input (docs/architecture.md): the state is ``valid=False`` when the speed is
 missing, older than ``ego_max_age_s``, non-finite, negative or above ``ego_max_speed_mps``.
 The other signals are optional: one that is missing, stale or implausible is *unknown*,
 which EgoState consumers read as NaN for the floats (yaw rate, acceleration, brake pedal:

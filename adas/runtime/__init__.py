@@ -1,6 +1,6 @@
 """The in-vehicle runtime (``adas run``): camera in, pipeline, CAN commands out, in real time.
 
-Two layers, as everywhere in this project (DESIGN.md: stages are pure, I/O loops feed them):
+Two layers, as everywhere in this project (docs/architecture.md: stages are pure, I/O loops feed them):
 
 * :class:`adas.runtime.core.RuntimeCore` decides. It is fed frames and clock ticks and sends
   one command per cycle through an output (:class:`adas.can.output.CanOutput` in the car). It
@@ -14,7 +14,7 @@ Two layers, as everywhere in this project (DESIGN.md: stages are pure, I/O loops
 * :class:`adas.runtime.config.RuntimeConfig` is the ``[runtime]`` section; it imports nothing
   of the stages, sources or sinks, so :mod:`adas.config` can read it.
 
-Safety behaviour (DESIGN.md, issue 7):
+Safety behaviour (docs/architecture.md, issue 7):
 
 * **Latest frame only**: a frame that arrives while the pipeline is busy replaces the waiting
   one (``dropped_busy``); a frame older than ``max_frame_age_s`` when its turn comes is
