@@ -1,4 +1,5 @@
-"""Contracts between the stages (see docs/architecture.md): frozen dataclasses of parallel numpy arrays.
+"""Contracts between the stages (docs/architecture.md): frozen dataclasses of parallel numpy
+arrays.
 
 One row per object; names carry units; time is integer nanoseconds. Every container validates
 its shapes in ``__post_init__`` so a malformed hand-over fails at the boundary that made it,

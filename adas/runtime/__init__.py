@@ -1,6 +1,7 @@
 """The in-vehicle runtime (``adas run``): camera in, pipeline, CAN commands out, in real time.
 
-Two layers, as everywhere in this project (docs/architecture.md: stages are pure, I/O loops feed them):
+Two layers, as everywhere in this project (docs/architecture.md: stages are pure, I/O loops
+feed them):
 
 * :class:`adas.runtime.core.RuntimeCore` decides. It is fed frames and clock ticks and sends
   one command per cycle through an output (:class:`adas.can.output.CanOutput` in the car). It

@@ -8,8 +8,8 @@ of 1 is stripped), ``input_wh`` is the model input (width, height) and the resul
 :class:`RawDetections`: boxes in model-input pixels with continuous coordinates (x = 0 is the
 left edge of the input tensor, x = width its right edge; pixel i spans [i, i + 1)), not clipped
 to the input. Undoing the letterbox or stretch, and the half-pixel shift to the pixel-centre
-convention of docs/architecture.md, is the caller's job. The arrays are new: session output buffers that
-are reused every frame can be overwritten afterwards.
+convention of docs/architecture.md, is the caller's job. The arrays are new: session output
+buffers that are reused every frame can be overwritten afterwards.
 
 Rows below ``score_threshold`` are dropped before any per-row work (box transforms, softmax),
 with vectorised numpy, because this runs every frame. Each row gets one label, its arg-max
