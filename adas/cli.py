@@ -174,7 +174,9 @@ def _replay_parser(sub: Any) -> None:
     rp.add_argument("--model", default=None, help="registry name or .onnx path")
     rp.add_argument("--camera", type=Path, default=None, help="calibration YAML (OpenCV or ROS)")
     rp.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
-    rp.add_argument("--fov-deg", type=float, default=60.0, help="field of view if uncalibrated")
+    rp.add_argument(
+        "--fov-deg", type=float, default=None, help="field of view if uncalibrated [deg]"
+    )
     rp.add_argument("--image-topic", default=None)
     rp.add_argument("--camera-info-topic", default=None)
     rp.add_argument("--ego-topic", default=None, help="Odometry, TwistStamped or speed topic")
@@ -212,7 +214,9 @@ def _run_parser(sub: Any) -> None:
     rn.add_argument("--rate", type=float, default=1.0, help="stand-in playback speed")
     rn.add_argument("--loops", type=int, default=1, help="stand-in: play the recording N times")
     rn.add_argument("--camera", type=Path, default=None, help="calibration YAML")
-    rn.add_argument("--fov-deg", type=float, default=60.0, help="stand-in without calibration")
+    rn.add_argument(
+        "--fov-deg", type=float, default=None, help="stand-in without calibration [deg]"
+    )
     rn.add_argument("--model", default=None, help="registry name or .onnx path")
     rn.add_argument("--preprocess", choices=("reference", "opencv", "fpga"), default=None)
     rn.add_argument("--config", type=Path, default=None, help="TOML overriding the defaults")
@@ -282,6 +286,8 @@ def _replay(args: argparse.Namespace) -> int:
     fps = f"{summary.frames_per_s:.1f}" if summary.frames_per_s else "-"
     print(f"{summary.name}: {summary.frames} frames, {fps} frames/s")
     print(f"decisions (frames): {levels}; skipped: {skipped}")
+    for warning in summary.warnings:
+        print(f"warning: {warning}")
     for f in failures:
         print(f"failed: {f['drive']}: {f['error']}", file=sys.stderr)
     print(f"outputs in {args.out}")

@@ -19,12 +19,23 @@ from adas.detect.config import DetectConfig
 from adas.distance import DistanceConfig
 from adas.errors import ConfigError
 from adas.motion import MotionConfig
-from adas.params import from_mapping, merge, read_toml
+from adas.params import from_mapping, merge, param, read_toml, validate
 from adas.runtime import RuntimeConfig
 from adas.sinks.can import CanConfig
 from adas.track import TrackerConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "config" / "default.toml"
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """``[replay]``: recordings played through the pipeline. Sources in default.toml."""
+
+    small_machine_cpus: int = param(4, lo=1, hi=1024, unit="CPUs")
+    max_ego_age_s: float = param(0.5, lo=0.001, hi=60.0, unit="s")
+
+    def __post_init__(self) -> None:
+        validate(self, "replay")
 
 
 @dataclass(frozen=True)
@@ -40,10 +51,12 @@ class AdasConfig:
     control: ControlConfig
     can: CanConfig
     runtime: RuntimeConfig
+    replay: ReplayConfig = ReplayConfig()
 
 
 SECTIONS = (
     "mount", "tracker", "distance", "motion", "detect", "danger", "control", "can", "runtime",
+    "replay",
 )  # fmt: skip
 
 
@@ -77,6 +90,7 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         control=from_mapping(ControlConfig, table.get("control", {}), "control"),
         can=from_mapping(CanConfig, table.get("can", {}), "can"),
         runtime=from_mapping(RuntimeConfig, table.get("runtime", {}), "runtime"),
+        replay=from_mapping(ReplayConfig, table.get("replay", {}), "replay"),
     )
     if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
         msg = (
