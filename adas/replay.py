@@ -275,8 +275,8 @@ def _run(
                 ego = EgoState(t_ns=it.frame.t_ns, speed_mps=options.ego_speed_mps)
             if not ego.valid and not counts.no_ego:
                 log.warning(
-                    "frame %d has no ego speed: decisions are UNAVAILABLE without one "
-                    "(--ego-speed-mps, --ego-csv or --ego-topic give it)", it.frame.seq
+                    "frame %d has no ego speed, so its decision is UNAVAILABLE; "
+                    "--ego-speed-mps V gives a constant one", it.frame.seq
                 )  # fmt: skip
             counts.no_ego += not ego.valid
             result = pipe.post(it.frame, dets, ego, latency)
