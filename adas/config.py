@@ -24,11 +24,23 @@ from adas.distance import DistanceConfig
 from adas.errors import ConfigError
 from adas.kinematics import VehicleConfig
 from adas.motion import MotionConfig
-from adas.params import from_mapping, merge, read_toml
+from adas.params import from_mapping, merge, param, read_toml, validate
 from adas.runtime.config import RuntimeConfig
 from adas.track import TrackerConfig
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "data" / "config" / "default.toml"
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """``[replay]``: recordings played through the pipeline. Sources in default.toml."""
+
+    small_machine_cpus: int = param(4, lo=1, hi=1024, unit="CPUs")
+    max_ego_age_s: float = param(0.5, lo=0.001, hi=60.0, unit="s")
+    fov_deg: float = param(60.0, lo=1.0, hi=179.0, unit="deg")
+
+    def __post_init__(self) -> None:
+        validate(self, "replay")
 
 
 @dataclass(frozen=True)
@@ -45,11 +57,12 @@ class AdasConfig:
     control: ControlConfig
     can: CanConfig
     runtime: RuntimeConfig
+    replay: ReplayConfig = ReplayConfig()
 
 
 SECTIONS = (
     "mount", "tracker", "distance", "motion", "detect", "danger", "vehicle", "control", "can",
-    "runtime",
+    "runtime", "replay",
 )  # fmt: skip
 
 
@@ -76,6 +89,7 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
         control=from_mapping(ControlConfig, table.get("control", {}), "control"),
         can=from_mapping(CanConfig, table.get("can", {}), "can"),
         runtime=from_mapping(RuntimeConfig, table.get("runtime", {}), "runtime"),
+        replay=from_mapping(ReplayConfig, table.get("replay", {}), "replay"),
     )
     if cfg.motion.camera_behind_bumper_m != cfg.mount.behind_bumper_m:
         msg = (

@@ -1,40 +1,43 @@
 """``adas replay``: recorded drives through the vehicle's pipeline, outputs for engineers.
 
 One drive: a source (bag, MCAP, video, image folder; :mod:`adas.sources`) -> the same
-:class:`adas.pipeline.Pipeline` as the vehicle, fed the recorded capture times -> the sinks
-(:mod:`adas.sinks`: events.jsonl, frames.csv, results.mcap, annotated.mp4, report.html,
-summary.json) in one output folder. Decoding, preprocessing, inference and the chain run in
-four threads joined by bounded queues (ONNX Runtime and OpenCV release the GIL); every stage
-takes frames in order, so the output equals a sequential run (``pipelined=False``) exactly.
+:class:`adas.pipeline.Pipeline` as the vehicle (assembled by :mod:`adas.app`), fed the recorded
+capture times -> the sinks (:mod:`adas.sinks`: events.jsonl, frames.csv, results.mcap,
+annotated.mp4, report.html, summary.json) in one output folder, created only once the drive
+can start (a refused replay leaves nothing behind). Decoding, preprocessing, inference and the
+chain run in four threads joined by bounded queues (:mod:`adas.pipelined`); every stage takes
+frames in order, so the output equals a sequential run (``pipelined=False``) exactly.
 
 Bad input never stops a drive: the source counts what it drops (corrupt or unknown images,
-time going back, a truncated bag), a frame the detector refuses is counted under
-``pipeline_error``, and ``summary.json`` lists them by reason. Ctrl-C stops at the current
+time going back, a truncated bag or video), a frame the detector refuses is counted under
+``pipeline_error``, and ``summary.json`` lists them by reason. What the reader must know to
+trust the numbers (the input ended early, frames without ego speed and hence UNAVAILABLE,
+with the options that fix it) is in the summary's ``warnings``. Ctrl-C stops at the current
 frame and closes every output, each valid up to that frame.
 
 Many drives (:func:`replay_many`) run in a process pool or as Ray tasks, one drive per task;
-each worker process loads the model once (:func:`_pipeline`) and reuses it for its drives.
+each worker process loads the model once (:func:`adas.app.pipeline`) and reuses it.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from adas.camera import CameraModel
+from adas import app
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
 from adas.pipeline import Pipeline
+from adas.pipelined import pipelined, sequential
 from adas.sinks import (
     EventsSink,
     FramesCsvSink,
@@ -46,13 +49,11 @@ from adas.sinks import (
     VideoSink,
 )
 from adas.sinks.summary import DriveSummary, merge_summaries
-from adas.sources import SourceItem, TopicMap, open_source
-from adas.types import EgoState, Frame, FrameResult, PixelFormat
+from adas.sources import BagSource, Skip, Source, SourceItem, TopicMap
+from adas.types import EgoState, FrameResult
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FOV_DEG = 60.0  # horizontal field of view assumed without calibration (dashcam-like)
-QUEUE_DEPTH = 4  # frames in flight between two stages: bounded memory, enough to overlap
 DEFAULT_VIDEO_FPS = 30.0  # annotated video rate when the drive has fewer than two frames
 
 
@@ -67,7 +68,9 @@ class ReplayOptions:
     config_file: Path | None = None
     model: str | None = None  # registry name or .onnx path (overrides detect.model)
     camera_file: Path | None = None  # OpenCV or ROS camera_info YAML (adas-calibrate output)
-    fov_deg: float = DEFAULT_FOV_DEG  # without a calibration or a calibrated camera_info
+    # Horizontal field of view [deg] without a calibration or a calibrated camera_info
+    # (None: the config's [replay] fov_deg).
+    fov_deg: float | None = None
     topics: TopicMap | None = None
     ego_csv: Path | None = None  # video only: time_s,speed_mps,yaw_rate_rps
     # Constant ego speed where the drive has no valid ego state (a video without a CSV);
@@ -81,8 +84,9 @@ class ReplayOptions:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.fov_deg) and 1.0 <= self.fov_deg <= 179.0):
-            msg = f"fov_deg = {self.fov_deg}: allowed range is [1, 179] degrees"
+        fov = self.fov_deg
+        if fov is not None and not (math.isfinite(fov) and 1.0 <= fov <= 179.0):
+            msg = f"fov_deg = {fov}: allowed range is [1, 179] degrees"
             raise ReplayError(msg)
         if self.ego_speed_mps is not None and not 0.0 <= self.ego_speed_mps <= 100.0:
             msg = f"ego_speed_mps = {self.ego_speed_mps}: allowed range is [0, 100] m/s"
@@ -90,50 +94,6 @@ class ReplayOptions:
         if self.max_frames is not None and self.max_frames < 1:
             msg = f"max_frames = {self.max_frames}: must be at least 1"
             raise ReplayError(msg)
-
-
-def fov_camera(width: int, height: int, fov_deg: float, config: AdasConfig) -> CameraModel:
-    """A distortion-free camera with the given horizontal field of view, centred."""
-    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2.0)
-    k = np.array([[f, 0.0, 0.5 * (width - 1)], [0.0, f, 0.5 * (height - 1)], [0.0, 0.0, 1.0]])
-    return CameraModel(K=k, dist=np.zeros(5), width=width, height=height, mount=config.mount)
-
-
-def load_camera_file(path: Path, config: AdasConfig) -> CameraModel:
-    """An ``adas-calibrate`` output: ROS camera_info YAML or OpenCV YAML, by its keys."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    if "camera_matrix" in text and "distortion_model" in text:
-        return CameraModel.from_ros_camera_info_yaml(path, mount=config.mount)
-    return CameraModel.from_opencv_yaml(path, mount=config.mount)
-
-
-def to_bgr(frame: Frame) -> np.ndarray:
-    """The frame as BGR uint8 for the image outputs (video, MCAP)."""
-    img, fmt = frame.image, frame.pixel_format
-    if fmt is PixelFormat.BGR8:
-        return img
-    if fmt is PixelFormat.RGB8:
-        return cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    if fmt is PixelFormat.GRAY8:
-        return cv2.cvtColor(img if img.ndim == 2 else img[:, :, 0], cv2.COLOR_GRAY2BGR)
-    if fmt is PixelFormat.YUYV:
-        return cv2.cvtColor(img.reshape(img.shape[0], -1, 2), cv2.COLOR_YUV2BGR_YUYV)
-    return cv2.cvtColor(img, cv2.COLOR_BayerRGGB2BGR)
-
-
-_PIPELINES: dict[tuple[Any, ...], Pipeline] = {}
-
-
-def _pipeline(config: AdasConfig, camera: CameraModel) -> Pipeline:
-    """A pipeline with this process's detector for the configured model: the ONNX session is
-    loaded once per process and model, the chain is new for every drive."""
-    key = (config.detect,)
-    cached = _PIPELINES.get(key)
-    if cached is None:
-        cached = _PIPELINES[key] = Pipeline.build(config, camera)
-        return cached
-    cached.detector.use_camera(camera)
-    return Pipeline(config, camera, cached.detector)
 
 
 class _LazyVideo:
@@ -173,105 +133,17 @@ class _LazyVideo:
         self.close()
 
 
-_END = object()
-
-
-def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
-    """Put unless the run stops first (a full queue never blocks a thread for good)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.05)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
-    while not stop.is_set():
-        try:
-            return q.get(timeout=0.05)
-        except queue.Empty:
-            continue
-    return _END
-
-
-def _stage(
-    fn: Callable[[Any], Any], src: queue.Queue[Any], dst: queue.Queue[Any], stop: threading.Event
-) -> None:
-    """Apply ``fn`` to each item of ``src`` in order; exceptions travel on as values."""
-    while (item := _get(src, stop)) is not _END:
-        try:
-            out = fn(item)
-        except Exception as err:  # handed to the consumer, which counts it
-            out = (item, err)
-        if not _put(dst, out, stop):
-            return
-    _put(dst, _END, stop)
-
-
-def _threaded(
-    items: Iterator[SourceItem], pipe: Pipeline, stop: threading.Event
-) -> Iterator[tuple[SourceItem, Any]]:
-    """(item, (detections, latency)) in order, or (item, exception), with decode, preprocess
-    and inference each in a thread of its own."""
-    q0: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
-    q1: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
-    q2: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
-
-    def read() -> None:
-        try:
-            for it in items:
-                if not _put(q0, it, stop):
-                    return
-        except Exception as err:  # a source failure ends the drive, reported by the consumer
-            _put(q0, err, stop)
-        _put(q0, _END, stop)
-
-    def prep(it: Any) -> Any:
-        if isinstance(it, Exception):
-            raise it
-        return it, pipe.prepare(it.frame)
-
-    def infer(x: Any) -> Any:
-        it, prepared = x
-        if isinstance(prepared, Exception):
-            return x
-        try:
-            return it, pipe.infer(prepared)
-        except Exception as err:  # counted by the consumer, like a preprocessing failure
-            return it, err
-
-    workers = [
-        threading.Thread(target=read, daemon=True, name="replay-decode"),
-        threading.Thread(target=_stage, args=(prep, q0, q1, stop), daemon=True),
-        threading.Thread(target=_stage, args=(infer, q1, q2, stop), daemon=True),
-    ]
-    for w in workers:
-        w.start()
-    try:
-        while (out := q2.get()) is not _END:
-            yield out
-    finally:
-        stop.set()  # every thread sees it within one queue timeout
-        for w in workers:
-            w.join(timeout=5.0)
-
-
-def _sequential(items: Iterator[SourceItem], pipe: Pipeline) -> Iterator[tuple[SourceItem, Any]]:
-    for it in items:
-        try:
-            yield it, pipe.infer(pipe.prepare(it.frame))
-        except Exception as err:
-            yield it, err
-
-
-def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any], Any]:
+def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any], SummaryBuilder]:
+    """Every output of a drive, and the summary. One SummaryBuilder and one EventDetector
+    (``events.jsonl``'s) serve summary.json, events.jsonl and the report alike."""
     force = options.force
-    report = ReportSink(out_dir, title=title, overwrite=force)
+    events = EventsSink(out_dir, overwrite=force)
     summary = SummaryBuilder(out_dir, name=title, overwrite=force)
+    report = ReportSink(
+        out_dir, title=title, overwrite=force, summary=summary, detector=events.detector
+    )
     sinks: list[Any] = [
-        EventsSink(out_dir, overwrite=force),
+        events,
         FramesCsvSink(out_dir, overwrite=force),
         McapSink(out_dir, images=options.mcap_images, overwrite=force),
         report,
@@ -279,34 +151,34 @@ def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any]
     ]
     if options.video:
         sinks.append(_LazyVideo(out_dir, force))
-    return sinks, (report, summary)
-
-
-# Up to this many CPUs, a replay that encodes images (annotated.mp4, JPEGs in the MCAP) leaves
-# one of them to decoding, the chain and the encoders when the ONNX Runtime thread count is
-# automatic (detect.intra_op_threads = 0). Measured on 2 cores (adas bench replay, YOLOX-nano,
-# Udacity clip, 3 x 5 runs): with every output 36.8-38.8 frames/s with the model on both cores,
-# 47.5-50.2 on one; without the encoders (--no-video --no-images) the model is better on both
-# (55-59 against 47-51), so it keeps them. Larger machines keep ONNX Runtime's own default.
-SMALL_MACHINE_CPUS = 4
+    return sinks, summary
 
 
 def replay_config(options: ReplayOptions) -> AdasConfig:
     """The configuration a replay runs with: the config file, --model, and on small machines
-    one core kept free of the model for the image encoders (:data:`SMALL_MACHINE_CPUS`). The
-    thread count is the same with and without --sequential, so both give the same detections."""
-    import os
-
+    (up to ``[replay] small_machine_cpus``, source in default.toml) one core kept free of the
+    model for the image encoders when the thread count is automatic. The thread count is the
+    same with and without --sequential, so both give the same detections."""
     config = load_config(options.config_file)
     detect = config.detect
     if options.model:
         detect = replace(detect, model=options.model)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = app.usable_cpus()
     encodes = options.video or options.mcap_images
-    small = cpus is not None and 1 < cpus <= SMALL_MACHINE_CPUS
-    if detect.intra_op_threads == 0 and encodes and small and cpus is not None:
+    small = 1 < cpus <= config.replay.small_machine_cpus
+    if detect.intra_op_threads == 0 and encodes and small:
         detect = replace(detect, intra_op_threads=cpus - 1)
     return replace(config, detect=detect)
+
+
+@dataclass
+class _Counts:
+    """What one drive's loop counts besides the source: skipped frames by reason, frames
+    written, and those of them that had no valid ego state."""
+
+    errors: Counter[str] = field(default_factory=Counter)
+    frames: int = 0
+    no_ego: int = 0
 
 
 def replay_drive(
@@ -317,32 +189,56 @@ def replay_drive(
     if out_dir.exists() and any(out_dir.iterdir()) and not options.force:
         msg = f"{out_dir} exists and is not empty; pass --force to replace its outputs"
         raise ReplayError(msg)
-    out_dir.mkdir(parents=True, exist_ok=True)
     config = replay_config(options)
-    source = open_source(path, topics=options.topics, ego_csv=options.ego_csv)
+    source = app.open_input(path, config, topics=options.topics, ego_csv=options.ego_csv)
     with source:
         items = iter(source)
         first = next(items, None)
         if first is None:
             msg = f"{path}: no readable frame (skipped: {dict(source.skipped) or 'none'})"
             raise ReplayError(msg)
-        camera, note = _camera(first, options, config)
+        camera, note = app.select_camera(
+            first, config, camera_file=options.camera_file, fov_deg=options.fov_deg
+        )
         title = f"{path.name}{note}"
         log.info("replay %s -> %s: %s", path, out_dir, title)
-        pipe = _pipeline(config, camera)
-        errors: Counter[str] = Counter()
-        sinks, (report, summary) = _sinks(out_dir, options, title)
+        pipe = app.pipeline(config, camera)
+        app.warm_up(pipe)
+        counts = _Counts()
+        out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
+        sinks, summary = _sinks(out_dir, options, title)
         with MultiSink(sinks) as out:
             try:
-                _run(_chain(first, items), pipe, out, options, errors)
+                _run(_chain(first, items), pipe, out, options, counts)
             except KeyboardInterrupt:
                 log.warning("replay of %s interrupted; outputs end at the last frame", path)
-                errors["interrupted"] += 1
+                counts.errors["interrupted"] += 1
             finally:
-                skipped = {**{str(k): v for k, v in source.skipped.items()}, **errors}
-                summary.add_skipped(skipped)
-                report.summary.add_skipped(skipped)
+                summary.add_skipped({**{str(k): v for k, v in source.skipped.items()},
+                                     **counts.errors})  # fmt: skip
+                for warning in _warnings(source, counts):
+                    summary.add_warning(warning)
         return summary.summary()
+
+
+def _warnings(source: Source, counts: _Counts) -> list[str]:
+    """What the reader of the summary must know: the input ended early, frames without ego
+    speed (UNAVAILABLE), each with what it means and the options that fix it."""
+    out = []
+    if source.skipped.get(Skip.TRUNCATED):
+        why = getattr(source, "truncation", None) or "the recording is cut or damaged"
+        out.append(why if why.startswith("input ended early") else f"input ended early: {why}")
+    if counts.no_ego:
+        fix = (
+            "--ego-topic TOPIC (the recording's ego topic) or --ego-speed-mps V (constant)"
+            if isinstance(source, BagSource)
+            else "--ego-speed-mps V (constant) or --ego-csv FILE (time_s,speed_mps,yaw_rate_rps)"
+        )
+        out.append(
+            f"{counts.no_ego} of {counts.frames} frames had no ego speed, so their decision is "
+            f"UNAVAILABLE (as in a vehicle without its speed signal); give one with {fix}"
+        )
+    return out
 
 
 def _chain(first: SourceItem, rest: Iterator[SourceItem]) -> Iterator[SourceItem]:
@@ -350,55 +246,44 @@ def _chain(first: SourceItem, rest: Iterator[SourceItem]) -> Iterator[SourceItem
     yield from rest
 
 
-def _camera(
-    item: SourceItem, options: ReplayOptions, config: AdasConfig
-) -> tuple[CameraModel, str]:
-    """The camera from --camera, else a calibrated camera_info, else the field of view."""
-    if options.camera_file is not None:
-        return load_camera_file(options.camera_file, config), ""
-    info = item.camera_info
-    if info is not None and info.is_calibrated:
-        return info.camera_model(config.mount), ""
-    frame = item.frame
-    h = frame.image.shape[0]
-    w = frame.image.shape[1] // (2 if frame.pixel_format is PixelFormat.YUYV else 1)
-    note = f" (UNCALIBRATED: distances from an assumed {options.fov_deg:g} deg field of view)"
-    return fov_camera(w, h, options.fov_deg, config), note
-
-
 def _run(
     items: Iterator[SourceItem],
     pipe: Pipeline,
     out: Sink,
     options: ReplayOptions,
-    errors: Counter[str],
+    counts: _Counts,
 ) -> None:
     stop = threading.Event()
-    stream = _threaded(items, pipe, stop) if options.pipelined else _sequential(items, pipe)
+    stream = pipelined(items, pipe, stop) if options.pipelined else sequential(items, pipe)
     bar = _progress(options.progress)
+    need_image = options.video or options.mcap_images
     try:
-        n = 0
         for it, res in stream:
             if isinstance(it, Exception):  # the source itself failed: end of the drive
                 log.error("source failed: %s", it)
-                errors["source_error"] += 1
+                counts.errors["source_error"] += 1
                 break
             if isinstance(res, Exception):
                 if not isinstance(res, AdasError | ValueError | cv2.error):
                     raise res
                 log.warning("frame %d skipped: %s", it.frame.seq, res)
-                errors["pipeline_error"] += 1
+                counts.errors["pipeline_error"] += 1
                 continue
             dets, latency = res
             ego = it.ego
             if not ego.valid and options.ego_speed_mps is not None:
                 ego = EgoState(t_ns=it.frame.t_ns, speed_mps=options.ego_speed_mps)
+            if not ego.valid and not counts.no_ego:
+                log.warning(
+                    "frame %d has no ego speed, so its decision is UNAVAILABLE; "
+                    "--ego-speed-mps V gives a constant one", it.frame.seq
+                )  # fmt: skip
+            counts.no_ego += not ego.valid
             result = pipe.post(it.frame, dets, ego, latency)
-            need_image = options.video or options.mcap_images
-            out.write(result, to_bgr(it.frame) if need_image else None)
-            n += 1
+            out.write(result, app.to_bgr(it.frame) if need_image else None)
+            counts.frames += 1
             bar.update(1)
-            if options.max_frames is not None and n >= options.max_frames:
+            if options.max_frames is not None and counts.frames >= options.max_frames:
                 break
     finally:
         stop.set()

@@ -7,7 +7,9 @@ image folder; ``--rate`` speeds it up). Ego state comes from CAN (``--ego can``:
 (``--ego fixed --ego-speed-mps V``). Commands and the heartbeat go to CAN through
 python-can (``[can]`` in the config: interface, channel, log file). A JSON status line is
 printed every ``runtime.status_period_s``. SIGTERM and SIGINT stop it cleanly: the loop ends,
-the CAN log is closed, the last status is printed.
+the CAN log is closed, the last status is printed. The pieces are assembled by :mod:`adas.app`
+(the same camera choice, model cache and warm-up as ``adas replay``); the ``--record`` folder
+is created only once the run can start.
 """
 
 from __future__ import annotations
@@ -23,13 +25,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from adas import app
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
-from adas.runtime.core import Cycle, RuntimeCore
+from adas.runtime.core import Cycle
 from adas.runtime.shell import Runtime
-from adas.sources.camera import camera_frames, player_frames
-from adas.sources.latest import LatestSlot
-from adas.types import EgoState
+from adas.sources.camera import camera_frames
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class RunOptions:
     rate: float = 1.0  # stand-in playback speed (1 = recorded rate)
     loops: int = 1
     camera_file: Path | None = None
-    fov_deg: float = 60.0
+    fov_deg: float | None = None  # stand-in without calibration (None: [replay] fov_deg)
     ego: str = "bag"  # can | bag | fixed
     ego_speed_mps: float = 0.0
     ego_yaw_rate_rps: float = 0.0
@@ -88,11 +89,6 @@ def build(
     bus: Any = None,
 ) -> tuple[Runtime, Any]:
     """The runtime and its CAN output (the caller closes it), ready to ``run``."""
-    from adas.can.output import CanOutput
-    from adas.pipeline import Pipeline
-    from adas.replay import ReplayOptions, _camera, load_camera_file
-    from adas.sources import open_source
-
     if (options.device is None) == (options.input is None):
         msg = "give exactly one of --device (a live camera) and --input (a recording)"
         raise RunError(msg)
@@ -103,54 +99,34 @@ def build(
         msg = "--ego bag needs --input (a recording with an ego topic); use can or fixed"
         raise RunError(msg)
     config = configure(options)
-    frames: Callable[[LatestSlot, threading.Event], None]
     if options.input is not None:
         path = options.input
         if not path.exists():
             msg = f"input {path} does not exist"
             raise RunError(msg)
-        with open_source(path) as probe:
-            first = next(iter(probe), None)
+        first = app.first_item(path, config)
         if first is None:
             msg = f"{path}: no readable frame"
             raise RunError(msg)
-        camera, _note = _camera(
-            first,
-            ReplayOptions(camera_file=options.camera_file, fov_deg=options.fov_deg),
-            config,
+        camera, _note = app.select_camera(
+            first, config, camera_file=options.camera_file, fov_deg=options.fov_deg
         )
-
-        def items() -> Any:
-            src = open_source(path)
-            with src:
-                yield from src
-
-        frames = player_frames(items, rate=options.rate, loops=options.loops)
+        frames = app.recording_frames(path, config, rate=options.rate, loops=options.loops)
     else:
         assert options.device is not None
         if options.camera_file is None:
             msg = "a live camera needs its calibration: --camera FILE (adas-calibrate output)"
             raise RunError(msg)
-        camera = load_camera_file(options.camera_file, config)
+        camera = app.load_camera_file(options.camera_file, config)
         frames = camera_frames(options.device, config.runtime.reconnect_backoff_s)
-    pipeline = Pipeline.build(config, camera)
-    warm_up(pipeline)
-    output = CanOutput(config.can, bus=bus)
-    core = RuntimeCore(pipeline, config.runtime, output)
-    ego: Callable[[int], EgoState] | None = None
-    if options.ego == "fixed":
-        speed, yaw = options.ego_speed_mps, options.ego_yaw_rate_rps
-
-        def ego(now: int) -> EgoState:
-            return EgoState(t_ns=now, speed_mps=speed, yaw_rate_rps=yaw)
-
-    elif options.ego == "can":
-        ego = _can_ego(config, output)
-    runtime = Runtime(
-        core, frames, ego=ego, on_status=on_status, on_cycle=on_cycle,
-        status_rate_hz=config.can.status_rate_hz,
-    )  # fmt: skip
-    return runtime, output
+    ego: app.EgoChoice = "frames"  # --ego bag: the state the recording gives each frame
+    if options.ego == "can":
+        ego = "can"
+    elif options.ego == "fixed":
+        ego = app.fixed_ego(options.ego_speed_mps, options.ego_yaw_rate_rps)
+    return app.build_runtime(
+        config, camera, frames, ego=ego, bus=bus, on_status=on_status, on_cycle=on_cycle
+    )
 
 
 class Recorder:
@@ -184,13 +160,11 @@ class Recorder:
             self.dropped += 1
 
     def _main(self) -> None:
-        from adas.replay import to_bgr
-
         while (cycle := self._queue.get()) is not None:
             if self.failed or cycle.result is None or cycle.frame is None:
                 continue
             try:
-                self.sink.write(cycle.result, to_bgr(cycle.frame))
+                self.sink.write(cycle.result, app.to_bgr(cycle.frame))
                 if cycle.ego is not None and cycle.ego.valid:
                     self.sink.write_ego(
                         cycle.frame.t_ns, cycle.ego.speed_mps, cycle.ego.yaw_rate_rps
@@ -206,48 +180,28 @@ class Recorder:
         self.sink.close()
 
 
-def _can_ego(config: AdasConfig, output: Any) -> Callable[[int], EgoState]:
-    """Ego state decoded from the vehicle's CAN messages on the command bus. The reader runs
-    the bus's one receive thread and hands every frame to the output too (for its log); its
-    clock is the runtime's (time.monotonic_ns)."""
-    from adas.can.ego import CanEgoReader
-
-    reader = CanEgoReader(config.can, output.bus, listeners=[output])
-    return reader.ego
-
-
-def warm_up(pipeline: Any, frames: int = 3) -> None:
-    """Run the detector on black frames of the camera's size before the loop starts: the first
-    inference allocates and compiles (ONNX Runtime arenas, preprocessing tables), which would
-    make the first real frame miss its deadline. The chain's state is not touched."""
-    import numpy as np
-
-    from adas.types import Frame, PixelFormat
-
-    cam = pipeline.camera
-    black = Frame(np.zeros((cam.height, cam.width, 3), np.uint8), PixelFormat.BGR8, 0)
-    for _ in range(frames):
-        pipeline.infer(pipeline.prepare(black))
-
-
 def main(options: RunOptions) -> int:
     """Run until the recording ends, --max-frames/--duration, SIGTERM or SIGINT."""
 
     def print_status(status: dict[str, Any]) -> None:
         print(json.dumps(status), flush=True)
 
-    recorder: Recorder | None = None
     try:
-        if options.record is not None:
-            from adas.sinks import McapSink
-
-            recorder = Recorder(McapSink(options.record, images=True, ego=True))
-        runtime, output = build(options, on_status=print_status, on_cycle=recorder)
+        runtime, output = build(options, on_status=print_status)
     except (AdasError, OSError) as exc:
-        if recorder is not None:
-            recorder.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    recorder: Recorder | None = None
+    if options.record is not None:  # only now: a refused run leaves no recording folder
+        from adas.sinks import McapSink
+
+        try:
+            recorder = Recorder(McapSink(options.record, images=True, ego=True))
+        except (AdasError, OSError) as exc:
+            output.close()
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        runtime.on_cycle = recorder
     previous = {
         sig: signal.signal(sig, lambda *_: runtime.stop())
         for sig in (signal.SIGTERM, signal.SIGINT)

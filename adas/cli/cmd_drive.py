@@ -62,7 +62,10 @@ def _add_replay(sub: Any) -> None:
     add_model_arg(rp)
     rp.add_argument("--camera", type=Path, default=None, help="calibration YAML (OpenCV or ROS)")
     add_config_arg(rp)
-    rp.add_argument("--fov-deg", type=float, default=60.0, help="field of view if uncalibrated")
+    rp.add_argument(
+        "--fov-deg", type=float, default=None,
+        help="horizontal field of view without calibration [deg] (default: [replay] fov_deg, 60)",
+    )  # fmt: skip
     rp.add_argument("--image-topic", default=None, help="bag: image topic (default: the one found)")
     rp.add_argument(
         "--camera-info-topic", default=None, help="bag: CameraInfo topic (default: the one found)"
@@ -97,7 +100,10 @@ def _add_run(sub: Any) -> None:
     rn.add_argument("--rate", type=float, default=1.0, help="stand-in playback speed")
     rn.add_argument("--loops", type=int, default=1, help="stand-in: play the recording N times")
     rn.add_argument("--camera", type=Path, default=None, help="calibration YAML")
-    rn.add_argument("--fov-deg", type=float, default=60.0, help="stand-in without calibration")
+    rn.add_argument(
+        "--fov-deg", type=float, default=None,
+        help="stand-in without calibration: field of view [deg] (default: [replay] fov_deg, 60)",
+    )  # fmt: skip
     add_model_arg(rn)
     rn.add_argument(
         "--preprocess",
@@ -180,6 +186,8 @@ def replay(args: argparse.Namespace) -> int:
     fps = f"{summary.frames_per_s:.1f}" if summary.frames_per_s else "-"
     print(f"{summary.name}: {summary.frames} frames, {fps} frames/s")
     print(f"decisions (frames): {levels}; skipped: {skipped}")
+    for warning in summary.warnings:
+        print(f"warning: {warning}")
     for f in failures:
         print(f"failed: {f['drive']}: {f['error']}", file=sys.stderr)
     print(f"outputs in {args.out}")

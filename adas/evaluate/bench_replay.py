@@ -7,13 +7,14 @@ Two figures on the same clip, the same model, the same ONNX Runtime session and 
   already preprocessed into model tensors; no decoding, no preprocessing, no box decoding, no
   chain, no outputs. The ceiling replay could reach if everything else were free or perfectly
   overlapped. On a small machine replay keeps one core from the model
-  (:data:`adas.replay.SMALL_MACHINE_CPUS`), so the model alone at ONNX Runtime's default
+  (``[replay] small_machine_cpus``), so the model alone at ONNX Runtime's default
   thread count is measured too (``inference_fps_ort_default_threads``, and
   ``replay_over_ort_default``).
 * ``replay_fps``: ``adas replay`` of the clip with every output (events, frames.csv,
   results.mcap with images, annotated.mp4, report.html, summary.json): frames over the wall
   time of the whole :func:`adas.replay.replay_drive` call, from opening the clip to the last
-  file closed. The session is loaded before both measurements, so neither pays for it.
+  file closed. The session is loaded (and warmed up) before both measurements, so neither
+  pays for it.
 
 ``ratio``: replay over inference frames/s, how much of the model's throughput replay keeps
 (issue 5's target: >= 0.9 with YOLOX-nano on the Udacity clip). The passes alternate, one
@@ -39,11 +40,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from adas import app
 from adas.detect.detector import Detector
 from adas.errors import AdasError
-from adas.evaluate.bench_detect import _cpus
-from adas.replay import ReplayOptions, _camera, _pipeline, replay_config, replay_drive
-from adas.sources.video import open_source
+from adas.replay import ReplayOptions, replay_config, replay_drive
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,15 @@ def bench_replay(
         video=video, mcap_images=mcap_images, progress=False,
     )  # fmt: skip
     config = replay_config(options)
-    with open_source(clip) as source:
+    with app.open_input(clip, config) as source:
         items = list(source)
         skipped = dict(source.skipped)
     if not items:
         msg = f"{clip}: no readable frame (skipped: {skipped or 'none'})"
         raise AdasError(msg)
-    camera, _ = _camera(items[0], options, config)
-    # The same cached pipeline (and ONNX session) replay_drive will use in this process.
-    pipe = _pipeline(config, camera)
+    camera, _ = app.select_camera(items[0], config)
+    # The same cached detector (and ONNX session) replay_drive will use in this process.
+    pipe = app.pipeline(config, camera)
     det = pipe.detector
     tensors = [pipe.prepare(it.frame).tensor for it in items]
     det.session.run(tensors[0])  # first-run allocations
@@ -88,7 +88,7 @@ def bench_replay(
         return len(tensors) / (time.perf_counter() - t0)
 
     # The model alone at ONNX Runtime's own default (every physical core), for reference when
-    # replay keeps a core for itself (adas.replay.SMALL_MACHINE_CPUS).
+    # replay keeps a core for itself ([replay] small_machine_cpus).
     default_threads = config.detect.intra_op_threads == 0
     own = det if default_threads else Detector(replace(config.detect, intra_op_threads=0))
     own.session.run(tensors[0])
@@ -141,5 +141,5 @@ def bench_replay(
         else None,
         "sequential_replay_fps": round(seq.frames_per_s or 0.0, 2),
         "sequential_stage_mean_ms": stages,
-        "machine": {"cpu_count": _cpus(), "platform": platform.platform()},
+        "machine": {"cpu_count": app.usable_cpus(), "platform": platform.platform()},
     }

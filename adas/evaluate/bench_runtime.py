@@ -89,13 +89,10 @@ def bench_runtime(
     """Run the stand-in camera at 30 fps and at 10x the sustainable rate; see module doc."""
     import can
 
-    from adas.can.output import CanOutput
+    from adas import app
     from adas.config import load_config
-    from adas.pipeline import STAGES, Pipeline
-    from adas.replay import ReplayOptions, _camera
-    from adas.runtime.core import Cycle, RuntimeCore
-    from adas.runtime.shell import Runtime
-    from adas.sources import open_source
+    from adas.pipeline import STAGES
+    from adas.runtime.core import Cycle
     from adas.sources.camera import player_frames
     from adas.types import EgoState
 
@@ -106,14 +103,14 @@ def bench_runtime(
     config = load_config(config_file)
     if model:
         config = replace(config, detect=replace(config.detect, model=model))
-    with open_source(clip) as source:
+    with app.open_input(clip, config) as source:
         items = list(source)
     if len(items) < 2:
         msg = f"{clip}: needs at least 2 readable frames, found {len(items)}"
         raise AdasError(msg)
     recorded_fps = (len(items) - 1) * 1e9 / (items[-1].frame.t_ns - items[0].frame.t_ns)
-    camera, _ = _camera(items[0], ReplayOptions(), config)
-    base = Pipeline.build(config, camera)
+    camera, _ = app.select_camera(items[0], config)
+    base = app.pipeline(config, camera)  # each run's pipeline shares its detector
     det = base.detector
 
     # The model alone, back to back (the target's "inference median"), and the whole pipeline
@@ -137,8 +134,6 @@ def bench_runtime(
         rate = offered_fps / recorded_fps
         loops = max(1, round(seconds * offered_fps / len(items)))
         bus_a = can.Bus(interface="virtual", channel=f"adas-bench-{os.getpid()}-{name}")
-        output = CanOutput(config.can, bus=bus_a)
-        core = RuntimeCore(Pipeline(config, camera, det), config.runtime, output)
         latencies: list[int] = []
         rss: list[float] = []
         total = loops * len(items)
@@ -159,13 +154,12 @@ def bench_runtime(
             if not rss and time.perf_counter() - started >= seconds / 10:
                 rss.append(_rss_mb())
 
-        def ego(now: int) -> EgoState:
-            return EgoState(t_ns=now, speed_mps=ego_speed_mps)
-
-        runtime = Runtime(
-            core, player_frames(lambda: iter(items), rate=rate, loops=loops), ego=ego,
-            on_status=lambda s: None, on_cycle=on_cycle, status_rate_hz=config.can.status_rate_hz,
+        runtime, output = app.build_runtime(
+            config, camera, player_frames(lambda: iter(items), rate=rate, loops=loops),
+            ego=app.fixed_ego(ego_speed_mps), bus=bus_a, on_status=lambda s: None,
+            on_cycle=on_cycle,
         )  # fmt: skip
+        core = runtime.core
         t0 = time.perf_counter()
         final = runtime.run()
         wall = time.perf_counter() - t0

@@ -19,7 +19,7 @@ from adas.sinks.mcap import McapSink, adas_typestore
 from adas.sinks.report import ReportSink
 from adas.sinks.summary import (
     DriveSummary,
-    StageLatency,
+    LatencyStats,
     SummaryBuilder,
     merge_summaries,
     read_summary,
@@ -33,13 +33,13 @@ __all__ = [
     "EventDetector",
     "EventsSink",
     "FramesCsvSink",
+    "LatencyStats",
     "McapSink",
     "MultiSink",
     "ObjectRow",
     "ReportSink",
     "Sink",
     "SinkError",
-    "StageLatency",
     "SummaryBuilder",
     "VideoSink",
     "adas_typestore",

@@ -72,9 +72,11 @@ class DecisionEvent:
 
 
 class EventDetector:
-    """Turns the per-frame decisions into events (pure: no I/O, reused by the HTML report)."""
+    """Turns the per-frame decisions into events (no I/O). ``events`` keeps every event made so
+    far (a drive has few), so one detector serves ``events.jsonl`` and the HTML report."""
 
     def __init__(self) -> None:
+        self.events: list[DecisionEvent] = []
         self._previous = DecisionLevel.NONE
         self._t0_ns: int | None = None
         self._episode_t_ns: int | None = None
@@ -94,7 +96,10 @@ class EventDetector:
             self._episode_t_ns = result.t_ns
         elif kind == "end" and self._episode_t_ns is not None:
             episode_s = (result.t_ns - self._episode_t_ns) * 1e-9
-        return _event(kind, level, previous, result, (result.t_ns - self._t0_ns) * 1e-9, episode_s)
+        t_s = (result.t_ns - self._t0_ns) * 1e-9
+        event = _event(kind, level, previous, result, t_s, episode_s)
+        self.events.append(event)
+        return event
 
 
 def _event(
@@ -127,7 +132,8 @@ def _event(
 
 class EventsSink(SinkBase):
     """Writes ``events.jsonl`` into ``out_dir``; every event line is flushed at once, so the
-    file is complete up to the last event even if the process dies afterwards."""
+    file is complete up to the last event even if the process dies afterwards. Its
+    :attr:`detector` (fed here) can be handed to :class:`adas.sinks.ReportSink`."""
 
     def __init__(self, out_dir: str | Path, *, overwrite: bool = False) -> None:
         self.path = output_path(out_dir, EVENTS_FILE, overwrite=overwrite)

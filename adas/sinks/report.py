@@ -48,18 +48,28 @@ class _TrackSeries:
 class ReportSink(SinkBase):
     """Collects what the report plots, frame by frame, and writes ``report.html`` on close.
 
-    :attr:`summary` is the report's own :class:`SummaryBuilder`; pass skipped-frame reasons
-    to it (``sink.summary.add_skipped(...)``) for them to appear in the summary table.
+    :attr:`summary` and :attr:`detector` give the summary tables and the decision events. By
+    default the report has its own and feeds them; a replay that already feeds a
+    :class:`SummaryBuilder` and an :class:`EventDetector` (those of ``summary.json`` and
+    ``events.jsonl``) passes them in, and the report only reads them (they must have seen every
+    frame by the time the report closes). Pass skipped-frame reasons and warnings to the
+    summary (``sink.summary.add_skipped(...)``) for them to appear in the summary table.
     """
 
     def __init__(
-        self, out_dir: str | Path, *, title: str = "ADAS replay", overwrite: bool = False
+        self,
+        out_dir: str | Path,
+        *,
+        title: str = "ADAS replay",
+        overwrite: bool = False,
+        summary: SummaryBuilder | None = None,
+        detector: EventDetector | None = None,
     ) -> None:
         self.path = output_path(out_dir, REPORT_FILE, overwrite=overwrite)
         self.title = title
-        self.summary = SummaryBuilder(name=title)
-        self.events: list[DecisionEvent] = []
-        self._detector = EventDetector()
+        self._feeds_summary, self._feeds_detector = summary is None, detector is None
+        self.summary = SummaryBuilder(name=title) if summary is None else summary
+        self.detector = EventDetector() if detector is None else detector
         self._t0_ns: int | None = None
         self._t_s: array[float] = array("d")
         self._levels: array[int] = array("b")
@@ -80,15 +90,22 @@ class ReportSink(SinkBase):
             s.ttc_s.append(r.ttc_s)
             s.in_path += r.zone == Zone.IN_PATH
             s.targeted = s.targeted or r.track_id == target
-        if (event := self._detector.update(result)) is not None:
-            self.events.append(event)
-        self.summary.write(result)
+        if self._feeds_detector:
+            self.detector.update(result)
+        if self._feeds_summary:
+            self.summary.write(result)
+
+    @property
+    def events(self) -> list[DecisionEvent]:
+        """The decision events so far (the detector's)."""
+        return self.detector.events
 
     def close(self) -> None:
         if self.closed:
             return
         super().close()
-        self.summary.close()
+        if self._feeds_summary:
+            self.summary.close()
         page = _page(self.title, self._t_s, self._levels, self._tracks, self.events, self.summary)
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(page, encoding="utf-8")
@@ -231,6 +248,7 @@ def _summary_tables(s: DriveSummary) -> str:
         {"key": "frames/s", "value": s.frames_per_s},
     ]
     rows += [{"key": f"skipped: {k}", "value": v} for k, v in s.skipped.items()]
+    rows += [{"key": "warning", "value": w} for w in s.warnings]
     levels = [
         {"level": k, "frames": v, "events": s.decision_events[k]}
         for k, v in s.decision_frames.items()

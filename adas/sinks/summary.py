@@ -3,7 +3,8 @@
 Per drive: frames, wall time and frames/s of the replay, the recorded time covered, per-stage
 latency (mean, p50/p95/p99, max in ms, from ``FrameResult.latency_ns``), frames and events
 per decision level (an event is a frame whose level differs from the previous frame's; the
-stream starts at NONE), and frames the source skipped, by reason (given by the caller).
+stream starts at NONE), frames the source skipped, by reason, and warnings for the reader (an
+input that ended early, frames without ego speed; both given by the caller).
 
 Percentiles of one drive are exact (numpy's linear interpolation over every kept sample). To
 merge drives without their samples, each stage also stores a sparse log histogram (100 bins
@@ -56,8 +57,9 @@ def bin_centre_ns(index: int) -> float:
 
 
 @dataclass(frozen=True)
-class StageLatency:
-    """Latency of one pipeline stage over a drive (ms) and its histogram (bin -> count)."""
+class LatencyStats:
+    """Latency statistics of one pipeline stage over a drive (ms) and its histogram
+    (bin -> count). Not :class:`adas.detect.detector.StageLatency`, one frame's detector times."""
 
     count: int
     mean_ms: float
@@ -68,7 +70,7 @@ class StageLatency:
     histogram: dict[int, int]
 
     @classmethod
-    def from_samples(cls, ns: np.ndarray) -> StageLatency:
+    def from_samples(cls, ns: np.ndarray) -> LatencyStats:
         """Exact statistics of the samples (ns, at least one)."""
         a = np.asarray(ns, np.float64)
         p50, p95, p99 = np.percentile(a, PERCENTILES)
@@ -84,7 +86,7 @@ class StageLatency:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StageLatency:
+    def from_json(cls, data: Mapping[str, Any]) -> LatencyStats:
         hist = {int(k): int(v) for k, v in data["histogram"].items()}
         return cls(**{k: data[k] for k in _STAGE_FIELDS}, histogram=hist)
 
@@ -104,13 +106,13 @@ def _hist_percentile(hist: Mapping[int, int], count: int, q: float) -> float:
     return bin_centre_ns(max(hist))
 
 
-def _merge_stage(parts: list[StageLatency]) -> StageLatency:
+def _merge_stage(parts: list[LatencyStats]) -> LatencyStats:
     hist: Counter[int] = Counter()
     for p in parts:
         hist.update(p.histogram)
     n = sum(p.count for p in parts)
     p50, p95, p99 = (_hist_percentile(hist, n, q) for q in PERCENTILES)
-    return StageLatency(
+    return LatencyStats(
         count=n, mean_ms=round(sum(p.mean_ms * p.count for p in parts) / n, 6),
         p50_ms=_ms(p50), p95_ms=_ms(p95), p99_ms=_ms(p99),
         max_ms=max(p.max_ms for p in parts), histogram=dict(sorted(hist.items())),
@@ -132,10 +134,11 @@ class DriveSummary:
     wall_time_s: float  # replay wall-clock time
     frames_per_s: float | None  # frames / wall_time_s (None without wall time)
     duration_s: float  # recorded time covered: last minus first t_ns, summed over drives
-    latency: dict[str, StageLatency]
+    latency: dict[str, LatencyStats]
     decision_frames: dict[str, int] = field(default_factory=_levels)
     decision_events: dict[str, int] = field(default_factory=_levels)
     skipped: dict[str, int] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the reader must know to trust the numbers
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready (no NaN or inf): the layout of ``summary.json``."""
@@ -147,6 +150,7 @@ class DriveSummary:
             "latency_bins_per_decade": BINS_PER_DECADE,
             "decision_frames": self.decision_frames, "decision_events": self.decision_events,
             "skipped_frames": self.skipped, "skipped_total": sum(self.skipped.values()),
+            "warnings": list(self.warnings),
         }  # fmt: skip
 
     @classmethod
@@ -155,9 +159,10 @@ class DriveSummary:
             name=data["name"], drives=data["drives"], frames=data["frames"],
             wall_time_s=data["wall_time_s"], frames_per_s=data["frames_per_s"],
             duration_s=data["duration_s"],
-            latency={k: StageLatency.from_json(v) for k, v in data["latency_ms"].items()},
+            latency={k: LatencyStats.from_json(v) for k, v in data["latency_ms"].items()},
             decision_frames=_levels(data["decision_frames"]),
             decision_events=_levels(data["decision_events"]), skipped=dict(data["skipped_frames"]),
+            warnings=tuple(data.get("warnings", ())),  # absent from older summary.json files
         )  # fmt: skip
 
     def write(self, path: str | Path) -> None:
@@ -175,7 +180,8 @@ def read_summary(path: str | Path) -> DriveSummary:
 
 def merge_summaries(summaries: Iterable[DriveSummary], *, name: str = "all") -> DriveSummary:
     """Several drives as one: counts, wall and recorded time summed, frames/s over the total
-    wall time, latency percentiles from the merged histograms (see the module docstring)."""
+    wall time, latency percentiles from the merged histograms (see the module docstring), each
+    one drive's warnings prefixed with its name."""
     parts = list(summaries)
     if not parts:
         msg = "merge_summaries: no summaries given; pass at least one"
@@ -196,6 +202,7 @@ def merge_summaries(summaries: Iterable[DriveSummary], *, name: str = "all") -> 
         latency={s: _merge_stage([p.latency[s] for p in parts if s in p.latency]) for s in stages},
         decision_frames=_levels(total("decision_frames")),
         decision_events=_levels(total("decision_events")), skipped=total("skipped"),
+        warnings=tuple(w if p.drives > 1 else f"{p.name}: {w}" for p in parts for w in p.warnings),
     )  # fmt: skip
 
 
@@ -226,6 +233,7 @@ class SummaryBuilder(SinkBase):
         self._level_events: Counter[str] = Counter()
         self._previous = DecisionLevel.NONE
         self._skipped: Counter[str] = Counter()
+        self._warnings: list[str] = []
 
     def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
         self._check_open()
@@ -245,6 +253,10 @@ class SummaryBuilder(SinkBase):
         """Add frames the source or pipeline skipped, by reason (``{"decode_error": 2}``)."""
         self._skipped.update({str(k): int(v) for k, v in reasons.items()})
 
+    def add_warning(self, text: str) -> None:
+        """Add a warning for the reader of the summary (one sentence, with what fixes it)."""
+        self._warnings.append(text)
+
     @property
     def stages(self) -> list[str]:
         return list(self._latency)
@@ -260,9 +272,10 @@ class SummaryBuilder(SinkBase):
         return DriveSummary(
             name=self.name, drives=1, frames=self.frames, wall_time_s=wall,
             frames_per_s=self.frames / wall if wall > 0 else None, duration_s=span * 1e-9,
-            latency={k: StageLatency.from_samples(self.latency_ns(k)) for k in self._latency},
+            latency={k: LatencyStats.from_samples(self.latency_ns(k)) for k in self._latency},
             decision_frames=_levels(self._level_frames),
             decision_events=_levels(self._level_events), skipped=dict(self._skipped),
+            warnings=tuple(self._warnings),
         )  # fmt: skip
 
     def close(self) -> None:

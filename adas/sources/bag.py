@@ -60,7 +60,9 @@ from adas.types import EgoState
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_EGO_AGE_S = 0.5  # s; ego buses send at 10-100 Hz, so 0.5 s means several lost
+# s; for direct use of the sources. Replay and run pass the configured [replay] max_ego_age_s
+# (data/config/default.toml, with its source), which this equals (tests/adas/test_app.py).
+DEFAULT_MAX_EGO_AGE_S = 0.5
 BAG_SUFFIXES = (".bag", ".mcap", ".db3")
 
 

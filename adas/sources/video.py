@@ -4,7 +4,9 @@ Video (``cv2.VideoCapture``): a frame's ``t_ns`` is the container timestamp Open
 after reading it (``CAP_PROP_POS_MSEC``, right for variable frame rates) while that is sane
 (finite, >= 0, after the previous frame); otherwise the previous time plus the nominal frame
 period. Passing ``fps`` forces ``t_ns = index / fps``. Frames OpenCV fails to read are counted
-as skips; several failures in a row are the end of the file.
+as skips; several failures in a row are the end of the file. A file that ends before the frame
+count its container announces (a cut or damaged file) counts ``skipped["truncated"] = 1`` and
+says so in ``truncation`` ("input ended early after N of M frames").
 
 Image folder (KITTI ``image_02/0000/000000.png`` style): the PNG/JPG files in natural sort
 order, one every ``period_ns`` (10 Hz by default, KITTI's rate), ``t_ns = index * period``.
@@ -51,6 +53,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_FOLDER_PERIOD_NS = 100_000_000  # 10 Hz: KITTI raw and tracking sequences
 FALLBACK_FPS = 30.0  # when neither the container rate nor its timestamps can be used
 MAX_CONSECUTIVE_READ_FAILURES = 5  # more failed reads in a row = end of the file
+# Frames a video may end short of its container's count without being called truncated: where
+# the container has no frame index (MKV, some AVI) OpenCV estimates the count from duration x
+# rate, which can round one frame up. MP4/MOV counts come from the index and are exact.
+FRAME_COUNT_SLACK = 1
 
 
 class SourceError(DataFormatError):
@@ -128,6 +134,7 @@ class _FileSource(Closing):
         self.ego = None if ego_csv is None else load_ego_csv(ego_csv, max_age_ns=max_age_ns)
         self.skipped: Counter[str] = Counter()
         self.degraded: Counter[str] = Counter()
+        self.truncation: str | None = None  # why the recording ended early, if it did
 
     def _item(self, image: U8Array, fmt: PixelFormat, t_ns: int, seq: int) -> SourceItem:
         frame = Frame(image=image, pixel_format=fmt, t_ns=t_ns, seq=seq, camera_id=self.camera_id)
@@ -204,6 +211,7 @@ class VideoSource(_FileSource):
     def __iter__(self) -> Iterator[SourceItem]:
         self.skipped.clear()
         self.degraded.clear()
+        self.truncation = None
         cap = self._capture()
         try:
             index, failures, n_read, last = -1, 0, 0, None
@@ -226,7 +234,13 @@ class VideoSource(_FileSource):
                 yield self._item(pixels, fmt, t_ns, index)
         finally:
             cap.release()
-        if n_read < self.frame_count:  # the container's count can be an overestimate
+        # Frames the file held up to its end: read, or counted as unreadable before a read.
+        present = index + 1 - failures
+        if present + FRAME_COUNT_SLACK < self.frame_count:
+            self.skipped[Skip.TRUNCATED] = 1
+            self.truncation = f"input ended early after {present} of {self.frame_count} frames"
+            log.warning("%s: %s (the file is cut or damaged)", self.path, self.truncation)
+        elif n_read < self.frame_count:  # the container's count can be an overestimate
             log.info("%s: read %d of ~%d frames", self.path, n_read, self.frame_count)
 
 

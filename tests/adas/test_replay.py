@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adas import app
 from adas import replay as rp
 from adas.cli import main
 from adas.config import load_config
@@ -99,7 +100,7 @@ def test_pipeline_process_is_the_three_stages(clip: Path) -> None:
     ok, img = cap.read()
     assert ok
     cfg = load_config()
-    cam = rp.fov_camera(img.shape[1], img.shape[0], 60.0, cfg)
+    cam = app.fov_camera(img.shape[1], img.shape[0], 60.0, cfg)
     from adas.pipeline import Pipeline
     from adas.types import EgoState
 
@@ -192,14 +193,95 @@ def test_ctrl_c_leaves_every_output_valid_up_to_that_frame(
 
 
 def test_video_without_ego_is_unavailable_unless_a_speed_is_given(
-    clip: Path, tmp_path: Path
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s = replay_drive(clip, tmp_path / "a", ReplayOptions(video=False, max_frames=5))
     assert s.decision_frames["UNAVAILABLE"] == 5  # no ego state: never a decision
     assert "UNCALIBRATED" in s.name
+    # Why, and the options that fix it, in the summary, its file and on the console.
+    (warning,) = s.warnings
+    assert warning.startswith("5 of 5 frames had no ego speed, so their decision is UNAVAILABLE")
+    assert "--ego-speed-mps" in warning and "--ego-csv" in warning
+    assert json.loads((tmp_path / "a/summary.json").read_text())["warnings"] == [warning]
+    assert main(["replay", str(clip), "--out", str(tmp_path / "cli"), "--no-video",
+                 "--max-frames", "3"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "warning: 3 of 3 frames had no ego speed" in out and "--ego-csv" in out
     s = replay_drive(clip, tmp_path / "b", ReplayOptions(video=False, max_frames=5,
                                                          ego_speed_mps=20.0))  # fmt: skip
-    assert s.decision_frames["UNAVAILABLE"] == 0
+    assert s.decision_frames["UNAVAILABLE"] == 0 and s.warnings == ()
+
+
+def _faststart(mp4: bytes) -> bytes:
+    """The MP4 with its index (moov) before the media (as cameras and web videos write it),
+    so a cut copy still opens; OpenCV's writer puts the index last."""
+    import struct
+
+    boxes, i = [], 0
+    while i < len(mp4):
+        size, kind = struct.unpack(">I4s", mp4[i : i + 8])
+        boxes.append((kind, mp4[i : i + size]))
+        i += size
+    moov = bytearray(next(b for k, b in boxes if k == b"moov"))
+    j = moov.find(b"stco")  # chunk offsets: the media moves back by the index's length
+    for k in range(struct.unpack(">I", moov[j + 8 : j + 12])[0]):
+        o = j + 12 + 4 * k
+        moov[o : o + 4] = struct.pack(">I", struct.unpack(">I", moov[o : o + 4])[0] + len(moov))
+    rest = [b for k, b in boxes[1:] if k != b"moov"]
+    return b"".join([boxes[0][1], bytes(moov), *rest])
+
+
+def test_a_truncated_video_says_it_ended_early(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import cv2
+
+    from adas.sources import open_source
+
+    full = tmp_path / "full.mp4"
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (160, 96))
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        writer.write(rng.integers(0, 256, (96, 160, 3), np.uint8))
+    writer.release()
+    data = _faststart(full.read_bytes())
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with open_source(tmp_path / "cut.mp4") as source:
+        n = len(list(source))
+        assert 5 < n < 40 and source.skipped == {"truncated": 1}
+        assert source.truncation == f"input ended early after {n} of 40 frames"
+    (tmp_path / "whole.mp4").write_bytes(data)
+    with open_source(tmp_path / "whole.mp4") as source:  # the complete file is not truncated
+        assert len(list(source)) == 40 and source.skipped == {} and source.truncation is None
+    opts = ReplayOptions(video=False, mcap_images=False, ego_speed_mps=20.0)
+    s = replay_drive(cut, tmp_path / "run", opts)
+    assert s.frames == n and s.skipped == {"truncated": 1}
+    assert s.warnings == (f"input ended early after {n} of 40 frames",)
+    assert main(["replay", str(cut), "--out", str(tmp_path / "cli"), "--no-video",
+                 "--ego-speed-mps", "20"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert f"warning: input ended early after {n} of 40 frames" in out
+    assert "skipped: truncated 1" in out
+
+
+def test_a_refused_replay_leaves_no_output_folder(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    from adas.errors import AdasError
+
+    with pytest.raises(AdasError, match="no such file"):
+        replay_drive(tmp_path / "missing.mp4", out, ReplayOptions())
+    assert not out.exists()
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[detect]\nno_such_key = 1\n")
+    assert main(["replay", str(clip), "--out", str(out), "--config", str(bad_config)]) == 2
+    no_camera = ["--camera", str(tmp_path / "no.yaml")]
+    assert main(["replay", str(clip), "--out", str(out), *no_camera]) == 2
+    unreadable = tmp_path / "bad.mp4"
+    unreadable.write_bytes(b"not a video")
+    assert main(["replay", str(unreadable), "--out", str(out)]) == 2
+    assert main(["replay", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
+    assert not out.exists()
 
 
 def test_many_drives_in_a_process_pool_merge_into_one_summary(

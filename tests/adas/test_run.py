@@ -56,5 +56,12 @@ def test_run_refuses_bad_combinations(clip: Path, tmp_path: Path) -> None:
     with pytest.raises(RunError, match="does not exist"):
         build(RunOptions(input=tmp_path / "none.mp4", ego="fixed"))
     assert main(["run", "--input", str(clip), "--rate", "0"]) == 2
+    # A refused run leaves no recording folder behind.
+    rec = tmp_path / "rec"
+    missing = ["--input", str(tmp_path / "none.mp4"), "--ego", "fixed"]
+    assert main(["run", *missing, "--record", str(rec)]) == 2
+    bad_camera = ["--camera", str(tmp_path / "no.yaml"), "--record", str(rec)]
+    assert main(["run", "--input", str(clip), "--ego", "fixed", *bad_camera]) == 2
+    assert not rec.exists()
     with pytest.raises(SystemExit):  # argparse: --device and --input are exclusive
         main(["run", "--input", str(clip), "--device", "0"])

@@ -74,11 +74,12 @@ def test_unavailable_and_unknown_values_are_null_never_nan(tmp_path: Path) -> No
 
 def test_detector_alone_matches_sink() -> None:
     detector = EventDetector()
-    levels = [e.level for r in make_drive() if (e := detector.update(r)) is not None]
-    assert levels == [
+    made = [e for r in make_drive() if (e := detector.update(r)) is not None]
+    assert [e.level for e in made] == [
         DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL, DecisionLevel.BRAKE_FULL,
         DecisionLevel.NONE,
     ]  # fmt: skip
+    assert detector.events == made  # kept, for the report that shares the detector
 
 
 def test_interrupted_run_leaves_every_written_event(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
 import pytest
 
-from adas.sinks import ReportSink
+from adas.sinks import EventsSink, ReportSink, SummaryBuilder
 from tests.adas.sinks._results import LATENCY_STAGES, make_drive
 
 
@@ -59,3 +60,31 @@ def test_empty_run_writes_a_valid_page(tmp_path: Path) -> None:
     ReportSink(tmp_path).close()
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "(no tracks)" in page and page.rstrip().endswith("</html>")
+
+
+def test_report_reads_a_shared_summary_and_detector_without_feeding_them(tmp_path: Path) -> None:
+    """Replay's way: one SummaryBuilder and one EventDetector (events.jsonl's) for every
+    output; the page equals that of a report with its own, apart from the wall time."""
+    own_dir, shared_dir = tmp_path / "own", tmp_path / "shared"
+    own = ReportSink(own_dir, title="t")
+    ticks_own, ticks_shared = itertools.count(0.0, 2.0), itertools.count(0.0, 2.0)
+    own.summary = SummaryBuilder(name="t", clock=lambda: next(ticks_own))  # same wall time
+    summary = SummaryBuilder(shared_dir, name="t", clock=lambda: next(ticks_shared))
+    events = EventsSink(shared_dir)
+    shared = ReportSink(shared_dir, title="t", summary=summary, detector=events.detector)
+    for r in make_drive():
+        own.write(r)
+        for sink in (events, shared, summary):  # replay's order: the report before the summary
+            sink.write(r)
+    for s in (own.summary, summary):
+        s.add_skipped({"decode_error": 2})
+        s.add_warning("input ended early after 3 of 4 frames")
+    own.close()
+    shared.close()
+    assert summary.frames == len(make_drive())  # fed once, by the replay, not by the report
+    assert len(shared.events) == 4 and not summary.closed  # its owner closes it
+    summary.close()
+    events.close()
+    page = (shared_dir / "report.html").read_text(encoding="utf-8")
+    assert page == (own_dir / "report.html").read_text(encoding="utf-8")
+    assert "input ended early after 3 of 4 frames" in _sections(page)["summary"]

@@ -107,3 +107,20 @@ def test_merge_sums_counts_and_pools_percentiles() -> None:
 
 def _via_json(summary: DriveSummary) -> DriveSummary:
     return DriveSummary.from_json(json.loads(json.dumps(summary.to_json())))
+
+
+def test_warnings_reach_the_file_and_merge_with_the_drive_name(tmp_path: Path) -> None:
+    builder = SummaryBuilder(tmp_path, name="drive_a")
+    builder.write(make_result(3))
+    builder.add_warning("input ended early after 1 of 2 frames")
+    builder.close()
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert data["warnings"] == ["input ended early after 1 of 2 frames"]
+    a = read_summary(tmp_path / "summary.json")
+    assert a.warnings == ("input ended early after 1 of 2 frames",)
+    b = dataclasses.replace(a, name="drive_b", warnings=())
+    merged = merge_summaries([a, b])
+    assert merged.warnings == ("drive_a: input ended early after 1 of 2 frames",)
+    assert merge_summaries([merged, b]).warnings == merged.warnings  # no double prefix
+    old = {k: v for k, v in a.to_json().items() if k != "warnings"}  # an older summary.json
+    assert DriveSummary.from_json(old).warnings == ()

@@ -1,0 +1,116 @@
+"""A recording's frames through a pipeline's detector half, overlapped or one after another.
+
+:func:`pipelined`: decoding, preprocessing and inference each run in a thread of their own,
+joined by bounded queues (ONNX Runtime and OpenCV release the GIL); every stage takes frames in
+order, so the results equal :func:`sequential`'s exactly. Both yield ``(item, (detections,
+latency))`` in frame order, or ``(item, exception)`` for a frame a stage refused; the caller
+runs the chain (:meth:`adas.pipeline.Pipeline.post`) and counts the refusals. In
+:func:`pipelined` a failure of the source itself arrives with the exception in the item's
+place and ends the stream; :func:`sequential` raises it. Used by ``adas replay``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from adas.pipeline import Pipeline
+from adas.sources import SourceItem
+
+QUEUE_DEPTH = 4  # frames in flight between two stages: bounded memory, enough to overlap
+
+_END = object()
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> bool:
+    """Put unless the run stops first (a full queue never blocks a thread for good)."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.05)
+        except queue.Empty:
+            continue
+    return _END
+
+
+def _stage(
+    fn: Callable[[Any], Any], src: queue.Queue[Any], dst: queue.Queue[Any], stop: threading.Event
+) -> None:
+    """Apply ``fn`` to each item of ``src`` in order; exceptions travel on as values."""
+    while (item := _get(src, stop)) is not _END:
+        try:
+            out = fn(item)
+        except Exception as err:  # handed to the consumer, which counts it
+            out = (item, err)
+        if not _put(dst, out, stop):
+            return
+    _put(dst, _END, stop)
+
+
+def pipelined(
+    items: Iterator[SourceItem], pipe: Pipeline, stop: threading.Event
+) -> Iterator[tuple[Any, Any]]:
+    """(item, (detections, latency)) in order, or (item, exception), with decode, preprocess
+    and inference each in a thread of their own. Setting ``stop`` (or closing the iterator)
+    ends every thread within one queue timeout."""
+    q0: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+    q1: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+    q2: queue.Queue[Any] = queue.Queue(QUEUE_DEPTH)
+
+    def read() -> None:
+        try:
+            for it in items:
+                if not _put(q0, it, stop):
+                    return
+        except Exception as err:  # a source failure ends the drive, reported by the consumer
+            _put(q0, err, stop)
+        _put(q0, _END, stop)
+
+    def prep(it: Any) -> Any:
+        if isinstance(it, Exception):
+            raise it
+        return it, pipe.prepare(it.frame)
+
+    def infer(x: Any) -> Any:
+        it, prepared = x
+        if isinstance(prepared, Exception):
+            return x
+        try:
+            return it, pipe.infer(prepared)
+        except Exception as err:  # counted by the consumer, like a preprocessing failure
+            return it, err
+
+    workers = [
+        threading.Thread(target=read, daemon=True, name="replay-decode"),
+        threading.Thread(target=_stage, args=(prep, q0, q1, stop), daemon=True),
+        threading.Thread(target=_stage, args=(infer, q1, q2, stop), daemon=True),
+    ]
+    for w in workers:
+        w.start()
+    try:
+        while (out := q2.get()) is not _END:
+            yield out
+    finally:
+        stop.set()  # every thread sees it within one queue timeout
+        for w in workers:
+            w.join(timeout=5.0)
+
+
+def sequential(items: Iterator[SourceItem], pipe: Pipeline) -> Iterator[tuple[Any, Any]]:
+    """The same stream as :func:`pipelined`, in the calling thread (``--sequential``)."""
+    for it in items:
+        try:
+            yield it, pipe.infer(pipe.prepare(it.frame))
+        except Exception as err:
+            yield it, err
