@@ -35,8 +35,10 @@ from calibration.detect import Detection, DetectionSet, detect_images, expand_in
 from calibration.errors import CalibrationError
 from calibration.intrinsics import calibrate
 from calibration.stereo import calibrate_stereo
-from calibration.uncalibrated import board_matches, rectify_uncalibrated, row_disparity
+from calibration.uncalibrated import rectify_uncalibrated
+from calibration.uncalibrated_candidates import row_disparity
 from calibration.uncalibrated_io import uncalibrated_summary
+from calibration.uncalibrated_matches import board_matches
 
 CHESS = BoardSpec(BoardKind.CHESSBOARD, 10, 7, 1.0)  # 9 x 6 inner corners, square = 1 unit
 CHARUCO = BoardSpec(BoardKind.CHARUCO, 20, 20, 0.004, 0.0032, "DICT_4X4_1000")

@@ -64,17 +64,13 @@ def run_uncalibrated(args: argparse.Namespace, spec_of: Any) -> int:
     from calibration import report
     from calibration.detect import detect_images, expand_inputs
     from calibration.errors import MatchError
-    from calibration.uncalibrated import (
-        board_matches,
-        load_camera,
-        match_keypoints,
-        rectify_uncalibrated,
-    )
+    from calibration.uncalibrated import rectify_uncalibrated
     from calibration.uncalibrated_io import (
         uncalibrated_summary,
         write_uncalibrated_opencv_yaml,
         write_uncalibrated_ros,
     )
+    from calibration.uncalibrated_matches import board_matches, load_camera, match_keypoints
 
     single = args.left is not None or args.right is not None
     board = args.pairs_left is not None or args.pairs_right is not None
@@ -253,7 +249,8 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
     from calibration import io, report
     from calibration.detect import detect_images, expand_inputs
     from calibration.errors import CalibrationError
-    from calibration.rig import calibrate_rig, rig_summary, write_rig_opencv_yaml
+    from calibration.rig import calibrate_rig
+    from calibration.rig_io import rig_summary, write_rig_opencv_yaml
 
     names = [n for n, _ in args.camera]
     if len(set(names)) != len(names):

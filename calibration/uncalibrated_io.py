@@ -21,7 +21,8 @@ import numpy as np
 
 from calibration.errors import OutputError
 from calibration.io import json_num, open_yaml_writer, ros_calibration_text, write_text
-from calibration.uncalibrated import UncalibratedResult, dy_stats, rectifying_cameras
+from calibration.uncalibrated import UncalibratedResult, rectifying_cameras
+from calibration.uncalibrated_candidates import dy_stats
 
 # OpenCV coefficient counts ROS camera_info has a model for (4 is plumb_bob with k3 = 0)
 _ROS_MODELS = {4: "plumb_bob", 5: "plumb_bob", 8: "rational_polynomial"}

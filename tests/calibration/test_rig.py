@@ -12,14 +12,9 @@ import pytest
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import DetectionSet, detect_images, expand_inputs
 from calibration.errors import CalibrationError, NotEnoughViewsError
-from calibration.rig import (
-    RigResult,
-    calibrate_rig,
-    loop_closures,
-    rig_summary,
-    to_matrix,
-    write_rig_opencv_yaml,
-)
+from calibration.rig import RigResult, calibrate_rig, loop_closures
+from calibration.rig_fit import to_matrix
+from calibration.rig_io import rig_summary, write_rig_opencv_yaml
 from tests.calibration.synth import (
     Camera,
     compose,

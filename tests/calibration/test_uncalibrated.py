@@ -16,19 +16,11 @@ from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import DetectionSet, detect_images, expand_inputs
 from calibration.errors import CalibrationError, MatchError, OutputError
 from calibration.intrinsics import IntrinsicsResult, calibrate
-from calibration.uncalibrated import (
-    Matches,
-    UncalibratedResult,
-    board_matches,
-    deformation,
-    load_camera,
-    match_keypoints,
-    rectify_maps,
-    rectify_uncalibrated,
-    row_disparity,
-)
+from calibration.uncalibrated import UncalibratedResult, rectify_maps, rectify_uncalibrated
+from calibration.uncalibrated_candidates import deformation, row_disparity
 from calibration.uncalibrated_io import uncalibrated_summary as summary
 from calibration.uncalibrated_io import write_uncalibrated_opencv_yaml, write_uncalibrated_ros
+from calibration.uncalibrated_matches import Matches, board_matches, load_camera, match_keypoints
 from tests.calibration.rectified import pair01_row_misalignment
 
 CHESS = BoardSpec(BoardKind.CHESSBOARD, 10, 7, 1.0)  # 9 x 6 inner corners
