@@ -226,7 +226,7 @@ def _warnings(source: Source, counts: _Counts) -> list[str]:
     speed (UNAVAILABLE), each with what it means and the options that fix it."""
     out = []
     if source.skipped.get(Skip.TRUNCATED):
-        why = getattr(source, "truncation", None) or "the recording is cut or damaged"
+        why = source.truncation or "the recording is cut or damaged"
         out.append(why if why.startswith("input ended early") else f"input ended early: {why}")
     if counts.no_ego:
         fix = (

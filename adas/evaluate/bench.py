@@ -17,8 +17,8 @@ from scipy.optimize import linear_sum_assignment
 
 from adas.camera import CameraModel, Mount
 from adas.distance import DistanceEstimator
-from adas.evaluate.synthetic import Objects3D, project_boxes
 from adas.motion import MotionEstimator
+from adas.synthetic import Objects3D, project_boxes
 from adas.track import Tracker, iou_matrix
 from adas.types import Detections, ObjectClass
 

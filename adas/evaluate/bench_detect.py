@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from adas.app import usable_cpus
 from adas.detect.detector import DetectConfig, Detector
 from adas.detect.registry import load_registry, resolve_model
 from adas.errors import AdasError
@@ -104,12 +105,6 @@ def bench_detect(
         "benchmark": "detect",
         "image_wh": [int(image.shape[1]), int(image.shape[0])],
         "runs": runs,
-        "machine": {"cpu_count": _cpus(), "platform": platform.platform()},
+        "machine": {"cpu_count": usable_cpus(), "platform": platform.platform()},
         "results": results,
     }
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

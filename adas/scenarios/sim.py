@@ -33,9 +33,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from adas.camera import CameraModel
-from adas.evaluate.synthetic import Objects3D, box_corners_vehicle
 from adas.scenarios.camera_sim import FRAME_NS, CameraSim, SensorModel
 from adas.scenarios.metrics import trial_events
+from adas.synthetic import Objects3D, box_corners_vehicle
 from adas.types import Decision, Detections, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks
 
 STEP_NS = 10_000_000  # 10 ms simulation step

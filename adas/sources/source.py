@@ -161,11 +161,13 @@ class Source(Protocol):
     """What ``adas replay`` iterates: frames in recorded time order, bad input counted.
 
     ``skipped`` counts dropped messages by :class:`Skip` reason (reset at each pass),
-    ``degraded`` counts yielded frames with a missing input by :class:`Degraded` reason.
+    ``degraded`` counts yielded frames with a missing input by :class:`Degraded` reason,
+    ``truncation`` says why the recording ended early (None while it did not).
     """
 
     skipped: Counter[str]
     degraded: Counter[str]
+    truncation: str | None
 
     def __iter__(self) -> Iterator[SourceItem]: ...
 

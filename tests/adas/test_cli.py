@@ -17,7 +17,7 @@ import pytest
 
 from adas.cli import build_parser, main
 from adas.evaluate.bench import bench_camera
-from adas.evaluate.synthetic import Objects3D, project_boxes
+from adas.synthetic import Objects3D, project_boxes
 
 P2 = "P2: 721.5377 0 609.5593 0 0 721.5377 172.854 0 0 0 1 0\n"
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from adas.camera import CameraModel, Mount
 from adas.distance import DistanceConfig, DistanceEstimator, SizePriors, rotation_level_camera
 from adas.errors import ConfigError
-from adas.evaluate.synthetic import Objects3D, project_boxes
 from adas.params import from_mapping
+from adas.synthetic import Objects3D, project_boxes
 from adas.types import ObjectClass, RangeMethod, RangeStatus, Tracks
 
 F = 721.5377

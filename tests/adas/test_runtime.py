@@ -21,13 +21,13 @@ import pytest
 from adas.config import load_config
 from adas.errors import ContractError
 from adas.evaluate.bench import bench_camera
-from adas.evaluate.synthetic import Objects3D, project_boxes
 from adas.pipeline import Pipeline
 from adas.runtime.config import RuntimeConfig
 from adas.runtime.core import Cycle, RuntimeCore
 from adas.runtime.shell import Runtime
 from adas.sources.camera import player_frames
 from adas.sources.latest import Captured, LatestSlot
+from adas.synthetic import Objects3D, project_boxes
 from adas.types import (
     Decision,
     DecisionLevel,

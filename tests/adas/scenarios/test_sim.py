@@ -9,7 +9,6 @@ import pytest
 
 from adas.camera import Mount
 from adas.distance import DistanceEstimator
-from adas.evaluate.synthetic import Objects3D, project_boxes
 from adas.scenarios.camera_sim import FRAME_NS, SensorModel, sim_camera, visible_boxes
 from adas.scenarios.sim import (
     CAR_HWL_M,
@@ -24,6 +23,7 @@ from adas.scenarios.sim import (
     simulate,
     true_ttc,
 )
+from adas.synthetic import Objects3D, project_boxes
 from adas.types import Decision, DecisionLevel, Detections, EgoState, ObjectStates, Tracks
 
 DT = STEP_NS * 1e-9
