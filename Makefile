@@ -31,6 +31,7 @@ lint: venv
 	$(BIN)/ruff check adas calibration fpga tests tools
 	$(BIN)/ruff format --check adas calibration fpga tests tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
 
 test: lint
 	$(BIN)/pytest -q
