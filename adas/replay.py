@@ -21,6 +21,7 @@ each worker process loads the model once (:func:`adas.app.pipeline`) and reuses 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -209,7 +210,7 @@ def replay_drive(
         sinks, summary = _sinks(out_dir, options, title)
         with MultiSink(sinks) as out:
             try:
-                _run(_chain(first, items), pipe, out, options, counts)
+                _run(itertools.chain((first,), items), pipe, out, options, counts)
             except KeyboardInterrupt:
                 log.warning("replay of %s interrupted; outputs end at the last frame", path)
                 counts.errors["interrupted"] += 1
@@ -239,11 +240,6 @@ def _warnings(source: Source, counts: _Counts) -> list[str]:
             f"UNAVAILABLE (as in a vehicle without its speed signal); give one with {fix}"
         )
     return out
-
-
-def _chain(first: SourceItem, rest: Iterator[SourceItem]) -> Iterator[SourceItem]:
-    yield first
-    yield from rest
 
 
 def _run(
