@@ -231,10 +231,10 @@ class DangerAssessor:
         # (adas.motion), so a high required deceleration on a target that is not closing and
         # whose braking is not established (a cut box, a noisy young track: "partial braking,
         # TTC inf s, required 25 m/s^2" on real dashcam clips) raises no level.
-        predicted = real & ttc_known & np.isfinite(ttc)
+        collision_ahead = real & ttc_known & np.isfinite(ttc)
         unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
-            hit = unset & predicted & ((ttc <= ttc_max) | (b >= decel_min))
+            hit = unset & collision_ahead & ((ttc <= ttc_max) | (b >= decel_min))
             danger[hit] = int(level)
             unset &= ~hit
         caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)
