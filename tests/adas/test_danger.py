@@ -198,6 +198,28 @@ def test_a_warning_or_brake_needs_a_predicted_collision() -> None:
     assert assess(vague, speed=15.0).danger.tolist() == [DangerLevel.NONE]
 
 
+def test_a_warning_holds_while_the_ttc_is_within_its_noise_of_the_threshold() -> None:
+    # R152 40 km/h, stationary target: the TTC estimate wandered 2.8 -> 3.6 s (sigma 1.7 s)
+    # and back; the warning ended, restarted at TTC 1.9 s and braking waited another 0.8 s
+    # (impact at 9 km/h). A warned track keeps WARNING while TTC - sigma <= 3.2 s.
+    a = DangerAssessor()
+    ego = [EgoState(t_ns=k * 10**8, speed_mps=11.1, yaw_rate_rps=0.0) for k in range(10)]
+
+    def level(k: int, ttc: float, sigma: float) -> int:
+        o = dataclasses.replace(
+            objects([33.0], rr=[-10.0], ttc=[ttc]), sigma_ttc_s=np.array([sigma])
+        )
+        return int(a.update(tracks(1), o, ego[k]).danger[0])
+
+    assert level(0, 2.9, 0.9) == DangerLevel.NONE  # not yet old enough (0.3 s)
+    assert level(4, 2.9, 0.9) == DangerLevel.WARNING
+    assert level(5, 3.6, 1.7) == DangerLevel.WARNING  # held: 3.6 - 1.7 <= 3.2
+    assert level(6, 3.6, 0.3) == DangerLevel.NONE  # known to be beyond 3.2 s: released
+    assert level(7, 3.6, 1.7) == DangerLevel.NONE  # no hysteresis without a warning
+    assert level(8, 2.9, 0.9) == DangerLevel.WARNING
+    assert level(9, math.inf, math.inf) == DangerLevel.NONE  # no collision ahead
+
+
 def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
     k = np.array([[721.5, 0.0, 609.6], [0.0, 721.5, 172.9], [0.0, 0.0, 1.0]])
     cam = CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=Mount(height_m=1.65))
