@@ -65,6 +65,9 @@ EDGE_MAX_OCCLUSION = 1
 EDGES = ("left", "top", "right", "bottom")
 MAD_TO_SIGMA = 1.4826  # sigma of a normal distribution per median absolute deviation
 SCORE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+# A false box overlapping a labelled object at least this much is a badly placed box on a real
+# object (counted apart in the file), below it a box on nothing.
+LABEL_OVERLAP_IOU = 0.1
 
 
 def detected_name(class_id: int) -> str:
@@ -83,6 +86,7 @@ class FalseBox:
     h_px: float
     cls: str
     score: float
+    label_iou: float = 0.0  # highest IoU with any labelled object (> 0: a mislocated box)
 
 
 @dataclass
@@ -148,6 +152,7 @@ def match_frame(
                 h_px=float(b[3] - b[1]),
                 cls=detected_name(cls),
                 score=float(score[k]),
+                label_iou=float(iou[k].max()) if len(objs) else 0.0,
             )
         )
     out.missed = [o for o, u in zip(objs, used, strict=True) if not u and o.kind in KITTI_TO_LABEL]
@@ -312,6 +317,7 @@ class SensorStats:
                 "h_px": round(f.h_px, 1),
                 "class": f.cls,
                 "score": round(f.score, 4),
+                "label_iou": round(f.label_iou, 3),
             }
             for f in self.false
         ]
@@ -327,6 +333,7 @@ class SensorStats:
                 "per_frame": _r(per_frame),
                 "frames": self.frames,
                 "n": len(self.false),
+                "n_overlapping_a_label": sum(f.label_iou >= LABEL_OVERLAP_IOU for f in self.false),
                 "samples": samples,
             },
             "other_detections": {

@@ -79,13 +79,14 @@ def test_match_frame_sorts_every_box() -> None:
     assert r.false_other == 1
     assert len(r.false) == 1
     f = r.false[0]
-    assert (f.x_rel, f.y_rel, f.w_px, f.h_px, f.cls, f.score) == (
+    assert (f.x_rel, f.y_rel, f.w_px, f.h_px, f.cls, f.score, f.label_iou) == (
         30 / W,
         315 / H,
         40.0,
         30.0,
         "bus",
         0.45,
+        0.0,
     )
 
 
@@ -95,6 +96,11 @@ def test_dontcare_needs_half_the_box_inside() -> None:
     less = match_frame(*_dets([((51, 0, 151, 100), ObjectClass.CAR, 0.9)]), labels, (W, H))
     assert (half.ignored, len(half.false)) == (1, 0)
     assert (less.ignored, len(less.false)) == (0, 1)
+    # a box half on a car is a false box that overlaps a label: IoU 50 * 50 / (2 * 2500 - 1250)
+    car = [_obj("Car", (0, 0, 50, 50))]
+    shifted = match_frame(*_dets([((25, 0, 75, 50), ObjectClass.CAR, 0.9)]), car, (W, H))
+    assert [f.label_iou for f in shifted.false] == [pytest.approx(1 / 3)]
+    assert [o.kind for o in shifted.missed] == ["Car"]
 
 
 def test_height_bins() -> None:
