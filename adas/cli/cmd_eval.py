@@ -1,10 +1,13 @@
 """``adas eval``: accuracy on real ground truth. ``kitti-tracking`` scores distance, TTC and
-track identity on KITTI tracking labels; ``kitti-object`` scores the detector on KITTI frames.
+track identity on KITTI tracking labels; ``kitti-object`` scores the detector on KITTI frames;
+``sensor-model`` measures the detector as a sensor and writes its sensor-model file.
 Each prints a short summary and writes the full report with ``--json PATH``."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +25,8 @@ from adas.cli.common import (
 EVAL_EXAMPLES = """\
 examples:
   adas eval kitti-tracking --root $ADAS_DATA_DIR/kitti/tracking --json eval.json
-  adas eval kitti-object --root $ADAS_DATA_DIR/kitti/object --json det.json"""
+  adas eval kitti-object --root $ADAS_DATA_DIR/kitti/object --json det.json
+  adas eval sensor-model --model yolox_nano --out data/sensor/yolox_nano.json"""
 
 
 def add_parser(sub: Any) -> None:
@@ -69,6 +73,53 @@ def add_parser(sub: Any) -> None:
     add_config_arg(ko)
     ko.add_argument("--repeats", type=int, default=3, help="timed runs per image")
     add_json_arg(ko, "the report")
+
+    sm = evs.add_parser(
+        "sensor-model",
+        help="measure the detector as a sensor; write its sensor-model file",
+        description=(
+            "Run the detector (the product path, as kitti-object) on every labelled KITTI "
+            "frame under the roots and measure against the labels: box edge errors by box "
+            "height, misses by height and occlusion, false boxes, class confusion, scores, "
+            "and the spread of object sizes from every label file. Writes the sensor-model "
+            "file the scenario simulator reads (format: docs/sensor-model.md)."
+        ),
+        epilog="example:\n  adas eval sensor-model --model yolox_nano "
+        "--out data/sensor/yolox_nano.json",
+        formatter_class=HelpFormatter,
+    )
+    sm.set_defaults(handler=sensor_model)
+    sm.add_argument("--model", default="", help="registry name or .onnx path (default: config)")
+    sm.add_argument(
+        "--root",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="KITTI object or tracking folder, repeatable (default: kitti/object, "
+        "kitti/object_val and kitti/tracking under $ADAS_DATA_DIR)",
+    )
+    sm.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="sensor-model file to write (default: data/sensor/<model>.json of this project)",
+    )
+    sm.add_argument(
+        "--persistence",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="RECORDING",
+        help="unlabelled video or image folder for class persistence along tracks, "
+        "repeatable (default: the udacity clip and kitti/odometry/seq_1 under $ADAS_DATA_DIR)",
+    )
+    sm.add_argument(
+        "--no-persistence", action="store_true", help="skip the class-persistence measurement"
+    )
+    add_config_arg(sm)
+    add_json_arg(sm, "the key figures")
 
 
 def _fmt(stats: dict[str, Any]) -> str:
@@ -166,4 +217,79 @@ def kitti_object(args: argparse.Namespace) -> int:
     )
     if args.json is not None:
         emit_json(report, args.json)
+    return 0
+
+
+def sensor_model(args: argparse.Namespace) -> int:
+    """``adas eval sensor-model``: measure the detector as a sensor, write the model file."""
+    from adas.cli.common import UsageError
+
+    check_text_input(args.config, "config file")
+    check_output(args.out, "--out")
+    check_output(args.json, "--json")
+    data_dir = os.environ.get("ADAS_DATA_DIR")
+    roots = args.root
+    if not roots:
+        if not data_dir:
+            msg = "no --root given and ADAS_DATA_DIR is not set: name the KITTI folders"
+            raise UsageError(msg)
+        from adas.evaluate.sensor_model import default_roots
+
+        roots = default_roots(data_dir)
+        if not roots:
+            msg = f"no kitti/object, kitti/object_val or kitti/tracking under {data_dir}"
+            raise UsageError(msg)
+    for r in roots:
+        if not r.is_dir():
+            msg = f"--root {r} is not a folder"
+            raise UsageError(msg)
+    import dataclasses
+
+    from adas.config import load_config
+    from adas.evaluate.kitti_object import detect_config
+    from adas.evaluate.sensor_model import (
+        key_figures,
+        measure,
+        sensor_model_path,
+        source_name,
+        write_sensor_model,
+    )
+
+    config = load_config(args.config)
+    cfg = detect_config(config.detect, model=args.model)
+    persistence = None
+    if not args.no_persistence:
+        from adas.evaluate.sensor_persistence import DEFAULT_RECORDINGS, class_persistence
+
+        recs = args.persistence or [
+            Path(data_dir) / r
+            for r in DEFAULT_RECORDINGS
+            if data_dir and (Path(data_dir) / r).exists()
+        ]
+        if recs:
+            persistence = class_persistence(
+                recs,
+                dataclasses.replace(config, detect=cfg),
+                source_names=[source_name(r, data_dir) for r in recs],
+            )
+    doc = measure(roots, config=cfg, data_dir=data_dir, persistence=persistence)
+    out_path = args.out or sensor_model_path(doc["model"]["name"])
+    words = ["adas", "eval", "sensor-model", "--model", args.model or doc["model"]["name"]]
+    for r in args.root or []:
+        words += ["--root", source_name(r, data_dir)]
+    for r in args.persistence or []:
+        words += ["--persistence", source_name(r, data_dir)]
+    if args.no_persistence:
+        words.append("--no-persistence")
+    if args.config is not None:
+        words += ["--config", str(args.config)]
+    doc["command"] = shlex.join([*words, "--out", str(args.out or out_path.name)])
+    write_sensor_model(doc, out_path)
+    figures = key_figures(doc)
+    stream = summary_stream(args.json)
+    for line in figures["lines"]:
+        print(line, file=stream)
+    print(f"sensor model: {out_path}", file=stream)
+    if args.json is not None:
+        emit_json({k: v for k, v in figures.items() if k != "lines"}, args.json)
     return 0

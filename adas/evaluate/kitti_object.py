@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ def score_boxes(
         if len(ignore) and iou_ign[k].max() >= IOU_MATCH:
             counts.ignored += 1
             continue
-        if len(dontcare) and _inside(boxes[k], dontcare).max() >= DONTCARE_INSIDE:
+        if len(dontcare) and inside_fraction(boxes[k], dontcare).max() >= DONTCARE_INSIDE:
             counts.ignored += 1
             continue
         counts.fp += 1
@@ -176,8 +176,8 @@ def score_image(
     return counts, [(int(sel[k]), must[j]) for k, j in pairs]
 
 
-def _inside(box: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """Fraction of ``box``'s area inside each region."""
+def inside_fraction(box: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """Fraction of ``box``'s area (x1, y1, x2, y2, px) inside each region (N x 4)."""
     x1 = np.maximum(box[0], regions[:, 0])
     y1 = np.maximum(box[1], regions[:, 1])
     x2 = np.minimum(box[2], regions[:, 2])
@@ -208,6 +208,44 @@ def single_frame_distances(
     return np.asarray(DistanceEstimator(camera).update(tracks, 0).distance_m, np.float64)
 
 
+def detect_config(
+    config: DetectConfig | None = None, *, model: str = "", tiles: int | None = None
+) -> DetectConfig:
+    """The detector configuration of an evaluation: ``config`` (default: the built-in
+    defaults) with the model and tile count the command line names, where it names them."""
+    cfg = config or DetectConfig()
+    if model:
+        cfg = dataclasses.replace(cfg, model=model)
+    if tiles is not None:
+        cfg = dataclasses.replace(cfg, tiles=tiles)
+    return cfg
+
+
+def detect_samples(
+    detector: Detector,
+    samples: Sequence[Sample],
+    cameras: dict[tuple[Path, int, int], CameraModel] | None = None,
+) -> Iterator[tuple[Sample, np.ndarray, Detections]]:
+    """Each readable sample's image (BGR) and the product detector's output on it.
+
+    The detector gets the sample's KITTI camera first (its horizon band depends on it);
+    cameras are cached in ``cameras`` by (calib file, width, height). Unreadable images are
+    skipped with a warning.
+    """
+    cams = {} if cameras is None else cameras
+    for s in samples:
+        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
+        if img is None:
+            log.warning("skipping unreadable image %s", s.image)
+            continue
+        h, w = img.shape[:2]
+        key = (s.calib, w, h)
+        if key not in cams:
+            cams[key] = kitti_camera(s.calib, w, h)
+        detector.camera = cams[key]
+        yield s, img, detector.detect(img)
+
+
 def _ms(ns: list[int]) -> dict[str, float | None]:
     if not ns:
         return {"median": None, "p90": None}
@@ -226,11 +264,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Detect on every labelled image under ``root`` and score; JSON-ready report."""
     samples = discover(root)
-    cfg = config or DetectConfig()
-    if model:
-        cfg = dataclasses.replace(cfg, model=model)
-    if tiles is not None:
-        cfg = dataclasses.replace(cfg, tiles=tiles)
+    cfg = detect_config(config, model=model, tiles=tiles)
     plain_cfg = dataclasses.replace(cfg, tiles=1, band_up_deg=90.0, band_down_deg=90.0)
     t_start = time.perf_counter()
     cams: dict[tuple[Path, int, int], CameraModel] = {}
@@ -248,17 +282,9 @@ def evaluate(
     layouts: dict[str, Any] = {}
     prep: PreparedInput | None = None
     plain_prep: PreparedInput | None = None
-    for s in samples:
-        img = cv2.imread(str(s.image), cv2.IMREAD_COLOR)
-        if img is None:
-            log.warning("skipping unreadable image %s", s.image)
-            continue
+    for s, img, dets in detect_samples(detector, samples, cams):
         h, w = img.shape[:2]
         key = (s.calib, w, h)
-        if key not in cams:
-            cams[key] = kitti_camera(s.calib, w, h)
-        detector.camera = cams[key]
-        dets = detector.detect(img)
         for _ in range(max(repeats, 1)):
             # Timing: the detector and the plain pass interleaved, so load hits both alike;
             # each reuses its input tensor as detect() does.

@@ -162,6 +162,7 @@ def test_every_json_option_takes_a_path_or_dash() -> None:
         [
             "adas eval kitti-tracking",
             "adas eval kitti-object",
+            "adas eval sensor-model",
             "adas scenarios",
             "adas bench chain",
             "adas bench preprocess",
