@@ -21,7 +21,7 @@ from adas.scenarios.suites import Scenario, run_scenario, scenarios
 if TYPE_CHECKING:
     from adas.config import AdasConfig
 
-__all__ = ["SERIES_KEPT", "format_seeds", "parse_seeds", "run_batch"]
+__all__ = ["SERIES_KEPT", "SeriesFilter", "format_seeds", "parse_seeds", "run_batch"]
 
 SERIES_KEPT = "failed trials and the first passing trial of each scenario"
 _SEEDS = re.compile(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?")
@@ -86,7 +86,7 @@ def _run_job(job: Job) -> dict[str, Any]:
     return run_scenario(scn, trial, seed, _STATE["config"], keep_series=keep, **_STATE["kwargs"])
 
 
-class _SeriesFilter:
+class SeriesFilter:
     """Keeps the time series of failed trials and of the first passing trial (in job order) of
     each scenario; drops the others as results arrive, in whatever order they arrive."""
 
@@ -94,6 +94,8 @@ class _SeriesFilter:
         self.first_pass: dict[str, int] = {}  # scenario id -> job index of its kept pass
 
     def __call__(self, index: int, result: dict[str, Any], done: dict[int, Any]) -> None:
+        """``result`` of job ``index`` has arrived; ``done`` holds the results so far by job
+        index (a later pass kept until now loses its series there)."""
         if "series" not in result or not result["passed"]:
             return
         sid = result["scenario"]
@@ -139,7 +141,7 @@ def run_batch(
         (i, seed, trial) for i in range(len(chosen)) for seed in seeds for trial in range(trials)
     ]
     done: dict[int, dict[str, Any]] = {}
-    keep = _SeriesFilter()
+    keep = SeriesFilter()
 
     def collect(index: int, result: dict[str, Any]) -> None:
         done[index] = result
