@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from adas.cli.common import (
     HelpFormatter,
+    UsageError,
     add_config_arg,
     add_json_arg,
     check_output,
@@ -22,13 +23,19 @@ from adas.cli.common import (
 
 SUITE_CHOICES = ("nhtsa", "ncap", "r152", "false-reaction", "all")
 
+MAX_SEEDS = 10_000  # a guard against a typo such as 0-1000000 (hours x 10^6)
+
 SCENARIOS_DESCRIPTION = """\
 Simulate each scenario in closed loop (ego and target kinematics, brake actuator, a camera
 with pixel noise and missed detections) through the real chain tracker -> distance -> TTC ->
-danger -> control, and judge it against its protocol.
+danger -> control, and judge it against its protocol. With --seeds every scenario runs
+--trials times per seed, in --workers processes; the summary then gives per scenario and per
+suite the passes, collisions, false warnings and false brakes (per hour of simulated driving)
+and 95 % upper bounds on each failure rate (Clopper-Pearson per trial, exact Poisson per hour).
 
-example:
-  adas scenarios --suite all --trials 7 --json scenarios.json --report scenarios.html"""
+examples:
+  adas scenarios --suite all --trials 7 --json scenarios.json --report scenarios.html
+  adas scenarios --suite all --trials 7 --seeds 0-29 --workers 8 --json seeds.json"""
 
 
 def add_parser(sub: Any) -> None:
@@ -41,27 +48,110 @@ def add_parser(sub: Any) -> None:
     )
     sc.set_defaults(handler=scenarios)
     sc.add_argument("--suite", default="all", choices=SUITE_CHOICES, help="which protocols to run")
-    sc.add_argument("--trials", type=int, default=1, help="noise seeds per scenario")
-    sc.add_argument("--seed", type=int, default=0, help="first noise seed")
+    sc.add_argument("--trials", type=int, default=1, help="noise trials per scenario and seed")
+    seeds = sc.add_mutually_exclusive_group()
+    seeds.add_argument("--seed", type=int, default=0, help="the noise seed")
+    seeds.add_argument(
+        "--seeds", default=None, metavar="A-B", help="run every seed from A to B (inclusive)"
+    )
+    sc.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: the usable CPUs)"
+    )
     add_config_arg(sc)
     sc.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
     add_json_arg(sc, "the results (without time series)")
-    sc.add_argument("--report", type=Path, default=None, help="write an HTML report here")
+    sc.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write an HTML report here (time series of failed trials and one passing trial "
+        "per scenario)",
+    )
 
 
 def _num(x: Any) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100.0 * x:.2f}%"
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    """The seeds to run: --seeds A-B, else the single --seed."""
+    if args.seeds is None:
+        check_range("--seed", args.seed, 0, 2**32 - 1)
+        return [args.seed]
+    from adas.scenarios.batch import parse_seeds
+
+    try:
+        seeds = parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise UsageError(f"--seeds: {exc}") from exc
+    check_range("--seeds count", len(seeds), 1, MAX_SEEDS)
+    return seeds
+
+
+def print_summary(results: dict[str, Any], out: TextIO) -> None:
+    """One line per scenario (passes, the worst warning TTC and impact against the limit),
+    then one per suite with the failure statistics and their 95 % upper bounds (<=)."""
+    print(
+        f"{'scenario':34s} {'pass':>9s} {'warn TTC':>9s} {'margin':>7s} "
+        f"{'impact':>7s} {'limit':>6s} {'coll':>5s} {'FW':>4s} {'FB':>4s} {'fail<=':>7s}",
+        file=out,
+    )
+    limits: dict[str, Any] = {}
+    for r in results["results"]:
+        limits.setdefault(r["scenario"], r.get("allowed_impact_speed_kmh"))
+    for row in results["summary"]["scenarios"]:
+        print(
+            f"{row['scenario']:34s} {row['passed']:>4d}/{row['trials']:<4d} "
+            f"{_num(row['min_warning_ttc_s']):>9s} {_num(row['min_warning_ttc_margin_s']):>7s} "
+            f"{_num(row['max_impact_speed_kmh']):>7s} {_num(limits.get(row['scenario'])):>6s} "
+            f"{row['collisions']:>5d} {row['false_warnings']:>4d} {row['false_brakes']:>4d} "
+            f"{_pct(row['failure_rate_upper95']):>7s}"
+            + (f"  {'; '.join(row['failures'])}" if row["failures"] else ""),
+            file=out,
+        )
+    print(
+        f"\n{'suite':15s} {'trials':>7s} {'passed':>7s} {'coll':>5s} {'FW (trials)':>12s} "
+        f"{'FB (trials)':>12s} {'hours':>8s} {'FW/h<=':>7s} {'FB/h<=':>7s} {'fail<=':>7s} "
+        f"{'coll<=':>7s}",
+        file=out,
+    )
+    for name, row in results["summary"]["suites"].items():
+        fw = f"{row['false_warnings']} ({row['trials_with_false_warning']})"
+        fb = f"{row['false_brakes']} ({row['trials_with_false_brake']})"
+        print(
+            f"{name:15s} {row['trials']:>7d} {row['passed']:>7d} {row['collisions']:>5d} "
+            f"{fw:>12s} {fb:>12s} {row['hours']:>8.3f} "
+            f"{_num(row['false_warnings_per_hour_upper95']):>7s} "
+            f"{_num(row['false_brakes_per_hour_upper95']):>7s} "
+            f"{_pct(row['failure_rate_upper95']):>7s} {_pct(row['collision_rate_upper95']):>7s}",
+            file=out,
+        )
+    print(
+        f"passed {results['passed']}, failed {results['failed']} "
+        "(<=: upper end of the 95 % interval; FW/FB: false warnings/brakes)",
+        file=out,
+    )
+
+
 def scenarios(args: argparse.Namespace) -> int:
-    """``adas scenarios``: one table row per scenario; exit 1 if any trial failed."""
+    """``adas scenarios``: one table row per scenario and per suite; exit 1 if any trial
+    failed."""
     check_range("--trials", args.trials, 1, 1000)
+    seeds = _seeds(args)
+    from adas.app import usable_cpus
+
+    workers = usable_cpus() if args.workers is None else args.workers
+    check_range("--workers", workers, 1, 1024)
     check_text_input(args.config, "config file")
     check_output(args.json, "--json")
     check_output(args.report, "--report")
     from tqdm import tqdm
 
-    from adas.scenarios import FAST_SUBSET, run_suite, write_json, write_report
+    from adas.scenarios import FAST_SUBSET, run_batch, write_json, write_report
 
     cfg = None
     if args.config is not None:
@@ -74,35 +164,18 @@ def scenarios(args: argparse.Namespace) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        results = run_suite(
+        results = run_batch(
             args.suite,
+            seeds=seeds,
             trials=args.trials,
-            seed=args.seed,
             config=cfg,
             scenario_ids=list(FAST_SUBSET) if args.fast else None,
+            workers=workers,
             keep_series=args.report is not None,
             progress=progress,
         )
     out = summary_stream(args.json)
-    print(
-        f"{'scenario':34s} {'pass':>6s} {'warn TTC':>9s} {'margin':>7s} "
-        f"{'impact':>7s} {'limit':>6s}",
-        file=out,
-    )
-    for row in results["summary"]["scenarios"]:
-        allowed = [
-            r.get("max_impact_speed_kmh")
-            for r in results["results"]
-            if r["scenario"] == row["scenario"]
-        ]
-        print(
-            f"{row['scenario']:34s} {row['passed']:>2d}/{row['trials']:<3d} "
-            f"{_num(row['min_warning_ttc_s']):>9s} {_num(row['min_warning_ttc_margin_s']):>7s} "
-            f"{_num(row['max_impact_speed_kmh']):>7s} {_num(allowed[0] if allowed else None):>6s}"
-            + (f"  {'; '.join(row['failures'])}" if row["failures"] else ""),
-            file=out,
-        )
-    print(f"passed {results['passed']}, failed {results['failed']}", file=out)
+    print_summary(results, out)
     if json_to_stdout(args.json):
         from adas.scenarios.report import strip_series
 

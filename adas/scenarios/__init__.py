@@ -2,9 +2,11 @@
 
 ``run_suite("ncap", trials=7)`` simulates every scenario of a suite with the real chain and
 returns ``{"passed", "failed", "summary", "results"}``; ``write_json`` and ``write_report``
-store it (the HTML needs ``run_suite(..., keep_series=True)``).
+store it (the HTML needs ``run_suite(..., keep_series=True)``). ``run_batch`` runs the suites
+over many seeds in worker processes, with exact upper bounds on the failure rates.
 """
 
+from adas.scenarios.batch import parse_seeds, run_batch
 from adas.scenarios.metrics import summarize
 from adas.scenarios.report import write_json, write_report
 from adas.scenarios.suites import (
@@ -24,6 +26,8 @@ __all__ = [
     "Criteria",
     "Scenario",
     "evaluate",
+    "parse_seeds",
+    "run_batch",
     "run_scenario",
     "run_suite",
     "scenarios",

@@ -1,5 +1,8 @@
 """Judging scenario trials: warning and brake events of one trial from its time series, and
-totals with the worst margins over many trials (what ``adas scenarios`` reports as JSON).
+totals with the worst margins over many trials (what ``adas scenarios`` reports as JSON), with
+exact 95 % upper bounds on the failure rates: Clopper-Pearson for the share of trials that fail
+(or collide, or give a false warning or brake) and the exact Poisson bound for false warnings and
+false brakes per hour of simulated driving.
 
 The simulator (:mod:`adas.scenarios.sim`) and the suites use these; the HTML page
 (:mod:`adas.scenarios.report`) only draws them.
@@ -13,13 +16,33 @@ from typing import Any
 
 from adas.types import DecisionLevel
 
-__all__ = ["NCAP_BANDS", "WARNING_CODES", "summarize", "trial_events"]
+__all__ = [
+    "CONFIDENCE",
+    "NCAP_BANDS",
+    "STATISTICS",
+    "WARNING_CODES",
+    "binomial_upper",
+    "poisson_rate_upper",
+    "summarize",
+    "trial_events",
+]
 
 WARNING_CODES = tuple(
     int(v) for v in (DecisionLevel.WARNING, DecisionLevel.BRAKE_PARTIAL, DecisionLevel.BRAKE_FULL)
 )
 _UNAVAILABLE = int(DecisionLevel.UNAVAILABLE)
 NCAP_BANDS = ("green", "yellow", "orange", "brown", "red")  # Euro NCAP colour bands, best first
+# Confidence of the reported bounds: each is the upper end of the two-sided 95 % interval
+# (so a one-sided 97.5 % bound), the convention of Clopper & Pearson (1934) and of the
+# "rule of three" family (0 failures in n trials: 1 - 0.025**(1/n), about 3.7 / n).
+CONFIDENCE = 0.95
+STATISTICS: dict[str, Any] = {
+    "confidence": CONFIDENCE,
+    "per_trial_upper": "Clopper-Pearson exact binomial, upper end of the two-sided interval",
+    "per_hour_upper": "exact Poisson (chi-square), upper end of the two-sided interval",
+    "hours": "sum of the simulated trial durations",
+}
+_DIGITS = 6  # rounding of rates and bounds in the JSON
 
 
 def trial_events(series: dict[str, list[float]], *, expect_threat: bool = True) -> dict[str, Any]:
@@ -51,6 +74,67 @@ def trial_events(series: dict[str, list[float]], *, expect_threat: bool = True) 
     return out
 
 
+def binomial_upper(k: int, n: int, confidence: float = CONFIDENCE) -> float | None:
+    """Clopper-Pearson upper bound on a probability after ``k`` events in ``n`` trials: the
+    upper end of the exact two-sided ``confidence`` interval, Beta(1 - a/2; k + 1, n - k) with
+    a = 1 - confidence (1 when k = n). None without trials."""
+    if not (0 <= k <= n) or not 0.0 < confidence < 1.0:
+        msg = f"binomial bound of k={k} in n={n} at confidence {confidence}: need 0 <= k <= n"
+        raise ValueError(msg)
+    if n == 0:
+        return None
+    if k == n:
+        return 1.0
+    from scipy.stats import beta
+
+    return float(beta.ppf(1.0 - 0.5 * (1.0 - confidence), k + 1, n - k))
+
+
+def poisson_rate_upper(k: int, exposure: float, confidence: float = CONFIDENCE) -> float | None:
+    """Exact upper bound on a Poisson rate after ``k`` events in ``exposure`` (e.g. hours; the
+    rate is per that unit): chi2(1 - a/2; 2k + 2) / 2 / exposure with a = 1 - confidence, the
+    upper end of the two-sided interval (0 events: -ln(a/2) / exposure). None without
+    exposure."""
+    if k < 0 or exposure < 0.0 or not 0.0 < confidence < 1.0:
+        msg = f"Poisson bound of k={k} in {exposure} at confidence {confidence}: need k, T >= 0"
+        raise ValueError(msg)
+    if exposure == 0.0:
+        return None
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(1.0 - 0.5 * (1.0 - confidence), 2 * k + 2) / 2.0 / exposure)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, _DIGITS)
+
+
+def _rates(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-trial failure counts, false reactions per hour of simulated driving, and the upper
+    bounds (:data:`CONFIDENCE`) on each rate."""
+    n = len(rows)
+    failed = sum(not r["passed"] for r in rows)
+    collisions = sum(bool(r["collided"]) for r in rows)
+    fw_trials = sum(int(r["false_warnings"]) > 0 for r in rows)
+    fb_trials = sum(int(r["false_brakes"]) > 0 for r in rows)
+    fw, fb = sum(int(r["false_warnings"]) for r in rows), sum(int(r["false_brakes"]) for r in rows)
+    hours = sum(float(r.get("duration_s") or 0.0) for r in rows) / 3600.0
+    per_h = (lambda k: round(k / hours, _DIGITS)) if hours > 0.0 else (lambda k: None)
+    return {
+        "trials_with_false_warning": fw_trials,
+        "trials_with_false_brake": fb_trials,
+        "hours": round(hours, _DIGITS),
+        "false_warnings_per_hour": per_h(fw),
+        "false_brakes_per_hour": per_h(fb),
+        "failure_rate_upper95": _round(binomial_upper(failed, n)),
+        "collision_rate_upper95": _round(binomial_upper(collisions, n)),
+        "false_warning_trial_rate_upper95": _round(binomial_upper(fw_trials, n)),
+        "false_brake_trial_rate_upper95": _round(binomial_upper(fb_trials, n)),
+        "false_warnings_per_hour_upper95": _round(poisson_rate_upper(fw, hours)),
+        "false_brakes_per_hour_upper95": _round(poisson_rate_upper(fb, hours)),
+    }
+
+
 def _vals(rows: Iterable[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if isinstance(r.get(key), int | float)]
 
@@ -64,7 +148,8 @@ def _max(values: list[float]) -> float | None:
 
 
 def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts and worst cases over a set of results (worst = smallest margin)."""
+    """Counts, worst cases (worst = smallest margin) and failure-rate bounds over a set of
+    results."""
     return {
         "trials": len(rows),
         "passed": sum(bool(r["passed"]) for r in rows),
@@ -78,7 +163,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "min_impact_speed_margin_kmh": _min(_vals(rows, "impact_speed_margin_kmh")),
         "min_warning_to_brake_s": _min(_vals(rows, "warning_to_brake_s")),
         "min_warning_to_brake_margin_s": _min(_vals(rows, "warning_to_brake_margin_s")),
-    }
+    } | _rates(rows)
 
 
 def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
