@@ -22,10 +22,11 @@ the ego vehicle needs to avoid it, and the time headway:
   ``b = c^2 / (2 d) - a_t`` (closing speed ``c``, gap ``d``, target acceleration ``a_t``); if
   the target stops first,
   ``b = v^2 / (2 (d + s_t))`` with ``s_t`` its stopping distance (:func:`required_decel`);
-* ``BRAKE_FULL`` / ``BRAKE_PARTIAL`` / ``WARNING`` when the TTC is below, or the required
-  deceleration above, the thresholds of each level; ``CAUTION`` when the time headway is
-  below about 1 s; ``NONE`` otherwise. The required deceleration and the headway of every row
-  are columns of the output, for the control stage.
+* ``BRAKE_FULL`` / ``BRAKE_PARTIAL`` / ``WARNING`` when a collision is predicted (the object
+  closes in, its TTC is finite and known to ``ttc_max_rel_sigma``) and the TTC is below, or
+  the required deceleration above, the thresholds of each level; ``CAUTION`` when the time
+  headway is below about 1 s; ``NONE`` otherwise. The required deceleration and the headway
+  of every row are columns of the output, for the control stage.
 
 The thresholds are in ``data/config/default.toml`` ``[danger]`` with their sources.
 """
@@ -225,9 +226,15 @@ class DangerAssessor:
         # A new track's range rate comes from a few range differences: no warning or braking
         # on it until it has been seen for min_track_age_s.
         old_enough = self._track_age(tracks, ego.t_ns) >= cfg.min_track_age_s
+        # Every level needs a predicted collision: a finite TTC known to its tolerance. The
+        # TTC already credits a target's acceleration only where it stands out of its noise
+        # (adas.motion), so a high required deceleration on a target that is not closing and
+        # whose braking is not established (a cut box, a noisy young track: "partial braking,
+        # TTC inf s, required 25 m/s^2" on real dashcam clips) raises no level.
+        collision_ahead = real & ttc_known & np.isfinite(ttc)
         unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
-            hit = unset & real & (((ttc <= ttc_max) & ttc_known) | (b >= decel_min))
+            hit = unset & collision_ahead & ((ttc <= ttc_max) | (b >= decel_min))
             danger[hit] = int(level)
             unset &= ~hit
         caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)

@@ -217,6 +217,8 @@ class DistanceEstimator:
             status=status,
             method=np.where(good, res[:, 2], 0.0).astype(np.int64),
             pitch_rad=self._pitch,
+            side_cut=(xyxy[:, 0] <= cfg.border_margin_px)
+            | (xyxy[:, 2] >= cam.width - 1 - cfg.border_margin_px),
         )
 
     def _cues(

@@ -30,6 +30,11 @@ TTC at random. Sigmas are first order and carry the full uncertainty of a. The r
 ``accel_mps2`` is this credited acceleration, so the danger stage's required deceleration
 rests on the same evidence as the TTC.
 
+Boxes cut by the image's left or right border (``RangeEstimates.side_cut``) describe the
+visible part of the object: such a measurement moves only the filters' positions (the rates
+keep what whole boxes taught, zero with the start variance for a track born cut) and gives no
+box-scale measurement, so no rate, and no TTC, is ever derived from how a cut moves.
+
 Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
 and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
 finite from the box scale alone (to the camera plane). No NaN leaves this stage.
@@ -181,13 +186,15 @@ class _Bank:
     def step(
         self, slots: IntArray, dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray,
         meas: BoolArray, prior: FloatArray, t_ns: int, cfg: MotionConfig,
+        position_only: BoolArray | None = None,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         n, k = len(slots), self.X.shape[1]
         out_x, out_P, flags = np.empty((n, k)), np.empty((n, k, k)), np.empty(n, np.int64)
+        pos = np.zeros(n, np.bool_) if position_only is None else position_only
         mk.kf_kernel(
             self.X, self.P, self.live, self.t_meas, self.miss, self.hits, self.model, prior,
-            self.obs, slots, dt, q, z, R, meas, t_ns, int(cfg.state_timeout_s * 1e9), self.gate,
-            cfg.reinit_after_rejections, out_x, out_P, flags,
+            self.obs, slots, dt, q, z, R, meas, pos, t_ns, int(cfg.state_timeout_s * 1e9),
+            self.gate, cfg.reinit_after_rejections, out_x, out_P, flags,
         )  # fmt: skip
         return out_x, out_P, flags
 
@@ -265,7 +272,7 @@ class MotionEstimator:
         with np.errstate(all="ignore"):
             self._ego_input(slots, ego)
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, t_ns)
-            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, t_ns)
+            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, ranges.side_cut, t_ns)
         out = np.empty((12, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         mk.ttc_kernel(
@@ -314,20 +321,32 @@ class MotionEstimator:
         sane = (np.abs(m) <= mk.MAX_ABS).all(1) & (m[:, 2] >= 0) & (m[:, 3] >= 0)
         meas = fresh & (np.asarray(r.status) == _OK) & sane
         ones, z, R = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
-        x, p, flags = self._rng.step(slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config)
+        # A box cut by a side border ranges its visible part: as more of the object enters
+        # (or leaves) the image, its range and lateral position change with the cut, not with
+        # the object (an overtaking car entering at the left border "closed" at 22 m/s and
+        # "moved" into our path). Such a measurement moves the positions only; the rates keep
+        # what whole boxes taught (zero with the start variance for a track born cut).
+        cut = np.asarray(r.side_cut, np.bool_)
+        x, p, flags = self._rng.step(
+            slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config, cut
+        )
         self.rejected_measurements += int(np.count_nonzero(flags & mk.REJECTED))
         self.reinitialisations += int(np.count_nonzero(flags & mk.REINIT))
         return x, p, flags
 
     def _scale_step(
-        self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray, t_ns: int
-    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray,
+        side_cut: BoolArray, t_ns: int,
+    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
         mk.box_sizes(
             np.asarray(tracks.xyxy, np.float64), np.asarray(tracks.class_id, np.int64), fresh,
             cfg.box_edge_sigma_px**2, cfg.init_sigma_scale_rate_1ps**2, u, R, prior, meas,
         )  # fmt: skip
+        # The size of a box cut by a side border is the size of the cut: no scale measurement
+        # from it (the filter coasts on what whole boxes taught).
+        meas &= ~np.asarray(side_cut, np.bool_)
         q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
         x, p, flags = self._scl.step(slots, dt, q, u[:, None], R, meas, prior, t_ns, cfg)
         self.rejected_boxes += int(np.count_nonzero(flags & mk.REJECTED))

@@ -69,15 +69,18 @@ def ettc1(
 def kf_kernel(
     X: FloatArray, P: FloatArray, live: BoolArray, t_meas: IntArray, miss: IntArray,
     hits: IntArray, model: FloatArray, prior: FloatArray, obs: IntArray, slots: IntArray,
-    dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray, meas: BoolArray, t_ns: int,
-    timeout_ns: int, gate: float, n_reinit: int, out_x: FloatArray, out_P: FloatArray,
-    flags: IntArray,
+    dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray, meas: BoolArray,
+    position_only: BoolArray, t_ns: int, timeout_ns: int, gate: float, n_reinit: int,
+    out_x: FloatArray, out_P: FloatArray, flags: IntArray,
 ) -> None:  # fmt: skip
     """Predict, gate, update or (re)start the filter of each row's slot, in place.
 
     F = I + dt A1 + dt^2/2 A2, Q = q[r] coef dt^expo with (A1, A2, coef, expo) = model. Row r
     measures states obs with z[r], variances R[r]; a start puts z on obs, the rest at 0, with
-    variances R and prior[r] (diagonal; a single row serves all rows).
+    variances R and prior[r] (diagonal; a single row serves all rows). Where
+    ``position_only[r]`` the predicted covariance between the measured and the other states is
+    dropped first, so the measurement moves the measured states only: the rates keep what
+    earlier measurements taught (a box cut by the image border, see adas.motion).
     """
     k = X.shape[1]
     F, T, Pp, xp, K = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty(k), np.empty(k)
@@ -102,6 +105,11 @@ def kf_kernel(
                 Pp[i, j] = q[r] * model[2, i, j] * hp[int(model[3, i, j])]
                 for m in range(k):
                     Pp[i, j] += T[i, m] * F[j, m]
+        if position_only[r]:
+            for m in range(obs.size):
+                for j in range(k):
+                    if j != obs[m]:
+                        Pp[obs[m], j] = Pp[j, obs[m]] = 0.0
         # The measured states are uncorrelated (block-diagonal P): chi2 is a sum and
         # sequential scalar updates are exact.
         chi2 = 0.0

@@ -181,6 +181,23 @@ def test_levels_follow_ttc_and_required_deceleration() -> None:
     assert side.danger.tolist() == [DangerLevel.NONE]
 
 
+def test_a_warning_or_brake_needs_a_predicted_collision() -> None:
+    # Real dashcam clips braked with "partial braking, TTC inf s, required 25.3 m/s^2": a
+    # target creeping closer at 1 m/s with a wild deceleration estimate and no predicted
+    # collision. The need it implies is above partial braking's, yet no level is raised.
+    wild = objects([20.0], rr=[-1.0], acc=[-20.0], ttc=[math.inf])
+    o = assess(wild, speed=15.0)
+    assert o.required_decel_mps2[0] > DangerConfig().partial_decel_mps2
+    assert o.danger.tolist() == [DangerLevel.NONE]
+    # The same need with a collision predicted in 2.5 s (beyond partial braking's 1.9 s) and
+    # known to +-0.1 s: the need raises it to partial braking.
+    sure = objects([20.0], rr=[-1.0], acc=[-20.0], ttc=[2.5])
+    assert assess(sure, speed=15.0).danger.tolist() == [DangerLevel.BRAKE_PARTIAL]
+    # Predicted, but known only to +-2 s (more than +-50 % of 2.5 s): not yet.
+    vague = dataclasses.replace(sure, sigma_ttc_s=np.array([2.0]))
+    assert assess(vague, speed=15.0).danger.tolist() == [DangerLevel.NONE]
+
+
 def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
     k = np.array([[721.5, 0.0, 609.6], [0.0, 721.5, 172.9], [0.0, 0.0, 1.0]])
     cam = CameraModel(K=k, dist=np.zeros(5), width=1242, height=375, mount=Mount(height_m=1.65))

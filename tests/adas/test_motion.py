@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal, localcontext
 
@@ -480,3 +481,47 @@ def test_random_streams_never_raise_and_never_output_nan(
         assert (out.sigma_distance_m >= 0).all() and (out.sigma_ttc_s >= 0).all()
         assert (out.ttc_s >= 0).all()
         assert np.isinf(out.sigma_distance_m[np.isinf(out.distance_m)]).all()
+
+
+def test_a_box_cut_by_a_side_border_yields_no_rates() -> None:
+    # The highway clip: a car overtaking two lanes left entered at the left border; while its
+    # box was cut, its range fell 18.8 -> 12 m in 0.5 s and its centre moved inward. Ranged
+    # from cut boxes, the track follows the positions but gets no range rate, lateral
+    # velocity, acceleration or TTC from them; it learns them once it is fully in view.
+    est = MotionEstimator()
+    hz = 30.0
+    for k in range(16):
+        d = 18.8 - 6.8 * k / 15
+        lat = 7.0 - 1.0 * k / 15
+        tr, rg = frame([1], [d], lateral=[lat])
+        rg = dataclasses.replace(rg, side_cut=np.array([True]))
+        out = est.update(tr, rg, round(k / hz * 1e9))
+        assert out.distance_m[0] == pytest.approx(d, abs=0.6)
+        assert out.lateral_m[0] == pytest.approx(lat, abs=0.2)
+        assert out.range_rate_mps[0] == 0.0
+        assert out.lateral_velocity_mps[0] == 0.0
+        assert out.accel_mps2[0] == 0.0
+        assert math.isinf(out.ttc_s[0])
+    # Whole boxes from then on, the car pulling away at 5 m/s: rates come from them alone.
+    for k in range(16, 46):
+        tr, rg = frame([1], [12.0 + 5.0 * (k - 15) / hz], lateral=[6.0])
+        out = est.update(tr, rg, round(k / hz * 1e9))
+    assert out.range_rate_mps[0] == pytest.approx(5.0, abs=0.5)
+    assert abs(out.lateral_velocity_mps[0]) < 0.3
+    assert math.isinf(out.ttc_s[0])
+
+
+def test_a_lead_cut_by_the_border_at_close_range_keeps_its_closing_speed() -> None:
+    # A lead closing at 10 m/s, seen whole, then cut by a side border in the last metres
+    # (offset lead, braking to a stop): the cut boxes move its position, and it keeps the
+    # closing speed whole boxes measured, so a brake is not released on a cut.
+    est = MotionEstimator()
+    hz = 30.0
+    for k in range(61):
+        d = 25.0 - 10.0 * k / hz
+        tr, rg = frame([1], [d], lateral=[0.9])
+        rg = dataclasses.replace(rg, side_cut=np.array([k > 45]))
+        out = est.update(tr, rg, round(k / hz * 1e9))
+    assert out.range_rate_mps[0] == pytest.approx(-10.0, abs=0.5)
+    assert out.distance_m[0] == pytest.approx(5.0, abs=0.3)
+    assert out.ttc_s[0] == pytest.approx(0.5, abs=0.1)
