@@ -5,8 +5,9 @@
 the model, warm up and convert frames the same way:
 
 * :func:`open_input`: a recording as a source, with the configured maximum ego age;
-* :func:`select_camera`: ``--camera`` FILE, else the recording's calibrated camera_info, else a
-  distortion-free camera of ``--fov-deg`` (default ``[replay] fov_deg``) field of view;
+* :func:`select_camera`: ``--camera`` FILE (YAML or KITTI calib), else the recording's
+  calibrated camera_info, else a distortion-free camera of ``--fov-deg`` (default
+  ``[replay] fov_deg``) field of view;
 * :func:`pipeline`: a :class:`adas.pipeline.Pipeline` with a chain of its own and this
   process's detector for the model settings and camera (the ONNX session is loaded once per
   process for each; a detector is never re-pointed at another camera under a pipeline using it);
@@ -32,8 +33,10 @@ import cv2
 import numpy as np
 
 from adas.camera import CameraModel
+from adas.camera_files import is_kitti_calib
 from adas.can.output import CanOutput
 from adas.config import AdasConfig
+from adas.errors import CalibrationFileError
 from adas.pipeline import Chain, Pipeline
 from adas.runtime.core import Cycle, RuntimeCore
 from adas.runtime.shell import Runtime
@@ -75,11 +78,17 @@ def open_input(
     *,
     topics: TopicMap | None = None,
     ego_csv: str | Path | None = None,
+    ego_kitti_poses: str | Path | None = None,
 ) -> Source:
     """The source of a recording (bag, MCAP, video, image folder; :mod:`adas.sources`), its
-    ego samples valid for ``[replay] max_ego_age_s``."""
+    ego samples (a bag's, an ego CSV's or a KITTI poses file's) valid for ``[replay]
+    max_ego_age_s``."""
     return open_source(
-        path, topics=topics, ego_csv=ego_csv, max_ego_age_s=config.replay.max_ego_age_s
+        path,
+        topics=topics,
+        ego_csv=ego_csv,
+        ego_kitti_poses=ego_kitti_poses,
+        max_ego_age_s=config.replay.max_ego_age_s,
     )
 
 
@@ -90,8 +99,19 @@ def fov_camera(width: int, height: int, fov_deg: float, config: AdasConfig) -> C
     return CameraModel(K=k, dist=np.zeros(5), width=width, height=height, mount=config.mount)
 
 
-def load_camera_file(path: Path, config: AdasConfig) -> CameraModel:
-    """An ``adas-calibrate`` output: ROS camera_info YAML or OpenCV YAML, by its keys."""
+def load_camera_file(
+    path: Path, config: AdasConfig, size: tuple[int, int] | None = None
+) -> CameraModel:
+    """An ``adas-calibrate`` output (ROS camera_info YAML or OpenCV YAML, by its keys) or a
+    KITTI calib text (its P2, else P0: an odometry grey camera). A KITTI file holds no image
+    size, so it needs ``size`` (width, height in pixels: the recording's frames)."""
+    if is_kitti_calib(path):
+        if size is None:
+            msg = f"{path}: a KITTI calib file holds no image size; use it with a recording"
+            raise CalibrationFileError(msg)
+        return CameraModel.from_kitti_calib(
+            path, camera=None, width=size[0], height=size[1], mount=config.mount
+        )
     text = path.read_text(encoding="utf-8", errors="replace")
     if "camera_matrix" in text and "distortion_model" in text:
         return CameraModel.from_ros_camera_info_yaml(path, mount=config.mount)
@@ -108,15 +128,15 @@ def select_camera(
     """The camera of a recording whose first item is ``item``, and a note for titles ("" when
     calibrated): ``camera_file``, else a calibrated camera_info, else the field of view
     ``fov_deg`` [deg] (None: the config's ``[replay] fov_deg``) over the frame's width."""
+    frame = item.frame
+    h = frame.image.shape[0]
+    w = frame.image.shape[1] // (2 if frame.pixel_format is PixelFormat.YUYV else 1)
     if camera_file is not None:
-        return load_camera_file(camera_file, config), ""
+        return load_camera_file(camera_file, config, size=(w, h)), ""
     info = item.camera_info
     if info is not None and info.is_calibrated:
         return info.camera_model(config.mount), ""
     fov = config.replay.fov_deg if fov_deg is None else fov_deg
-    frame = item.frame
-    h = frame.image.shape[0]
-    w = frame.image.shape[1] // (2 if frame.pixel_format is PixelFormat.YUYV else 1)
     note = f" (UNCALIBRATED: distances from an assumed {fov:g} deg field of view)"
     return fov_camera(w, h, fov, config), note
 

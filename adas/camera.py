@@ -349,12 +349,13 @@ class CameraModel:
         cls,
         path: PathLike,
         *,
-        camera: str = "P2",
+        camera: str | None = "P2",
         width: int = 1242,
         height: int = 375,
         mount: Mount = DEFAULT_MOUNT,
     ) -> CameraModel:
-        """From a KITTI object or tracking calib file ("P2: 12 numbers" or "P2 12 numbers")."""
+        """From a KITTI object or tracking calib file ("P2: 12 numbers" or "P2 12 numbers"), or
+        an odometry one (rows P0..P3, named or not); ``camera=None``: P2, else P0."""
         with calibration_file_errors(path):
             P = read_kitti_projection(path, camera)
             return cls.from_kitti_p(P, width=width, height=height, mount=mount)

@@ -27,6 +27,7 @@ __all__ = [
     "CameraFile",
     "PathLike",
     "calibration_file_errors",
+    "is_kitti_calib",
     "read_camera_yaml",
     "read_kitti_projection",
     "ros_camera_info_text",
@@ -95,14 +96,20 @@ def node_array(node: cv2.FileNode, key: str) -> FloatArray:
     return np.array([node_number(node.at(i), key) for i in range(node.size())])
 
 
-def read_kitti_projection(path: PathLike, camera: str = "P2") -> FloatArray:
-    """The 3 x 4 projection matrix ``camera`` of a KITTI object or tracking calib file."""
+def read_kitti_projection(path: PathLike, camera: str | None = "P2") -> FloatArray:
+    """The 3 x 4 projection matrix ``camera`` of a KITTI calib file: object or tracking
+    (``P2: ...`` or ``P2 ...``), or odometry, whose rows may carry no names (they are then
+    P0, P1, ... in order). ``camera=None``: P2 where the file has it, else P0."""
     with calibration_file_errors(path):
         rows: dict[str, list[str]] = {}
         for line in Path(path).read_text().splitlines():
             tokens = line.replace(":", " ", 1).split()
+            if tokens and is_number(tokens[0]):  # an unnamed odometry row
+                tokens = [f"P{sum(k.startswith('P') for k in rows)}", *tokens]
             if tokens:
                 rows.setdefault(tokens[0], tokens[1:])
+        if camera is None:
+            camera = "P2" if "P2" in rows else "P0"
         if camera not in rows:
             msg = f"no '{camera}' line; found {sorted(rows)}"
             raise CalibrationFileError(msg)
@@ -115,6 +122,27 @@ def read_kitti_projection(path: PathLike, camera: str = "P2") -> FloatArray:
             msg = f"'{camera}' has {len(values)} numbers, expected 12 (3 x 4 matrix)"
             raise CalibrationFileError(msg)
         return np.reshape(values, (3, 4)).astype(np.float64)
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` parses as a float."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def is_kitti_calib(path: PathLike) -> bool:
+    """Whether ``path`` looks like a KITTI calib text (first row ``P0:``/``P0 ...`` or 12 bare
+    numbers) rather than a YAML camera file."""
+    with calibration_file_errors(path):
+        for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+            tokens = line.replace(":", " ", 1).split()
+            if tokens:
+                named = tokens[0] in ("P0", "P1", "P2", "P3") and len(tokens) == 13
+                return named or (len(tokens) == 12 and all(is_number(t) for t in tokens))
+    return False
 
 
 def write_opencv_yaml(

@@ -73,7 +73,10 @@ class ReplayOptions:
     # (None: the config's [replay] fov_deg).
     fov_deg: float | None = None
     topics: TopicMap | None = None
-    ego_csv: Path | None = None  # video only: time_s,speed_mps,yaw_rate_rps
+    ego_csv: Path | None = None  # video and image folders: time_s,speed_mps,yaw_rate_rps
+    # Video and image folders: a KITTI odometry poses.txt, whose motion gives speed and yaw
+    # rate (adas.sources.kitti_odometry); instead of ego_csv.
+    ego_kitti_poses: Path | None = None
     # Constant ego speed where the drive has no valid ego state (a video without a CSV);
     # None leaves such frames UNAVAILABLE, as the vehicle would be without its bus.
     ego_speed_mps: float | None = None
@@ -191,7 +194,13 @@ def replay_drive(
         msg = f"{out_dir} exists and is not empty; pass --force to replace its outputs"
         raise ReplayError(msg)
     config = replay_config(options)
-    source = app.open_input(path, config, topics=options.topics, ego_csv=options.ego_csv)
+    source = app.open_input(
+        path,
+        config,
+        topics=options.topics,
+        ego_csv=options.ego_csv,
+        ego_kitti_poses=options.ego_kitti_poses,
+    )
     with source:
         items = iter(source)
         first = next(items, None)
@@ -233,7 +242,8 @@ def _warnings(source: Source, counts: _Counts) -> list[str]:
         fix = (
             "--ego-topic TOPIC (the recording's ego topic) or --ego-speed-mps V (constant)"
             if isinstance(source, BagSource)
-            else "--ego-speed-mps V (constant) or --ego-csv FILE (time_s,speed_mps,yaw_rate_rps)"
+            else "--ego-speed-mps V (constant), --ego-csv FILE (time_s,speed_mps,yaw_rate_rps) "
+            "or --ego-kitti-poses poses.txt (KITTI odometry)"
         )
         out.append(
             f"{counts.no_ego} of {counts.frames} frames had no ego speed, so their decision is "

@@ -11,6 +11,7 @@ from typing import Any
 
 from adas.cli.common import (
     HelpFormatter,
+    UsageError,
     add_config_arg,
     add_model_arg,
     check_input,
@@ -25,6 +26,9 @@ example:
   decisions (frames): NONE 38; skipped: none
   outputs in build/demo_replay
   report: build/demo_replay/report.html
+
+  A KITTI odometry sequence (images at 10 Hz, camera from calib.txt, ego from the poses):
+  $ adas replay seq/image_0 --camera seq/calib.txt --ego-kitti-poses seq/poses.txt --out runs/k
 
 Outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html summary.json.
 Several drives go to --out/<drive name>/ each, in parallel with --workers N (a process pool)
@@ -72,8 +76,12 @@ def _add_replay(sub: Any) -> None:
     )
     rp.add_argument("--ego-topic", default=None, help="Odometry, TwistStamped or speed topic")
     rp.add_argument(
-        "--ego-csv", type=Path, default=None, help="video: time_s,speed_mps,yaw_rate_rps"
+        "--ego-csv", type=Path, default=None, help="video, images: time_s,speed_mps,yaw_rate_rps"
     )
+    rp.add_argument(
+        "--ego-kitti-poses", type=Path, default=None, metavar="POSES",
+        help="video, images: speed and yaw rate from a KITTI odometry poses.txt (10 Hz)",
+    )  # fmt: skip
     rp.add_argument("--ego-speed-mps", type=float, default=None, help="speed where ego is missing")
     rp.add_argument("--max-frames", type=int, default=None, help="stop after N frames per drive")
     rp.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
@@ -161,6 +169,9 @@ def replay(args: argparse.Namespace) -> int:
     check_text_input(args.camera, "camera file")
     check_text_input(args.config, "config file")
     check_text_input(args.ego_csv, "ego CSV")
+    check_text_input(args.ego_kitti_poses, "KITTI poses")
+    if args.ego_csv is not None and args.ego_kitti_poses is not None:
+        raise UsageError("give --ego-csv or --ego-kitti-poses, not both")
     from adas.replay import ReplayOptions, replay_drive, replay_many
     from adas.sources import TopicMap
 
@@ -170,6 +181,7 @@ def replay(args: argparse.Namespace) -> int:
     opts = ReplayOptions(
         config_file=args.config, model=args.model, camera_file=args.camera,
         fov_deg=args.fov_deg, topics=topics, ego_csv=args.ego_csv,
+        ego_kitti_poses=args.ego_kitti_poses,
         ego_speed_mps=args.ego_speed_mps, force=args.force, video=not args.no_video,
         mcap_images=not args.no_images, pipelined=not args.sequential,
         max_frames=args.max_frames, progress=True,

@@ -1,4 +1,5 @@
-"""Input sources: recorded drives (ROS 1/2 bags, MCAP), video files, image folders, KITTI labels.
+"""Input sources: recorded drives (ROS 1/2 bags, MCAP), video files, image folders, KITTI labels
+and KITTI odometry poses (ego speed and yaw rate).
 
 Every drive source yields :class:`SourceItem` (frame, matched ego state, camera info) in
 recorded time order and counts what it had to drop in ``skipped`` (see :class:`Skip`).
@@ -6,6 +7,13 @@ recorded time order and counts what it had to drop in ``skipped`` (see :class:`S
 
 from adas.sources.bag import AmbiguousTopicError, BagError, BagSource, TopicMap
 from adas.sources.kitti import KittiObject, load_tracking_labels
+from adas.sources.kitti_odometry import (
+    PoseEgo,
+    ego_from_poses,
+    kitti_poses_ego,
+    load_kitti_poses,
+    write_ego_csv,
+)
 from adas.sources.source import CameraInfo, Degraded, Skip, Source, SourceItem
 from adas.sources.video import (
     ImageFolderSource,
@@ -23,13 +31,18 @@ __all__ = [
     "Degraded",
     "ImageFolderSource",
     "KittiObject",
+    "PoseEgo",
     "Skip",
     "Source",
     "SourceError",
     "SourceItem",
     "TopicMap",
     "VideoSource",
+    "ego_from_poses",
+    "kitti_poses_ego",
     "load_ego_csv",
+    "load_kitti_poses",
     "load_tracking_labels",
     "open_source",
+    "write_ego_csv",
 ]

@@ -13,7 +13,9 @@ order, one every ``period_ns`` (10 Hz by default, KITTI's rate), ``t_ns = index 
 An unreadable file is counted and its time slot left empty.
 
 Ego for both comes from an optional CSV ``time_s,speed_mps,yaw_rate_rps`` on the frames' clock
-(seconds from the first frame); there is no camera info unless the caller passes one.
+(seconds from the first frame), or from a KITTI odometry ``poses.txt`` (pose ``i`` at ``i x
+0.1`` s, :mod:`adas.sources.kitti_odometry`); there is no camera info unless the caller passes
+one.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from adas.closing import Closing
 from adas.errors import DataFormatError
 from adas.sources.bag import BAG_SUFFIXES, DEFAULT_MAX_EGO_AGE_S, BagSource, TopicMap
 from adas.sources.image_codec import ImageDecodeError, U8Array, from_cv_image
+from adas.sources.kitti_odometry import kitti_poses_ego_track
 from adas.sources.source import (
     NS_PER_S,
     CameraInfo,
@@ -126,12 +129,20 @@ class _FileSource(Closing):
         camera_info: CameraInfo | None,
         camera_id: str,
         max_ego_age_s: float,
+        ego_kitti_poses: str | Path | None = None,
     ) -> None:
         self.path = path
         self.camera_info = camera_info
         self.camera_id = camera_id
         max_age_ns = round(max_ego_age_s * NS_PER_S)
-        self.ego = None if ego_csv is None else load_ego_csv(ego_csv, max_age_ns=max_age_ns)
+        self.ego: EgoTrack | None = None
+        if ego_csv is not None and ego_kitti_poses is not None:
+            msg = "give the ego as a CSV or as KITTI poses, not both"
+            raise SourceError(msg)
+        if ego_csv is not None:
+            self.ego = load_ego_csv(ego_csv, max_age_ns=max_age_ns)
+        elif ego_kitti_poses is not None:
+            self.ego = kitti_poses_ego_track(ego_kitti_poses, max_age_ns=max_age_ns)
         self.skipped: Counter[str] = Counter()
         self.degraded: Counter[str] = Counter()
         self.truncation: str | None = None  # why the recording ended early, if it did
@@ -164,6 +175,7 @@ class VideoSource(_FileSource):
         camera_info: CameraInfo | None = None,
         camera_id: str = "front",
         max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+        ego_kitti_poses: str | Path | None = None,
     ) -> None:
         super().__init__(
             Path(path),
@@ -171,6 +183,7 @@ class VideoSource(_FileSource):
             camera_info=camera_info,
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
+            ego_kitti_poses=ego_kitti_poses,
         )
         if fps is not None and not (math.isfinite(fps) and fps > 0):
             msg = f"fps={fps!r} must be a positive frame rate (frames per second)"
@@ -261,6 +274,7 @@ class ImageFolderSource(_FileSource):
         camera_info: CameraInfo | None = None,
         camera_id: str = "front",
         max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+        ego_kitti_poses: str | Path | None = None,
     ) -> None:
         super().__init__(
             Path(path),
@@ -268,6 +282,7 @@ class ImageFolderSource(_FileSource):
             camera_info=camera_info,
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
+            ego_kitti_poses=ego_kitti_poses,
         )
         if period_ns <= 0:
             msg = f"period_ns={period_ns} must be a positive frame period in nanoseconds"
@@ -308,13 +323,15 @@ def open_source(
     camera_info: CameraInfo | None = None,
     camera_id: str = "front",
     max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+    ego_kitti_poses: str | Path | None = None,
 ) -> Source:
     """The source for ``path``, chosen by its kind.
 
     ``.bag`` / ``.mcap`` / ``.db3`` files and ROS 2 bag folders (``metadata.yaml``, or one
     storage file) -> BagSource (``topics``); ``.mp4 .avi .mkv .mov`` -> VideoSource (``fps``);
-    a folder of images -> ImageFolderSource (``period_ns``). ``ego_csv`` and ``camera_info``
-    apply to video and folders only: a bag carries its own.
+    a folder of images -> ImageFolderSource (``period_ns``). ``ego_csv`` (or
+    ``ego_kitti_poses``, a KITTI odometry poses.txt) and ``camera_info`` apply to video and
+    folders only: a bag carries its own.
     """
     p = Path(path)
     if not p.exists():
@@ -322,8 +339,11 @@ def open_source(
         raise SourceError(msg)
     bag = p.suffix.lower() in BAG_SUFFIXES if p.is_file() else _is_bag_dir(p)
     if bag:
-        if ego_csv is not None or camera_info is not None:
-            msg = f"{p}: ego_csv and camera_info are for video and image folders; a bag has topics"
+        if ego_csv is not None or ego_kitti_poses is not None or camera_info is not None:
+            msg = (
+                f"{p}: ego_csv, ego_kitti_poses and camera_info are for video and image folders;"
+                " a bag has topics"
+            )
             raise SourceError(msg)
         return BagSource(p, topics=topics, camera_id=camera_id, max_ego_age_s=max_ego_age_s)
     if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
@@ -334,6 +354,7 @@ def open_source(
             camera_info=camera_info,
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
+            ego_kitti_poses=ego_kitti_poses,
         )
     if p.is_dir() and image_files(p):
         return ImageFolderSource(
@@ -343,6 +364,7 @@ def open_source(
             camera_info=camera_info,
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
+            ego_kitti_poses=ego_kitti_poses,
         )
     kinds = f"bags ({', '.join(BAG_SUFFIXES)}, ROS 2 folders), videos ({', '.join(VIDEO_SUFFIXES)})"
     msg = f"{p}: not a recording this reads; expected {kinds} or a folder of images"

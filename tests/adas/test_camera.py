@@ -213,6 +213,20 @@ def test_kitti_calib_loader(tmp_path: Path, sep: str) -> None:
     assert cam.kitti_offset_m[0] == pytest.approx((44.85728 - CX * tz) / FX, rel=1e-14)
 
 
+def test_kitti_odometry_calib_rows_without_names_are_p0_p1_in_order(tmp_path: Path) -> None:
+    p1 = P2_LINE.replace("4.485728000000e+01", "-3.798145000000e+02", 1)
+    path = tmp_path / "calib.txt"
+    path.write_text(f"{P2_LINE}\n{p1}")  # kitti/odometry/seq_1: two bare rows, no last newline
+    p0_cam = CameraModel.from_kitti_calib(path, camera="P0")
+    p1_cam = CameraModel.from_kitti_calib(path, camera="P1")
+    np.testing.assert_array_equal(p0_cam.K, K_KITTI)
+    assert p1_cam.kitti_offset_m[0] == pytest.approx((-3.798145e02 - CX * 2.745884e-03) / FX)
+    # camera=None: P2 where the file names one, else P0.
+    assert CameraModel.from_kitti_calib(path, camera=None).kitti_offset_m[0] > 0
+    with pytest.raises(CalibrationFileError, match=r"no 'P2' line; found \['P0', 'P1'\]"):
+        CameraModel.from_kitti_calib(path)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
