@@ -65,7 +65,7 @@ class DangerConfig:
     zone_min_length_m: float = param(20.0, lo=0.0, hi=200.0, unit="m")
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
-    lateral_deadband_per_m: float = param(0.01, lo=0.0, hi=0.1, unit="1/s")
+    lateral_velocity_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
     plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
     latch_frames: int = param(3, lo=1, hi=100)
@@ -170,11 +170,11 @@ class DangerAssessor:
             t_arrive = np.where(closing > 0, x / closing, np.inf)
         t_pred = np.minimum(np.nan_to_num(t_arrive, nan=np.inf), cfg.horizon_s)
         # Lateral velocity beyond its noise (a deadband), so a filter's jitter neither pulls a
-        # parked car into the path nor pushes a lead car out of it. Coming in, the noise is
-        # taken to grow with range (lateral = range x bearing: range-rate errors of young,
-        # distant tracks leak into it); going out, the near-range deadband is kept, so a car
-        # on a curve's outer verge, whose apparent lateral motion is what keeps it out of the
-        # path, still leaves it.
+        # parked car into the path nor pushes a lead car out of it. Coming in, the band is at
+        # least lateral_velocity_sigmas times the estimate's own sigma (young and distant
+        # tracks: lateral = range x bearing, and range errors leak into it); going out, the
+        # near-range deadband is kept, so a car on a curve's outer verge, whose apparent
+        # lateral motion is what keeps it out of the path, still leaves it.
         vy = np.nan_to_num(objects.lateral_velocity_mps, nan=0.0)
         offset_now = objects.lateral_m - path_y
         inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
@@ -184,7 +184,10 @@ class DangerAssessor:
             v_out = np.sign(vy) * np.maximum(np.abs(vy) - band, 0.0)
             return np.asarray(offset_now + v_out * t_pred)
 
-        far_band = np.maximum(cfg.lateral_velocity_deadband_mps, cfg.lateral_deadband_per_m * x)
+        sig_vy = np.nan_to_num(np.asarray(objects.sigma_lateral_velocity_mps), nan=np.inf)
+        far_band = np.maximum(
+            cfg.lateral_velocity_deadband_mps, cfg.lateral_velocity_sigmas * sig_vy
+        )
         offset_in, offset_out = predicted(far_band), predicted(cfg.lateral_velocity_deadband_mps)
         inner_pred = np.abs(offset_in) - half_w
         # Cutting in: clear now, inside when we get there. Turning out: inside now, moving

@@ -273,7 +273,7 @@ class MotionEstimator:
             self._ego_input(slots, ego)
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, t_ns)
             xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, ranges.side_cut, t_ns)
-        out = np.empty((12, n))
+        out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         mk.ttc_kernel(
             x, p, f_r, xs, ps, f_s, cfg.camera_behind_bumper_m, shrink2, cfg.ttc_max_s,
@@ -283,7 +283,7 @@ class MotionEstimator:
         return ObjectStates(
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
             distance_m=out[6], sigma_distance_m=out[7], lateral_m=out[8], range_rate_mps=out[9],
-            accel_mps2=out[10], lateral_velocity_mps=out[11],
+            accel_mps2=out[10], lateral_velocity_mps=out[11], sigma_lateral_velocity_mps=out[12],
         )  # fmt: skip
 
     def _slots(self, track_id: IntArray, t_ns: int) -> IntArray:

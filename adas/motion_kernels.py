@@ -157,7 +157,7 @@ def ttc_kernel(
     c_bumper: float, shrink2: float, cap: float, model_rel2: float, out: FloatArray,
 ) -> None:  # fmt: skip
     """Fuse the cues per row r into out[:, r]: TTC, sigma, range-cue TTC, sigma, scale-cue TTC,
-    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity."""
+    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity, its sigma."""
     for r in range(x.shape[0]):
         live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
         dd = max(d, MIN_RANGE_M) if live else 1.0
@@ -192,8 +192,11 @@ def ttc_kernel(
         if live and d <= 0.0:  # at the face already: TTC 0, sigma from range and speed
             out[0, r], out[1, r] = 0.0, math.sqrt(max(p[r, 0, 0], 0.0)) / max(-v, 0.1)
         sig_d = math.sqrt(max(p[r, 0, 0], 0.0))
+        sig_vy = math.sqrt(max(p[r, 4, 4], 0.0))
         out[6:, r] = (
-            (d, sig_d, x[r, 3], v, a_credit, x[r, 4]) if live else (math.inf, math.inf, 0, 0, 0, 0)
+            (d, sig_d, x[r, 3], v, a_credit, x[r, 4], sig_vy)
+            if live
+            else (math.inf, math.inf, 0, 0, 0, 0, math.inf)
         )
 
 

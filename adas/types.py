@@ -289,6 +289,9 @@ class ObjectStates:
     required_decel_mps2: FloatArray = field(default_factory=lambda: np.zeros(0))
     # Time headway [s]: distance over ego speed; inf at (near) standstill (default inf).
     headway_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # Standard deviation of lateral_velocity_mps [m/s] as the motion stage knows it (default 0:
+    # taken as exact by the danger stage, which then relies on its deadband alone).
+    sigma_lateral_velocity_mps: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = self.track_id.shape[0]
@@ -297,6 +300,7 @@ class ObjectStates:
             "danger": (DangerLevel.NONE, np.int64),
             "required_decel_mps2": (0.0, np.float64),
             "headway_s": (np.inf, np.float64),
+            "sigma_lateral_velocity_mps": (0.0, np.float64),
         }
         for key, (value, dtype) in defaults.items():
             if getattr(self, key).shape[0] != n:
