@@ -7,11 +7,10 @@ store it (the HTML needs ``run_suite(..., keep_series=True)``).
 
 from adas.scenarios.metrics import summarize
 from adas.scenarios.report import write_json, write_report
+from adas.scenarios.scenario import Criteria, Scenario
 from adas.scenarios.suites import (
     FAST_SUBSET,
     SUITES,
-    Criteria,
-    Scenario,
     evaluate,
     run_scenario,
     run_suite,
