@@ -61,12 +61,14 @@ def class_flips() -> list[Scenario]:
 
 def brake_then_turn_out() -> list[Scenario]:
     """A lead at our speed brakes lightly (2 m/s^2, reached in 0.5 s) to its turning speed and
-    leaves our lane to the right 1 s after its brake lights: an exit or a side road. A driver
-    behind lifts off and waits; nobody brakes for it."""
+    leaves our lane to the right 1 s after its brake lights: an exit or a side road. At 2 s
+    headway the true TTC (ego holding its speed) stays >= 3.26 s (50 km/h) and >= 3.99 s
+    (80 km/h) until it is out of our path: a driver lifts off and waits; nobody brakes for it.
+    Afterwards we pass it, slower in the lane to our right, cut by the right image border."""
     out = []
     # (name, ego = lead km/h, gap m, turning speed km/h, lane-change duration s)
-    for name, kmh, gap, turn_kmh, change_s in (("50", 50, 25.0, 20, 3.0),
-                                               ("80", 80, 40.0, 50, 4.0)):  # fmt: skip
+    for name, kmh, gap, turn_kmh, change_s in (("50", 50, 30.0, 20, 3.0),
+                                               ("80", 80, 45.0, 50, 4.0)):  # fmt: skip
         t = (TargetSpec(gap, 0.0, kmh * KMH, brake_at_s=2.0, brake_decel_mps2=2.0,
                         min_speed_mps=turn_kmh * KMH, lane_change_at_s=3.0,
                         lane_change_m=-3.5, lane_change_s=change_s),)  # fmt: skip
@@ -80,12 +82,15 @@ def stop_and_go() -> list[Scenario]:
     that stops, stands, creeps at 1-2 m/s and catches up again, at the gap a driver keeps (the
     true TTC stays above 4 s). Lead speed changes at 1.5 m/s^2 (``speed_schedule``)."""
     out = []
-    # (name, ego m/s, gap m, lead schedule (time s, commanded speed m/s))
+    # (name, ego m/s, gap m, lead schedule (time s, commanded speed m/s)). Worked out with
+    # SpeedProfile: creep-5 gap 4.8-9.0 m, stands 1.0 s and 0.5 s, creeps at 1.0 m/s, true TTC
+    # >= 4.5 s; creep-9 gap 8.0-15.1 m, stands 0.3 s and 0.7 s, creeps at 1.5 and 1.0 m/s,
+    # true TTC >= 4.4 s.
     cases = (
-        ("creep-5", 1.5, 8.0, ((1.0, 0.0), (3.0, 1.0), (6.0, 3.0), (9.0, 0.0), (11.0, 2.0),
+        ("creep-5", 1.5, 9.0, ((1.0, 0.0), (3.0, 1.0), (6.0, 3.0), (9.0, 0.0), (11.5, 2.0),
                                (13.0, 1.5))),
-        ("creep-9", 2.5, 12.0, ((1.0, 0.0), (3.0, 1.5), (5.0, 5.0), (8.0, 0.0), (10.5, 2.0),
-                                (12.0, 4.0), (14.0, 2.5))),
+        ("creep-9", 2.5, 14.0, ((1.0, 0.0), (3.0, 1.5), (5.0, 5.0), (8.5, 0.0), (12.5, 1.0),
+                                (13.5, 4.0), (15.0, 2.5))),
     )  # fmt: skip
     for name, ego, gap, schedule in cases:
         t = (TargetSpec(gap, 0.0, ego, speed_schedule=schedule, speed_change_mps2=1.5),)

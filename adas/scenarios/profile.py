@@ -41,18 +41,21 @@ class SpeedProfile:
             msg = f"speed schedule {schedule}: commanded speeds must be finite and >= 0"
             raise ValueError(msg)
         ts, vs = [0.0], [float(v0_mps)]
-        command = float(v0_mps)
+        command, t_cmd = float(v0_mps), 0.0  # the command in force and since when
         for t_next, v_next in [*schedule, (math.inf, math.nan)]:
-            t, v = ts[-1], vs[-1]
-            reach = t + abs(command - v) / accel_mps2  # when the command is met
-            if reach <= t_next:
-                if reach > t:
+            v = vs[-1]  # the speed at t_cmd: the last vertex's (constant since then)
+            reach = t_cmd + abs(command - v) / accel_mps2  # when the command is met
+            if reach > t_cmd:
+                if t_cmd > ts[-1]:  # held until the command came
+                    ts.append(t_cmd)
+                    vs.append(v)
+                if reach <= t_next:
                     ts.append(reach)
                     vs.append(command)
-            else:  # still on the way when the next command comes
-                ts.append(t_next)
-                vs.append(v + math.copysign(accel_mps2 * (t_next - t), command - v))
-            command = v_next
+                else:  # still on the way when the next command comes
+                    ts.append(t_next)
+                    vs.append(v + math.copysign(accel_mps2 * (t_next - t_cmd), command - v))
+            command, t_cmd = v_next, t_next
         return cls(tuple(ts), tuple(vs))
 
     def speed(self, t_s: float) -> float:

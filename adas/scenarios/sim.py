@@ -65,8 +65,9 @@ def true_ttc(gap_m: float, v_ego: float, v_tgt: float, a_tgt: float) -> float:
     if abs(a) < 1e-9:
         t = gap_m / -rel if rel < 0.0 else math.inf
     else:  # smallest positive root of gap + rel t + a t^2 / 2
-        disc = rel * rel - 2.0 * a * gap_m
-        roots = (-rel - math.sqrt(disc)) / a, (-rel + math.sqrt(disc)) / a
+        disc = rel * rel - 2.0 * a * gap_m  # < 0: an accelerating target pulls away first
+        root = math.sqrt(max(disc, 0.0))
+        roots = (-rel - root) / a, (-rel + root) / a
         t = min((r for r in roots if r > 0.0), default=math.inf) if disc >= 0.0 else math.inf
     if t <= t_stop:
         return t
