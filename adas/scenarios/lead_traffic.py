@@ -16,34 +16,46 @@ from adas.scenarios.sim import CAR_HWL_M, TargetSpec
 from adas.types import ObjectClass
 
 __all__ = [
-    "FLICKER", "STICKY_FLIPS", "brake_then_turn_out", "class_flips", "flip_schedule",
+    "FLICKER", "LONG_FLIPS", "STICKY_FLIPS", "brake_then_turn_out", "class_flips", "flip_schedule",
     "lead_traffic", "stop_and_go",
 ]  # fmt: skip
 
 CAR, TRUCK = int(ObjectClass.CAR), int(ObjectClass.TRUCK)
 # Class flips of a lead (our choice, covering what detectors do): two sticky flips, 1 s and
-# 0.5 s long, then a second of flicker that changes the class every 0.1 s (3 frames).
+# 0.5 s long, then a second of flicker that changes the class every 0.1 s (3 frames). The
+# tracker reports the class with the largest summed score over a track's life, so these never
+# change the track's class; LONG_FLIPS do, twice: called wrong at birth for 0.5 s, right until
+# 3 s, then wrong until 8 s (the wrong class leads the vote from ~5 s), then right again (the
+# right class leads again from ~11 s; the trial lasts LONG_FLIP_DURATION_S).
 STICKY_FLIPS = ((2.0, 3.0), (5.0, 5.5))  # (start, end) s of the wrong class
 FLICKER = (7.0, 8.0, 0.1)  # start, end, period s
 FLIP_DURATION_S = 10.0
+LONG_FLIPS = ((0.0, 0.5), (3.0, 8.0))
+LONG_FLIP_DURATION_S = 13.0
 
 
-def flip_schedule(own: int, other: int) -> tuple[tuple[float, int], ...]:
+def flip_schedule(
+    own: int, other: int, sticky: tuple[tuple[float, float], ...] = STICKY_FLIPS,
+    flicker: tuple[float, float, float] | None = FLICKER,
+) -> tuple[tuple[float, int], ...]:  # fmt: skip
     """The ``TargetSpec.class_schedule`` of a lead of class ``own`` that is called ``other``
-    during ``STICKY_FLIPS`` and alternately during ``FLICKER``."""
+    during the ``sticky`` (start, end) windows and alternately during ``flicker``."""
     out: list[tuple[float, int]] = []
-    for start, end in STICKY_FLIPS:
+    for start, end in sticky:
         out += [(start, other), (end, own)]
-    start, end, period = FLICKER
-    n = round((end - start) / period)
-    out += [(round(start + k * period, 6), other if k % 2 == 0 else own) for k in range(n)]
-    out.append((end, own))
+    if flicker is not None:
+        start, end, period = flicker
+        n = round((end - start) / period)
+        out += [(round(start + k * period, 6), other if k % 2 == 0 else own) for k in range(n)]
+        out.append((end, own))
     return tuple(out)
 
 
 def class_flips() -> list[Scenario]:
     """A lead at our speed and a safe following distance (1.8-2.3 s) whose class flips: a car
-    called truck (the truck prior ranges it ~2x too far) and a truck called car (~2x too near)."""
+    called truck (the truck prior ranges it ~2x too far) and a truck called car (~2x too near);
+    briefly (``STICKY_FLIPS``, ``FLICKER``) and for long enough to flip the track's class
+    (``LONG_FLIPS``, ids ending in ``-long``)."""
     out = []
     # (name, ego = lead km/h, gap m, true size, own class, flipped-to class)
     cases = (
@@ -51,11 +63,14 @@ def class_flips() -> list[Scenario]:
         ("car-90", 90, 45.0, CAR_HWL_M, CAR, TRUCK),
         ("truck-80", 80, 50.0, TRUCK_HWL_M, TRUCK, CAR),
     )
-    for name, kmh, gap, hwl, own, other in cases:
-        t = (TargetSpec(gap, 0.0, kmh * KMH, hwl_m=hwl, class_id=own,
-                        class_schedule=flip_schedule(own, other)),)  # fmt: skip
-        out.append(false_scenario(f"false-reaction/class-flip-{name}", kmh, t, FLIP_DURATION_S,
-                                  headway_s=round(gap / (kmh * KMH), 2)))  # fmt: skip
+    long_cases = [(f"{c[0]}-long", *c[1:]) for c in (cases[0], cases[2])]
+    for name, kmh, gap, hwl, own, other in [*cases, *long_cases]:
+        long = name.endswith("-long")  # long enough to flip the track's class
+        sched = flip_schedule(own, other, LONG_FLIPS, None) if long else flip_schedule(own, other)
+        t = (TargetSpec(gap, 0.0, kmh * KMH, hwl_m=hwl, class_id=own, class_schedule=sched),)
+        duration = LONG_FLIP_DURATION_S if long else FLIP_DURATION_S
+        sid = f"false-reaction/class-flip-{name}"
+        out.append(false_scenario(sid, kmh, t, duration, headway_s=round(gap / (kmh * KMH), 2)))
     return out
 
 

@@ -12,8 +12,8 @@ import pytest
 from adas.camera import Mount
 from adas.priors import SizePriors
 from adas.scenarios import scenarios
-from adas.scenarios.camera_sim import SIM_SIZE, SensorModel, sim_camera
-from adas.scenarios.lead_traffic import FLICKER, STICKY_FLIPS, flip_schedule
+from adas.scenarios.camera_sim import FRAME_NS, SIM_SIZE, SensorModel, sim_camera
+from adas.scenarios.lead_traffic import FLICKER, LONG_FLIPS, STICKY_FLIPS, flip_schedule
 from adas.scenarios.profile import SpeedProfile
 from adas.scenarios.scenario import KMH, TRUCK_HWL_M, Scenario
 from adas.scenarios.side_traffic import (
@@ -67,7 +67,7 @@ def _run(scn: Scenario, duration_s: float | None = None) -> tuple[Trial, list[De
 def test_the_original_scenarios_come_first_and_unchanged() -> None:
     every = scenarios("false-reaction")
     assert [s.id for s in every[: len(ORIGINAL)]] == [f"false-reaction/{n}" for n in ORIGINAL]
-    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 3 + 2 + 2
+    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 5 + 2 + 2
     assert all(not s.spec.expect_threat and s.criteria.no_false_reactions for s in every)
     assert all(s.suite == "false-reaction" for s in every)
 
@@ -150,6 +150,24 @@ def test_class_flip_schedules() -> None:
         assert {c for _, c in lead.class_schedule} == {car, truck}
     truck_lead = next(iter(_by_prefix("class-flip-truck"))).spec.targets[0]
     assert truck_lead.hwl_m == TRUCK_HWL_M and truck_lead.class_id == truck
+
+
+def test_long_class_flips_turn_the_class_vote_twice() -> None:
+    """With equal scores, the class a track reports (largest summed score) is the majority of
+    its frames: wrong at birth, right from ~1 s, wrong from ~5 s, right again from ~11 s."""
+    car, truck = int(ObjectClass.CAR), int(ObjectClass.TRUCK)
+    long = _by_prefix("class-flip-car-50-long")[0]
+    lead = long.spec.targets[0]
+    assert lead.class_schedule == flip_schedule(car, truck, LONG_FLIPS, None)
+    n = math.ceil(long.spec.duration_s / (FRAME_NS * 1e-9))
+    classes = np.array([lead.class_at(k * FRAME_NS * 1e-9) for k in range(n)])
+    wrong = np.cumsum(classes == truck) > np.cumsum(classes == car)
+    switches = np.flatnonzero(np.diff(wrong.astype(int))) + 1
+    assert wrong[0] and len(switches) == 3
+    t = switches * FRAME_NS * 1e-9
+    assert t[0] == pytest.approx(1.0, abs=0.1) and t[1] == pytest.approx(5.0, abs=0.1)
+    assert t[2] == pytest.approx(11.0, abs=0.1) and long.spec.duration_s > t[2] + 1.0
+    assert len(_by_prefix("class-flip-truck-80-long")) == 1
 
 
 @pytest.mark.parametrize("scn", _by_prefix("brake-turn-out-"), ids=lambda s: s.id.split("/")[1])
