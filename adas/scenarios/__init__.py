@@ -9,11 +9,10 @@ over many seeds in worker processes, with exact upper bounds on the failure rate
 from adas.scenarios.batch import parse_seeds, run_batch
 from adas.scenarios.metrics import summarize
 from adas.scenarios.report import write_json, write_report
+from adas.scenarios.scenario import Criteria, Scenario
 from adas.scenarios.suites import (
     FAST_SUBSET,
     SUITES,
-    Criteria,
-    Scenario,
     evaluate,
     run_scenario,
     run_suite,

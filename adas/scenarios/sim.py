@@ -35,6 +35,7 @@ import numpy as np
 from adas.camera import CameraModel
 from adas.scenarios.camera_sim import FRAME_NS, CameraSim, SensorModel
 from adas.scenarios.metrics import trial_events
+from adas.scenarios.profile import SpeedProfile
 from adas.synthetic import Objects3D, box_corners_vehicle
 from adas.types import Decision, Detections, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks
 
@@ -64,8 +65,9 @@ def true_ttc(gap_m: float, v_ego: float, v_tgt: float, a_tgt: float) -> float:
     if abs(a) < 1e-9:
         t = gap_m / -rel if rel < 0.0 else math.inf
     else:  # smallest positive root of gap + rel t + a t^2 / 2
-        disc = rel * rel - 2.0 * a * gap_m
-        roots = (-rel - math.sqrt(disc)) / a, (-rel + math.sqrt(disc)) / a
+        disc = rel * rel - 2.0 * a * gap_m  # < 0: an accelerating target pulls away first
+        root = math.sqrt(max(disc, 0.0))
+        roots = (-rel - root) / a, (-rel + root) / a
         t = min((r for r in roots if r > 0.0), default=math.inf) if disc >= 0.0 else math.inf
     if t <= t_stop:
         return t
@@ -126,6 +128,26 @@ class TargetSpec:
     lane_change_at_s: float | None = None
     lane_change_m: float = 0.0  # lateral displacement, left positive (minimum-jerk profile)
     lane_change_s: float = 4.0
+    # (time_s, class_id): what the detector calls it from that time on (a class flip)
+    class_schedule: tuple[tuple[float, int], ...] = ()
+    # (time_s, speed_mps): commanded speed from that time on, reached at speed_change_mps2
+    # (adas.scenarios.profile.SpeedProfile); replaces brake_at_s
+    speed_schedule: tuple[tuple[float, float], ...] = ()
+    speed_change_mps2: float = 1.5
+
+    def __post_init__(self) -> None:
+        if self.speed_schedule and self.brake_at_s is not None:
+            msg = "a target has either a speed schedule or a brake_at_s, not both"
+            raise ValueError(msg)
+        times = [t for t, _ in self.class_schedule]
+        if times != sorted(set(times)):
+            msg = f"class schedule times {times} must be strictly increasing"
+            raise ValueError(msg)
+
+    def class_at(self, t_s: float) -> int:
+        """The class the detector reports at time ``t_s`` (the class schedule's last entry at
+        or before it, else ``class_id``)."""
+        return next((c for t, c in reversed(self.class_schedule) if t <= t_s), self.class_id)
 
 
 @dataclass(frozen=True)
@@ -163,9 +185,19 @@ class _Obj:
     v: float
     d: float = 0.0
     d_rate: float = 0.0
+    profile: SpeedProfile | None = None  # the spec's speed schedule, if it has one
+
+    def __post_init__(self) -> None:
+        sp = self.spec
+        if sp.speed_schedule:
+            self.profile = SpeedProfile.from_schedule(
+                sp.speed_mps, sp.speed_schedule, sp.speed_change_mps2
+            )
 
     def accel(self, t: float) -> float:
         sp = self.spec
+        if self.profile is not None:
+            return self.profile.accel(t)
         if sp.brake_at_s is None or t < sp.brake_at_s or self.v <= sp.min_speed_mps:
             return 0.0
         ramp = 1.0 if sp.brake_ramp_s <= 0 else min((t - sp.brake_at_s) / sp.brake_ramp_s, 1.0)
@@ -239,7 +271,6 @@ def simulate(
     dt = STEP_NS * 1e-9
     kappa = 0.0 if math.isinf(spec.radius_m) else 1.0 / spec.radius_m
     objs = [_Obj(t, t.gap_m, t.speed_mps) for t in spec.targets]
-    classes = [t.class_id for t in spec.targets]
     cams = CameraSim(camera, sensor, rng)
     pitch0, k_pitch = camera.mount.pitch_rad, math.radians(sensor.pitch_per_decel_deg)
     s_e, v_e, decel, request = 0.0, spec.ego_speed_mps, 0.0, 0.0
@@ -274,6 +305,7 @@ def simulate(
             ego = EgoState(t_ns=tf, speed_mps=v_e, yaw_rate_rps=v_e * kappa, accel_mps2=-decel)
             if objs:
                 corners = corners_in_ego(objs, s_e + v_e * tau, kappa, tau)
+                classes = [o.spec.class_at(tf * 1e-9) for o in objs]
                 dets, obj_of = cams.detect(corners, classes, pitch0 + k_pitch * decel)
             else:
                 dets, obj_of = Detections.empty(), []
@@ -302,8 +334,11 @@ def simulate(
         s_e, v_e = advance(s_e, v_e, -0.5 * (d0 + decel), dt)
         for o in objs:
             gap0, closing0 = o.s - s_e0, v_e0 - o.v
-            o.s, v1 = advance(o.s, o.v, 0.5 * (o.accel(t) + o.accel(t + dt)), dt)
-            o.v = max(v1, o.spec.min_speed_mps) if o.v > o.spec.min_speed_mps else v1
+            if o.profile is not None:  # scheduled speed: exact, piecewise linear
+                o.s, o.v = o.s + o.profile.distance(t, t + dt), o.profile.speed(t + dt)
+            else:
+                o.s, v1 = advance(o.s, o.v, 0.5 * (o.accel(t) + o.accel(t + dt)), dt)
+                o.v = max(v1, o.spec.min_speed_mps) if o.v > o.spec.min_speed_mps else v1
             gap1 = o.s - s_e
             if threat(o):
                 min_gap = min(min_gap, gap1)
@@ -318,7 +353,8 @@ def simulate(
         if v_e <= 0.0:
             end = "ego stopped"
             break
-        passed = all(o.s + o.spec.hwl_m[2] < s_e - spec.ego_length_m for o in objs)
+        # Passed: behind the ego and not faster (a car overtaking from behind is still to come).
+        passed = all(o.s + o.spec.hwl_m[2] < s_e - spec.ego_length_m and o.v <= v_e for o in objs)
         if objs and passed:
             end = "targets passed"
             break
