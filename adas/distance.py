@@ -32,6 +32,17 @@ correction of its class prior from the ratio of ground range to size range (a sc
 filter, measurement variance inflated because road relief is correlated in time). The ground
 cue is most informative while the object is near; what it taught stays with the track when
 the object moves away.
+
+Class-robust sizes (issue 18): a detector's label is not always the object's class (yolox_nano
+calls a car "truck" now and then, and a COCO "truck" is as often a van or a car). The track's
+learned size is kept against one reference class per group (vehicles: the car prior), so it
+stays the same in metres when the label changes, and a class flip does not move the range.
+A label whose most probable true class is more likely right than wrong
+(``trusted_class_prob``, data/priors/class_confusion.toml) is ranged with that class's prior
+and may anchor the pitch. Any other label is ranged under every class it may be, each weighted
+by its probability given the label and by how well its size range agrees with the
+class-independent ground contact; such a box never anchors the pitch (its size would drag the
+pitch towards its own wrong range).
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.errors import ConfigError
 from adas.params import param, validate
-from adas.priors import SizePriors
+from adas.priors import ClassHypotheses, SizePriors
 from adas.slots import TrackSlots
 from adas.types import FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 
@@ -77,6 +88,7 @@ class DistanceConfig:
     pitch_min_score: float = param(0.5, lo=0.0, hi=1.0)
     pitch_min_sigma_deg: float = param(0.05, lo=0.0, hi=5.0, unit="deg")
     reset_gap_s: float = param(10.0, lo=0.1, hi=3600.0, unit="s")
+    trusted_class_prob: float = param(0.5, lo=0.0, hi=1.0)
 
     def __post_init__(self) -> None:
         validate(self, "distance")
@@ -110,10 +122,23 @@ class DistanceEstimator:
         camera: CameraModel,
         config: DistanceConfig | None = None,
         priors: SizePriors | None = None,
+        hypotheses: ClassHypotheses | None = None,
     ) -> None:
         self.camera = camera
         self.config = config or DistanceConfig()
         self.priors = priors or SizePriors.load()
+        self.hypotheses = hypotheses or ClassHypotheses.load()
+        hyp = self.hypotheses
+        # A label whose most probable class is more likely right than wrong is trusted: it is
+        # ranged with that class's prior alone and may anchor the pitch. Other labels (a COCO
+        # "truck" is as often a car or a van) are ranged under every class they may be.
+        best = np.argmax(hyp.log_prob, axis=1)
+        self._trusted = np.exp(hyp.log_prob.max(axis=1)) >= self.config.trusted_class_prob
+        self._anchor_col = best
+        logp = hyp.log_prob.copy()
+        logp[self._trusted] = -np.inf
+        logp[self._trusted, best[self._trusted]] = 0.0
+        self._log_prob = logp
         self._prior_table = np.column_stack(
             [
                 self.priors.height,
@@ -126,7 +151,8 @@ class DistanceEstimator:
             ]
         )
         ratio = np.nan_to_num(self.priors.width / self.priors.height, nan=1.0)
-        self._wide_aspect = self.config.wide_box_ratio * np.maximum(ratio, 1.0)
+        # The ranging point must not depend on the label: it uses the reference class's shape.
+        self._wide_aspect = (self.config.wide_box_ratio * np.maximum(ratio, 1.0))[hyp.reference]
         # camera -> level = L^T Rz(yaw) Ry(pitch) Rx(roll) L with L = R_VEHICLE_LEVEL; only
         # the pitch changes from frame to frame, so the outer factors are computed once.
         m = camera.mount
@@ -146,6 +172,7 @@ class DistanceEstimator:
         self._scale = np.zeros(64)  # per-track log size correction
         self._scale_var = np.zeros(64)  # its variance; < 0 = not yet set
         self._last_ns = np.zeros(64, np.int64)  # time the track's size estimate refers to
+        self._ref = np.zeros(64, np.int64)  # reference class the track's size is relative to
 
     @property
     def pitch_rad(self) -> float:
@@ -173,21 +200,33 @@ class DistanceEstimator:
             cut[:, 0] = sub[:, 3] >= cam.height - 1 - margin
             cut[:, 1] = sub[:, 1] <= margin
             cut[:, 2] = (sub[:, 0] <= margin) | (sub[:, 2] >= cam.width - 1 - margin)
-            prior = np.ascontiguousarray(self._prior_table[cls[idx]])
+            c_idx = cls[idx]
+            hyp = self.hypotheses.classes[c_idx]  # n x G classes each box may really be
+            logp = np.ascontiguousarray(self._log_prob[c_idx])
+            cols = np.flatnonzero(np.isfinite(logp).any(axis=0))
             pts = np.empty((idx.size * 5, 2))
-            k.pixel_points(sub, self._wide_aspect[cls[idx]], cam.cx, pts)
+            k.pixel_points(sub, self._wide_aspect[c_idx], cam.cx, pts)
             norm = np.ascontiguousarray(cam.normalized(pts))
+            rows = np.arange(idx.size)
             # Pass 1 at the predicted pitch: each confident object's size cue says where its
             # contact point should be; the offset is a pitch measurement. Pass 2 ranges.
-            sub_cues = self._cues(norm, prior, cut, edge)
-            self._update_pitch(sub_cues, cut, scores[idx], edge)
-            sub_cues = self._cues(norm, prior, cut, edge)
+            hyp_cues = self._hyp_cues(norm, hyp, cols, cut, edge)
+            anchor = hyp_cues[self._anchor_col[c_idx], rows]
+            ok = self._trusted[c_idx]
+            self._update_pitch(anchor, cut, np.where(ok, scores[idx], -1.0), edge)
+            hyp_cues = self._hyp_cues(norm, hyp, cols, cut, edge)
+            mix = np.empty((idx.size, k.N_MIX))
+            k.mix_hypotheses(hyp_cues, logp, True, mix)
+            sub_cues = hyp_cues[0].copy()
+            # Lateral position from the box's most probable class (its width).
+            best = mix[:, k.MIX_MAP].astype(np.int64)
+            sub_cues[:, k.LAT_A : k.LAT_B + 1] = hyp_cues[best, rows, k.LAT_A : k.LAT_B + 1]
             cues[idx] = sub_cues
-            slots = self._slots(tracks.track_id[idx], t_ns)
+            slots = self._slots(tracks.track_id[idx], hyp[:, 0], t_ns)
             learn = (tracks.time_since_update[idx] == 0) & (scores[idx] >= cfg.pitch_min_score)
             sub_res = np.empty((idx.size, 3))
             k.fuse_with_track_size(
-                sub_cues, slots, learn, self._scale, self._scale_var, self._last_ns, t_ns,
+                sub_cues, mix, slots, learn, self._scale, self._scale_var, self._last_ns, t_ns,
                 edge, cfg.scale_drift_per_s**2, cfg.scale_meas_inflation,
                 math.log1p(cfg.scale_max_rel), sub_res,
             )  # fmt: skip
@@ -235,17 +274,39 @@ class DistanceEstimator:
         )  # fmt: skip
         return out
 
-    def _slots(self, track_ids: npt.NDArray[np.int64], t_ns: int) -> npt.NDArray[np.int64]:
-        """Per-track rows; new tracks start at the class prior (log size 0, variance set by
-        the kernel from the first size cue). Sizes of tracks unseen for
-        ``track_timeout_s`` are forgotten."""
+    def _hyp_cues(
+        self,
+        norm: FloatArray,
+        hyp: npt.NDArray[np.int64],
+        cols: npt.NDArray[np.int64],
+        cut: npt.NDArray[np.bool_],
+        edge: float,
+    ) -> FloatArray:
+        """G x N x N_CUES: the cue table of every box under each class it may be (columns
+        that no box uses are left NaN)."""
+        out = np.full((hyp.shape[1], hyp.shape[0], k.N_CUES), np.nan)
+        for j in cols:
+            prior = np.ascontiguousarray(self._prior_table[hyp[:, j]])
+            out[j] = self._cues(norm, prior, cut, edge)
+        return out
+
+    def _slots(
+        self, track_ids: npt.NDArray[np.int64], ref: npt.NDArray[np.int64], t_ns: int
+    ) -> npt.NDArray[np.int64]:
+        """Per-track rows; new tracks (and tracks whose reference class changes, e.g. car to
+        pedestrian: another kind of object) start afresh, set by the kernel from the first
+        box. Sizes of tracks unseen for ``track_timeout_s`` are forgotten."""
         self._track.drop_stale(t_ns, int(self.config.track_timeout_s * 1e9))
         slots, new = self._track.lookup(track_ids, t_ns)
         self._scale = self._track.fit(self._scale, 0.0)
         self._scale_var = self._track.fit(self._scale_var, 0.0)
         self._last_ns = self._track.fit(self._last_ns, 0)
+        self._ref = self._track.fit(self._ref, 0)
         if new:
             self._scale[new], self._scale_var[new], self._last_ns[new] = 0.0, -1.0, t_ns
+        changed = slots[self._ref[slots] != ref]
+        self._scale_var[changed] = -1.0
+        self._ref[slots] = ref
         return slots
 
     def _predict_pitch(self, t_ns: int) -> None:

@@ -135,9 +135,77 @@ def range_cues(
             out[i, LAT_A], out[i, LAT_B] = 0.5 * (x1 + x2), 0.0
 
 
+# Columns of the class-mixture table written by ``mix_hypotheses``.
+MIX_MEAN, MIX_VAR, MIX_LO, MIX_HI, MIX_MAP = range(5)
+N_MIX = 5
+
+
+@numba.njit(cache=True)
+def mix_hypotheses(
+    cues: FloatArray,  # G x N x N_CUES: the cue table under each class hypothesis
+    log_prob: FloatArray,  # N x G: log P(true class | detected class); -inf = not a hypothesis
+    use_ground: bool,
+    out: FloatArray,  # N x N_MIX
+) -> None:
+    """Size of each box as a mixture over the classes it may really be.
+
+    Sizes are log offsets of each hypothesis's size range from the reference class's (column
+    0): ``o_j = log(d_j / d_0)``. Each hypothesis is weighted by its prior probability and, with
+    ``use_ground``, by the likelihood of the class-independent ground-contact range under it
+    (log-normal, both cues' spreads). Writes the weighted mean offset, its variance (each
+    hypothesis's own relative spread plus the spread between hypotheses), the smallest and
+    largest offset of the hypotheses, and the most probable hypothesis's column. NaN (and
+    column 0) where the reference class has no size cue.
+    """
+    g_n = cues.shape[0]
+    lw = np.empty(g_n)
+    for i in range(cues.shape[1]):
+        d0 = cues[0, i, SIZE_D]
+        out[i, :] = math.nan
+        out[i, MIX_MAP] = 0.0
+        if math.isnan(d0):
+            continue
+        d_g, s_g = cues[0, i, GROUND_D], cues[0, i, GROUND_S]
+        have_g = use_ground and d_g == d_g
+        best = -math.inf
+        lo, hi = math.inf, -math.inf
+        for j in range(g_n):
+            d_j = cues[j, i, SIZE_D]
+            lw[j] = -math.inf
+            if log_prob[i, j] == -math.inf or math.isnan(d_j):
+                continue
+            o_j = math.log(d_j / d0)
+            lo, hi = min(lo, o_j), max(hi, o_j)
+            lw[j] = log_prob[i, j]
+            if have_g:
+                v = (cues[j, i, SIZE_S] / d_j) ** 2 + (s_g / d_g) ** 2
+                z = math.log(d_g / d_j)
+                lw[j] += -0.5 * z * z / v - 0.5 * math.log(v)
+            if lw[j] > best:
+                best = lw[j]
+                out[i, MIX_MAP] = j
+        tot = 0.0
+        m = 0.0
+        for j in range(g_n):
+            if lw[j] > -math.inf:
+                w = math.exp(lw[j] - best)
+                tot += w
+                m += w * math.log(cues[j, i, SIZE_D] / d0)
+        m /= tot
+        v = 0.0
+        for j in range(g_n):
+            if lw[j] > -math.inf:
+                d_j = cues[j, i, SIZE_D]
+                w = math.exp(lw[j] - best)
+                v += w * ((cues[j, i, SIZE_S] / d_j) ** 2 + (math.log(d_j / d0) - m) ** 2)
+        out[i, MIX_MEAN], out[i, MIX_VAR] = m, v / tot
+        out[i, MIX_LO], out[i, MIX_HI] = lo, hi
+
+
 @numba.njit(cache=True)
 def fuse_with_track_size(
-    cues: FloatArray,
+    cues: FloatArray,  # N x N_CUES under the reference class
+    mix: FloatArray,  # N x N_MIX from mix_hypotheses (with the ground cue)
     slots: npt.NDArray[np.int64],
     learn: npt.NDArray[np.bool_],
     scale: FloatArray,
@@ -150,19 +218,29 @@ def fuse_with_track_size(
     limit: float,
     out: FloatArray,  # N x 3: depth, sigma, method (RangeMethod)
 ) -> None:
-    """Inverse-variance fusion of the size cue (scaled by the track's learned size) and the
-    ground cue, then a scalar Kalman update of the track's log size from this frame."""
+    """Inverse-variance fusion of the size cue (the reference class's, scaled by the track's
+    learned size) and the ground cue, then a scalar Kalman update of the track's log size.
+
+    A track's size is a log offset from the reference class's size cue, so it stays the same
+    in metres whatever the box is called from frame to frame. A new track starts at the class
+    mixture of its first box (the prior of the class it is called, sharpened by how well each
+    possible class agrees with the ground contact). The learned size stays within ``limit``
+    (log) of the smallest and largest size the box's possible classes allow."""
     for i in range(cues.shape[0]):
         s = slots[i]
-        d_s, s_s, d_g, s_g = cues[i, SIZE_D], cues[i, SIZE_S], cues[i, GROUND_D], cues[i, GROUND_S]
+        d_s, d_g, s_g = cues[i, SIZE_D], cues[i, GROUND_D], cues[i, GROUND_S]
         lh = cues[i, LEVEL_H]
         pix2 = 2.0 * (edge / lh) ** 2 if lh > 0.0 else 0.0
         dt = max(0.0, (t_ns - last_ns[s]) * 1e-9)
         last_ns[s] = t_ns
-        if scale_var[s] < 0.0:  # new track: the class prior's spread as seen in this box
-            scale_var[s] = max((s_s / d_s) ** 2 - pix2, 1e-6) if d_s == d_s else 0.01
-        p = scale_var[s] + drift2 * dt
         have_s, have_g = d_s == d_s, d_g == d_g
+        if scale_var[s] < 0.0:  # new track: the class mixture as seen in this box
+            if have_s:
+                scale[s] = mix[i, MIX_MEAN]
+                scale_var[s] = max(mix[i, MIX_VAR] - pix2, 1e-6)
+            else:
+                scale[s], scale_var[s] = 0.0, 0.01
+        p = scale_var[s] + drift2 * dt
         w = 0.0
         acc = 0.0
         if have_s:
@@ -185,7 +263,8 @@ def fuse_with_track_size(
             z = math.log(d_g / d_s)
             r = ((s_g / d_g) ** 2 + pix2) * inflation
             k = p / (p + r)
-            scale[s] = min(max(scale[s] + k * (z - scale[s]), -limit), limit)
+            lo, hi = mix[i, MIX_LO] - limit, mix[i, MIX_HI] + limit
+            scale[s] = min(max(scale[s] + k * (z - scale[s]), lo), hi)
             p = (1.0 - k) * p
         scale_var[s] = p
 

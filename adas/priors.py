@@ -18,11 +18,12 @@ import numpy.typing as npt
 from adas.errors import ConfigError
 from adas.types import FloatArray, ObjectClass
 
-__all__ = ["DEFAULT_PRIORS_PATH", "SizePriors"]
+__all__ = ["DEFAULT_CONFUSION_PATH", "DEFAULT_PRIORS_PATH", "ClassHypotheses", "SizePriors"]
 
 DEFAULT_PRIORS_PATH = (
     Path(__file__).resolve().parent.parent / "data" / "priors" / "object_sizes.toml"
 )
+DEFAULT_CONFUSION_PATH = DEFAULT_PRIORS_PATH.with_name("class_confusion.toml")
 # Table of the file that is not a class: what is assumed for classes without a prior.
 UNKNOWN_TABLE = "unknown"
 
@@ -87,3 +88,82 @@ class SizePriors:
             cue,
             unknown_width,
         )
+
+
+@dataclass(frozen=True)
+class ClassHypotheses:
+    """What a detected class may really be, as arrays indexed by the detected ``ObjectClass``.
+
+    Row ``k``: the classes a box labelled ``k`` is ranged under (``classes[k, 0]`` is the
+    reference class its size is expressed against; the other columns repeat it where unused)
+    and the log probability of each (``-inf`` where unused). A class outside every group is
+    itself with probability 1. Loaded from ``data/priors/class_confusion.toml``, whose counts
+    become probabilities by Laplace's rule: ``(count + 1) / (total + group size)``.
+    """
+
+    classes: npt.NDArray[np.int64]  # n_classes x G
+    log_prob: FloatArray  # n_classes x G
+
+    @property
+    def reference(self) -> npt.NDArray[np.int64]:
+        """Reference class of each detected class (the first column)."""
+        return self.classes[:, 0]
+
+    @classmethod
+    def identity(cls) -> ClassHypotheses:
+        """Every class is what it is called (no confusion)."""
+        n = len(ObjectClass)
+        log_prob = np.full((n, 1), 0.0)
+        return cls(np.arange(n, dtype=np.int64)[:, None], log_prob)
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_CONFUSION_PATH) -> ClassHypotheses:
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh)
+
+        def cid(name: object, where: str) -> int:
+            try:
+                return int(ObjectClass[str(name).upper()])
+            except KeyError:
+                msg = f"{path}: unknown class {name!r} in {where}"
+                raise ConfigError(msg) from None
+
+        groups = table.get("group", {})
+        width = max([len(g.get("classes", [])) for g in groups.values()] + [1])
+        n = len(ObjectClass)
+        classes = np.repeat(np.arange(n, dtype=np.int64)[:, None], width, axis=1)
+        log_prob = np.full((n, width), -np.inf)
+        log_prob[:, 0] = 0.0
+        detected = table.get("detected", {})
+        seen: set[int] = set()
+        for gname, g in groups.items():
+            members = [cid(c, f"[group.{gname}].classes") for c in g.get("classes", [])]
+            ref = cid(g.get("reference", ""), f"[group.{gname}].reference")
+            if ref not in members or len(set(members)) != len(members):
+                msg = f"{path}: [group.{gname}] needs distinct classes that include its reference"
+                raise ConfigError(msg)
+            order = [ref] + [c for c in members if c != ref]
+            for k in members:
+                if k in seen:
+                    msg = f"{path}: class {ObjectClass(k).name.lower()} is in two groups"
+                    raise ConfigError(msg)
+                seen.add(k)
+                counts = detected.get(ObjectClass(k).name.lower(), {}).get("counts", {})
+                raw = {
+                    cid(c, f"[detected.{ObjectClass(k).name.lower()}]"): v
+                    for c, v in counts.items()
+                }
+                if any(c not in members for c in raw) or any(
+                    not (isinstance(v, int) and v >= 0) for v in raw.values()
+                ):
+                    msg = (
+                        f"{path}: [detected.{ObjectClass(k).name.lower()}].counts must be "
+                        f"non-negative integers over the group's classes {g.get('classes')}"
+                    )
+                    raise ConfigError(msg)
+                total = sum(raw.values()) + len(order)
+                classes[k, : len(order)] = order
+                classes[k, len(order) :] = ref
+                log_prob[k, : len(order)] = [math.log((raw.get(c, 0) + 1) / total) for c in order]
+                log_prob[k, len(order) :] = -np.inf
+        return cls(classes, log_prob)

@@ -131,6 +131,12 @@ def _fmt(stats: dict[str, Any]) -> str:
     )
 
 
+def _fmt_max(stats: dict[str, Any]) -> str:
+    if not stats.get("n"):
+        return "n=0"
+    return f"{_fmt(stats)}  max {100 * stats['max_abs_rel']:5.1f} %"
+
+
 def _pct(stats: dict[str, Any]) -> str:
     value = stats.get("median_abs_rel")
     return "n/a" if value is None else f"{100 * value:.1f} %"
@@ -203,11 +209,10 @@ def kitti_object(args: argparse.Namespace) -> int:
             file=out,
         )
     d = report["distance"]
-    if d["n"]:
-        print(
-            f"distance of found cars: n={d['n']} median {100 * d['median_abs_rel']:.1f} %",
-            file=out,
-        )
+    print(f"distance of found cars:            {_fmt_max(d)}", file=out)
+    print(f"  cars called truck/van/bus:       {_fmt_max(d['car_called_truck_van_bus'])}", file=out)
+    for name, stats in d["car_relabelled"].items():
+        print(f"  each found car ranged as {name + ':':6s}  {_fmt_max(stats)}", file=out)
     lat = report["latency_ms"]
     print(
         f"latency ms: preprocess {lat['preprocess']}  infer {lat['infer']}  postprocess "

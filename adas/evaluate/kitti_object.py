@@ -17,7 +17,8 @@ inference time the unit of the cost target (``infer_ratio``).
 ``--root`` may be a KITTI object folder (``image_2/``, ``label_2/``, ``calib/``) or a KITTI
 tracking folder (``image_02/SSSS/NNNNNN.png``, ``label_02/SSSS.txt``, ``calib/SSSS.txt``):
 images without labels are skipped. Distances of the true positives come from the distance
-stage on the detected box alone (one frame, no tracking), against the nearest-face depth.
+stage on the detected boxes of one frame (no tracking), against the nearest-face depth; cars
+the detector calls truck/van/bus are scored apart (``adas.evaluate.kitti_object_distance``).
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ import numpy as np
 
 from adas.camera import CameraModel
 from adas.detect.detector import DetectConfig, Detector, PreparedInput
-from adas.distance import DistanceEstimator
 from adas.errors import DataFormatError
+from adas.evaluate.kitti_object_distance import DistanceScores, range_rows
 from adas.evaluate.kitti_tracking import kitti_camera
 from adas.sources.kitti import (
     KittiObject,
@@ -44,7 +45,7 @@ from adas.sources.kitti import (
     load_tracking_labels,
 )
 from adas.track import iou_matrix
-from adas.types import Detections, ObjectClass, Tracks
+from adas.types import Detections, ObjectClass
 
 log = logging.getLogger(__name__)
 
@@ -191,21 +192,7 @@ def single_frame_distances(
     camera: CameraModel, dets: Detections, rows: Sequence[int]
 ) -> np.ndarray:
     """Distance-stage ranges of detection ``rows``, each frame on its own (no tracking)."""
-    if not rows:
-        return np.zeros(0)
-    idx = np.asarray(rows, np.int64)
-    n = idx.size
-    tracks = Tracks(
-        xyxy=dets.xyxy[idx],
-        score=dets.score[idx],
-        class_id=dets.class_id[idx],
-        track_id=np.arange(n, dtype=np.int64),
-        age=np.ones(n, np.int64),
-        hits=np.ones(n, np.int64),
-        time_since_update=np.zeros(n, np.int64),
-        det_index=idx,
-    )
-    return np.asarray(DistanceEstimator(camera).update(tracks, 0).distance_m, np.float64)
+    return range_rows(camera, dets, rows)
 
 
 def detect_config(
@@ -277,7 +264,7 @@ def evaluate(
         "postprocess": [],
         "plain_infer": [],
     }
-    dist_err: list[float] = []
+    dist = DistanceScores()
     per_image = []
     layouts: dict[str, Any] = {}
     prep: PreparedInput | None = None
@@ -309,11 +296,7 @@ def evaluate(
         if plain is not None:
             c_plain, _ = score_image(plain.detect(img), s.labels, VEHICLE_DETECTIONS)
             total_plain.add(c_plain)
-        d = single_frame_distances(cams[key], dets, [r for r, _ in pairs])
-        for est, (_, obj) in zip(d, pairs, strict=True):
-            truth = obj.nearest_face_m
-            if np.isfinite(est) and truth > 0:
-                dist_err.append(abs(est - truth) / truth)
+        dist.add_frame(cams[key], dets, pairs, [o for o in s.labels if must_find(o)])
         per_image.append({"image": s.name, **counts.to_dict()})
     t_infer = np.median(lat["infer"]) if lat["infer"] else float("nan")
     t_plain = np.median(lat["plain_infer"]) if lat["plain_infer"] else float("nan")
@@ -322,7 +305,6 @@ def evaluate(
         if lat["infer"]
         else [float("nan")]
     )
-    err = np.asarray(dist_err)
     return {
         "dataset": str(root),
         "images": len(per_image),
@@ -334,11 +316,7 @@ def evaluate(
         "cars": total.to_dict(),
         "cars_car_label_only": total_car.to_dict(),
         "baseline_single_pass": total_plain.to_dict() if plain is not None else None,
-        "distance": {
-            "n": int(err.size),
-            "median_abs_rel": round(float(np.median(err)), 4) if err.size else None,
-            "p90_abs_rel": round(float(np.percentile(err, 90)), 4) if err.size else None,
-        },
+        "distance": dist.to_dict(),
         "latency_ms": {k: _ms(v)["median"] for k, v in lat.items() if k != "plain_infer"},
         "latency_p90_ms": {k: _ms(v)["p90"] for k, v in lat.items() if k != "plain_infer"},
         "single_pass_infer_ms": _ms(lat["plain_infer"])["median"],

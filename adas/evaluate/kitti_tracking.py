@@ -30,6 +30,7 @@ from adas.distance import DistanceEstimator
 from adas.errors import DataFormatError
 from adas.evaluate.mot import MotAccumulator
 from adas.motion import MotionEstimator
+from adas.priors import ClassHypotheses
 from adas.sources.kitti import (
     KITTI_CAMERA_HEIGHT_M,
     KITTI_FRAME_PERIOD_NS,
@@ -168,7 +169,10 @@ def run_sequence(
 ) -> SequenceResult:
     """Feed one sequence's ground-truth boxes through the chain and pair estimates with truth."""
     rng = rng or np.random.default_rng(0)
-    tracker, dist, motion = Tracker(), DistanceEstimator(camera), MotionEstimator()
+    # The boxes and classes are the annotators', not a detector's: a label is what it says, so
+    # the detector's class confusion (data/priors/class_confusion.toml) does not apply.
+    dist = DistanceEstimator(camera, hypotheses=ClassHypotheses.identity())
+    tracker, motion = Tracker(), MotionEstimator()
     ttc_true = ttc_truth(labels)
     frames: dict[int, list[KittiObject]] = {}
     for o in labels:
