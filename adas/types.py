@@ -278,7 +278,9 @@ class ObjectStates:
     sigma_distance_m: FloatArray
     range_rate_mps: FloatArray  # negative = closing
     accel_mps2: FloatArray  # relative longitudinal acceleration
-    lateral_velocity_mps: FloatArray  # positive = moving left
+    # Positive = moving left; the object's own lateral motion in the ego frame, without the
+    # sideways drift our own turning gives everything ahead (-yaw_rate x distance).
+    lateral_velocity_mps: FloatArray
     ttc_s: FloatArray  # inf when opening or not closing fast enough
     sigma_ttc_s: FloatArray
     # Filled by the danger stage; before it they hold the defaults below.

@@ -525,3 +525,23 @@ def test_a_lead_cut_by_the_border_at_close_range_keeps_its_closing_speed() -> No
     assert out.range_rate_mps[0] == pytest.approx(-10.0, abs=0.5)
     assert out.distance_m[0] == pytest.approx(5.0, abs=0.3)
     assert out.ttc_s[0] == pytest.approx(0.5, abs=0.1)
+
+
+def test_our_turning_is_not_learned_as_the_objects_lateral_motion() -> None:
+    # Parked cars on a curve's inner verge: turning at 0.1 rad/s, a car 60 m ahead drifts
+    # sideways in the ego frame at -0.1 * 60 = -6 m/s. Given the yaw rate, the track's
+    # lateral velocity is its own motion (0); without it the drift is learned as motion.
+    def run(with_yaw: bool) -> ObjectStates:
+        est = MotionEstimator()
+        hz, w = 30.0, 0.1
+        out = None
+        for k in range(31):
+            t = k / hz
+            tr, rg = frame([1], [60.0], lateral=[10.0 - w * 60.0 * t])
+            ego = EgoState(t_ns=round(t * 1e9), speed_mps=20.0, yaw_rate_rps=w)
+            out = est.update(tr, rg, round(t * 1e9), ego if with_yaw else None)
+        assert out is not None
+        return out
+
+    assert abs(run(True).lateral_velocity_mps[0]) < 0.2
+    assert run(False).lateral_velocity_mps[0] == pytest.approx(-6.0, abs=0.5)
