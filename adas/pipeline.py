@@ -81,7 +81,7 @@ class Chain:
         t = [time.perf_counter_ns()]
         tracks = self.tracker.update(detections, t_ns)
         t.append(time.perf_counter_ns())
-        ranges = self.distance.update(tracks, t_ns)
+        ranges = self.distance.update(tracks, t_ns, ego=ego)
         t.append(time.perf_counter_ns())
         objects = self.motion.update(tracks, ranges, t_ns, ego)
         t.append(time.perf_counter_ns())
