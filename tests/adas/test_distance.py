@@ -260,3 +260,22 @@ def test_rolled_and_yawed_mount_ranges_exactly() -> None:
     assert (r.status == RangeStatus.OK).all()
     np.testing.assert_allclose(r.distance_m, obj.distance_m, rtol=0.01)
     np.testing.assert_allclose(r.lateral_m, obj.lateral_m, atol=0.1)
+
+
+def test_on_a_curve_the_width_of_a_turned_car_does_not_shorten_its_range() -> None:
+    # Parked cars on a 250 m curve: a car 60 m ahead heads 60 / 250 = 0.24 rad away from us,
+    # its box is widened by its side, and the width cue ranged it short (8 % in the curve
+    # scenarios). Given our speed and yaw rate, the width cue is dropped for it.
+    from adas.types import EgoState
+
+    cam = camera()
+    d, lat = 60.0, 60.0**2 / 500.0 - 2.97  # outer verge of a left 250 m curve
+    obj = Objects3D(np.array([d]), np.array([lat]), np.array([CAR_HWL]), np.array([d / 250.0]))
+    boxes = tracks_from(project_boxes(cam, obj))
+    straight = DistanceEstimator(cam).update(boxes, 0)
+    ego = EgoState(t_ns=0, speed_mps=22.2, yaw_rate_rps=22.2 / 250.0)
+    curve = DistanceEstimator(cam).update(boxes, 0, ego=ego)
+    err_straight = abs(straight.distance_m[0] - d) / d
+    err_curve = abs(curve.distance_m[0] - d) / d
+    assert err_straight > 0.03  # the widened box pulls the range in
+    assert err_curve < 0.01  # height and ground contact alone
