@@ -152,12 +152,38 @@ def kf_kernel(
 
 
 @numba.njit(cache=True)
+def stop_limited_ttc(
+    d: float, v: float, a: float, v_ego: float, a_ego: float, t: float, cap: float
+) -> float:
+    """TTC [s] of a target that cannot go below zero speed. ``d`` gap [m], ``v`` range rate,
+    ``a`` relative acceleration, ``v_ego`` / ``a_ego`` our speed and acceleration, ``t`` the
+    constant-acceleration TTC.
+
+    The target's speed is ``v_ego + v`` and its acceleration ``a + a_ego``. Standing (speed
+    <= 0: its "braking" is estimation noise) it is a stationary object. Braking, it stops after
+    ``(v_ego + v) / -(a + a_ego)``; a collision after that is with a stopped car ``d + v_t^2 /
+    (-2 a_t)`` ahead, reached at our own speed and acceleration. Without this a lead that had
+    just stopped in a queue, its braking still in the filter, read TTC 2 s instead of 5 s.
+    """
+    v_t, a_t = v_ego + v, a + a_ego
+    if v_t <= 0.0:
+        return ttc1(d, v, -a_ego, cap)
+    if a_t >= 0.0 or t <= v_t / -a_t:
+        return t
+    return ttc1(d + v_t * v_t / (-2.0 * a_t), -v_ego, -a_ego, cap)
+
+
+@numba.njit(cache=True)
 def ttc_kernel(
     x: FloatArray, p: FloatArray, f_r: IntArray, xs: FloatArray, ps: FloatArray, f_s: IntArray,
-    c_bumper: float, shrink2: float, cap: float, model_rel2: float, out: FloatArray,
+    c_bumper: float, shrink2: float, cap: float, model_rel2: float, v_ego: float,
+    a_ego: float, out: FloatArray,
 ) -> None:  # fmt: skip
     """Fuse the cues per row r into out[:, r]: TTC, sigma, range-cue TTC, sigma, scale-cue TTC,
-    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity, its sigma."""
+    sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity, its sigma.
+
+    With the ego speed ``v_ego`` and acceleration ``a_ego`` known (NaN if not), the fused TTC
+    lets a decelerating target stop at zero speed (:func:`stop_limited_ttc`)."""
     for r in range(x.shape[0]):
         live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
         dd = max(d, MIN_RANGE_M) if live else 1.0
@@ -187,6 +213,11 @@ def ttc_kernel(
         var_alpha = var_a / (dd * dd)
         var_f = 1.0 / W if W > 0.0 else math.inf
         out[0, r], out[1, r] = ettc1(rate_f, var_f, alpha, var_alpha, cap)
+        if live and v_ego == v_ego and a_ego == a_ego:
+            t_s = stop_limited_ttc(dd, -rate_f * dd, a_credit, v_ego, a_ego, out[0, r], cap)
+            if t_s != out[0, r]:
+                rate_s_eff = 1.0 / t_s if t_s < math.inf else 0.0
+                out[0, r], out[1, r] = t_s, ettc1(rate_s_eff, var_f, 0.0, 0.0, cap)[1]
         out[2, r], out[3, r] = ettc1(rate_r, var_r, alpha, var_alpha, cap)
         out[4, r], out[5, r] = ettc1(rate_s, var_s, alpha, var_alpha, cap)
         if live and d <= 0.0:  # at the face already: TTC 0, sigma from range and speed

@@ -545,3 +545,30 @@ def test_our_turning_is_not_learned_as_the_objects_lateral_motion() -> None:
 
     assert abs(run(True).lateral_velocity_mps[0]) < 0.2
     assert run(False).lateral_velocity_mps[0] == pytest.approx(-6.0, abs=0.5)
+
+
+def test_a_braking_target_stops_at_zero_speed() -> None:
+    from adas.motion_kernels import stop_limited_ttc, ttc1
+
+    inf = math.inf
+    # Queue: we creep at 1.5 m/s, the lead 8.2 m ahead has just stopped (range rate -1.6 m/s:
+    # it is estimated 0.1 m/s backwards) with its braking (-1.5 m/s^2) still in the filter:
+    # a standing car, TTC 8.2 / 1.6 s, not the 2.4 s of constant deceleration.
+    t_ca = ttc1(8.2, -1.6, -1.5, inf)
+    assert t_ca == pytest.approx(2.41, abs=0.01)
+    assert stop_limited_ttc(8.2, -1.6, -1.5, 1.5, 0.0, t_ca, inf) == pytest.approx(8.2 / 1.6)
+    # Lead at 10 m/s braking at 5 m/s^2, 10 m ahead, we hold 10 m/s: it stops after 2 s,
+    # 10 m further; we reach it at (10 + 10) / 10 = 2 s. Constant deceleration says 2 s too
+    # (10 - 2.5 t^2 = 0): the stop comes exactly at contact.
+    t = ttc1(10.0, 0.0, -5.0, inf)
+    assert t == pytest.approx(2.0)
+    assert stop_limited_ttc(10.0, 0.0, -5.0, 10.0, 0.0, t, inf) == pytest.approx(2.0)
+    # From 20 m: the lead stops after 2 s with the gap 30 m; we need 3 s, not sqrt(8) s.
+    t = ttc1(20.0, 0.0, -5.0, inf)
+    assert stop_limited_ttc(20.0, 0.0, -5.0, 10.0, 0.0, t, inf) == pytest.approx(3.0)
+    # We brake at 4 m/s^2 too: the relative acceleration is -1; the lead stops 10 m beyond
+    # its place, we stop after 12.5 m: no contact from 20 m.
+    t = ttc1(20.0, 0.0, -1.0, inf)
+    assert stop_limited_ttc(20.0, 0.0, -1.0, 10.0, -4.0, t, inf) == inf
+    # A target that is not braking is left alone.
+    assert stop_limited_ttc(20.0, -5.0, 0.0, 10.0, 0.0, 4.0, inf) == 4.0
