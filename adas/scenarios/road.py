@@ -189,8 +189,8 @@ def hidden_below_rows(
 
     The road centreline between the camera and the object (points every ``SIGHT_STEP_M``) is
     projected; the highest of those points in the image (smallest row) is the crest line, and
-    the object's parts below it are behind the road. ``inf`` where nothing hides it (level
-    road, a sag, an object behind the camera).
+    the object's parts below it are behind the road. On a level road or in a sag that row
+    lies below the object's base (nothing hidden); ``inf`` for an object not ahead.
     """
     out = np.full(len(s_obj), np.inf)
     if profile.flat:

@@ -286,6 +286,8 @@ def _persistence(path: str, doc: dict[str, Any]) -> float | None:
     if table is None:
         return None
     m = _get(path, table, "mean_run_frames", "class_persistence.")
+    if m is None:  # no class switch seen on the video: the run length is not measured
+        return None
     if not isinstance(m, int | float) or not math.isfinite(m) or m < 1:
         raise _fail(path, "class_persistence.mean_run_frames", f"expected >= 1, got {m!r}")
     return float(m)

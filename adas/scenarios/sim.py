@@ -4,14 +4,19 @@ World: a road whose centreline is the ego vehicle's path, straight or a circular
 ``R`` (curvature ``kappa = 1/R``, left positive; the ego's yaw rate is ``v kappa``). Every
 object has a road position ``s`` (arc length of its rear-face centre), a lateral offset ``d``
 (left positive) and a heading along the road, turned by ``atan(d' / s')`` while it changes
-lane. The ego front bumper is at ``s_e``, ``d = 0``. Time advances in 10 ms steps; speeds
-change at the step's mean acceleration (exact for linear ramps) and a stop inside a step is
-exact.
+lane. The ego front bumper is at ``s_e``, ``d = 0``. The road may have a vertical profile
+(``ScenarioSpec.road_profile``, :mod:`adas.scenarios.road`): objects and the ego stand on it,
+pitched by its grade, and a crest hides what lies behind it. Time advances in 10 ms steps;
+speeds change at the step's mean acceleration (exact for linear ramps) and a stop inside a
+step is exact.
 
 Each camera frame (30 fps, integer ns, the world moved on to the frame's exact time) projects
 the objects' 3D boxes, cut at a near plane and clipped to the image as a detector sees a
-partly visible car, adds edge noise, a slow box jitter and dropouts, and runs the chain (by
-default tracker -> distance -> motion -> danger -> control). The decision's deceleration
+partly visible car, and turns them into detections, either idealised (:class:`SensorModel`:
+edge noise, a slow box jitter and dropouts) or as the detector was measured
+(:mod:`adas.scenarios.measured_camera`, with a per-trial :class:`TrialWorld`: drawn sizes,
+road grade, camera pitch error, ego-speed noise); then it runs the chain (by default
+tracker -> distance -> motion -> danger -> control). The decision's deceleration
 request drives the brake actuator until the next frame. Without a request the ego holds its
 current speed (the test driver keeps the throttle; after a brake release it neither coasts
 nor accelerates back), as in the protocols, whose driver never brakes.

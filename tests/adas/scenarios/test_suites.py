@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from adas.scenarios import FAST_SUBSET, run_suite, scenarios, write_json, write_report
+from adas.scenarios import (
+    FAST_SUBSET,
+    run_scenario,
+    run_suite,
+    scenarios,
+    write_json,
+    write_report,
+)
 from adas.scenarios.metrics import summarize, trial_events
 from adas.scenarios.suites import (
     CCRB_CASES,
@@ -19,6 +26,7 @@ from adas.scenarios.suites import (
     overlap_offset_m,
     r152_max_impact_kmh,
 )
+from tests.adas.scenarios.sensor_doc import write_doc
 
 
 def _by_id(suite: str = "all") -> dict[str, Any]:
@@ -208,7 +216,9 @@ def test_summary_json_and_html(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_fast_subset_runs_end_to_end(tmp_path: Path) -> None:
     """The CI subset through the real tracker, distance, motion, danger and control."""
-    out = run_suite("all", trials=1, seed=0, scenario_ids=FAST_SUBSET, keep_series=True)
+    out = run_suite("all", trials=1, seed=0, scenario_ids=FAST_SUBSET, keep_series=True,
+                    sensor="ideal")  # fmt: skip
+    assert out["sensor"] == "ideal" and all("world" not in r for r in out["results"])
     assert [r["scenario"] for r in out["results"]] == FAST_SUBSET
     assert out["passed"] + out["failed"] == len(FAST_SUBSET)
     for r in out["results"]:
@@ -238,3 +248,25 @@ def test_fast_subset_runs_end_to_end(tmp_path: Path) -> None:
     write_json(out, tmp_path / "fast.json")
     write_report(out, tmp_path / "fast.html")
     assert json.loads((tmp_path / "fast.json").read_text())["summary"]["suites"]
+
+
+def test_ideal_sensor_draws_what_it_always_drew() -> None:
+    """Pinned from the simulator before the measured sensor existed (seed 0, trial 0): the
+    idealised sensor must keep its random draws, order and results exactly."""
+    scn = _by_id()["ncap/ccrs-20-o50"]
+    r = run_scenario(scn, 0, 0, sensor="ideal")
+    got = {k: r[k] for k in ("warning_ttc_s", "first_brake_ttc_s", "min_gap_m", "frames", "end")}
+    assert got == {"warning_ttc_s": 2.733, "first_brake_ttc_s": 1.9, "min_gap_m": 6.144,
+                   "frames": 164, "end": "ego stopped"}  # fmt: skip
+
+
+def test_measured_sensor_from_a_file_end_to_end(tmp_path: Path) -> None:
+    """A sensor file by path: the trial records its drawn world and is judged as usual."""
+    path = write_doc(tmp_path / "s.json")
+    scn = _by_id()["false-reaction/gantry"]
+    r = run_scenario(scn, 0, 3, sensor=path)
+    assert r["world"]["hwl_m"] == [[1.5, 4.0, 0.3]]  # a sign keeps its size
+    assert abs(r["world"]["pitch_error_deg"]) <= 0.25
+    assert r["frames"] > 0 and isinstance(r["passed"], bool)
+    again = run_scenario(scn, 0, 3, sensor=path)
+    assert again == r  # reproducible from (seed, trial, scenario id)
