@@ -16,8 +16,8 @@ from adas.camera import CameraModel, Mount
 from adas.types import Detections, FloatArray
 
 __all__ = [
-    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "sim_camera",
-    "visible_boxes",
+    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "clip_hidden",
+    "sim_camera", "visible_boxes",
 ]  # fmt: skip
 
 FRAME_NS = 33_333_333  # 30 fps camera
@@ -87,6 +87,27 @@ def visible_boxes(
     return out
 
 
+def clip_hidden(
+    boxes: FloatArray, rows: FloatArray, sensor: SensorModel
+) -> tuple[FloatArray, FloatArray]:
+    """Boxes cut at the image row below which the road (a crest) hides them, and the hidden
+    fraction of each box. A box left lower or smaller than :func:`visible_boxes` accepts
+    becomes NaN (not detected)."""
+    out = boxes.copy()
+    hidden = np.zeros(boxes.shape[0])
+    for i in np.flatnonzero(np.isfinite(boxes).all(1) & (boxes[:, 3] > rows)):
+        x1, y1, x2, y2 = boxes[i]
+        top = min(max(rows[i], y1), y2)
+        hidden[i] = (y2 - top) / max(y2 - y1, 1e-9)
+        if min(x2 - x1, top - y1) < sensor.min_visible_px or (
+            1.0 - hidden[i] < sensor.min_visible_fraction
+        ):
+            out[i] = np.nan
+        else:
+            out[i, 3] = top
+    return out, hidden
+
+
 class CameraSim:
     """Detector-like boxes of 3D objects: clipped, noisy, jittering, sometimes missed."""
 
@@ -95,11 +116,17 @@ class CameraSim:
         self._jitter: FloatArray | None = None
 
     def detect(
-        self, corners: FloatArray, classes: list[int], pitch_rad: float
-    ) -> tuple[Detections, list[int]]:
-        """This frame's detections and, per detection row, the index of its object."""
+        self, corners: FloatArray, classes: list[int], pitch_rad: float,
+        hidden_below: FloatArray | None = None,
+    ) -> tuple[Detections, list[int]]:  # fmt: skip
+        """This frame's detections and, per detection row, the index of its object.
+
+        ``hidden_below``: per object, the image row below which the road hides it (a crest).
+        """
         s, rng, cam = self.sensor, self.rng, self.camera
         boxes = visible_boxes(cam, corners, pitch_rad, s)
+        if hidden_below is not None:
+            boxes = clip_hidden(boxes, hidden_below, s)[0]
         n = boxes.shape[0]
         a = math.exp(-FRAME_NS * 1e-9 / s.jitter_tau_s)
         fresh = rng.standard_normal((n, 3))

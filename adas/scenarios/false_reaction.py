@@ -63,7 +63,7 @@ def false_reaction() -> list[Scenario]:
     # Sign gantry: a 4 m x 1.5 m board 5.0 m above the road (EU motorway clearance >= 4.5 m),
     # reported by the detector as a truck (the worst class: large, with a size prior).
     board = TargetSpec(150.0, 0.0, hwl_m=(1.5, 4.0, 0.3), elevation_m=5.0,
-                       class_id=int(ObjectClass.TRUCK))  # fmt: skip
+                       class_id=int(ObjectClass.TRUCK), fixed_size=True)  # fmt: skip
     out.append(
         false_scenario(
             "false-reaction/gantry", 80, (board,), 160.0 / (80 * KMH) + 1.0, clearance_m=5.0

@@ -4,14 +4,19 @@ World: a road whose centreline is the ego vehicle's path, straight or a circular
 ``R`` (curvature ``kappa = 1/R``, left positive; the ego's yaw rate is ``v kappa``). Every
 object has a road position ``s`` (arc length of its rear-face centre), a lateral offset ``d``
 (left positive) and a heading along the road, turned by ``atan(d' / s')`` while it changes
-lane. The ego front bumper is at ``s_e``, ``d = 0``. Time advances in 10 ms steps; speeds
-change at the step's mean acceleration (exact for linear ramps) and a stop inside a step is
-exact.
+lane. The ego front bumper is at ``s_e``, ``d = 0``. The road may have a vertical profile
+(``ScenarioSpec.road_profile``, :mod:`adas.scenarios.road`): objects and the ego stand on it,
+pitched by its grade, and a crest hides what lies behind it. Time advances in 10 ms steps;
+speeds change at the step's mean acceleration (exact for linear ramps) and a stop inside a
+step is exact.
 
 Each camera frame (30 fps, integer ns, the world moved on to the frame's exact time) projects
 the objects' 3D boxes, cut at a near plane and clipped to the image as a detector sees a
-partly visible car, adds edge noise, a slow box jitter and dropouts, and runs the chain (by
-default tracker -> distance -> motion -> danger -> control). The decision's deceleration
+partly visible car, and turns them into detections, either idealised (:class:`SensorModel`:
+edge noise, a slow box jitter and dropouts) or as the detector was measured
+(:mod:`adas.scenarios.measured_camera`, with a per-trial :class:`TrialWorld`: drawn sizes,
+road grade, camera pitch error, ego-speed noise); then it runs the chain (by default
+tracker -> distance -> motion -> danger -> control). The decision's deceleration
 request drives the brake actuator until the next frame. Without a request the ego holds its
 current speed (the test driver keeps the throttle; after a brake release it neither coasts
 nor accelerates back), as in the protocols, whose driver never brakes.
@@ -34,10 +39,18 @@ import numpy as np
 
 from adas.camera import CameraModel
 from adas.scenarios.camera_sim import FRAME_NS, CameraSim, SensorModel
+from adas.scenarios.measured_camera import MeasuredCameraSim, MeasuredSensor
 from adas.scenarios.metrics import trial_events
 from adas.scenarios.profile import SpeedProfile
-from adas.synthetic import Objects3D, box_corners_vehicle
-from adas.types import Decision, Detections, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks
+from adas.scenarios.road import RoadProfile, corners_in_ego, hidden_below_rows, road_pose
+from adas.scenarios.trial_world import TrialWorld
+from adas.types import Decision, Detections, EgoState, ObjectClass, ObjectStates, Tracks
+
+__all__ = [
+    "CAR_HWL_M", "SERIES", "STEP_NS", "BrakeActuator", "ChainOutput", "ChainUnderTest",
+    "ScenarioSpec", "TargetSpec", "Trial", "advance", "corners_in_ego", "road_pose", "simulate",
+    "smoothstep", "true_ttc",
+]  # fmt: skip
 
 STEP_NS = 10_000_000  # 10 ms simulation step
 MAX_COLLIDING_ELEVATION_M = 1.4  # objects whose bottom is higher pass over the ego's bonnet
@@ -134,6 +147,7 @@ class TargetSpec:
     # (adas.scenarios.profile.SpeedProfile); replaces brake_at_s
     speed_schedule: tuple[tuple[float, float], ...] = ()
     speed_change_mps2: float = 1.5
+    fixed_size: bool = False  # True: hwl_m is this object's real size (a sign), never drawn
 
     def __post_init__(self) -> None:
         if self.speed_schedule and self.brake_at_s is not None:
@@ -161,6 +175,9 @@ class ScenarioSpec:
     expect_threat: bool = True  # False: every warning and every brake is a false reaction
     ego_width_m: float = 1.8
     ego_length_m: float = 4.5
+    # Vertical profile: (s_m, grade) breakpoints, grade linear between them (parabolic vertical
+    # curves), elevation integrated from s = 0 (adas.scenarios.road.RoadProfile); () = level.
+    road_profile: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass
@@ -212,39 +229,6 @@ class _Obj:
             self.d_rate = sp.lane_change_m * dh / sp.lane_change_s
 
 
-def road_pose(s: float, d: float, kappa: float) -> tuple[float, float, float]:
-    """World x, y and heading of road position (s, d) on a road of curvature ``kappa``."""
-    if abs(kappa) < 1e-12:
-        return s, d, 0.0
-    psi = kappa * s
-    c, s_ = math.cos(psi), math.sin(psi)
-    return s_ / kappa - d * s_, (1.0 - c) / kappa + d * c, psi
-
-
-def corners_in_ego(objs: list[_Obj], s_ego: float, kappa: float, tau: float = 0.0) -> FloatArray:
-    """N x 8 x 3 box corners in the ego vehicle frame, every object moved on by ``tau`` s."""
-    ex, ey, epsi = road_pose(s_ego, 0.0, kappa)
-    c, s_ = math.cos(epsi), math.sin(epsi)
-    n = len(objs)
-    dist, lat, yaw = np.empty(n), np.empty(n), np.empty(n)
-    for i, o in enumerate(objs):
-        ox, oy, opsi = road_pose(o.s + o.v * tau, o.d + o.d_rate * tau, kappa)
-        phi = opsi + math.atan2(o.d_rate, max(o.v, 0.1)) - epsi if o.d_rate else opsi - epsi
-        xr = c * (ox - ex) + s_ * (oy - ey)  # rear-face centre in the ego frame
-        yr = -s_ * (ox - ex) + c * (oy - ey)
-        length, hw = o.spec.hwl_m[2], 0.5 * o.spec.hwl_m[1]
-        cp, sp = math.cos(phi), math.sin(phi)
-        fx = (hw * -sp, -hw * -sp, cp * length + sp * hw, cp * length - sp * hw)
-        fy = (hw * cp, -hw * cp, sp * length - cp * hw, sp * length + cp * hw)
-        # box_corners_vehicle rotates about the rear face and puts the nearest corner at x =
-        # distance and the footprint's y-centre at lateral: give it exactly those.
-        dist[i], lat[i], yaw[i] = xr + min(fx), yr + 0.5 * (min(fy) + max(fy)), phi
-    hwl = np.array([o.spec.hwl_m for o in objs], np.float64).reshape(n, 3)
-    corners = box_corners_vehicle(Objects3D(dist, lat, hwl, yaw))
-    corners[:, :, 2] += np.array([o.spec.elevation_m for o in objs])[:, None]
-    return corners
-
-
 @dataclass
 class Trial:
     """Raw outcome of one trial (the suites judge it) and its per-frame time series."""
@@ -258,11 +242,15 @@ def simulate(
     chain: ChainUnderTest,
     camera: CameraModel,
     rng: np.random.Generator,
-    sensor: SensorModel | None = None,
+    sensor: SensorModel | MeasuredSensor | None = None,
     actuator: BrakeActuator | None = None,
+    world: TrialWorld | None = None,
 ) -> Trial:
     """Run one trial in closed loop until collision, standstill, the threat gone, or the limit.
 
+    ``sensor``: the idealised :class:`SensorModel` (default) or the measured detector;
+    ``world``: the trial's drawn road profile (replacing ``spec.road_profile``), camera pitch
+    error and ego-speed sensor (None: the spec's road, exact pitch and speed).
     Metrics: collision, relative impact speed, the end reason, and the warning and brake
     events of :func:`adas.scenarios.metrics.trial_events`; the series has one row per frame.
     """
@@ -271,8 +259,15 @@ def simulate(
     dt = STEP_NS * 1e-9
     kappa = 0.0 if math.isinf(spec.radius_m) else 1.0 / spec.radius_m
     objs = [_Obj(t, t.gap_m, t.speed_mps) for t in spec.targets]
-    cams = CameraSim(camera, sensor, rng)
+    cams: CameraSim | MeasuredCameraSim = (
+        MeasuredCameraSim(camera, sensor, rng)
+        if isinstance(sensor, MeasuredSensor)
+        else CameraSim(camera, sensor, rng)
+    )
+    road = world.road if world is not None else RoadProfile(spec.road_profile)
     pitch0, k_pitch = camera.mount.pitch_rad, math.radians(sensor.pitch_per_decel_deg)
+    if world is not None:
+        pitch0 += world.pitch_error_rad
     s_e, v_e, decel, request = 0.0, spec.ego_speed_mps, 0.0, 0.0
     half_ego = 0.5 * spec.ego_width_m
     track_obj: dict[int, int] = {}
@@ -302,11 +297,19 @@ def simulate(
         while frame * FRAME_NS < t_ns + STEP_NS:  # camera frames inside this step
             tf = frame * FRAME_NS
             tau = (tf - t_ns) * 1e-9
-            ego = EgoState(t_ns=tf, speed_mps=v_e, yaw_rate_rps=v_e * kappa, accel_mps2=-decel)
+            v_told = v_e if world is None else world.speed.measure(v_e)
+            ego = EgoState(t_ns=tf, speed_mps=v_told, yaw_rate_rps=v_e * kappa, accel_mps2=-decel)
             if objs:
-                corners = corners_in_ego(objs, s_e + v_e * tau, kappa, tau)
+                s_now, pitch = s_e + v_e * tau, pitch0 + k_pitch * decel
+                corners = corners_in_ego(objs, s_now, kappa, tau, road, spec.ego_length_m)
                 classes = [o.spec.class_at(tf * 1e-9) for o in objs]
-                dets, obj_of = cams.detect(corners, classes, pitch0 + k_pitch * decel)
+                rows = None
+                if not road.flat:
+                    s_obj = [o.s + o.v * tau for o in objs]
+                    rows = hidden_below_rows(
+                        camera, pitch, road, s_now, s_obj, kappa, spec.ego_length_m
+                    )
+                dets, obj_of = cams.detect(corners, classes, pitch, rows)
             else:
                 dets, obj_of = Detections.empty(), []
             out = chain(dets, ego)

@@ -37,11 +37,11 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from adas.camera import CameraModel
 from adas.scenarios.false_reaction import false_reaction
+from adas.scenarios.real_chain import RealChain
 from adas.scenarios.scenario import KMH, Criteria, Scenario
-from adas.scenarios.sim import CAR_HWL_M, ChainOutput, ScenarioSpec, TargetSpec, true_ttc
-from adas.types import Detections, EgoState
+from adas.scenarios.sensing import SensorChoice, resolve_sensor, sensor_name, simulate_trial
+from adas.scenarios.sim import CAR_HWL_M, ScenarioSpec, TargetSpec, true_ttc
 
 if TYPE_CHECKING:
     from adas.config import AdasConfig
@@ -188,20 +188,6 @@ FAST_SUBSET = [
 ]
 
 
-class RealChain:
-    """The product's post-detection chain (:class:`adas.pipeline.Chain`) as the simulator's
-    chain: detections and ego state in, decision, tracks and objects out."""
-
-    def __init__(self, camera: CameraModel, config: AdasConfig) -> None:
-        from adas.pipeline import Chain
-
-        self.chain = Chain(camera, config)
-
-    def __call__(self, detections: Detections, ego: EgoState) -> ChainOutput:
-        res = self.chain(detections, ego, ego.t_ns)
-        return ChainOutput(res.decision, res.tracks, res.objects)
-
-
 def ncap_band(relative_speed_kmh: float, impact_kmh: float) -> tuple[float, str]:
     """Euro NCAP score fraction (relative impact speed reduction) and its colour band."""
     score = 1.0 if impact_kmh <= 0.0 else max(0.0, 1.0 - impact_kmh / relative_speed_kmh)
@@ -260,32 +246,30 @@ def evaluate(scenario: Scenario, metrics: dict[str, Any]) -> dict[str, Any]:
 
 def run_scenario(
     scenario: Scenario, trial: int = 0, seed: int = 0, config: AdasConfig | None = None, *,
-    keep_series: bool = False,
+    keep_series: bool = False, sensor: SensorChoice = "measured",
 ) -> dict[str, Any]:  # fmt: skip
     """Simulate one trial of ``scenario`` with the real chain and judge it (one result dict).
 
     The noise seed is derived from (seed, trial, scenario id), so each trial differs and any
-    single trial can be re-run alone.
+    single trial can be re-run alone. ``sensor``: see :mod:`adas.scenarios.sensing`.
     """
     import zlib
 
-    import numpy as np
-
     from adas.config import load_config
     from adas.scenarios.camera_sim import sim_camera
-    from adas.scenarios.sim import simulate
 
     cfg = config if config is not None else load_config()
     camera = sim_camera(cfg.mount)
-    rng = np.random.default_rng([seed, trial, zlib.crc32(scenario.id.encode())])
-    sim = simulate(scenario.spec, RealChain(camera, cfg), camera, rng)
+    key = [seed, trial, zlib.crc32(scenario.id.encode())]
+    sim, world = simulate_trial(scenario.spec, RealChain(camera, cfg), camera, key,
+                                resolve_sensor(sensor))  # fmt: skip
     m = sim.metrics
     result: dict[str, Any] = {
         "suite": scenario.suite, "scenario": scenario.id, "params": dict(scenario.params),
         "trial": trial, "seed": seed,
     }  # fmt: skip
     result |= {k: (_r(v) if isinstance(v, float) else v) for k, v in m.items()}
-    result |= evaluate(scenario, m)
+    result |= evaluate(scenario, m) | ({} if world is None else {"world": world})
     if keep_series:
         result["series"] = sim.series
     return result
@@ -294,19 +278,19 @@ def run_scenario(
 def run_suite(
     suite: str, trials: int = 1, seed: int = 0, config: AdasConfig | None = None, *,
     scenario_ids: list[str] | None = None, keep_series: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None, sensor: SensorChoice = "measured",
 ) -> dict[str, Any]:  # fmt: skip
     """Run every scenario of ``suite`` ``trials`` times: {"passed", "failed", "results",
     "summary"}. ``scenario_ids`` restricts the run (e.g. ``FAST_SUBSET``); ``keep_series``
     keeps each trial's time series for :func:`adas.scenarios.report.write_report`;
-    ``progress(done, total)`` is called after each trial."""
+    ``progress(done, total)`` is called after each trial; ``sensor`` as for run_scenario."""
     from adas.config import load_config
     from adas.scenarios.metrics import summarize
 
     if trials < 1:
         msg = f"trials = {trials}: must be at least 1"
         raise ValueError(msg)
-    cfg = config if config is not None else load_config()
+    cfg, model = config if config is not None else load_config(), resolve_sensor(sensor)
     chosen = scenarios(suite)
     if scenario_ids is not None:
         known = {s.id for s in scenarios("all")}
@@ -319,11 +303,14 @@ def run_suite(
     total = len(chosen) * trials
     for scn in chosen:
         for trial in range(trials):
-            results.append(run_scenario(scn, trial, seed, cfg, keep_series=keep_series))
+            results.append(
+                run_scenario(scn, trial, seed, cfg, keep_series=keep_series, sensor=model)
+            )
             if progress is not None:
                 progress(len(results), total)
     n_pass = sum(r["passed"] for r in results)
     return {
-        "suite": suite, "trials": trials, "seed": seed, "passed": n_pass,
+        "suite": suite, "trials": trials, "seed": seed, "sensor": sensor_name(sensor),
+        "passed": n_pass,
         "failed": len(results) - n_pass, "summary": summarize(results), "results": results,
     }  # fmt: skip

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from adas.scenarios import FAST_SUBSET, run_suite, scenarios, write_json, write_report
+from adas.scenarios import (
+    FAST_SUBSET,
+    run_scenario,
+    run_suite,
+    scenarios,
+    write_json,
+    write_report,
+)
 from adas.scenarios.metrics import summarize, trial_events
 from adas.scenarios.suites import (
     CCRB_CASES,
@@ -19,6 +26,7 @@ from adas.scenarios.suites import (
     overlap_offset_m,
     r152_max_impact_kmh,
 )
+from tests.adas.scenarios.sensor_doc import write_doc
 
 
 def _by_id(suite: str = "all") -> dict[str, Any]:
@@ -208,7 +216,9 @@ def test_summary_json_and_html(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_fast_subset_runs_end_to_end(tmp_path: Path) -> None:
     """The CI subset through the real tracker, distance, motion, danger and control."""
-    out = run_suite("all", trials=1, seed=0, scenario_ids=FAST_SUBSET, keep_series=True)
+    out = run_suite("all", trials=1, seed=0, scenario_ids=FAST_SUBSET, keep_series=True,
+                    sensor="ideal")  # fmt: skip
+    assert out["sensor"] == "ideal" and all("world" not in r for r in out["results"])
     assert [r["scenario"] for r in out["results"]] == FAST_SUBSET
     assert out["passed"] + out["failed"] == len(FAST_SUBSET)
     for r in out["results"]:
@@ -238,3 +248,41 @@ def test_fast_subset_runs_end_to_end(tmp_path: Path) -> None:
     write_json(out, tmp_path / "fast.json")
     write_report(out, tmp_path / "fast.html")
     assert json.loads((tmp_path / "fast.json").read_text())["summary"]["suites"]
+
+
+def test_ideal_sensor_draws_what_it_always_drew() -> None:
+    """Pinned from the simulator before the measured sensor existed: the idealised camera must
+    keep its random draws, their order and its boxes exactly (five frames, two cars, one
+    frame's boxes all missed by the draw)."""
+    import numpy as np
+
+    from adas.camera import Mount
+    from adas.scenarios.camera_sim import CameraSim, SensorModel, sim_camera
+    from adas.scenarios.sim import TargetSpec, _Obj, corners_in_ego
+
+    cam = sim_camera(Mount.from_degrees(height_m=1.5))
+    cs = CameraSim(cam, SensorModel(), np.random.default_rng([0, 0, 7]))
+    objs = [_Obj(TargetSpec(20.0, 0.5), 20.0, 0.0), _Obj(TargetSpec(35.0, -3.5), 35.0, 5.0)]
+    got = []
+    for k in range(5):
+        dets, _ = cs.detect(corners_in_ego(objs, 1.0 * k, 0.0, 0.0), [2, 2], cam.mount.pitch_rad)
+        got.append(np.round(dets.xyxy.astype(float), 3).tolist())
+    assert got == [
+        [[609.452, 360.102, 668.313, 413.35], [621.487, 360.298, 657.498, 390.748]],
+        [],
+        [[607.052, 358.598, 672.809, 420.04], [623.446, 359.658, 657.503, 393.286]],
+        [[604.282, 358.288, 675.049, 423.758], [620.676, 359.401, 658.111, 394.304]],
+        [[619.147, 358.636, 658.852, 394.948]],
+    ]
+
+
+def test_measured_sensor_from_a_file_end_to_end(tmp_path: Path) -> None:
+    """A sensor file by path: the trial records its drawn world and is judged as usual."""
+    path = write_doc(tmp_path / "s.json")
+    scn = _by_id()["false-reaction/gantry"]
+    r = run_scenario(scn, 0, 3, sensor=path)
+    assert r["world"]["hwl_m"] == [[1.5, 4.0, 0.3]]  # a sign keeps its size
+    assert abs(r["world"]["pitch_error_deg"]) <= 0.25
+    assert r["frames"] > 0 and isinstance(r["passed"], bool)
+    again = run_scenario(scn, 0, 3, sensor=path)
+    assert again == r  # reproducible from (seed, trial, scenario id)
