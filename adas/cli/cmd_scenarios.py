@@ -57,6 +57,14 @@ def add_parser(sub: Any) -> None:
     sc.add_argument(
         "--workers", type=int, default=None, help="worker processes (default: the usable CPUs)"
     )
+    sc.add_argument(
+        "--sensor",
+        default="measured",
+        metavar="ideal|measured|FILE",
+        help="the simulated detector: 'measured' (data/sensor/yolox_nano.json, measured on "
+        "KITTI), 'ideal' (exact-size cars, 1 px edge noise, 3 %% misses) or a sensor-model "
+        "file written by 'adas eval sensor-model'",
+    )
     add_config_arg(sc)
     sc.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
     add_json_arg(sc, "the results (without time series)")
@@ -158,7 +166,14 @@ def scenarios(args: argparse.Namespace) -> int:
         from adas.config import load_config
 
         cfg = load_config(args.config)
-    with tqdm(desc=f"scenarios {args.suite}", unit="trial") as bar:
+    from adas.scenarios.sensing import resolve_sensor, sensor_name
+
+    sensor: str | Path = args.sensor
+    if sensor not in ("ideal", "measured"):
+        check_text_input(Path(sensor), "--sensor file")
+        sensor = Path(sensor)
+    resolve_sensor(sensor)  # a missing or malformed file fails here, before any trial runs
+    with tqdm(desc=f"scenarios {args.suite} ({sensor_name(sensor)} sensor)", unit="trial") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -173,7 +188,9 @@ def scenarios(args: argparse.Namespace) -> int:
             workers=workers,
             keep_series=args.report is not None,
             progress=progress,
+            scenario_kwargs={"sensor": sensor},
         )
+    results["sensor"] = sensor_name(sensor)
     out = summary_stream(args.json)
     print_summary(results, out)
     if json_to_stdout(args.json):
