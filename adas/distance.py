@@ -199,7 +199,7 @@ class DistanceEstimator:
         edge = cfg.edge_sigma_px / (0.5 * (cam.fx + cam.fy))
         m = cam.mount
         cues = np.full((n, k.N_CUES), np.nan)
-        res = np.full((n, 4), np.nan)
+        res = np.full((n, 3), np.nan)
         idx = np.flatnonzero(status == _OK)
         if idx.size:
             sub = xyxy[idx]
@@ -233,7 +233,7 @@ class DistanceEstimator:
             cues[idx] = sub_cues
             slots = self._slots(tracks.track_id[idx], hyp[:, 0], t_ns)
             learn = (tracks.time_since_update[idx] == 0) & (scores[idx] >= cfg.pitch_min_score)
-            sub_res = np.empty((idx.size, 4))
+            sub_res = np.empty((idx.size, 3))
             k.fuse_with_track_size(
                 sub_cues, mix, slots, learn, self._scale, self._scale_var, self._last_ns, t_ns,
                 edge, cfg.scale_drift_per_s**2, cfg.scale_meas_inflation,
@@ -264,7 +264,6 @@ class DistanceEstimator:
             sigma_lateral_m=np.where(good, np.abs(cues[:, k.LAT_A]) * sig + edge * d, nan),
             status=status,
             method=np.where(good, res[:, 2], 0.0).astype(np.int64),
-            sigma_noise_m=np.where(good, res[:, 3], nan),
             pitch_rad=self._pitch,
             side_cut=(xyxy[:, 0] <= cfg.border_margin_px)
             | (xyxy[:, 2] >= cam.width - 1 - cfg.border_margin_px),

@@ -216,15 +216,10 @@ def fuse_with_track_size(
     drift2: float,
     inflation: float,
     limit: float,
-    out: FloatArray,  # N x 4: depth, sigma, method (RangeMethod), sigma without the size part
+    out: FloatArray,  # N x 3: depth, sigma, method (RangeMethod)
 ) -> None:
     """Inverse-variance fusion of the size cue (the reference class's, scaled by the track's
     learned size) and the ground cue, then a scalar Kalman update of the track's log size.
-
-    The last column is the fused range's sigma without the track's size uncertainty: a wrong
-    size scales every range of the track alike, which leaves its rates relative to its range,
-    and its TTC, untouched; what remains (pixel noise, the ground cue's road relief) is what
-    varies from frame to frame.
 
     A track's size is a log offset from the reference class's size cue, so it stays the same
     in metres whatever the box is called from frame to frame. A new track starts at the class
@@ -261,14 +256,8 @@ def fuse_with_track_size(
             out[i, 0] = acc / w
             out[i, 1] = 1.0 / math.sqrt(w)
             out[i, 2] = 3.0 if (have_s and have_g) else (2.0 if have_s else 1.0)
-            noise2 = 0.0
-            if have_s:
-                noise2 += (w_s * ds_c) ** 2 * pix2
-            if have_g:
-                noise2 += w_g
-            out[i, 3] = math.sqrt(noise2) / w
         else:
-            out[i, 0], out[i, 1], out[i, 2], out[i, 3] = math.nan, math.nan, 0.0, math.nan
+            out[i, 0], out[i, 1], out[i, 2] = math.nan, math.nan, 0.0
         # Learn after use, so this frame's ground cue is not counted twice.
         if learn[i] and have_s and have_g:
             z = math.log(d_g / d_s)

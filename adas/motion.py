@@ -240,7 +240,6 @@ class MotionEstimator:
         self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
         self._last_t_ns: int | None = None
         self.rejected_measurements = self.rejected_boxes = self.reinitialisations = 0
-        self._scale_var_m2 = np.zeros(0)  # this frame's size part of each range variance
         self.cues = TtcCues(*(np.zeros(0) for _ in range(4)))
 
     def __len__(self) -> int:
@@ -286,7 +285,6 @@ class MotionEstimator:
             cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), out,
         )  # fmt: skip
         self.cues = TtcCues(out[2], out[3], out[4], out[5])
-        out[7] = np.sqrt(out[7] ** 2 + self._scale_var_m2)
         return ObjectStates(
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
             distance_m=out[6], sigma_distance_m=out[7], lateral_m=out[8], range_rate_mps=out[9],
@@ -356,14 +354,6 @@ class MotionEstimator:
         sane = (np.abs(m) <= mk.MAX_ABS).all(1) & (m[:, 2] >= 0) & (m[:, 3] >= 0)
         meas = fresh & (np.asarray(r.status) == _OK) & sane
         ones, z, R = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
-        # The filter sees only the range error that varies from frame to frame: an object's
-        # size error scales all its ranges alike (its rates relative to its range, its TTC, are
-        # untouched), and taken as white noise it made the filter learn a braking lead ~1 s
-        # late. The reported distance sigma adds it back (update()).
-        noise = np.asarray(r.sigma_noise_m, np.float64)
-        usable = np.isfinite(noise) & (noise >= 0.0) & (noise <= m[:, 2])
-        R[:, 0] = np.where(usable, noise, m[:, 2]) ** 2
-        self._scale_var_m2 = np.where(meas & usable, m[:, 2] ** 2 - noise**2, 0.0)
         # A box cut by a side border ranges its visible part: as more of the object enters
         # (or leaves) the image, its range and lateral position change with the cut, not with
         # the object (an overtaking car entering at the left border "closed" at 22 m/s and

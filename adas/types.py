@@ -242,22 +242,15 @@ class RangeEstimates:
     # stage's border margin): its range and lateral position describe the visible part only,
     # and how they change says how the cut moves, not how the object moves (default False).
     side_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    # The part of sigma_distance_m that varies from frame to frame (pixel noise, road relief),
-    # without the object's size uncertainty, which scales all of a track's ranges alike and
-    # leaves its TTC untouched (default: sigma_distance_m).
-    sigma_noise_m: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     def __post_init__(self) -> None:
         n = self.distance_m.shape[0]
         if self.side_cut.shape[0] == 0 and n > 0:
             object.__setattr__(self, "side_cut", np.zeros(n, np.bool_))
-        if self.sigma_noise_m.shape[0] == 0 and n > 0:
-            object.__setattr__(self, "sigma_noise_m", self.sigma_distance_m)
         _check_rows(
             "RangeEstimates",
             {
                 "side_cut": self.side_cut,
-                "sigma_noise_m": self.sigma_noise_m,
                 "lateral_m": self.lateral_m,
                 "sigma_distance_m": self.sigma_distance_m,
                 "sigma_lateral_m": self.sigma_lateral_m,
