@@ -117,6 +117,7 @@ class DangerAssessor:
         self.priors = priors or SizePriors.load()
         self.no_threat: dict[str, int] = {"no_ground_contact": 0, "implausible_size": 0}
         self._floating: dict[int, int] = {}  # track id -> consecutive frames without ground
+        self._grounded: dict[int, int] = {}  # track id -> grounded frames since it latched
         self._born_ns: dict[int, int] = {}  # track id -> first time seen
         self._warned: set[int] = set()  # track ids at WARNING or above on the last frame
 
@@ -278,9 +279,9 @@ class DangerAssessor:
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
         """Rows that can never be threats: no ground contact, or an implausible size.
 
-        A track judged floating on ``latch_frames`` consecutive frames stays no threat for
-        the rest of its life: an overhead sign is later cut by the top of the image, coasts or
-        comes so close that its box says little. Boxes cut by the bottom border have no
+        A track judged floating on ``latch_frames`` consecutive frames stays no threat (an
+        overhead sign is later cut by the top of the image, coasts or comes so close that its
+        box says little) until as many consecutive frames show its bottom on the road. Boxes cut by the bottom border have no
         bottom; boxes cut by the top have no height (the size check is skipped for them).
         """
         n = len(tracks)
@@ -305,15 +306,28 @@ class DangerAssessor:
         bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
         odd = np.nan_to_num(bad, nan=False) & ~bottom_cut & ~top_cut & np.isfinite(prior)
         latched = np.zeros(n, bool)
+        # A latched track is released by latch_frames consecutive frames of ground contact
+        # seen at its bottom edge: a car beyond a sag curve stands above our road plane and
+        # looks "floating" from afar (the measured-sensor R152 60 km/h trial on a 5 % rise
+        # hit at full speed), and touches down as we come closer. A sign never shows that.
+        grounded = seen & ~floating & ~bottom_cut & np.isfinite(z_bottom)
         for i, tid in enumerate(tracks.track_id.tolist()):
-            count = self._floating.get(tid, 0)
+            count, back = self._floating.get(tid, 0), self._grounded.get(tid, 0)
             if seen[i]:
-                count = count + 1 if floating[i] else (count if count >= cfg.latch_frames else 0)
-            self._floating[tid] = count
+                if floating[i]:
+                    count, back = count + 1, 0
+                elif count >= cfg.latch_frames:
+                    back = back + 1 if grounded[i] else 0
+                    if back >= cfg.latch_frames:
+                        count = back = 0
+                else:
+                    count = 0
+            self._floating[tid], self._grounded[tid] = count, back
             latched[i] = count >= cfg.latch_frames
         alive = set(tracks.track_id.tolist())
         for tid in [t for t in self._floating if t not in alive]:
             del self._floating[tid]
+            self._grounded.pop(tid, None)
         self.no_threat["no_ground_contact"] += int(np.count_nonzero(floating | latched))
         self.no_threat["implausible_size"] += int(np.count_nonzero(odd & ~(floating | latched)))
         return floating | latched | odd

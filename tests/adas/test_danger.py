@@ -266,6 +266,32 @@ def test_a_floating_track_stays_no_threat_once_latched() -> None:
     assert out.zone[0] == Zone.OUTSIDE and out.danger[0] == DangerLevel.NONE
 
 
+def test_a_car_beyond_a_sag_curve_is_released_once_it_shows_ground_contact() -> None:
+    # Measured sensor, R152 60 km/h on a road rising to 5 %: the stopped car stood 2.3 m above
+    # our road plane from afar, was latched as floating for life and hit at full speed. Three
+    # frames with its bottom on the road release it; a sign never shows that.
+    k = np.array([[721.5, 0.0, 640.0], [0.0, 721.5, 360.0], [0.0, 0.0, 1.0]])
+    cam = CameraModel(K=k, dist=np.zeros(5), width=1280, height=720, mount=Mount(height_m=1.5))
+    a = DangerAssessor(camera=cam)
+    a._born_ns = {0: -(10**9)}
+
+    def box(d: float, up: float) -> list[float]:
+        bottom = 360.0 + 721.5 * (1.5 - up) / d
+        return [600.0, bottom - 721.5 * 1.53 / d, 680.0, bottom]
+
+    t = 0
+    for up, d in ((2.5, 60.0), (2.4, 58.0), (2.3, 56.0)):
+        t += 33_333_333
+        out = a.update(tracks(1, [box(d, up)]), objects([d], rr=[-16.7]), EgoState(t, 16.7))
+        assert out.zone[0] == Zone.OUTSIDE
+    zones = []
+    for up, d in ((0.8, 30.0), (0.7, 29.0), (0.6, 28.0), (0.5, 27.0)):
+        t += 33_333_333
+        out = a.update(tracks(1, [box(d, up)]), objects([d], rr=[-16.7]), EgoState(t, 16.7))
+        zones.append(int(out.zone[0]))
+    assert zones == [Zone.OUTSIDE, Zone.OUTSIDE, Zone.IN_PATH, Zone.IN_PATH]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
