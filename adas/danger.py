@@ -281,8 +281,9 @@ class DangerAssessor:
 
         A track judged floating on ``latch_frames`` consecutive frames stays no threat (an
         overhead sign is later cut by the top of the image, coasts or comes so close that its
-        box says little) until as many consecutive frames show its bottom on the road. Boxes cut by the bottom border have no
-        bottom; boxes cut by the top have no height (the size check is skipped for them).
+        box says little) until as many consecutive frames show its bottom on the road. Boxes
+        cut by the bottom border have no bottom; boxes cut by the top have no height (the size
+        check is skipped for them).
         """
         n = len(tracks)
         out = np.zeros(n, bool)

@@ -14,6 +14,7 @@ that brake lightly and turn off, or creep in a queue (:mod:`adas.scenarios.lead_
 
 from __future__ import annotations
 
+from adas.scenarios.crests import crests
 from adas.scenarios.lead_traffic import lead_traffic
 from adas.scenarios.scenario import KMH, Scenario, false_scenario
 from adas.scenarios.side_traffic import side_traffic
@@ -69,4 +70,4 @@ def false_reaction() -> list[Scenario]:
             "false-reaction/gantry", 80, (board,), 160.0 / (80 * KMH) + 1.0, clearance_m=5.0
         )
     )
-    return [*out, *side_traffic(), *lead_traffic()]
+    return [*out, *side_traffic(), *lead_traffic(), *crests()]

@@ -67,7 +67,7 @@ def _run(scn: Scenario, duration_s: float | None = None) -> tuple[Trial, list[De
 def test_the_original_scenarios_come_first_and_unchanged() -> None:
     every = scenarios("false-reaction")
     assert [s.id for s in every[: len(ORIGINAL)]] == [f"false-reaction/{n}" for n in ORIGINAL]
-    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 5 + 2 + 2
+    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 5 + 2 + 2 + 2  # ... + crests
     assert all(not s.spec.expect_threat and s.criteria.no_false_reactions for s in every)
     assert all(s.suite == "false-reaction" for s in every)
 
@@ -223,3 +223,20 @@ def test_parked_cars_along_curves(scn: Scenario) -> None:
                 ahead.append(x)
         # R 150 m: ahead from 37 m to 20 m; R 250 m: from 48 m to 25 m.
         assert (bool(ahead) and min(ahead) >= 15.0 and max(ahead) <= 50.0) if outer else not ahead
+
+
+def test_crest_scenarios_sit_on_an_aashto_crest() -> None:
+    from adas.scenarios.crests import CREST_PROFILE, CREST_TOP_M
+    from adas.scenarios.road import RoadProfile
+
+    road = RoadProfile(CREST_PROFILE)
+    assert CREST_TOP_M == 164.0
+    assert float(road.grade(CREST_TOP_M)) == pytest.approx(0.0, abs=1e-12)
+    assert float(road.grade(0.0)) == pytest.approx(0.04)
+    assert float(road.grade(400.0)) == pytest.approx(-0.04)
+    # 60 m at 4 %, then the parabola's half: 104 m at a mean 2 % grade.
+    assert float(road.elevation(CREST_TOP_M)) == pytest.approx(2.4 + 2.08, abs=1e-9)
+    ids = {s.id: s for s in scenarios("false-reaction")}
+    for sid in ("false-reaction/crest-adjacent-80", "false-reaction/crest-gantry-80"):
+        assert ids[sid].spec.road_profile == CREST_PROFILE
+        assert not ids[sid].spec.expect_threat
