@@ -205,16 +205,17 @@ def test_a_warning_holds_while_the_ttc_is_within_its_noise_of_the_threshold() ->
     a = DangerAssessor()
     ego = [EgoState(t_ns=k * 10**8, speed_mps=11.1, yaw_rate_rps=0.0) for k in range(10)]
 
-    def level(k: int, ttc: float, sigma: float) -> int:
-        o = dataclasses.replace(
-            objects([33.0], rr=[-10.0], ttc=[ttc]), sigma_ttc_s=np.array([sigma])
-        )
+    def level(k: int, ttc: float, sigma: float, rr: float = -10.0) -> int:
+        o = dataclasses.replace(objects([33.0], rr=[rr], ttc=[ttc]), sigma_ttc_s=np.array([sigma]))
         return int(a.update(tracks(1), o, ego[k]).danger[0])
 
     assert level(0, 2.9, 0.9) == DangerLevel.NONE  # not yet old enough (0.3 s)
     assert level(4, 2.9, 0.9) == DangerLevel.WARNING
     assert level(5, 3.6, 1.7) == DangerLevel.WARNING  # held: 3.6 - 1.7 <= 3.2
-    assert level(6, 3.6, 0.3) == DangerLevel.NONE  # known to be beyond 3.2 s: released
+    # Held while the TTC without the acceleration credit is within it: 33 m at 11 m/s is 3 s
+    # (a box drift read as the target pulling away must not release it).
+    assert level(6, math.inf, math.inf, rr=-11.0) == DangerLevel.WARNING
+    assert level(6, 3.6, 0.3, rr=-8.0) == DangerLevel.NONE  # 3.6 and 4.1 s, known: released
     assert level(7, 3.6, 1.7) == DangerLevel.NONE  # no hysteresis without a warning
     assert level(8, 2.9, 0.9) == DangerLevel.WARNING
     assert level(9, math.inf, math.inf) == DangerLevel.NONE  # no collision ahead
