@@ -238,25 +238,23 @@ class DangerAssessor:
         # whose braking is not established (a cut box, a noisy young track: "partial braking,
         # TTC inf s, required 25 m/s^2" on real dashcam clips) raises no level.
         collision_ahead = real & ttc_known & np.isfinite(ttc)
-        # Hysteresis from the estimate's own noise: a track already at WARNING or above keeps
-        # WARNING while it closes in with a TTC that, less one sigma, is still within the
-        # warning threshold (however well the TTC is known). A TTC
-        # estimate wandering around 3.2 s must not end a warning and restart it later (the
-        # restart then delays braking by R152's 0.8 s: a 40 km/h stationary-target trial hit at
-        # 9 km/h that way). Braking levels get no such hysteresis.
+        # Hysteresis: a track already at WARNING or above keeps WARNING while it closes in,
+        # until its TTC and its TTC without the acceleration credit are both, less one sigma,
+        # beyond the warning threshold. A TTC estimate wandering around 3.2 s (a 40 km/h
+        # stationary-target trial hit at 9 km/h) or a slow drift of the boxes read as the
+        # target pulling away (+6 m/s^2 on a stopped car under the measured sensor, TTC inf)
+        # must not end the warning and restart it, with R152's 0.8 s to wait again before
+        # braking. Braking levels get no such hysteresis.
         ids = tracks.track_id.tolist()
         warned = np.array([t in self._warned for t in ids], bool)
-        # ... or while its TTC without the acceleration credit is: a slow drift of the boxes
-        # reads as the target pulling away (+6 m/s^2 on a stopped car under the measured
-        # sensor), which must not end the warning and restart it with 0.8 s to wait again.
         with np.errstate(divide="ignore", invalid="ignore"):
             ttc_cv = np.where(closing > 0.0, x / closing, np.inf)
         unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
             hit = unset & collision_ahead & ((ttc <= ttc_max) | (b >= decel_min))
             if level == DangerLevel.WARNING:
-                near = (np.isfinite(ttc) & (ttc - sig <= ttc_max)) | (ttc_cv <= ttc_max)
-                hit |= unset & warned & real & near
+                clear = np.isfinite(ttc) & (ttc - sig > ttc_max) & (ttc_cv - sig > ttc_max)
+                hit |= unset & warned & real & ~clear
             danger[hit] = int(level)
             unset &= ~hit
         self._warned = {t for t, lv in zip(ids, danger.tolist(), strict=True)

@@ -212,13 +212,13 @@ def test_a_warning_holds_while_the_ttc_is_within_its_noise_of_the_threshold() ->
     assert level(0, 2.9, 0.9) == DangerLevel.NONE  # not yet old enough (0.3 s)
     assert level(4, 2.9, 0.9) == DangerLevel.WARNING
     assert level(5, 3.6, 1.7) == DangerLevel.WARNING  # held: 3.6 - 1.7 <= 3.2
-    # Held while the TTC without the acceleration credit is within it: 33 m at 11 m/s is 3 s
-    # (a box drift read as the target pulling away must not release it).
-    assert level(6, math.inf, math.inf, rr=-11.0) == DangerLevel.WARNING
-    assert level(6, 3.6, 0.3, rr=-8.0) == DangerLevel.NONE  # 3.6 and 4.1 s, known: released
+    # Held while it closes in without a TTC known to be beyond 3.2 s (a box drift read as the
+    # target pulling away gives TTC inf), released once both TTCs are known beyond it.
+    assert level(6, math.inf, math.inf, rr=-8.0) == DangerLevel.WARNING
+    assert level(6, 3.6, 0.3, rr=-8.0) == DangerLevel.NONE  # 3.6 and 33 / 8 = 4.1 s, +-0.3 s
     assert level(7, 3.6, 1.7) == DangerLevel.NONE  # no hysteresis without a warning
     assert level(8, 2.9, 0.9) == DangerLevel.WARNING
-    assert level(9, math.inf, math.inf) == DangerLevel.NONE  # no collision ahead
+    assert level(9, math.inf, math.inf, rr=0.2) == DangerLevel.NONE  # not closing in
 
 
 def test_no_ground_contact_and_implausible_size_are_never_threats() -> None:
