@@ -163,7 +163,11 @@ def test_warm_up_runs_every_chain_kernel_before_the_first_frame() -> None:
     assert out["after"] == out["warm"]
     # Every kernel the chain calls itself ran in the warm-up (helpers only called from
     # another kernel, and solve_ttc's kernel outside the chain, are compiled with their caller).
-    inner = {"adas.motion_kernels.ttc1", "adas.motion_kernels.ettc1"}
+    inner = {
+        "adas.motion_kernels.ttc1",
+        "adas.motion_kernels.ettc1",
+        "adas.motion_kernels.stop_limited_ttc",
+    }
     outside = {"adas.motion_kernels.ttc_many"}
     assert all(out["warm"][k] for k in set(out["warm"]) - inner - outside)
 

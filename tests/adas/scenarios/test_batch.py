@@ -201,7 +201,8 @@ def test_cli_json_keys_and_report(
     assert html.count("<svg") == 2 + n - 1  # lvs's 2 failed trials, one pass for each other
     assert "seeds 1-3 (3 seeds)" in html
     assert "nhtsa/lvs" in capsys.readouterr().out
-    assert calls and all(kw == {} for kw in calls)
+    assert calls and all(kw == {"sensor": "measured"} for kw in calls)  # the default sensor
+    assert d["sensor"] == "measured"
 
 
 def test_scenario_kwargs_reach_every_trial(monkeypatch: pytest.MonkeyPatch) -> None:
