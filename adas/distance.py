@@ -204,11 +204,12 @@ class DistanceEstimator:
         if idx.size:
             sub = xyxy[idx]
             margin = cfg.border_margin_px
-            cut = np.empty((idx.size, 3), np.bool_)
+            cut = np.empty((idx.size, 5), np.bool_)
             cut[:, 0] = sub[:, 3] >= cam.height - 1 - margin
             cut[:, 1] = sub[:, 1] <= margin
-            cut[:, 2] = (sub[:, 0] <= margin) | (sub[:, 2] >= cam.width - 1 - margin)
-            cut[:, 2] |= self._turned_on_curve(sub, cls[idx], ego)
+            cut[:, 3] = sub[:, 0] <= margin
+            cut[:, 4] = sub[:, 2] >= cam.width - 1 - margin
+            cut[:, 2] = cut[:, 3] | cut[:, 4] | self._turned_on_curve(sub, cls[idx], ego)
             c_idx = cls[idx]
             hyp = self.hypotheses.classes[c_idx]  # n x G classes each box may really be
             logp = np.ascontiguousarray(self._log_prob[c_idx])

@@ -50,7 +50,7 @@ def range_cues(
     rot: FloatArray,  # 3 x 3 camera -> level rotation
     roll_sin: float,  # |sin(roll)| of the mount
     prior: FloatArray,  # N x 7: H, sH, W, sW, L, sL, width_cue
-    cut: npt.NDArray[np.bool_],  # N x 3: bottom, top, side cut by the image border
+    cut: npt.NDArray[np.bool_],  # N x 5: bottom, top cut; no width cue; left, right cut
     cam_height: float,
     edge: float,  # box edge noise, normalised units (px / f)
     road_sigma: float,
@@ -126,8 +126,17 @@ def range_cues(
             out[i, GROUND_D] = d_g
             out[i, GROUND_S] = d_g * math.sqrt(rel2)
         # Lateral centre = a * depth + b under the parallel-heading model: the outer edge of
-        # the box is the object's near corner.
-        if x1 > 0.0 and wid == wid:
+        # the box is the object's near corner. A box cut by a side border has no outer edge:
+        # its inner edge is the far corner of its side facing us, ``L`` deeper than its near
+        # face (a truck we overtake, cut by the right border, was placed 1 m into our lane
+        # from the border's column).
+        # (When the box spans the optical axis that edge is its near face's corner instead.)
+        length = prior[i, 4]
+        if cut[i, 4] and not cut[i, 3] and wid == wid and length == length:
+            out[i, LAT_A], out[i, LAT_B] = x1, max(x1, 0.0) * length + 0.5 * wid
+        elif cut[i, 3] and not cut[i, 4] and wid == wid and length == length:
+            out[i, LAT_A], out[i, LAT_B] = x2, min(x2, 0.0) * length - 0.5 * wid
+        elif x1 > 0.0 and wid == wid:
             out[i, LAT_A], out[i, LAT_B] = x2, -0.5 * wid
         elif x2 < 0.0 and wid == wid:
             out[i, LAT_A], out[i, LAT_B] = x1, 0.5 * wid

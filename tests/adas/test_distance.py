@@ -279,3 +279,18 @@ def test_on_a_curve_the_width_of_a_turned_car_does_not_shorten_its_range() -> No
     err_curve = abs(curve.distance_m[0] - d) / d
     assert err_straight > 0.03  # the widened box pulls the range in
     assert err_curve < 0.01  # height and ground contact alone
+
+
+def test_a_box_cut_by_a_side_border_takes_its_lateral_from_its_other_edge() -> None:
+    # A truck we overtake, 5 m ahead in the next lane to the right, its box cut by the right
+    # border: the border's column is not its outer side. From the left edge (its side facing
+    # us) it sits 3.5 m right; from the border column it was placed 1 m into our lane.
+    k = np.array([[F, 0.0, 639.5], [0.0, F, 359.5], [0.0, 0.0, 1.0]])
+    cam = CameraModel(K=k, dist=np.zeros(5), width=1280, height=720, mount=Mount(height_m=1.65))
+    hwl = (3.07, 2.63, 11.17)
+    obj = Objects3D(np.array([5.0]), np.array([-3.5]), np.array([hwl]))
+    box = project_boxes(cam, obj)
+    assert box[0, 2] == cam.width - 1.0  # clipped: the box reaches past the right border
+    r = DistanceEstimator(cam).update(tracks_from(box, ObjectClass.TRUCK), 0)
+    assert r.side_cut[0]
+    assert r.lateral_m[0] == pytest.approx(-3.5, abs=0.15)
