@@ -174,8 +174,8 @@ class DangerAssessor:
         # parked car into the path nor pushes a lead car out of it. Coming in, the band is at
         # least lateral_velocity_sigmas times the estimate's own sigma (young and distant
         # tracks: lateral = range x bearing, and range errors leak into it); going out, the
-        # near-range deadband is kept, so a car on a curve's outer verge, whose apparent
-        # lateral motion is what keeps it out of the path, still leaves it.
+        # deadband alone, so a lead turning out leaves the path as soon as its motion shows.
+        # (Our own turning is not in the lateral velocity: motion takes it as a known input.)
         vy = np.nan_to_num(objects.lateral_velocity_mps, nan=0.0)
         offset_now = objects.lateral_m - path_y
         inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
