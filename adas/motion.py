@@ -359,7 +359,7 @@ class MotionEstimator:
         # the object (an overtaking car entering at the left border "closed" at 22 m/s and
         # "moved" into our path). Such a measurement moves the positions only; the rates keep
         # what whole boxes taught (zero with the start variance for a track born cut).
-        cut = np.asarray(r.side_cut, np.bool_)
+        cut = np.asarray(r.side_cut, np.bool_) & meas
         x, p, flags = self._rng.step(
             slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config, cut
         )
