@@ -27,6 +27,7 @@ import numpy as np
 
 from adas.evaluate.kitti_object import DONTCARE_INSIDE, IOU_MATCH, inside_fraction
 from adas.sources.kitti import KittiObject
+from adas.stats import binomial_upper
 from adas.track import iou_matrix
 from adas.types import ObjectClass
 
@@ -160,14 +161,9 @@ def match_frame(
 
 
 def upper95(k: int, n: int) -> float | None:
-    """One-sided 95 % Clopper-Pearson upper bound on a rate seen ``k`` times in ``n`` trials."""
-    if n <= 0:
-        return None
-    if k >= n:
-        return 1.0
-    from scipy.stats import beta
-
-    return float(beta.ppf(0.95, k + 1, n - k))
+    """One-sided 95 % Clopper-Pearson upper bound on a rate seen ``k`` times in ``n`` trials
+    (the upper end of the two-sided 90 % interval)."""
+    return None if n <= 0 else binomial_upper(min(k, n), n, confidence=0.90)
 
 
 def height_bin(height_px: float, bins: Sequence[float] = HEIGHT_BINS_PX) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adas.scenarios.metrics import STATISTICS, summarize
-from adas.scenarios.suites import Scenario, run_scenario, scenarios
+from adas.scenarios.suites import Scenario, choose_scenarios, run_scenario
 
 if TYPE_CHECKING:
     from adas.config import AdasConfig
@@ -52,19 +52,6 @@ def format_seeds(seeds: Sequence[int]) -> str:
     if s == list(range(s[0], s[0] + len(s))):
         return f"{s[0]}-{s[-1]}"
     return ", ".join(map(str, s))
-
-
-def _choose(suite: str, scenario_ids: Sequence[str] | None) -> list[Scenario]:
-    chosen = scenarios(suite)
-    if scenario_ids is None:
-        return chosen
-    known = {s.id for s in scenarios("all")}
-    unknown = sorted(set(scenario_ids) - known)
-    if unknown:
-        msg = f"unknown scenario ids {unknown}"
-        raise ValueError(msg)
-    wanted = set(scenario_ids)
-    return [s for s in chosen if s.id in wanted]
 
 
 # ---- the worker side: state set once per process, then small jobs --------------------------
@@ -135,7 +122,7 @@ def run_batch(
         msg = f"workers = {workers}: must be at least 1"
         raise ValueError(msg)
     cfg = config if config is not None else load_config()
-    chosen = _choose(suite, scenario_ids)
+    chosen = choose_scenarios(suite, scenario_ids)
     kwargs = dict(scenario_kwargs or {})
     jobs: list[Job] = [
         (i, seed, trial) for i in range(len(chosen)) for seed in seeds for trial in range(trials)

@@ -16,8 +16,8 @@ from adas.camera import CameraModel, Mount
 from adas.types import Detections, FloatArray
 
 __all__ = [
-    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "clip_hidden",
-    "sim_camera", "visible_boxes",
+    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step",
+    "clip_hidden", "sim_camera", "visible_boxes",
 ]  # fmt: skip
 
 FRAME_NS = 33_333_333  # 30 fps camera
@@ -108,6 +108,15 @@ def clip_hidden(
     return out, hidden
 
 
+def ar1_step(prev: FloatArray | None, fresh: FloatArray, tau_s: float) -> FloatArray:
+    """One camera frame of a unit-variance first-order process with correlation time ``tau_s``
+    (``fresh``: this frame's standard normal draws; the first frame is ``fresh`` itself)."""
+    if prev is None:
+        return fresh
+    a = math.exp(-FRAME_NS * 1e-9 / tau_s)
+    return a * prev + math.sqrt(1.0 - a * a) * fresh
+
+
 class CameraSim:
     """Detector-like boxes of 3D objects: clipped, noisy, jittering, sometimes missed."""
 
@@ -128,10 +137,7 @@ class CameraSim:
         if hidden_below is not None:
             boxes = clip_hidden(boxes, hidden_below, s)[0]
         n = boxes.shape[0]
-        a = math.exp(-FRAME_NS * 1e-9 / s.jitter_tau_s)
-        fresh = rng.standard_normal((n, 3))
-        prev = self._jitter
-        self._jitter = fresh if prev is None else a * prev + math.sqrt(1.0 - a * a) * fresh
+        self._jitter = ar1_step(self._jitter, rng.standard_normal((n, 3)), s.jitter_tau_s)
         edge = rng.standard_normal((n, 4)) * s.edge_sigma_px
         missed = rng.random(n) < s.miss_prob
         limit = np.array([cam.width - 1.0, cam.height - 1.0] * 2)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adas.camera import CameraModel
-from adas.scenarios.camera_sim import FRAME_NS, SensorModel, clip_hidden, visible_boxes
+from adas.scenarios.camera_sim import SensorModel, ar1_step, clip_hidden, visible_boxes
 from adas.scenarios.sensor_file import ClassFlips, SensorFile, interp_bins
 from adas.types import Detections, FloatArray
 
@@ -80,14 +80,6 @@ class MeasuredSensor:
         sticky = p * (1.0 - share)
         start = sticky / (length * (1.0 - sticky))
         return sticky, start, 1.0 / length, p * share / (1.0 - sticky)
-
-
-def _ar1(prev: FloatArray | None, fresh: FloatArray, tau_s: float) -> FloatArray:
-    """One camera frame of a unit-variance first-order process with correlation time tau."""
-    if prev is None:
-        return fresh
-    a = math.exp(-FRAME_NS * 1e-9 / tau_s)
-    return a * prev + math.sqrt(1.0 - a * a) * fresh
 
 
 def _union_area(rects: list[FloatArray]) -> float:
@@ -201,8 +193,8 @@ class MeasuredCameraSim:
             boxes, hidden = clip_hidden(boxes, hidden_below, s.geometry)
             full = np.where(np.isfinite(boxes), full, np.nan)
         # Draws for every object, every frame, in a fixed order.
-        self._slow = _ar1(self._slow, rng.standard_normal((n, 4)), s.slow_tau_s)
-        self._fast = _ar1(self._fast, rng.standard_normal((n, 4)), s.fast_tau_s)
+        self._slow = ar1_step(self._slow, rng.standard_normal((n, 4)), s.slow_tau_s)
+        self._fast = ar1_step(self._fast, rng.standard_normal((n, 4)), s.fast_tau_s)
         u_cls = rng.random((n, 3))
         u_miss = rng.random((n,))
         u_score = rng.random((n,))

@@ -10,6 +10,7 @@ random numbers it always drew, so its results for a seed never change.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,7 +48,19 @@ def resolve_sensor(sensor: SensorChoice) -> MeasuredSensor | None:
         return sensor
     if sensor == "ideal":
         return None
-    path = DEFAULT_SENSOR_FILE if sensor == "measured" else Path(sensor)
+    path = Path(DEFAULT_SENSOR_FILE if sensor == "measured" else sensor).resolve()
+    try:
+        st = path.stat()
+    except OSError:
+        return MeasuredSensor(load_sensor_file(path))  # raises its clear error
+    return _measured(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _measured(path: str, mtime_ns: int, size: int) -> MeasuredSensor:
+    """The file read and checked once per process and version (the batch runner resolves
+    the sensor for every trial); ``mtime_ns`` and ``size`` make an edited file read again."""
+    del mtime_ns, size  # cache key only
     return MeasuredSensor(load_sensor_file(path))
 
 

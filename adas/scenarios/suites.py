@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adas.scenarios.false_reaction import false_reaction
@@ -275,6 +275,21 @@ def run_scenario(
     return result
 
 
+def choose_scenarios(suite: str, scenario_ids: Sequence[str] | None = None) -> list[Scenario]:
+    """The scenarios of ``suite`` (see :func:`scenarios`), restricted to ``scenario_ids`` when
+    given (ValueError naming any id no suite has), in the suite's order."""
+    chosen = scenarios(suite)
+    if scenario_ids is None:
+        return chosen
+    known = {s.id for s in scenarios("all")}
+    unknown = sorted(set(scenario_ids) - known)
+    if unknown:
+        msg = f"unknown scenario ids {unknown}"
+        raise ValueError(msg)
+    wanted = set(scenario_ids)
+    return [s for s in chosen if s.id in wanted]
+
+
 def run_suite(
     suite: str, trials: int = 1, seed: int = 0, config: AdasConfig | None = None, *,
     scenario_ids: list[str] | None = None, keep_series: bool = False,
@@ -291,14 +306,7 @@ def run_suite(
         msg = f"trials = {trials}: must be at least 1"
         raise ValueError(msg)
     cfg, model = config if config is not None else load_config(), resolve_sensor(sensor)
-    chosen = scenarios(suite)
-    if scenario_ids is not None:
-        known = {s.id for s in scenarios("all")}
-        unknown = sorted(set(scenario_ids) - known)
-        if unknown:
-            msg = f"unknown scenario ids {unknown}"
-            raise ValueError(msg)
-        chosen = [s for s in chosen if s.id in set(scenario_ids)]
+    chosen = choose_scenarios(suite, scenario_ids)
     results = []
     total = len(chosen) * trials
     for scn in chosen:
