@@ -15,8 +15,8 @@ from adas.cli import main
 from adas.scenarios import parse_seeds, run_batch
 from adas.scenarios.batch import SERIES_KEPT, SeriesFilter, format_seeds
 from adas.scenarios.metrics import summarize
-from adas.stats import binomial_upper, poisson_rate_upper
 from adas.scenarios.suites import FAST_SUBSET
+from adas.stats import binomial_upper, poisson_rate_upper
 
 # ---- bounds ----------------------------------------------------------------------------------
 
