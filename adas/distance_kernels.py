@@ -52,7 +52,7 @@ def range_cues(
     prior: FloatArray,  # N x 7: H, sH, W, sW, L, sL, width_cue
     cut: npt.NDArray[np.bool_],  # N x 5: bottom, top cut; no width cue; left, right cut
     cam_height: float,
-    edge: float,  # box edge noise, normalised units (px / f)
+    edge: FloatArray,  # N: box edge noise per row, normalised units (px / f)
     road_sigma: float,
     grade_sigma: float,
     pitch_sigma: float,
@@ -100,7 +100,7 @@ def range_cues(
         if not (cut[i, 0] or cut[i, 1]) and hgt == hgt and bh > 0.0:
             off = max(0.0, y1)
             d_h = (hgt + off * lng) / bh
-            w_h = 1.0 / ((s_h**2 + (off * s_l) ** 2) / bh**2 + 2.0 * (d_h * edge / bh) ** 2)
+            w_h = 1.0 / ((s_h**2 + (off * s_l) ** 2) / bh**2 + 2.0 * (d_h * edge[i] / bh) ** 2)
         # Width cue: rigid vehicles parallel to the lane, not cut at a side, consistent with
         # the height cue (crossing traffic breaks the parallel model).
         w_w = 0.0
@@ -108,7 +108,7 @@ def range_cues(
         if not cut[i, 2] and prior[i, 6] > 0.5 and wid == wid and bw > 0.0:
             off = max(0.0, max(x1, -x2))
             d_w = (wid + off * lng) / bw
-            var = (s_w**2 + (off * s_l) ** 2) / bw**2 + 2.0 * (d_w * edge / bw) ** 2
+            var = (s_w**2 + (off * s_l) ** 2) / bw**2 + 2.0 * (d_w * edge[i] / bw) ** 2
             if not (w_h > 0.0 and abs(d_w - d_h) > width_gate * math.sqrt(var + 1.0 / w_h)):
                 w_w = 1.0 / var
         w_s = w_h + w_w
@@ -121,7 +121,7 @@ def range_cues(
         if not cut[i, 0] and yg > 0.0:
             d_g = cam_height / yg
             rel2 = (road_sigma / cam_height) ** 2 + (d_g / cam_height) ** 2 * (
-                edge**2 + pitch_sigma**2 + grade_sigma**2
+                edge[i] ** 2 + pitch_sigma**2 + grade_sigma**2
             )
             out[i, GROUND_D] = d_g
             out[i, GROUND_S] = d_g * math.sqrt(rel2)
@@ -221,7 +221,7 @@ def fuse_with_track_size(
     scale_var: FloatArray,
     last_ns: npt.NDArray[np.int64],
     t_ns: int,
-    edge: float,
+    edge: FloatArray,
     drift2: float,
     inflation: float,
     limit: float,
@@ -239,7 +239,7 @@ def fuse_with_track_size(
         s = slots[i]
         d_s, d_g, s_g = cues[i, SIZE_D], cues[i, GROUND_D], cues[i, GROUND_S]
         lh = cues[i, LEVEL_H]
-        pix2 = 2.0 * (edge / lh) ** 2 if lh > 0.0 else 0.0
+        pix2 = 2.0 * (edge[i] / lh) ** 2 if lh > 0.0 else 0.0
         dt = max(0.0, (t_ns - last_ns[s]) * 1e-9)
         last_ns[s] = t_ns
         have_s, have_g = d_s == d_s, d_g == d_g
@@ -305,7 +305,7 @@ def pitch_anchors(
     use: npt.NDArray[np.bool_],
     pitch: float,
     cam_height: float,
-    edge: float,
+    edge: FloatArray,
 ) -> tuple[float, float]:
     """Weighted median of the pitch each anchor implies, and the sum of the anchor weights.
 
@@ -322,7 +322,7 @@ def pitch_anchors(
         d_s, s_s, yb = cues[i, SIZE_D], cues[i, SIZE_S], cues[i, GROUND_Y]
         if use[i] and d_s == d_s and yb > 0.0:
             theta[m] = pitch + math.atan(cam_height / d_s) - math.atan(yb)
-            sig2 = (cam_height * s_s / (d_s * d_s + cam_height * cam_height)) ** 2 + edge * edge
+            sig2 = (cam_height * s_s / (d_s * d_s + cam_height * cam_height)) ** 2 + edge[i] ** 2
             wts[m] = 1.0 / sig2
             m += 1
     if m == 0:

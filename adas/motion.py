@@ -111,8 +111,11 @@ class MotionConfig:
     state_timeout_s: float = param(1.5, lo=0.05, hi=60.0, unit="s")
     # TTC cap: FCW / AEB act below ~4 s (ISO 15623, UN R152); 10 s keeps margin for logging.
     ttc_max_s: float = param(10.0, lo=0.5, hi=100.0, unit="s")
-    # Box edge noise of the detector (as distance.edge_sigma_px).
-    box_edge_sigma_px: float = param(1.0, lo=0.01, hi=50.0, unit="px")
+    # Box edge noise of the detector, sqrt(px^2 + var_per_px x box height), as
+    # distance.edge_sigma_px and edge_var_per_px (fitted to data/sensor/yolox_nano.json: see
+    # data/config/default.toml).
+    box_edge_sigma_px: float = param(1.93, lo=0.01, hi=50.0, unit="px")
+    box_edge_var_per_px: float = param(0.201, lo=0.0, hi=10.0, unit="px")
     # Scale filter white-acceleration density of u relative to u^2: u''/u = -a/Z, typically
     # 2 m/s^2 at 20 m = 0.1 /s^2 for ~1 s, q ~ 0.1^2 * 1 s (a braking lead is learned ~1 s late).
     scale_accel_psd_1ps3: float = param(0.01, lo=1e-6, hi=10.0, unit="1/s^3")
@@ -375,7 +378,8 @@ class MotionEstimator:
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
         mk.box_sizes(
             np.asarray(tracks.xyxy, np.float64), np.asarray(tracks.class_id, np.int64), fresh,
-            cfg.box_edge_sigma_px**2, cfg.init_sigma_scale_rate_1ps**2, u, R, prior, meas,
+            cfg.box_edge_sigma_px, cfg.box_edge_var_per_px, cfg.init_sigma_scale_rate_1ps**2,
+            u, R, prior, meas,
         )  # fmt: skip
         # The size of a box cut by a side border is the size of the cut: no scale measurement
         # from it (the filter coasts on what whole boxes taught).

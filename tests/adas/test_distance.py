@@ -10,7 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adas.camera import CameraModel, Mount
-from adas.distance import DistanceConfig, DistanceEstimator, SizePriors, rotation_level_camera
+from adas.distance import (
+    DistanceConfig,
+    DistanceEstimator,
+    SizePriors,
+    box_edge_sigma,
+    rotation_level_camera,
+)
 from adas.errors import ConfigError
 from adas.params import from_mapping
 from adas.priors import ClassHypotheses
@@ -19,6 +25,9 @@ from adas.types import ObjectClass, RangeMethod, RangeStatus, Tracks
 
 F = 721.5377
 CAR_HWL = (1.53, 1.63, 3.88)  # the car prior means: a prior-sized car must be ranged exactly
+# Synthetic boxes here are exact: a stage told so (1 px, not yolox_nano's measured law) learns
+# what the tests of learning look at at the speed they were written for.
+EXACT_BOXES = DistanceConfig(edge_sigma_px=1.0, edge_var_per_px=0.0)
 
 
 def camera(pitch_deg: float = 0.0, height: float = 1.65, behind: float = 0.0) -> CameraModel:
@@ -75,7 +84,8 @@ def test_sigma_grows_with_range() -> None:
     obj = scene([10.0, 20.0, 40.0, 80.0], [0.0] * 4)
     r = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)), 0)
     assert np.all(np.diff(r.sigma_distance_m) > 0)
-    assert np.all(r.sigma_distance_m / r.distance_m < 0.2)
+    # yolox_nano's edge noise (2.5 px on the 14 px box at 80 m) makes that one 25 %.
+    assert np.all(r.sigma_distance_m / r.distance_m < 0.3)
 
 
 def test_pitch_is_estimated_and_bounded() -> None:
@@ -237,14 +247,14 @@ def test_track_learns_its_size_near_and_keeps_it_far() -> None:
     hwl = np.array([[1.53, 1.63, 3.88]] * 4)
     hwl[0] *= 0.88
     lat = np.array([0.0, 3.5, -3.5, 7.0])
-    est = DistanceEstimator(cam)
+    est = DistanceEstimator(cam, EXACT_BOXES)
     t = 0
     for d in list(np.full(100, 12.0)) + list(np.linspace(12.0, 50.0, 40)):
         t += 100_000_000
         obj = Objects3D(np.array([d, 15.0, 25.0, 35.0]), lat, hwl)
         r = est.update(tracks_from(project_boxes(cam, obj)), t)
     learned = abs(r.distance_m[0] - 50.0) / 50.0
-    fresh = DistanceEstimator(cam).update(tracks_from(project_boxes(cam, obj)[:1]), t)
+    fresh = DistanceEstimator(cam, EXACT_BOXES).update(tracks_from(project_boxes(cam, obj)[:1]), t)
     prior_only = abs(fresh.distance_m[0] - 50.0) / 50.0
     assert prior_only > 0.08  # the class prior is 12 % too large
     assert learned < 0.6 * prior_only
@@ -294,3 +304,38 @@ def test_a_box_cut_by_a_side_border_takes_its_lateral_from_its_other_edge() -> N
     r = DistanceEstimator(cam).update(tracks_from(box, ObjectClass.TRUCK), 0)
     assert r.side_cut[0]
     assert r.lateral_m[0] == pytest.approx(-3.5, abs=0.15)
+
+
+def test_box_edge_sigma_grows_with_box_height() -> None:
+    xyxy = np.array([[0, 0, 10, 100], [0, 0, 10, 10], [0, np.nan, 10, 10], [0, 5, 10, 5]], float)
+    s = box_edge_sigma(xyxy, 3.0, 0.16)
+    assert s == pytest.approx([5.0, math.sqrt(10.6), 3.0, 3.0])
+
+
+def _normalised_errors(cfg: DistanceConfig, seed: int = 0) -> np.ndarray:
+    """Range error over sigma, frames 30-89 of a track of a prior-sized car held 12 m ahead at
+    10 Hz, whose four box edges each carry white noise of the shipped law (yolox_nano's)."""
+    cam = camera()
+    rng = np.random.default_rng(seed)
+    obj = scene([12.0], [0.0])
+    truth = project_boxes(cam, obj)
+    est = DistanceEstimator(cam, cfg)
+    z = []
+    for k in range(90):
+        sigma = box_edge_sigma(truth, 1.93, 0.201)  # 4.7 px on this 92 px box
+        xyxy = truth + rng.normal(0.0, 1.0, truth.shape) * sigma[:, None]
+        r = est.update(tracks_from(xyxy), k * 100_000_000)
+        if k >= 30:
+            z.append((r.distance_m[0] - obj.distance_m[0]) / r.sigma_distance_m[0])
+    return np.array(z)
+
+
+def test_sigma_is_honest_for_edge_noise_that_grows_with_the_box() -> None:
+    """The detector's edge error grows with the box (yolox_nano on KITTI: 4-6 % of the height
+    of near cars). Under a fixed 1 px model a track that has learned its size trusted a near
+    box far too much, so the motion filter took box noise for motion (measured-sensor false
+    warnings); with the shipped law the range error stays within its sigma."""
+    fixed = _normalised_errors(DistanceConfig(edge_sigma_px=1.0, edge_var_per_px=0.0))
+    sized = _normalised_errors(DistanceConfig())
+    assert np.sqrt(np.mean(fixed**2)) > 1.4  # 1.62 with this seed
+    assert 0.6 < np.sqrt(np.mean(sized**2)) < 1.1  # 0.87

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adas.distance import DistanceEstimator
+from adas.distance import DistanceConfig, DistanceEstimator
 from adas.errors import ConfigError
 from adas.evaluate.kitti_object_distance import DistanceScores, error_stats
 from adas.priors import ClassHypotheses
@@ -100,7 +100,8 @@ def test_track_keeps_its_learned_size_in_metres_through_a_flip() -> None:
     cam = camera()
     hwl = [tuple(0.88 * np.array(CAR_HWL)), CAR_HWL, CAR_HWL, CAR_HWL]
     lat = [0.0, 3.5, -3.5, 7.0]
-    est = DistanceEstimator(cam)
+    exact_boxes = DistanceConfig(edge_sigma_px=1.0, edge_var_per_px=0.0)  # not yolox_nano's law
+    est = DistanceEstimator(cam, exact_boxes)
     t = 0
     for i, d in enumerate(list(np.full(100, 12.0)) + list(np.linspace(12.0, 40.0, 30))):
         t += 100_000_000
@@ -108,7 +109,7 @@ def test_track_keeps_its_learned_size_in_metres_through_a_flip() -> None:
         cls = [ObjectClass.TRUCK if i >= 110 else ObjectClass.CAR] + [ObjectClass.CAR] * 3
         r = est.update(tracks(project_boxes(cam, obj), cls), t)
     learned = abs(r.distance_m[0] - 40.0) / 40.0
-    fresh = DistanceEstimator(cam).update(tracks(project_boxes(cam, obj)[:1], [2]), t)
+    fresh = DistanceEstimator(cam, est.config).update(tracks(project_boxes(cam, obj)[:1], [2]), t)
     assert learned < 0.6 * abs(fresh.distance_m[0] - 40.0) / 40.0
 
 
