@@ -66,6 +66,7 @@ class DangerConfig:
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
     lateral_velocity_sigmas: float = param(2.0, lo=0.0, hi=10.0)
+    offset_range_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
     plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
     latch_frames: int = param(3, lo=1, hi=100)
@@ -191,10 +192,20 @@ class DangerAssessor:
         )
         offset_in, offset_out = predicted(far_band), predicted(cfg.lateral_velocity_deadband_mps)
         inner_pred = np.abs(offset_in) - half_w
+        # A range error moves the object against the path: its lateral is bearing x range and
+        # the path's offset there kappa x^2 / 2, so d(offset)/d(range) = lateral / x - kappa x
+        # (a parked car 50 m ahead on the outer verge of a 150 m curve, ranged 10 % short,
+        # sits 0.8 m nearer the path than it is). Inside means inside by offset_range_sigmas
+        # of that error (on a straight road only the bearing term is left, small ahead).
+        sig_d = np.nan_to_num(np.asarray(objects.sigma_distance_m, np.float64), nan=np.inf)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slope = np.abs(np.asarray(objects.lateral_m) / np.maximum(x, 1e-3) - kappa * x)
+            sig_off = np.nan_to_num(slope * sig_d, nan=np.inf)
+        margin = cfg.offset_range_sigmas * sig_off
         # Cutting in: clear now, inside when we get there. Turning out: inside now, moving
         # away and clear by then. Otherwise where it is now decides.
-        inside_now = inner_now <= half_zone
-        entering = ~inside_now & (inner_pred <= half_zone)
+        inside_now = inner_now + margin <= half_zone
+        entering = ~(inner_now <= half_zone) & (inner_pred + margin <= half_zone)
         leaving = (np.abs(offset_out) - half_w > half_zone) & (
             np.abs(offset_out) > np.abs(offset_now)
         )

@@ -158,6 +158,7 @@ def baselines(xyxy: np.ndarray, camera: CameraModel) -> tuple[float, float]:
     height = camera.fy * BASELINE_HEIGHT_M / bh if bh > 0 else float("nan")
     return flat, height
 
+
 LABEL_BOXES = DistanceConfig(edge_sigma_px=1.0, edge_var_per_px=0.0)
 LABEL_BOXES_MOTION = MotionConfig(box_edge_sigma_px=1.0, box_edge_var_per_px=0.0)
 

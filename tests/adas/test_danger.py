@@ -150,7 +150,9 @@ def test_cut_in_is_in_path_before_it_arrives_and_turning_out_leaves() -> None:
 def test_an_object_alongside_is_never_in_path() -> None:
     # Nearest face behind our front bumper, lateral estimate overlapping the path (a car we
     # pass, cut by the image border): a side system's business, not a forward collision.
-    o = assess(objects([-0.4, 0.4], lat=[1.9, 1.9], rr=[-7.0, -7.0]))
+    # (Ranged to 5 cm, as boxes this near are: the in-path test allows for range errors.)
+    near = objects([-0.4, 0.4], lat=[1.2, 1.2], rr=[-7.0, -7.0])
+    o = assess(dataclasses.replace(near, sigma_distance_m=np.full(2, 0.05)))
     assert o.zone.tolist() == [Zone.ADJACENT, Zone.IN_PATH]
     assert o.danger[0] == DangerLevel.NONE
 
@@ -325,3 +327,22 @@ def test_bad_config_and_mismatched_rows() -> None:
         DangerConfig(full_ttc_s=2.0, partial_ttc_s=1.5)
     with pytest.raises(ContractError, match="object rows"):
         DangerAssessor().update(tracks(2), objects([10.0]), EgoState(t_ns=0, speed_mps=10.0))
+
+
+def test_a_range_error_on_a_curve_does_not_put_a_verge_car_in_path() -> None:
+    """Left curve R 150 m at 20 m/s. A car parked on the outer verge 50 m ahead (its near side
+    2.15 m from the path centre) ranged 12 % short, to 44 m on its true bearing: the path's
+    offset there (kappa d^2 / 2) is 1.9 m less than at 50 m, so the car seemed 0.96 m from the
+    path centre, inside the 1.15 m half corridor (the parked-curve false warnings). Its offset
+    error from the range, |lateral / d - kappa d| x sigma_d = 0.93 m, keeps it out. A car in
+    our lane, ranged as well as at 30 m, stays in path."""
+    kappa, d_true, d_est = 1.0 / 150.0, 50.0, 44.0
+    bearing = (0.5 * kappa * d_true**2 - 3.0) / d_true  # its centre 3.0 m right of the path
+    verge = objects([d_est], lat=[bearing * d_est])
+    vague = dataclasses.replace(verge, sigma_distance_m=np.array([5.0]))
+    assert assess(vague, yaw=20.0 * kappa).zone.tolist() == [Zone.ADJACENT]
+    assert assess(vague, yaw=20.0 * kappa, offset_range_sigmas=0.0).zone.tolist() == [Zone.IN_PATH]
+    # A car in our lane at 30 m, ranged to 5 %: in path with the margin.
+    lead = objects([30.0], lat=[0.5 * kappa * 30.0**2])
+    lead = dataclasses.replace(lead, sigma_distance_m=np.array([1.5]))
+    assert assess(lead, yaw=20.0 * kappa).zone.tolist() == [Zone.IN_PATH]
