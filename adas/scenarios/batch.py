@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from adas.scenarios.metrics import STATISTICS, summarize
+from adas.scenarios.sensing import chain_box_noise, resolve_sensor
 from adas.scenarios.suites import Scenario, choose_scenarios, run_scenario
 
 if TYPE_CHECKING:
@@ -144,10 +145,12 @@ def run_batch(
     else:
         _run_pool(jobs, workers, (chosen, cfg, keep_series, kwargs), collect)
     results = [done[i] for i in range(len(jobs))]
+    noise = chain_box_noise(resolve_sensor(kwargs.get("sensor", "measured")))
     n_pass = sum(bool(r["passed"]) for r in results)
     out: dict[str, Any] = {
         "suite": suite, "trials": trials, "seed": seeds[0], "seeds": seeds, "passed": n_pass,
         "failed": len(results) - n_pass, "statistics": dict(STATISTICS),
+        "chain_box_noise_px": list(noise),
         "summary": summarize(results),
     }  # fmt: skip
     if keep_series:

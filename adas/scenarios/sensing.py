@@ -18,9 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from adas.camera import CameraModel
+from adas.config import AdasConfig
+from adas.scenarios.camera_sim import SensorModel
 from adas.scenarios.measured_camera import MeasuredSensor
 from adas.scenarios.road import RoadProfile
-from adas.scenarios.sensor_file import DEFAULT_SENSOR_FILE, SensorFile, load_sensor_file
+from adas.scenarios.sensor_file import (
+    DEFAULT_SENSOR_FILE,
+    SensorFile,
+    edge_noise_law,
+    load_sensor_file,
+)
 from adas.scenarios.sim import ChainUnderTest, ScenarioSpec, Trial, simulate
 from adas.scenarios.trial_world import (
     PITCH_ERROR_DEG,
@@ -32,7 +39,8 @@ from adas.scenarios.trial_world import (
 )
 
 __all__ = [
-    "SENSORS", "SensorChoice", "draw_world", "resolve_sensor", "sensor_name", "simulate_trial",
+    "SENSORS", "SensorChoice", "chain_box_noise", "chain_config", "draw_world", "resolve_sensor",
+    "sensor_name", "simulate_trial",
 ]  # fmt: skip
 
 SENSORS = ("measured", "ideal")
@@ -62,6 +70,26 @@ def _measured(path: str, mtime_ns: int, size: int) -> MeasuredSensor:
     the sensor for every trial); ``mtime_ns`` and ``size`` make an edited file read again."""
     del mtime_ns, size  # cache key only
     return MeasuredSensor(load_sensor_file(path))
+
+
+def chain_box_noise(sensor: MeasuredSensor | None) -> tuple[float, float]:
+    """(floor_px, var_per_px) of the box noise the detector behind the chain has: the measured
+    file's law (:func:`edge_noise_law`), or the idealised sensor's white edge noise."""
+    if sensor is None:
+        return SensorModel().edge_sigma_px, 0.0
+    return edge_noise_law(sensor.file)
+
+
+def chain_config(cfg: AdasConfig, sensor: MeasuredSensor | None) -> AdasConfig:
+    """``cfg`` with the distance and motion stages told the box noise of the simulated
+    detector, as a car's chain is configured for the detector it runs behind (the shipped
+    figures are yolox_nano's law, which the default measured sensor reproduces exactly)."""
+    floor, per_px = chain_box_noise(sensor)
+    return dataclasses.replace(
+        cfg,
+        distance=dataclasses.replace(cfg.distance, edge_sigma_px=floor, edge_var_per_px=per_px),
+        motion=dataclasses.replace(cfg.motion, box_edge_sigma_px=floor, box_edge_var_per_px=per_px),
+    )
 
 
 def sensor_name(sensor: SensorChoice) -> str:

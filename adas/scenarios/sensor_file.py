@@ -27,7 +27,7 @@ from adas.types import FloatArray, ObjectClass
 
 __all__ = [
     "DEFAULT_SENSOR_FILE", "EDGES", "MIN_BIN_SAMPLES", "ClassFlips", "SensorFile", "SizeModel",
-    "interp_bins", "load_sensor_file",
+    "edge_noise_law", "interp_bins", "load_sensor_file",
 ]  # fmt: skip
 
 DEFAULT_SENSOR_FILE = Path(__file__).resolve().parents[2] / "data" / "sensor" / "yolox_nano.json"
@@ -91,6 +91,7 @@ class SensorFile:
     bin_heights_px: FloatArray  # the height each bin stands for
     edge_bias_rel: FloatArray  # 4 x bins (left, top, right, bottom), detected - true / height
     edge_sigma_rel: FloatArray  # 4 x bins, robust spread / height
+    edge_n: FloatArray  # bins: matched pairs behind each bin's edge figures (mean of the edges)
     occlusion_levels: tuple[int, ...]
     miss_rate: FloatArray  # occlusion levels x bins
     false_per_frame: float
@@ -111,6 +112,27 @@ def interp_bins(h_px: FloatArray | float, heights: FloatArray, values: FloatArra
     if v.ndim == 1:
         return np.interp(h, heights, v)
     return np.stack([np.interp(h, heights, row) for row in v])
+
+
+def edge_noise_law(f: SensorFile) -> tuple[float, float]:
+    """(floor_px, var_per_px) of the chain's box noise ``sqrt(floor^2 + var_per_px h)``
+    (adas.distance.box_edge_sigma) for this detector: a weighted least-squares fit of the edge
+    variance (the four edges' mean of ``(sigma_rel h)^2`` at each bin's height ``h``) on ``h``,
+    weights the matched pairs per bin; the floor at least a pixel's quantisation noise
+    (1/sqrt(12) px), the growth >= 0, both rounded to 3 significant digits (the shipped
+    [distance] / [motion] figures are this fit of yolox_nano's file)."""
+    h = np.asarray(f.bin_heights_px, np.float64)
+    var = np.mean((np.asarray(f.edge_sigma_rel) * h) ** 2, axis=0)
+    w = np.sqrt(np.maximum(np.asarray(f.edge_n, np.float64), 0.0))
+    ok = np.isfinite(var) & (w > 0)
+    if np.count_nonzero(ok) < 2:
+        raise _fail(f.path, "edges", "need two height bins with matched pairs for the noise law")
+    design = np.stack([np.ones(np.count_nonzero(ok)), h[ok]], 1) * w[ok, None]
+    (a2, b), *_ = np.linalg.lstsq(design, var[ok] * w[ok], rcond=None)
+    if b < 0.0:  # spread falling with height: a constant, the weighted mean variance
+        a2, b = float(np.average(var[ok], weights=w[ok] ** 2)), 0.0
+    floor = max(math.sqrt(max(a2, 0.0)), 1.0 / math.sqrt(12.0))
+    return float(f"{floor:.3g}"), float(f"{b:.3g}")
 
 
 def _fail(path: str, key: str, what: str) -> DataFormatError:
@@ -159,9 +181,9 @@ def _bins(path: str, doc: dict[str, Any]) -> tuple[FloatArray, FloatArray]:
     return edges, heights
 
 
-def _edges(path: str, doc: dict[str, Any], nb: int) -> tuple[FloatArray, FloatArray]:
+def _edges(path: str, doc: dict[str, Any], nb: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     table = _get(path, doc, "edges")
-    bias, sigma = np.empty((4, nb)), np.empty((4, nb))
+    bias, sigma, count = np.empty((4, nb)), np.empty((4, nb)), np.empty((4, nb))
     for i, name in enumerate(EDGES):
         e = _get(path, table, name, "edges.")
         key = f"edges.{name}"
@@ -171,7 +193,8 @@ def _edges(path: str, doc: dict[str, Any], nb: int) -> tuple[FloatArray, FloatAr
         if np.any(s[np.isfinite(s)] < 0) or np.any(np.abs(b[np.isfinite(b)]) > 1.0):
             raise _fail(path, key, "sigma_rel must be >= 0 and |bias_rel| <= 1 (box heights)")
         bias[i], sigma[i] = _filled(path, key, b, n), _filled(path, key, s, n)
-    return bias, sigma
+        count[i] = np.nan_to_num(n, nan=0.0)
+    return bias, sigma, count.mean(axis=0)
 
 
 def _miss(path: str, doc: dict[str, Any], nb: int) -> tuple[tuple[int, ...], FloatArray]:
@@ -313,12 +336,13 @@ def load_sensor_file(path: str | Path) -> SensorFile:
     name = model.get("name", "?") if isinstance(model, dict) else str(model)
     edges, heights = _bins(p, doc)
     nb = heights.size
-    bias, sigma = _edges(p, doc, nb)
+    bias, sigma, count = _edges(p, doc, nb)
     levels, miss = _miss(p, doc, nb)
     per_frame, boxes, classes, fscores = _false(p, doc)
     return SensorFile(
         path=p, model=str(name), bin_edges_px=edges, bin_heights_px=heights,
-        edge_bias_rel=bias, edge_sigma_rel=sigma, occlusion_levels=levels, miss_rate=miss,
+        edge_bias_rel=bias, edge_sigma_rel=sigma, edge_n=count, occlusion_levels=levels,
+        miss_rate=miss,
         false_per_frame=per_frame, false_boxes=boxes, false_class=classes, false_score=fscores,
         flips=_flips(p, doc), mean_run_frames=_persistence(p, doc),
         score_quantiles=_scores(p, doc), sizes=_sizes(p, doc),

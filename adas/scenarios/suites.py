@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, Any
 from adas.scenarios.false_reaction import false_reaction
 from adas.scenarios.real_chain import RealChain
 from adas.scenarios.scenario import KMH, Criteria, Scenario
-from adas.scenarios.sensing import SensorChoice, resolve_sensor, sensor_name, simulate_trial
+from adas.scenarios.sensing import (
+    SensorChoice,
+    chain_box_noise,
+    chain_config,
+    resolve_sensor,
+    sensor_name,
+    simulate_trial,
+)
 from adas.scenarios.sim import CAR_HWL_M, ScenarioSpec, TargetSpec, true_ttc
 
 if TYPE_CHECKING:
@@ -261,8 +268,9 @@ def run_scenario(
     cfg = config if config is not None else load_config()
     camera = sim_camera(cfg.mount)
     key = [seed, trial, zlib.crc32(scenario.id.encode())]
-    sim, world = simulate_trial(scenario.spec, RealChain(camera, cfg), camera, key,
-                                resolve_sensor(sensor))  # fmt: skip
+    model = resolve_sensor(sensor)
+    chain = RealChain(camera, chain_config(cfg, model))
+    sim, world = simulate_trial(scenario.spec, chain, camera, key, model)
     m = sim.metrics
     result: dict[str, Any] = {
         "suite": scenario.suite, "scenario": scenario.id, "params": dict(scenario.params),
@@ -319,6 +327,6 @@ def run_suite(
     n_pass = sum(r["passed"] for r in results)
     return {
         "suite": suite, "trials": trials, "seed": seed, "sensor": sensor_name(sensor),
-        "passed": n_pass,
+        "chain_box_noise_px": list(chain_box_noise(model)), "passed": n_pass,
         "failed": len(results) - n_pass, "summary": summarize(results), "results": results,
     }  # fmt: skip

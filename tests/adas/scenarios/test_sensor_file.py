@@ -10,9 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from adas.config import load_config
+from adas.distance import DistanceConfig
 from adas.errors import DataFormatError
-from adas.scenarios.sensing import resolve_sensor, sensor_name
-from adas.scenarios.sensor_file import DEFAULT_SENSOR_FILE, interp_bins, load_sensor_file
+from adas.motion import MotionConfig
+from adas.scenarios.sensing import chain_config, resolve_sensor, sensor_name
+from adas.scenarios.sensor_file import (
+    DEFAULT_SENSOR_FILE,
+    edge_noise_law,
+    interp_bins,
+    load_sensor_file,
+)
 from adas.types import ObjectClass
 from tests.adas.scenarios.sensor_doc import sensor_doc, write_doc
 
@@ -127,3 +135,26 @@ def test_the_shipped_sensor_file_loads() -> None:
     assert f.false_per_frame == raw["false_boxes"]["per_frame"]
     assert ObjectClass.CAR in f.sizes and ObjectClass.CAR in f.flips
     assert os.fspath(DEFAULT_SENSOR_FILE) == f.path
+
+
+def test_the_chains_noise_law_is_fitted_from_the_file(tmp_path: Path) -> None:
+    # Every edge's spread set so the variance is exactly 4 + 0.25 h px^2: the fit returns it.
+    doc = sensor_doc()
+    h = np.array([12.5, 32.5, 50.0, 80.0, 150.0])
+    rel = (np.sqrt(4.0 + 0.25 * h) / h).tolist()
+    for name in ("left", "top", "right", "bottom"):
+        doc["edges"][name]["sigma_rel"] = rel
+    assert edge_noise_law(load_sensor_file(write_doc(tmp_path / "s.json", doc))) == (2.0, 0.25)
+
+
+def test_the_shipped_chain_figures_are_yolox_nanos_law() -> None:
+    """data/config/default.toml's box noise is the fit of the default sensor file, so the
+    default measured-sensor scenarios run the chain exactly as shipped."""
+    law = edge_noise_law(load_sensor_file(DEFAULT_SENSOR_FILE))
+    assert law == (DistanceConfig().edge_sigma_px, DistanceConfig().edge_var_per_px)
+    assert law == (MotionConfig().box_edge_sigma_px, MotionConfig().box_edge_var_per_px)
+    cfg = load_config()
+    assert chain_config(cfg, resolve_sensor("measured")) == cfg
+    ideal = chain_config(cfg, None)  # told its 1 px white edge noise
+    assert (ideal.distance.edge_sigma_px, ideal.distance.edge_var_per_px) == (1.0, 0.0)
+    assert (ideal.motion.box_edge_sigma_px, ideal.motion.box_edge_var_per_px) == (1.0, 0.0)
