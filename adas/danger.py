@@ -7,7 +7,10 @@ An object is
 
 * ``IN_PATH`` when the part of it nearest to the path lies inside the swept width now, or will
   when the ego vehicle arrives (its lateral velocity over the time to get there, at most the
-  horizon): a car cutting in is a threat before it arrives, one turning out stops being one;
+  horizon): a car cutting in is a threat before it arrives, one turning out stops being one.
+  Inside means inside by ``offset_range_sigmas`` of the offset error its range error causes
+  (``|lateral / d - kappa d| sigma_d``: on a curve a car ranged short on its bearing sits
+  nearer the predicted path than it is);
 * ``ADJACENT`` when it is within one lane width of the swept area, now or predicted;
 * ``OUTSIDE`` otherwise, beyond the zone's length, or when it cannot be a threat at all:
   no ground contact (the bottom of its box, placed at its range, is far above the road:
