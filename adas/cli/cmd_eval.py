@@ -183,13 +183,19 @@ def kitti_object(args: argparse.Namespace) -> int:
     check_output(args.json, "--json")
     from adas.evaluate.kitti_object import evaluate
 
-    detect_cfg = None
+    detect_cfg, distance_cfg = None, None
     if args.config is not None:
         from adas.config import load_config
 
-        detect_cfg = load_config(args.config).detect
+        loaded = load_config(args.config)
+        detect_cfg, distance_cfg = loaded.detect, loaded.distance
     report = evaluate(
-        args.root, model=args.model, tiles=args.tiles, config=detect_cfg, repeats=args.repeats
+        args.root,
+        model=args.model,
+        tiles=args.tiles,
+        config=detect_cfg,
+        repeats=args.repeats,
+        distance=distance_cfg,
     )
     out = summary_stream(args.json)
     c, b = report["cars"], report["baseline_single_pass"]

@@ -36,6 +36,7 @@ import numpy as np
 
 from adas.camera import CameraModel
 from adas.detect.detector import DetectConfig, Detector, PreparedInput
+from adas.distance import DistanceConfig
 from adas.errors import DataFormatError
 from adas.evaluate.kitti_object_distance import DistanceScores, range_rows
 from adas.evaluate.kitti_tracking import kitti_camera
@@ -248,8 +249,10 @@ def evaluate(
     config: DetectConfig | None = None,
     repeats: int = 3,
     baseline: bool = True,
+    distance: DistanceConfig | None = None,
 ) -> dict[str, Any]:
-    """Detect on every labelled image under ``root`` and score; JSON-ready report."""
+    """Detect on every labelled image under ``root`` and score; JSON-ready report. Found cars
+    are ranged by a distance stage with ``distance`` (default: the shipped figures)."""
     samples = discover(root)
     cfg = detect_config(config, model=model, tiles=tiles)
     plain_cfg = dataclasses.replace(cfg, tiles=1, band_up_deg=90.0, band_down_deg=90.0)
@@ -264,7 +267,7 @@ def evaluate(
         "postprocess": [],
         "plain_infer": [],
     }
-    dist = DistanceScores()
+    dist = DistanceScores(distance or DistanceConfig())
     per_image = []
     layouts: dict[str, Any] = {}
     prep: PreparedInput | None = None

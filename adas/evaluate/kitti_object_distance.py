@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from adas.camera import CameraModel
-from adas.distance import DistanceEstimator
+from adas.distance import DistanceConfig, DistanceEstimator
 from adas.sources.kitti import KittiObject
 from adas.track import iou_matrix
 from adas.types import Detections, ObjectClass, Tracks
@@ -35,10 +35,12 @@ IOU_SAME_OBJECT = 0.5  # the detection scoring's match threshold (KITTI's for ca
 
 
 def range_rows(
-    camera: CameraModel, dets: Detections, rows: Sequence[int], class_id: np.ndarray | None = None
-) -> np.ndarray:
+    camera: CameraModel, dets: Detections, rows: Sequence[int], class_id: np.ndarray | None = None,
+    config: DistanceConfig | None = None,
+) -> np.ndarray:  # fmt: skip
     """Distance-stage ranges [m] of detection ``rows`` of one frame, ranged together by a fresh
-    stage (no history); ``class_id`` replaces their classes where given."""
+    stage (no history, ``config`` or the defaults); ``class_id`` replaces their classes where
+    given."""
     if not len(rows):
         return np.zeros(0)
     idx = np.asarray(rows, np.int64)
@@ -53,7 +55,8 @@ def range_rows(
         time_since_update=np.zeros(n, np.int64),
         det_index=idx,
     )
-    return np.asarray(DistanceEstimator(camera).update(tracks, 0).distance_m, np.float64)
+    est = DistanceEstimator(camera, config)
+    return np.asarray(est.update(tracks, 0).distance_m, np.float64)
 
 
 def error_stats(err: Sequence[float]) -> dict[str, Any]:
@@ -78,6 +81,7 @@ def _rel(est: float, truth: float) -> float:
 class DistanceScores:
     """Signed relative distance errors of the three sets, accumulated frame by frame."""
 
+    config: DistanceConfig = field(default_factory=DistanceConfig)
     matched: list[float] = field(default_factory=list)
     called_other: list[float] = field(default_factory=list)
     relabelled: dict[str, list[float]] = field(
@@ -99,7 +103,8 @@ class DistanceScores:
         for r, o in other.items():
             truth.setdefault(r, o.nearest_face_m)
         all_rows = sorted(truth)
-        est = dict(zip(all_rows, range_rows(camera, dets, all_rows), strict=True))
+        ranged = range_rows(camera, dets, all_rows, config=self.config)
+        est = dict(zip(all_rows, ranged, strict=True))
         self.matched += [_rel(est[r], truth[r]) for r in rows]
         self.called_other += [_rel(est[r], truth[r]) for r in other]
         base = dets.class_id[np.asarray(rows, np.int64)] if rows else np.zeros(0, np.int64)
@@ -107,7 +112,7 @@ class DistanceScores:
             for c in CONFUSED_CLASSES:
                 cls = base.copy()
                 cls[j] = int(c)
-                d = range_rows(camera, dets, rows, cls)[j]
+                d = range_rows(camera, dets, rows, cls, self.config)[j]
                 self.relabelled[c.name.lower()].append(_rel(d, truth[r]))
 
     @staticmethod
