@@ -58,7 +58,7 @@ from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.errors import ConfigError
 from adas.params import param, validate
-from adas.priors import ClassHypotheses, SizePriors
+from adas.priors import ClassHypotheses, SizePriors, box_edge_sigma
 from adas.slots import TrackSlots
 from adas.types import EgoState, FloatArray, ObjectClass, RangeEstimates, RangeStatus, Tracks
 
@@ -100,22 +100,6 @@ class DistanceConfig:
                 f"distance.max_distance_m = {self.max_distance_m}"
             )
             raise ConfigError(msg)
-
-
-def box_edge_sigma(xyxy: FloatArray, floor_px: float, var_per_px: float) -> FloatArray:
-    """Per-row edge noise [px] of a detector box of height h: ``sqrt(floor_px^2 + var_per_px
-    h)``.
-
-    A detector's edge error grows with the object's size in the image (yolox_nano on KITTI:
-    1.5 px at 12 px tall, 4 px at 50 px, 5.6 px at 150 px; docs/sensor-model.md), so a fixed
-    pixel figure trusts near boxes far too much. Rows without a finite positive height get the
-    floor.
-    """
-    b = np.asarray(xyxy, np.float64)
-    with np.errstate(invalid="ignore"):
-        h = b[:, 3] - b[:, 1]
-        h = np.where(np.isfinite(h) & (h > 0.0), h, 0.0)
-    return np.sqrt(floor_px * floor_px + var_per_px * h)
 
 
 def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> FloatArray:

@@ -57,6 +57,7 @@ import numpy.typing as npt
 from adas import motion_kernels as mk
 from adas.errors import ContractError
 from adas.params import param, validate
+from adas.priors import box_edge_sigma
 from adas.slots import TrackSlots
 from adas.types import (
     EgoState,
@@ -376,10 +377,11 @@ class MotionEstimator:
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
+        xyxy = np.asarray(tracks.xyxy, np.float64)
+        edge = box_edge_sigma(xyxy, cfg.box_edge_sigma_px, cfg.box_edge_var_per_px)
         mk.box_sizes(
-            np.asarray(tracks.xyxy, np.float64), np.asarray(tracks.class_id, np.int64), fresh,
-            cfg.box_edge_sigma_px, cfg.box_edge_var_per_px, cfg.init_sigma_scale_rate_1ps**2,
-            u, R, prior, meas,
+            xyxy, np.asarray(tracks.class_id, np.int64), fresh, edge,
+            cfg.init_sigma_scale_rate_1ps**2, u, R, prior, meas,
         )  # fmt: skip
         # The size of a box cut by a side border is the size of the cut: no scale measurement
         # from it (the filter coasts on what whole boxes taught).

@@ -233,21 +233,21 @@ def ttc_kernel(
 
 @numba.njit(cache=True)
 def box_sizes(
-    xyxy: FloatArray, class_id: IntArray, fresh: BoolArray, edge_px: float, var_per_px: float,
+    xyxy: FloatArray, class_id: IntArray, fresh: BoolArray, edge_sigma: FloatArray,
     sig_g2: float, u: FloatArray, R: FloatArray, prior: FloatArray, meas: BoolArray,
 ) -> None:  # fmt: skip
     """Scale-filter measurement u = 1/size [1/px], its variance and start prior, per row.
 
-    Relative size variance: a side has two edges of variance edge2 = edge_px^2 + var_per_px h
-    (h the box height, as adas.distance.box_edge_sigma); the geometric mean of two sides
-    halves it again. Priors scale with u, so the filter is independent of object size.
+    Relative size variance: a side has two edges of variance ``edge_sigma[r]^2`` (px, per row:
+    adas.priors.box_edge_sigma); the geometric mean of two sides halves it again. Priors scale
+    with u, so the filter is independent of object size.
     """
     for r in range(u.size):
         w, h = xyxy[r, 2] - xyxy[r, 0], xyxy[r, 3] - xyxy[r, 1]
         meas[r] = fresh[r] and 1.0 <= w <= MAX_ABS and 1.0 <= h <= MAX_ABS
         if not meas[r]:
             w = h = 1.0
-        edge2 = edge_px * edge_px + var_per_px * h
+        edge2 = edge_sigma[r] * edge_sigma[r]
         c = class_id[r]
         if 0 <= c < HEIGHT_ONLY.size and HEIGHT_ONLY[c]:
             size, rel2 = h, 2.0 * edge2 / (h * h)

@@ -116,7 +116,7 @@ def interp_bins(h_px: FloatArray | float, heights: FloatArray, values: FloatArra
 
 def edge_noise_law(f: SensorFile) -> tuple[float, float]:
     """(floor_px, var_per_px) of the chain's box noise ``sqrt(floor^2 + var_per_px h)``
-    (adas.distance.box_edge_sigma) for this detector: a weighted least-squares fit of the edge
+    (adas.priors.box_edge_sigma) for this detector: a weighted least-squares fit of the edge
     variance (the four edges' mean of ``(sigma_rel h)^2`` at each bin's height ``h``) on ``h``,
     weights the matched pairs per bin; the floor at least a pixel's quantisation noise
     (1/sqrt(12) px), the growth >= 0, both rounded to 3 significant digits (the shipped

@@ -10,16 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adas.camera import CameraModel, Mount
-from adas.distance import (
-    DistanceConfig,
-    DistanceEstimator,
-    SizePriors,
-    box_edge_sigma,
-    rotation_level_camera,
-)
+from adas.distance import DistanceConfig, DistanceEstimator, SizePriors, rotation_level_camera
 from adas.errors import ConfigError
 from adas.params import from_mapping
-from adas.priors import ClassHypotheses
+from adas.priors import ClassHypotheses, box_edge_sigma
 from adas.synthetic import Objects3D, project_boxes
 from adas.types import ObjectClass, RangeMethod, RangeStatus, Tracks
 

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from adas.evaluate.sensor_stats import DETECTED_CLASSES
+
 BINS = [0, 25, 40, 60, 100, 1e9]
 N5 = [200, 200, 200, 200, 200]
 
@@ -67,17 +69,7 @@ DOC: dict[str, Any] = {
     },
     "confusion": {
         "labels": ["car", "van", "truck", "bus", "pedestrian", "cyclist"],
-        "detected": [
-            "car",
-            "van",
-            "truck",
-            "bus",
-            "pedestrian",
-            "bicycle",
-            "motorcycle",
-            "other",
-            "missed",
-        ],
+        "detected": [*DETECTED_CLASSES, "missed"],
         "counts": [
             [900, 30, 50, 5, 0, 0, 0, 15, 100],  # car: 10 % flipped (of 1000 detected)
             [60, 30, 10, 0, 0, 0, 0, 0, 10],
