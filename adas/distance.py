@@ -175,6 +175,9 @@ class DistanceEstimator:
         self._scale_var = np.zeros(64)  # its variance; < 0 = not yet set
         self._last_ns = np.zeros(64, np.int64)  # time the track's size estimate refers to
         self._ref = np.zeros(64, np.int64)  # reference class the track's size is relative to
+        # Smallest and largest size offset (log, from the reference class) that the labels the
+        # track has had allow; the learned size is bounded by them.
+        self._bounds = np.tile([np.inf, -np.inf], (64, 1))
 
     @property
     def pitch_rad(self) -> float:
@@ -239,7 +242,8 @@ class DistanceEstimator:
             learn = (tracks.time_since_update[idx] == 0) & (scores[idx] >= cfg.pitch_min_score)
             sub_res = np.empty((idx.size, 3))
             k.fuse_with_track_size(
-                sub_cues, mix, slots, learn, self._scale, self._scale_var, self._last_ns, t_ns,
+                sub_cues, mix, slots, learn, self._scale, self._scale_var, self._last_ns,
+                self._bounds, t_ns,
                 e_sub, cfg.scale_drift_per_s**2, cfg.scale_meas_inflation,
                 math.log1p(cfg.scale_max_rel), sub_res,
             )  # fmt: skip
@@ -341,10 +345,13 @@ class DistanceEstimator:
         self._scale_var = self._track.fit(self._scale_var, 0.0)
         self._last_ns = self._track.fit(self._last_ns, 0)
         self._ref = self._track.fit(self._ref, 0)
+        self._bounds = self._track.fit(self._bounds, np.inf)
         if new:
             self._scale[new], self._scale_var[new], self._last_ns[new] = 0.0, -1.0, t_ns
         changed = slots[self._ref[slots] != ref]
         self._scale_var[changed] = -1.0
+        fresh = np.concatenate([np.asarray(new, np.int64), changed])
+        self._bounds[fresh] = (np.inf, -np.inf)
         self._ref[slots] = ref
         return slots
 

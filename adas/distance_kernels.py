@@ -16,8 +16,8 @@ import numpy.typing as npt
 from adas.types import FloatArray
 
 # Columns of the cue table written by ``range_cues``.
-SIZE_D, SIZE_S, GROUND_D, GROUND_S, LAT_A, LAT_B, LEVEL_H, GROUND_Y = range(8)
-N_CUES = 8
+SIZE_D, SIZE_S, GROUND_D, GROUND_S, LAT_A, LAT_B, LEVEL_H, GROUND_Y, SIZE_P = range(9)
+N_CUES = 9
 
 
 @numba.njit(cache=True)
@@ -97,24 +97,29 @@ def range_cues(
         # Height cue: needs top and bottom; the roof's far edge is L behind the near face.
         w_h = 0.0
         d_h = 0.0
+        vp_h = 0.0  # the size prior's part of the cue's variance (the rest is pixels)
         if not (cut[i, 0] or cut[i, 1]) and hgt == hgt and bh > 0.0:
             off = max(0.0, y1)
             d_h = (hgt + off * lng) / bh
-            w_h = 1.0 / ((s_h**2 + (off * s_l) ** 2) / bh**2 + 2.0 * (d_h * edge[i] / bh) ** 2)
+            vp_h = (s_h**2 + (off * s_l) ** 2) / bh**2
+            w_h = 1.0 / (vp_h + 2.0 * (d_h * edge[i] / bh) ** 2)
         # Width cue: rigid vehicles parallel to the lane, not cut at a side, consistent with
         # the height cue (crossing traffic breaks the parallel model).
         w_w = 0.0
         d_w = 0.0
+        vp_w = 0.0
         if not cut[i, 2] and prior[i, 6] > 0.5 and wid == wid and bw > 0.0:
             off = max(0.0, max(x1, -x2))
             d_w = (wid + off * lng) / bw
-            var = (s_w**2 + (off * s_l) ** 2) / bw**2 + 2.0 * (d_w * edge[i] / bw) ** 2
+            vp_w = (s_w**2 + (off * s_l) ** 2) / bw**2
+            var = vp_w + 2.0 * (d_w * edge[i] / bw) ** 2
             if not (w_h > 0.0 and abs(d_w - d_h) > width_gate * math.sqrt(var + 1.0 / w_h)):
                 w_w = 1.0 / var
         w_s = w_h + w_w
         if w_s > 0.0:
             out[i, SIZE_D] = (w_h * d_h + w_w * d_w) / w_s
             out[i, SIZE_S] = 1.0 / math.sqrt(w_s)
+            out[i, SIZE_P] = math.sqrt(w_h * w_h * vp_h + w_w * w_w * vp_w) / w_s
         # Ground cue: the ray through the ranging point meets the road. Its relative error:
         # a road height offset, plus pixel, pitch and grade errors growing with range.
         yg = lv[4, 1]
@@ -145,8 +150,8 @@ def range_cues(
 
 
 # Columns of the class-mixture table written by ``mix_hypotheses``.
-MIX_MEAN, MIX_VAR, MIX_LO, MIX_HI, MIX_MAP = range(5)
-N_MIX = 5
+MIX_MEAN, MIX_VAR, MIX_LO, MIX_HI, MIX_MAP, MIX_PVAR = range(6)
+N_MIX = 6
 
 
 @numba.njit(cache=True)
@@ -163,7 +168,8 @@ def mix_hypotheses(
     ``use_ground``, by the likelihood of the class-independent ground-contact range under it
     (log-normal, both cues' spreads). Writes the weighted mean offset, its variance (each
     hypothesis's own relative spread plus the spread between hypotheses), the smallest and
-    largest offset of the hypotheses, and the most probable hypothesis's column. NaN (and
+    largest offset of the hypotheses, the most probable hypothesis's column, and the variance
+    without the pixel noise (the spread of the object's true size: a new track's). NaN (and
     column 0) where the reference class has no size cue.
     """
     g_n = cues.shape[0]
@@ -201,13 +207,15 @@ def mix_hypotheses(
                 tot += w
                 m += w * math.log(cues[j, i, SIZE_D] / d0)
         m /= tot
-        v = 0.0
+        v = vp = 0.0
         for j in range(g_n):
             if lw[j] > -math.inf:
                 d_j = cues[j, i, SIZE_D]
                 w = math.exp(lw[j] - best)
-                v += w * ((cues[j, i, SIZE_S] / d_j) ** 2 + (math.log(d_j / d0) - m) ** 2)
-        out[i, MIX_MEAN], out[i, MIX_VAR] = m, v / tot
+                spread = (math.log(d_j / d0) - m) ** 2
+                v += w * ((cues[j, i, SIZE_S] / d_j) ** 2 + spread)
+                vp += w * ((cues[j, i, SIZE_P] / d_j) ** 2 + spread)
+        out[i, MIX_MEAN], out[i, MIX_VAR], out[i, MIX_PVAR] = m, v / tot, vp / tot
         out[i, MIX_LO], out[i, MIX_HI] = lo, hi
 
 
@@ -220,6 +228,7 @@ def fuse_with_track_size(
     scale: FloatArray,
     scale_var: FloatArray,
     last_ns: npt.NDArray[np.int64],
+    bounds: FloatArray,  # slots x 2: smallest and largest size offset the track's labels allowed
     t_ns: int,
     edge: FloatArray,
     drift2: float,
@@ -234,7 +243,9 @@ def fuse_with_track_size(
     in metres whatever the box is called from frame to frame. A new track starts at the class
     mixture of its first box (the prior of the class it is called, sharpened by how well each
     possible class agrees with the ground contact). The learned size stays within ``limit``
-    (log) of the smallest and largest size the box's possible classes allow."""
+    (log) of the smallest and largest size that the classes of any label the track has had
+    allow: a truck called car for a while keeps the truck size it learned (a bound from this
+    frame's label alone would pull it to the car's and move the range by the ratio)."""
     for i in range(cues.shape[0]):
         s = slots[i]
         d_s, d_g, s_g = cues[i, SIZE_D], cues[i, GROUND_D], cues[i, GROUND_S]
@@ -243,10 +254,13 @@ def fuse_with_track_size(
         dt = max(0.0, (t_ns - last_ns[s]) * 1e-9)
         last_ns[s] = t_ns
         have_s, have_g = d_s == d_s, d_g == d_g
+        if have_s:
+            bounds[s, 0] = min(bounds[s, 0], mix[i, MIX_LO])
+            bounds[s, 1] = max(bounds[s, 1], mix[i, MIX_HI])
         if scale_var[s] < 0.0:  # new track: the class mixture as seen in this box
             if have_s:
                 scale[s] = mix[i, MIX_MEAN]
-                scale_var[s] = max(mix[i, MIX_VAR] - pix2, 1e-6)
+                scale_var[s] = max(mix[i, MIX_PVAR], 1e-6)
             else:
                 scale[s], scale_var[s] = 0.0, 0.01
         p = scale_var[s] + drift2 * dt
@@ -272,7 +286,7 @@ def fuse_with_track_size(
             z = math.log(d_g / d_s)
             r = ((s_g / d_g) ** 2 + pix2) * inflation
             k = p / (p + r)
-            lo, hi = mix[i, MIX_LO] - limit, mix[i, MIX_HI] + limit
+            lo, hi = bounds[s, 0] - limit, bounds[s, 1] + limit
             scale[s] = min(max(scale[s] + k * (z - scale[s]), lo), hi)
             p = (1.0 - k) * p
         scale_var[s] = p

@@ -240,6 +240,7 @@ class MotionEstimator:
         self._track = TrackSlots(cap)
         self._t_ns = np.zeros(cap, np.int64)  # time the slot's states refer to
         self._ego_a = np.full(cap, np.nan)  # ego acceleration at _t_ns (NaN = unknown)
+        self._forward = np.zeros(cap, bool)  # seen going our way (speed > 0 beyond its noise)
         self._rng = _Bank(cap, self._model_r, (0, 3), self._gate2)
         self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
         self._last_t_ns: int | None = None
@@ -284,10 +285,12 @@ class MotionEstimator:
             xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, ranges.side_cut, t_ns)
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
+        forward = self._forward[slots]
         mk.ttc_kernel(
             x, p, f_r, xs, ps, f_s, cfg.camera_behind_bumper_m, shrink2, cfg.ttc_max_s,
-            cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), out,
+            cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), forward, out,
         )  # fmt: skip
+        self._forward[slots] = forward
         self.cues = TtcCues(out[2], out[3], out[4], out[5])
         return ObjectStates(
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
@@ -301,10 +304,11 @@ class MotionEstimator:
         if cap > len(self._t_ns):
             self._t_ns = self._track.fit(self._t_ns, 0)
             self._ego_a = self._track.fit(self._ego_a, np.nan)
+            self._forward = self._track.fit(self._forward, False)
             self._rng.grow(cap)
             self._scl.grow(cap)
         if new:
-            self._t_ns[new], self._ego_a[new] = t_ns, np.nan
+            self._t_ns[new], self._ego_a[new], self._forward[new] = t_ns, np.nan, False
             self._rng.live[new] = self._scl.live[new] = False
             self._rng.miss[new] = self._scl.miss[new] = 0
         return slots

@@ -19,6 +19,9 @@ BoolArray = npt.NDArray[np.bool_]
 MAX_ABS = 1e4  # |metres|, sigma or box side [px] beyond this is garbage, treated as missing
 MIN_VAR = 1e-30  # floor on variances: a sigma of 0 must not divide by 0
 MIN_RANGE_M = 0.1  # ranges below this count as this in rates (contact is handled apart)
+# "Beyond the noise" in stop_limited_ttc: more than this many standard deviations (one-sided
+# 2 sigma: 2.3 % of standing targets read oncoming).
+NOISE_SIGMAS = 2.0
 # Flags the filter kernel returns per row: has a state, (re)started now, measurement refused,
 # restarted after refusals, has used two or more measurements.
 LIVE, INIT, REJECTED, REINIT, SEASONED = 1, 2, 4, 8, 16
@@ -153,21 +156,35 @@ def kf_kernel(
 
 @numba.njit(cache=True)
 def stop_limited_ttc(
-    d: float, v: float, a: float, v_ego: float, a_ego: float, t: float, cap: float
-) -> float:
-    """TTC [s] of a target that cannot go below zero speed. ``d`` gap [m], ``v`` range rate,
-    ``a`` relative acceleration, ``v_ego`` / ``a_ego`` our speed and acceleration, ``t`` the
+    d: float, v: float, a: float, v_ego: float, a_ego: float, t: float, cap: float,
+    sigma_v: float = 0.0, forward: bool = False, rel_sigma_d: float = 0.0,
+) -> float:  # fmt: skip
+    """TTC [s] of a target that cannot go below zero speed. ``d`` gap [m] (relative standard
+    deviation ``rel_sigma_d``), ``v`` range rate (standard deviation ``sigma_v``), ``a``
+    relative acceleration, ``v_ego`` / ``a_ego`` our speed and acceleration, ``t`` the
     constant-acceleration TTC.
 
     The target's speed is ``v_ego + v`` and its acceleration ``a + a_ego``. Standing (speed
-    <= 0: its "braking" is estimation noise) it is a stationary object. Braking, it stops after
-    ``(v_ego + v) / -(a + a_ego)``; a collision after that is with a stopped car ``d + v_t^2 /
-    (-2 a_t)`` ahead, reached at our own speed and acceleration. Without this a lead that had
-    just stopped in a queue, its braking still in the filter, read TTC 2 s instead of 5 s.
+    <= 0, and either seen going our way before (``forward``: a lead stops, it does not turn
+    round) or not below zero by more than ``NOISE_SIGMAS`` sigma: its "reversing" and
+    "braking" are estimation noise) it is a stationary object, which closes at our speed. A
+    range that is a few per cent too long closes that much faster than we drive (a monocular
+    range's scale error cancels in d / v), so the filter's closing speed is kept up to our
+    speed times ``1 + NOISE_SIGMAS rel_sigma_d``; beyond that it is the filter's overshoot when
+    a lead stops (its deceleration still in the state, an error its sigma does not hold),
+    which made a creeping queue read TTC 1.9-3.0 s instead of 4-5 s. Any other target whose
+    speed is below zero comes towards us and keeps its own TTC. Braking, it
+    stops after ``(v_ego + v) / -(a + a_ego)``; a collision after that is with a stopped car
+    ``d + v_t^2 / (-2 a_t)`` ahead, reached at our own speed and acceleration. Without this a
+    lead that had just stopped in a queue, its braking still in the filter, read TTC 2 s
+    instead of 5 s.
     """
     v_t, a_t = v_ego + v, a + a_ego
     if v_t <= 0.0:
-        return ttc1(d, v, -a_ego, cap)
+        if not forward and v_t < -NOISE_SIGMAS * sigma_v:
+            return t
+        closing = min(-v, v_ego * (1.0 + NOISE_SIGMAS * rel_sigma_d))
+        return ttc1(d, -closing, -a_ego, cap)
     if a_t >= 0.0 or t <= v_t / -a_t:
         return t
     return ttc1(d + v_t * v_t / (-2.0 * a_t), -v_ego, -a_ego, cap)
@@ -177,13 +194,14 @@ def stop_limited_ttc(
 def ttc_kernel(
     x: FloatArray, p: FloatArray, f_r: IntArray, xs: FloatArray, ps: FloatArray, f_s: IntArray,
     c_bumper: float, shrink2: float, cap: float, model_rel2: float, v_ego: float,
-    a_ego: float, out: FloatArray,
+    a_ego: float, forward: BoolArray, out: FloatArray,
 ) -> None:  # fmt: skip
     """Fuse the cues per row r into out[:, r]: TTC, sigma, range-cue TTC, sigma, scale-cue TTC,
     sigma, distance, sigma, lateral, range rate, acceleration, lateral velocity, its sigma.
 
     With the ego speed ``v_ego`` and acceleration ``a_ego`` known (NaN if not), the fused TTC
-    lets a decelerating target stop at zero speed (:func:`stop_limited_ttc`)."""
+    lets a decelerating target stop at zero speed (:func:`stop_limited_ttc`); ``forward`` (per
+    row, in and out) marks targets once seen going our way beyond ``NOISE_SIGMAS`` sigma."""
     for r in range(x.shape[0]):
         live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
         dd = max(d, MIN_RANGE_M) if live else 1.0
@@ -214,7 +232,14 @@ def ttc_kernel(
         var_f = 1.0 / W if W > 0.0 else math.inf
         out[0, r], out[1, r] = ettc1(rate_f, var_f, alpha, var_alpha, cap)
         if live and v_ego == v_ego and a_ego == a_ego:
-            t_s = stop_limited_ttc(dd, -rate_f * dd, a_credit, v_ego, a_ego, out[0, r], cap)
+            sig_v = math.sqrt(var_f) * dd if W > 0.0 else math.inf
+            v_t = v_ego - rate_f * dd
+            forward[r] = forward[r] or v_t > NOISE_SIGMAS * sig_v
+            rel_d = math.sqrt(max(p[r, 0, 0], 0.0)) / dd
+            t_s = stop_limited_ttc(
+                dd, -rate_f * dd, a_credit, v_ego, a_ego, out[0, r], cap, sig_v, forward[r],
+                rel_d,
+            )  # fmt: skip
             if t_s != out[0, r]:
                 rate_s_eff = 1.0 / t_s if t_s < math.inf else 0.0
                 out[0, r], out[1, r] = t_s, ettc1(rate_s_eff, var_f, 0.0, 0.0, cap)[1]

@@ -15,7 +15,7 @@ import pytest
 from adas.distance import DistanceConfig, DistanceEstimator
 from adas.errors import ConfigError
 from adas.evaluate.kitti_object_distance import DistanceScores, error_stats
-from adas.priors import ClassHypotheses
+from adas.priors import ClassHypotheses, SizePriors
 from adas.synthetic import Objects3D, project_boxes
 from adas.types import Detections, ObjectClass, Tracks
 from tests.adas.test_distance import camera
@@ -56,9 +56,10 @@ def test_single_car_called_truck_is_ranged_within_15_percent(called: ObjectClass
     r = DistanceEstimator(cam).update(tracks(box, [called]), 0)
     bound = 0.15 if d <= 20.0 else 0.3
     assert abs(r.distance_m[0] - d) / d < bound, r.distance_m[0]
-    # The failure it prevents: the label's size prior alone misses by more than 15 %.
-    naive = DistanceEstimator(cam, hypotheses=ClassHypotheses.identity())
-    assert naive.update(tracks(box, [called]), 0).distance_m[0] > 1.15 * d
+    # The failure it prevents: the label's size prior alone (its height over the box's)
+    # misses by more than 15 %.
+    naive = cam.fy * SizePriors.load().height[called] / (box[0, 3] - box[0, 1])
+    assert naive > 1.15 * d, naive
 
 
 def test_real_truck_called_truck_is_still_ranged_as_a_truck() -> None:
@@ -190,3 +191,56 @@ def test_eval_scores_a_car_called_truck_apart() -> None:
     assert out["n"] == 2 and out["car_called_truck_van_bus"]["n"] == 1
     assert out["car_called_truck_van_bus"]["max_abs_rel"] < 0.15
     assert out["car_relabelled"]["all"]["n"] == 6
+
+
+def _fuse_one(
+    scale: float, var: float, bounds: tuple[float, float], mix_row: dict[int, float]
+) -> tuple[float, float, np.ndarray]:
+    """One frame of k.fuse_with_track_size for one track (slot 0): a car-referenced box with
+    size range 20 m and ground range 40 m (2 m sigma), as learned; returns the new scale, its
+    variance and the slot's bounds."""
+    from adas import distance_kernels as k
+
+    cues = np.full((1, k.N_CUES), np.nan)
+    cues[0, [k.SIZE_D, k.SIZE_S, k.GROUND_D, k.GROUND_S, k.LEVEL_H]] = 20.0, 1.0, 40.0, 2.0, 0.05
+    mix = np.zeros((1, k.N_MIX))
+    for col, val in mix_row.items():
+        mix[0, col] = val
+    sc, sv, last = np.array([scale]), np.array([var]), np.zeros(1, np.int64)
+    b = np.array([bounds], float)
+    out = np.empty((1, 3))
+    k.fuse_with_track_size(
+        cues, mix, np.zeros(1, np.int64), np.ones(1, np.bool_), sc, sv, last, b, 0,
+        np.array([1e-4]), 0.0, 10.0, math.log1p(0.3), out,
+    )  # fmt: skip
+    return float(sc[0]), float(sv[0]), b[0]
+
+
+def test_learned_size_is_bounded_by_every_label_the_track_had() -> None:
+    """A truck (size offset log 2 from the car) learned while called truck, now called car:
+    the bound is the union of what its labels allowed, so it keeps its size (this frame's
+    car label alone would clamp it to the car's +30 %: log 1.3 = 0.26, a 37 % range jump)."""
+    from adas import distance_kernels as k
+
+    truck = math.log(2.0)
+    car_label = {k.MIX_MEAN: 0.0, k.MIX_LO: 0.0, k.MIX_HI: 0.0, k.MIX_PVAR: 0.01}
+    scale, _, bounds = _fuse_one(truck, 0.002, (0.0, truck), car_label)
+    assert scale == pytest.approx(truck, abs=0.01)
+    assert tuple(bounds) == pytest.approx((0.0, truck))
+    # A track only ever called car stays within the car's bound.
+    scale, _, _ = _fuse_one(truck, 0.002, (math.inf, -math.inf), car_label)
+    assert scale == pytest.approx(math.log1p(0.3))
+
+
+def test_a_new_track_starts_with_the_spread_of_true_sizes() -> None:
+    """A new track's size variance is the size prior's (mixture's) alone, not that minus the
+    box's pixel noise: with yolox_nano's edge noise the difference went negative for boxes
+    under ~60 px and left a floor of 1e-6 (a 0.1 % size sigma), so a track never learned."""
+    from adas import distance_kernels as k
+
+    new = {k.MIX_MEAN: 0.0, k.MIX_VAR: 0.012, k.MIX_LO: 0.0, k.MIX_HI: 0.0, k.MIX_PVAR: 0.004}
+    scale, var, _ = _fuse_one(0.0, -1.0, (math.inf, -math.inf), new)
+    # Started at 0.004, then one Kalman update with the ground cue (inflated x10).
+    r = ((2.0 / 40.0) ** 2 + 2.0 * (1e-4 / 0.05) ** 2) * 10.0
+    assert var == pytest.approx(0.004 * r / (0.004 + r))
+    assert scale == pytest.approx(0.004 / (0.004 + r) * math.log(2.0))

@@ -553,10 +553,38 @@ def test_a_braking_target_stops_at_zero_speed() -> None:
     inf = math.inf
     # Queue: we creep at 1.5 m/s, the lead 8.2 m ahead has just stopped (range rate -1.6 m/s:
     # it is estimated 0.1 m/s backwards) with its braking (-1.5 m/s^2) still in the filter:
-    # a standing car, TTC 8.2 / 1.6 s, not the 2.4 s of constant deceleration.
+    # a standing car, which closes at our speed: TTC 8.2 / 1.5 s, not the 2.4 s of constant
+    # deceleration.
     t_ca = ttc1(8.2, -1.6, -1.5, inf)
     assert t_ca == pytest.approx(2.41, abs=0.01)
-    assert stop_limited_ttc(8.2, -1.6, -1.5, 1.5, 0.0, t_ca, inf) == pytest.approx(8.2 / 1.6)
+    assert stop_limited_ttc(8.2, -1.6, -1.5, 1.5, 0.0, t_ca, inf, 0.3) == pytest.approx(8.2 / 1.5)
+    # The stop-and-go queue (false-reaction/stop-and-go-creep-9): we roll at 2.5 m/s, the lead
+    # 10 m ahead has stopped; the filter overshoots to -3.5 m/s (1 m/s backwards, within 2
+    # sigma of 0.6 m/s) and with its -1 m/s^2 read TTC 2.6 s, below the 3.2 s warning: it is
+    # 4 s away at our speed.
+    t_ca = ttc1(10.0, -3.5, -1.0, inf)
+    assert t_ca < 3.2
+    assert stop_limited_ttc(10.0, -3.5, -1.0, 2.5, 0.0, t_ca, inf, 0.6) == pytest.approx(4.0)
+    # A stationary car ranged 6 % long closes 6 % faster than we drive, and d / v is right:
+    # with a 4 % range sigma (2 sigma = 8 %) that rate is kept.
+    assert stop_limited_ttc(21.2, -10.6, 0.0, 10.0, 0.0, 2.0, inf, 0.5, False, 0.04) == 2.0
+    # The queue's 40 % overshoot is not a 2 % range sigma's scale error: capped at 4 %.
+    assert stop_limited_ttc(10.0, -3.5, -1.0, 2.5, 0.0, t_ca, inf, 0.6, False, 0.02) == (
+        pytest.approx(10.0 / 2.6)
+    )
+    # An oncoming car (15 m/s towards us, established: 5 sigma) keeps its own TTC.
+    t_on = ttc1(50.0, -25.0, 0.0, inf)
+    assert stop_limited_ttc(50.0, -25.0, 0.0, 10.0, 0.0, t_on, inf, 3.0) == t_on
+    # stop-and-go-creep-5: we roll at 1.5 m/s, the lead 7.3 m ahead has stopped after creeping
+    # forward; the filter reads -2.27 m/s (0.77 m/s backwards, 4 of its own 0.2 m/s sigmas:
+    # the lag of a manoeuvre is not in the sigma) and -1.63 m/s^2: TTC 1.9 s. A lead once seen
+    # going our way does not turn round: it stands, 7.3 / 1.5 s away.
+    t_ca = ttc1(7.3, -2.27, -1.63, inf)
+    assert t_ca < 2.0
+    assert stop_limited_ttc(7.3, -2.27, -1.63, 1.5, 0.0, t_ca, inf, 0.2, True) == pytest.approx(
+        7.3 / 1.5
+    )
+    assert stop_limited_ttc(7.3, -2.27, -1.63, 1.5, 0.0, t_ca, inf, 0.2, False) == t_ca
     # Lead at 10 m/s braking at 5 m/s^2, 10 m ahead, we hold 10 m/s: it stops after 2 s,
     # 10 m further; we reach it at (10 + 10) / 10 = 2 s. Constant deceleration says 2 s too
     # (10 - 2.5 t^2 = 0): the stop comes exactly at contact.
