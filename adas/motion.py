@@ -56,6 +56,7 @@ import numpy.typing as npt
 
 from adas import motion_kernels as mk
 from adas.errors import ContractError
+from adas.motion_kernels import solve_ttc as solve_ttc  # re-exported: adas.motion API
 from adas.params import param, validate
 from adas.priors import box_edge_sigma
 from adas.slots import TrackSlots
@@ -144,21 +145,6 @@ class TtcCues:
     scale_sigma_ttc_s: FloatArray
 
 
-def solve_ttc(
-    d: npt.ArrayLike, v: npt.ArrayLike, a: npt.ArrayLike, ttc_max_s: float = math.inf
-) -> FloatArray:
-    """Smallest positive t [s] with d + v t + a t^2/2 = 0; 0 where d <= 0, inf without a root.
-
-    Stable form: q = -(v + sign(v) sqrt(v^2 - 2 a d)) / 2 adds terms of one sign and the roots
-    are d / q and 2 q / a, so a -> 0 tends to d / -v without cancellation. Roots above
-    ``ttc_max_s`` read inf. d [m], v [m/s] (< 0 closing), a [m/s^2], broadcast together.
-    """
-    dd, vv, aa = (np.array(x, np.float64) for x in np.broadcast_arrays(d, v, a))
-    out = np.empty(dd.shape)
-    mk.ttc_many(dd.reshape(-1), vv.reshape(-1), aa.reshape(-1), float(ttc_max_s), out.reshape(-1))
-    return out
-
-
 _A1_R = np.zeros((5, 5))
 _A1_R[0, 1] = _A1_R[1, 2] = _A1_R[3, 4] = 1.0
 _A2_R = np.zeros((5, 5))
@@ -241,6 +227,7 @@ class MotionEstimator:
         self._t_ns = np.zeros(cap, np.int64)  # time the slot's states refer to
         self._ego_a = np.full(cap, np.nan)  # ego acceleration at _t_ns (NaN = unknown)
         self._forward = np.zeros(cap, bool)  # seen going our way (speed > 0 beyond its noise)
+        self._sig_meas = np.zeros(cap)  # sigma of the last range measurement [m]
         self._rng = _Bank(cap, self._model_r, (0, 3), self._gate2)
         self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
         self._last_t_ns: int | None = None
@@ -291,6 +278,11 @@ class MotionEstimator:
             cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), forward, out,
         )  # fmt: skip
         self._forward[slots] = forward
+        # The reported range sigma stays >= the last measurement's: the filter averages frames
+        # as if independent, but a box range's errors (size prior, pitch and grade, the
+        # detector's slow box error) hold for seconds (a parked car 61 m ahead on a 150 m
+        # curve, 20 % short for seconds, read 49 +- 3.2 m: danger put it in our path).
+        out[7] = np.maximum(out[7], self._sig_meas[slots])
         self.cues = TtcCues(out[2], out[3], out[4], out[5])
         return ObjectStates(
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
@@ -305,10 +297,12 @@ class MotionEstimator:
             self._t_ns = self._track.fit(self._t_ns, 0)
             self._ego_a = self._track.fit(self._ego_a, np.nan)
             self._forward = self._track.fit(self._forward, False)
+            self._sig_meas = self._track.fit(self._sig_meas, 0.0)
             self._rng.grow(cap)
             self._scl.grow(cap)
         if new:
             self._t_ns[new], self._ego_a[new], self._forward[new] = t_ns, np.nan, False
+            self._sig_meas[new] = 0.0
             self._rng.live[new] = self._scl.live[new] = False
             self._rng.miss[new] = self._scl.miss[new] = 0
         return slots
@@ -368,6 +362,7 @@ class MotionEstimator:
         # "moved" into our path). Such a measurement moves the positions only; the rates keep
         # what whole boxes taught (zero with the start variance for a track born cut).
         cut = np.asarray(r.side_cut, np.bool_) & meas
+        self._sig_meas[slots[meas]] = m[meas, 2]
         x, p, flags = self._rng.step(
             slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config, cut
         )

@@ -283,5 +283,20 @@ def box_sizes(
         prior[r, 1] = sig_g2 * u[r] * u[r]
 
 
+def solve_ttc(
+    d: npt.ArrayLike, v: npt.ArrayLike, a: npt.ArrayLike, ttc_max_s: float = math.inf
+) -> FloatArray:
+    """Smallest positive t [s] with d + v t + a t^2/2 = 0; 0 where d <= 0, inf without a root.
+
+    Stable form: q = -(v + sign(v) sqrt(v^2 - 2 a d)) / 2 adds terms of one sign and the roots
+    are d / q and 2 q / a, so a -> 0 tends to d / -v without cancellation. Roots above
+    ``ttc_max_s`` read inf. d [m], v [m/s] (< 0 closing), a [m/s^2], broadcast together.
+    """
+    dd, vv, aa = (np.array(x, np.float64) for x in np.broadcast_arrays(d, v, a))
+    out = np.empty(dd.shape)
+    ttc_many(dd.reshape(-1), vv.reshape(-1), aa.reshape(-1), float(ttc_max_s), out.reshape(-1))
+    return out
+
+
 # Range + lateral: (range, rate, accel) constant acceleration, white jerk (q coef dt^expo);
 # (lateral, lateral velocity) constant velocity, white acceleration.
