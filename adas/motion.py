@@ -275,7 +275,8 @@ class MotionEstimator:
         forward = self._forward[slots]
         mk.ttc_kernel(
             x, p, f_r, xs, ps, f_s, cfg.camera_behind_bumper_m, shrink2, cfg.ttc_max_s,
-            cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), forward, out,
+            cfg.scale_model_rel_sigma**2, *self._ego_motion(ego), forward, self._sig_meas[slots],
+            out,
         )  # fmt: skip
         self._forward[slots] = forward
         # The reported range sigma stays >= the last measurement's: the filter averages frames
