@@ -279,11 +279,6 @@ class MotionEstimator:
             out,
         )  # fmt: skip
         self._forward[slots] = forward
-        # The reported range sigma stays >= the last measurement's: the filter averages frames
-        # as if independent, but a box range's errors (size prior, pitch and grade, the
-        # detector's slow box error) hold for seconds (a parked car 61 m ahead on a 150 m
-        # curve, 20 % short for seconds, read 49 +- 3.2 m: danger put it in our path).
-        out[7] = np.maximum(out[7], self._sig_meas[slots])
         self.cues = TtcCues(out[2], out[3], out[4], out[5])
         return ObjectStates(
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],

@@ -170,9 +170,10 @@ def stop_limited_ttc(
     "braking" are estimation noise) it is a stationary object, which closes at our speed. A
     range that is a few per cent too long closes that much faster than we drive (a monocular
     range's scale error cancels in d / v), so the filter's closing speed is kept up to our
-    speed times ``1 + NOISE_SIGMAS rel_sigma_d`` (the caller passes the range measurement's
-    sigma, not the filter's, whose averaging does not remove a scale error; with the filter's,
-    Euro NCAP CCR on seeds 0-29 collided 96 times, not 91); beyond that it is the overshoot when
+    speed times ``1 + NOISE_SIGMAS rel_sigma_d`` (the caller passes at least the range
+    measurement's sigma: the filter's averaging does not remove a scale error; with the
+    filter's alone, Euro NCAP CCR on seeds 0-29 collided 96 times, not 91); beyond that it is
+    the overshoot when
     a lead stops (its deceleration still in the state, an error its sigma does not hold),
     which made a creeping queue read TTC 1.9-3.0 s instead of 4-5 s. Any other target whose
     speed is below zero comes towards us and keeps its own TTC. Braking, it
@@ -204,10 +205,16 @@ def ttc_kernel(
     With the ego speed ``v_ego`` and acceleration ``a_ego`` known (NaN if not), the fused TTC
     lets a decelerating target stop at zero speed (:func:`stop_limited_ttc`); ``forward`` (per
     row, in and out) marks targets once seen going our way beyond ``NOISE_SIGMAS`` sigma;
-    ``sig_meas`` (per row) is the last range measurement's sigma, the range's scale error."""
+    ``sig_meas`` (per row) is the last range measurement's sigma, a floor of the range's."""
     for r in range(x.shape[0]):
         live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
         dd = max(d, MIN_RANGE_M) if live else 1.0
+        # The range sigma, reported and used as its scale error, is never below the last
+        # measurement's: the filter averages frames as if independent, but a box range's
+        # errors (size prior, pitch and grade, the detector's slow box error) hold for seconds
+        # (a parked car 61 m ahead on a 150 m curve, 20 % short for seconds, read 49 +- 3.2 m:
+        # danger put it in our path).
+        sig_d = max(math.sqrt(max(p[r, 0, 0], 0.0)), sig_meas[r])
         # Range cue: rho = -v/d, J = (v/d^2, -1/d).
         rate_r, var_r = 0.0, math.inf
         if live:
@@ -238,7 +245,7 @@ def ttc_kernel(
             sig_v = math.sqrt(var_f) * dd if W > 0.0 else math.inf
             v_t = v_ego - rate_f * dd
             forward[r] = forward[r] or v_t > NOISE_SIGMAS * sig_v
-            rel_d = max(math.sqrt(max(p[r, 0, 0], 0.0)), sig_meas[r]) / dd
+            rel_d = sig_d / dd
             t_s = stop_limited_ttc(
                 dd, -rate_f * dd, a_credit, v_ego, a_ego, out[0, r], cap, sig_v, forward[r],
                 rel_d,
@@ -250,7 +257,6 @@ def ttc_kernel(
         out[4, r], out[5, r] = ettc1(rate_s, var_s, alpha, var_alpha, cap)
         if live and d <= 0.0:  # at the face already: TTC 0, sigma from range and speed
             out[0, r], out[1, r] = 0.0, math.sqrt(max(p[r, 0, 0], 0.0)) / max(-v, 0.1)
-        sig_d = math.sqrt(max(p[r, 0, 0], 0.0))
         sig_vy = math.sqrt(max(p[r, 4, 4], 0.0))
         out[6:, r] = (
             (d, sig_d, x[r, 3], v, a_credit, x[r, 4], sig_vy)
