@@ -25,7 +25,11 @@ implies where its contact point should be; the offset is a pitch), combined by a
 median, bounded around the mount pitch and smoothed by a scalar Kalman filter that reverts to
 the mount pitch when no object is seen. This follows the idea of Hoiem, Efros, Hebert,
 "Putting Objects in Perspective" (CVPR 2006). With a single object in view, pitch and object
-size cannot be told apart; the estimate is a consensus of several objects.
+size cannot be told apart: a lone truck called "car" pulls the pitch until its contact point
+agrees with the car size, and the ground cue then confirms the wrong range. With
+``pitch_min_anchors = 2`` a frame updates the pitch only when two objects anchor it; the
+default (1) keeps a lone ordinary car as a pitch sensor, which KITTI's real roads need
+(docs/ranging_on_detector_boxes.md gives both sides' figures).
 
 A real object's size does not change along its track, so each track learns a log-scale
 correction of its class prior from the ratio of ground range to size range (a scalar Kalman
@@ -87,6 +91,7 @@ class DistanceConfig:
     pitch_rate_sigma_dps: float = param(0.5, lo=0.0, hi=30.0, unit="deg/sqrt(s)")
     pitch_revert_s: float = param(2.0, lo=0.1, hi=1000.0, unit="s")
     pitch_min_score: float = param(0.5, lo=0.0, hi=1.0)
+    pitch_min_anchors: int = param(1, lo=1, hi=100)
     pitch_min_sigma_deg: float = param(0.05, lo=0.0, hi=5.0, unit="deg")
     reset_gap_s: float = param(10.0, lo=0.1, hi=3600.0, unit="s")
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
@@ -377,8 +382,8 @@ class DistanceEstimator:
     ) -> None:
         cfg = self.config
         use = ~cut[:, 0] & (score >= cfg.pitch_min_score)
-        z, total = k.pitch_anchors(cues, use, self._pitch, self.camera.mount.height_m, edge)
-        if total <= 0.0:
+        z, total, m = k.pitch_anchors(cues, use, self._pitch, self.camera.mount.height_m, edge)
+        if total <= 0.0 or m < cfg.pitch_min_anchors:
             return
         # Median of n anchors: variance ~ (pi/2) / sum(w); floored, because anchors share
         # road relief that a single pitch cannot absorb.

@@ -320,13 +320,14 @@ def pitch_anchors(
     pitch: float,
     cam_height: float,
     edge: FloatArray,
-) -> tuple[float, float]:
-    """Weighted median of the pitch each anchor implies, and the sum of the anchor weights.
+) -> tuple[float, float, int]:
+    """Weighted median of the pitch each anchor implies, the sum of the anchor weights and
+    the number of anchors.
 
     An anchor's size cue says how far away it is, so where its contact point should appear;
     the angle between that and where it does appear is a pitch error. Weights: the inverse
     variance of that angle (the size-range error seen from the camera height, plus pixels).
-    Returns (nan, 0) when there is no anchor.
+    Returns (nan, 0, 0) when there is no anchor.
     """
     n = cues.shape[0]
     theta = np.empty(n)
@@ -340,12 +341,12 @@ def pitch_anchors(
             wts[m] = 1.0 / sig2
             m += 1
     if m == 0:
-        return math.nan, 0.0
+        return math.nan, 0.0, 0
     order = np.argsort(theta[:m])
     total = wts[:m].sum()
     acc = 0.0
     for j in range(m):
         acc += wts[order[j]]
         if acc >= 0.5 * total:
-            return theta[order[j]], total
-    return theta[order[m - 1]], total
+            return theta[order[j]], total, m
+    return theta[order[m - 1]], total, m

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -105,6 +106,38 @@ def test_pitch_is_estimated_and_bounded() -> None:
     wild = DistanceEstimator(cfg_cam)
     r = wild.update(tracks_from(project_boxes(camera(pitch_deg=-10.0), obj)), 0)
     assert abs(math.degrees(wild.pitch_rad)) <= 3.0 + 1e-9
+
+
+def test_a_single_object_does_not_anchor_the_pitch() -> None:
+    """A van alone in view (1.95 m tall, 27 % above the car prior), called "car" (a trusted
+    label), approaching from 40 to 8 m. One object cannot tell pitch from size: anchored by it
+    alone, the pitch runs off to where its contact point agrees with the car size, and the
+    ground cue then confirms the wrong range. Issue 18: a truck called car at birth was ranged
+    at about half its distance until it was beside us. The pitch waits for a second object
+    (``pitch_min_anchors = 2``), so the ground contact keeps its own evidence and the track
+    learns the van's size (slowly: road relief is correlated in time)."""
+    cam = camera()
+    van = (1.95, 1.9, 5.0)
+    consensus = DistanceEstimator(cam, dataclasses.replace(EXACT_BOXES, pitch_min_anchors=2))
+    lone = DistanceEstimator(cam, EXACT_BOXES)  # the default: 1
+    t = 0
+    for d in np.linspace(40.0, 8.0, 120):
+        t += 100_000_000
+        boxes = project_boxes(cam, scene([float(d)], [0.0], van))
+        r_new = consensus.update(tracks_from(boxes), t)
+        r_old = lone.update(tracks_from(boxes), t)
+    assert consensus.pitch_rad == 0.0  # the mount pitch
+    assert math.degrees(lone.pitch_rad) > 1.0
+    err_new = abs(r_new.distance_m[0] - 8.0) / 8.0
+    err_old = abs(r_old.distance_m[0] - 8.0) / 8.0
+    assert err_old > 0.12
+    assert err_new < 0.75 * err_old
+    # Two prior-sized cars agree on the pitch and still anchor it (1 deg, as in the test above).
+    two = DistanceEstimator(camera(), dataclasses.replace(EXACT_BOXES, pitch_min_anchors=2))
+    boxes = project_boxes(camera(pitch_deg=1.0), scene([12.0, 25.0], [0.0, 3.5]))
+    for k in range(10):
+        two.update(tracks_from(boxes), k * 100_000_000)
+    assert math.degrees(two.pitch_rad) == pytest.approx(1.0, abs=0.1)
 
 
 def test_bottom_cut_box_uses_size_only_and_top_cut_uses_ground() -> None:

@@ -116,13 +116,15 @@ def test_track_keeps_its_learned_size_in_metres_through_a_flip() -> None:
 
 def test_an_untrusted_label_does_not_anchor_the_pitch() -> None:
     """A car called truck alone in view: its truck-sized range would imply a 2-3 deg pitch
-    error; the estimate must stay at the mount pitch."""
+    error; the estimate must stay at the mount pitch. Checked with single anchors allowed
+    (``pitch_min_anchors = 1``), so that this rule, not the consensus rule, keeps it."""
     cam = camera()
     box = project_boxes(cam, objects([20.0], [0.0], [CAR_HWL]))
-    est = DistanceEstimator(cam)
+    lone = DistanceConfig(pitch_min_anchors=1)
+    est = DistanceEstimator(cam, lone)
     est.update(tracks(box, [ObjectClass.TRUCK]), 0)
     assert abs(est.pitch_rad) < 1e-9
-    naive = DistanceEstimator(cam, hypotheses=ClassHypotheses.identity())
+    naive = DistanceEstimator(cam, lone, hypotheses=ClassHypotheses.identity())
     naive.update(tracks(box, [ObjectClass.TRUCK]), 0)
     assert abs(math.degrees(naive.pitch_rad)) > 0.5
 
