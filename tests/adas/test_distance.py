@@ -113,7 +113,7 @@ def test_a_single_object_does_not_anchor_the_pitch() -> None:
     label), approaching from 40 to 8 m. One object cannot tell pitch from size: anchored by it
     alone, the pitch runs off to where its contact point agrees with the car size, and the
     ground cue then confirms the wrong range. Issue 18: a truck called car at birth was ranged
-    at about half its distance until it was beside us. The pitch waits for a second object
+    at half its distance then and still 30 % short 6-9 m ahead. The pitch waits for a second object
     (``pitch_min_anchors = 2``), so the ground contact keeps its own evidence and the track
     learns the van's size (slowly: road relief is correlated in time)."""
     cam = camera()
