@@ -105,6 +105,9 @@ def test_parse_seeds() -> None:
         (["--seeds", "zero-9"], "expected a range"),
         (["--seeds", "0-20000"], "--seeds count"),
         (["--workers", "0"], "--workers 0"),
+        (["--box-error-time", "0"], "--box-error-time 0: allowed range is [0.01, 3600]"),
+        (["--box-error-time", "nan"], "--box-error-time nan: allowed range"),
+        (["--sensor", "ideal", "--box-error-time", "2"], "the ideal sensor has no slow box error"),
     ],
 )
 def test_bad_seeds_or_workers_are_one_line_and_exit_2(
@@ -166,6 +169,27 @@ def _fake_run(calls: list[dict[str, Any]]) -> Any:
         return out | ({"series": SERIES} if keep_series else {})
 
     return run
+
+
+def test_box_error_time_reaches_the_simulated_sensor_and_the_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--box-error-time`` replaces the simulator's assumed correlation time of the measured
+    sensor's slow box error (2 s) in every trial, and every run records the time it used."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("adas.scenarios.batch.run_scenario", _fake_run(calls))
+    out = tmp_path / "s.json"
+    argv = ["scenarios", "--fast", "--seed", "1", "--workers", "1", "--json", str(out)]
+    assert main([*argv, "--box-error-time", "8"]) == 0
+    d = json.loads(out.read_text())
+    assert (d["sensor"], d["box_error_time_s"]) == ("measured", 8.0)
+    assert len(calls) == len(FAST_SUBSET)
+    assert {c["sensor"].slow_tau_s for c in calls} == {8.0}
+    assert {Path(c["sensor"].file.path).name for c in calls} == {"yolox_nano.json"}
+    assert main(argv) == 0
+    assert json.loads(out.read_text())["box_error_time_s"] == 2.0
+    assert main([*argv, "--sensor", "ideal"]) == 0
+    assert json.loads(out.read_text())["box_error_time_s"] is None
 
 
 def test_cli_json_keys_and_report(
