@@ -25,7 +25,7 @@ from adas.cli.common import (
 SUITE_CHOICES = ("nhtsa", "ncap", "r152", "false-reaction", "all")
 
 MAX_SEEDS = 10_000  # a guard against a typo such as 0-1000000 (hours x 10^6)
-# --box-error-time bounds: one camera frame (shorter is white noise) to an hour (a constant).
+# --box-error-time bounds: about a camera frame (shorter is white noise) to an hour (a constant).
 MIN_BOX_ERROR_S, MAX_BOX_ERROR_S = 0.01, 3600.0
 
 SCENARIOS_DESCRIPTION = """\
@@ -190,7 +190,8 @@ def scenarios(args: argparse.Namespace) -> int:
             raise UsageError("--box-error-time: the ideal sensor has no slow box error")
         check_range("--box-error-time", args.box_error_time, MIN_BOX_ERROR_S, MAX_BOX_ERROR_S)
         sensor = model = dataclasses.replace(model, slow_tau_s=args.box_error_time)
-    with tqdm(desc=f"scenarios {args.suite} ({sensor_name(sensor)} sensor)", unit="trial") as bar:
+    name = sensor_name(args.sensor)
+    with tqdm(desc=f"scenarios {args.suite} ({name} sensor)", unit="trial") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -207,7 +208,7 @@ def scenarios(args: argparse.Namespace) -> int:
             progress=progress,
             scenario_kwargs={"sensor": sensor},
         )
-    results["sensor"] = sensor_name(args.sensor)
+    results["sensor"] = name
     results["box_error_time_s"] = None if model is None else model.slow_tau_s
     out = summary_stream(args.json)
     print_summary(results, out)
