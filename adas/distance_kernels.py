@@ -150,8 +150,8 @@ def range_cues(
 
 
 # Columns of the class-mixture table written by ``mix_hypotheses``.
-MIX_MEAN, MIX_VAR, MIX_LO, MIX_HI, MIX_MAP, MIX_PVAR = range(6)
-N_MIX = 6
+MIX_MEAN, MIX_PVAR, MIX_LO, MIX_HI, MIX_MAP = range(5)
+N_MIX = 5
 
 
 @numba.njit(cache=True)
@@ -166,11 +166,11 @@ def mix_hypotheses(
     Sizes are log offsets of each hypothesis's size range from the reference class's (column
     0): ``o_j = log(d_j / d_0)``. Each hypothesis is weighted by its prior probability and, with
     ``use_ground``, by the likelihood of the class-independent ground-contact range under it
-    (log-normal, both cues' spreads). Writes the weighted mean offset, its variance (each
-    hypothesis's own relative spread plus the spread between hypotheses), the smallest and
-    largest offset of the hypotheses, the most probable hypothesis's column, and the variance
-    without the pixel noise (the spread of the object's true size: a new track's). NaN (and
-    column 0) where the reference class has no size cue.
+    (log-normal, both cues' spreads). Writes the weighted mean offset, its variance without the
+    pixel noise (each hypothesis's size-prior spread plus the spread between hypotheses: the
+    spread of the object's true size, a new track's start), the smallest and largest offset
+    of the hypotheses and the most probable hypothesis's column. NaN (and column 0) where the
+    reference class has no size cue.
     """
     g_n = cues.shape[0]
     lw = np.empty(g_n)
@@ -207,15 +207,13 @@ def mix_hypotheses(
                 tot += w
                 m += w * math.log(cues[j, i, SIZE_D] / d0)
         m /= tot
-        v = vp = 0.0
+        vp = 0.0
         for j in range(g_n):
             if lw[j] > -math.inf:
                 d_j = cues[j, i, SIZE_D]
                 w = math.exp(lw[j] - best)
-                spread = (math.log(d_j / d0) - m) ** 2
-                v += w * ((cues[j, i, SIZE_S] / d_j) ** 2 + spread)
-                vp += w * ((cues[j, i, SIZE_P] / d_j) ** 2 + spread)
-        out[i, MIX_MEAN], out[i, MIX_VAR], out[i, MIX_PVAR] = m, v / tot, vp / tot
+                vp += w * ((cues[j, i, SIZE_P] / d_j) ** 2 + (math.log(d_j / d0) - m) ** 2)
+        out[i, MIX_MEAN], out[i, MIX_PVAR] = m, vp / tot
         out[i, MIX_LO], out[i, MIX_HI] = lo, hi
 
 

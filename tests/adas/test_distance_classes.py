@@ -240,7 +240,7 @@ def test_a_new_track_starts_with_the_spread_of_true_sizes() -> None:
     under ~60 px and left a floor of 1e-6 (a 0.1 % size sigma), so a track never learned."""
     from adas import distance_kernels as k
 
-    new = {k.MIX_MEAN: 0.0, k.MIX_VAR: 0.012, k.MIX_LO: 0.0, k.MIX_HI: 0.0, k.MIX_PVAR: 0.004}
+    new = {k.MIX_MEAN: 0.0, k.MIX_LO: 0.0, k.MIX_HI: 0.0, k.MIX_PVAR: 0.004}
     scale, var, _ = _fuse_one(0.0, -1.0, (math.inf, -math.inf), new)
     # Started at 0.004, then one Kalman update with the ground cue (inflated x10).
     r = ((2.0 / 40.0) ** 2 + 2.0 * (1e-4 / 0.05) ** 2) * 10.0
