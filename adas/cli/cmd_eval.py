@@ -61,13 +61,25 @@ def add_parser(sub: Any) -> None:
         help="detector recall/precision and distance on KITTI frames",
         description=(
             "Run the detector on DIR/image_2/*.png (or a KITTI tracking folder's labelled "
-            "images) and score vehicles against the labels at IoU 0.5; a plain single pass "
-            "of the model is measured alongside as the baseline."
+            "images; --root may be repeated to pool folders) and score each class against "
+            "the labels by KITTI's rules at IoU 0.5; a plain single pass of the model is "
+            "measured alongside as the baseline."
         ),
         formatter_class=HelpFormatter,
     )
     ko.set_defaults(handler=kitti_object)
-    ko.add_argument("--root", required=True, type=Path, help="KITTI object or tracking folder")
+    ko.add_argument(
+        "--root",
+        required=True,
+        type=Path,
+        action="append",
+        help="KITTI object or tracking folder (repeat to pool several)",
+    )
+    ko.add_argument(
+        "--classes",
+        default="car,pedestrian,cyclist",
+        help="classes to score, comma-separated: car, pedestrian, cyclist",
+    )
     ko.add_argument("--model", default="", help="registry name or .onnx path (default: registry)")
     ko.add_argument("--tiles", type=int, default=None, help="tiles in the band (0 = automatic)")
     add_config_arg(ko)
@@ -181,8 +193,10 @@ def kitti_object(args: argparse.Namespace) -> int:
     check_range("--repeats", args.repeats, 1, 100)
     check_text_input(args.config, "config file")
     check_output(args.json, "--json")
+    from adas.evaluate.kitti_classes import parse_classes
     from adas.evaluate.kitti_object import evaluate
 
+    classes = parse_classes(args.classes)
     detect_cfg, distance_cfg = None, None
     if args.config is not None:
         from adas.config import load_config
@@ -196,29 +210,38 @@ def kitti_object(args: argparse.Namespace) -> int:
         config=detect_cfg,
         repeats=args.repeats,
         distance=distance_cfg,
+        classes=classes,
     )
     out = summary_stream(args.json)
-    c, b = report["cars"], report["baseline_single_pass"]
     print(
         f"{report['model']} on {report['images']} images ({', '.join(report['providers_used'])})",
         file=out,
     )
-    print(
-        f"cars: {c['gt']} to find, {c['tp']} found, {c['fp']} false, {c['ignored']} ignored: "
-        f"recall {c['recall']:.3f}  precision {c['precision'] or 0:.3f}",
-        file=out,
-    )
-    if b is not None:
+    base = report["baseline_single_pass"] or {}
+    for key in report["classes"]:
+        c, b = report[key], base.get(key)
         print(
-            f"baseline single pass: {b['tp']} found, {b['fp']} false: recall "
-            f"{b['recall']:.3f}  precision {b['precision'] or 0:.3f}",
+            f"{key}: {c['gt']} to find, {c['tp']} found, {c['fp']} false, {c['ignored']} "
+            f"ignored: recall {_num(c['recall'])}  precision {_num(c['precision'])}",
             file=out,
         )
-    d = report["distance"]
-    print(f"distance of found cars:            {_fmt_max(d)}", file=out)
-    print(f"  cars called truck/van/bus:       {_fmt_max(d['car_called_truck_van_bus'])}", file=out)
-    for name, stats in d["car_relabelled"].items():
-        print(f"  each found car ranged as {name + ':':6s}  {_fmt_max(stats)}", file=out)
+        if b is not None:
+            print(
+                f"  baseline single pass: {b['tp']} found, {b['fp']} false: recall "
+                f"{_num(b['recall'])}  precision {_num(b['precision'])}",
+                file=out,
+            )
+        if key != "cars":
+            print(f"  distance of found {key}: {_fmt_max(c['distance'])}", file=out)
+    if "cars" in report["classes"]:
+        d = report["distance"]
+        print(f"distance of found cars:            {_fmt_max(d)}", file=out)
+        print(
+            f"  cars called truck/van/bus:       {_fmt_max(d['car_called_truck_van_bus'])}",
+            file=out,
+        )
+        for name, stats in d["car_relabelled"].items():
+            print(f"  each found car ranged as {name + ':':6s}  {_fmt_max(stats)}", file=out)
     lat = report["latency_ms"]
     print(
         f"latency ms: preprocess {lat['preprocess']}  infer {lat['infer']}  postprocess "
@@ -229,6 +252,10 @@ def kitti_object(args: argparse.Namespace) -> int:
     if args.json is not None:
         emit_json(report, args.json)
     return 0
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def sensor_model(args: argparse.Namespace) -> int:

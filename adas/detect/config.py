@@ -18,7 +18,7 @@ from adas.types import ObjectClass
 class ClassScores:
     """Minimum detector score per ADAS class (an output below it is dropped)."""
 
-    pedestrian: float = param(0.35, lo=0.0, hi=1.0)
+    pedestrian: float = param(0.4, lo=0.0, hi=1.0)
     bicycle: float = param(0.35, lo=0.0, hi=1.0)
     car: float = param(0.4, lo=0.0, hi=1.0)
     motorcycle: float = param(0.35, lo=0.0, hi=1.0)
@@ -58,6 +58,15 @@ class DetectConfig:
     band_up_deg: float = param(8.0, lo=0.0, hi=90.0, unit="deg")
     band_down_deg: float = param(90.0, lo=0.0, hi=90.0, unit="deg")
     min_box_px: float = param(2.0, lo=0.0, hi=100.0, unit="px")
+    # The second look (adas.detect.second_look) and the rider fusion (adas.detect.riders).
+    second_look_classes: tuple[str, ...] = ("pedestrian", "bicycle", "motorcycle")
+    second_look_min_score: float = param(0.15, lo=0.0, hi=1.0)
+    second_look_accept_score: float = param(0.8, lo=0.0, hi=1.0)
+    second_look_crop: float = param(2.0, lo=1.0, hi=8.0)
+    second_look_iou: float = param(0.5, lo=0.05, hi=0.95)
+    second_look_grid: int = param(2, lo=1, hi=4)
+    second_look_min_zoom: float = param(1.5, lo=1.0, hi=10.0)
+    second_look_max_crops: int = param(8, lo=0, hi=64)
 
     def __post_init__(self) -> None:
         validate(self, "detect")
@@ -66,4 +75,9 @@ class DetectConfig:
                 f"config detect.preprocess_backend = {self.preprocess_backend!r}; allowed "
                 "'reference', 'opencv', 'fpga'"
             )
+            raise ConfigError(msg)
+        names = [c.name.lower() for c in ObjectClass]
+        bad = [c for c in self.second_look_classes if c not in names]
+        if bad:
+            msg = f"config detect.second_look_classes has {bad}; allowed {names}"
             raise ConfigError(msg)

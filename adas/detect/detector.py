@@ -3,8 +3,10 @@
 preprocess (``adas.preprocess``: band/tiles packed into one input, bit-exact backends)
 -> ONNX Runtime (``adas.detect.session``) -> decoder of the model family
 (``adas.detect.heads``) -> boxes back to image pixels -> seam merging of the tiles
-(``adas.detect.tiling``) -> COCO -> ADAS classes with per-class score thresholds ->
-class-aware NMS (``adas.detect.nms``).
+(``adas.detect.tiling``) -> COCO -> ADAS classes -> class-aware NMS (``adas.detect.nms``) ->
+a second look at uncertain pedestrians and two-wheelers (``adas.detect.second_look``) ->
+riders fused with their bicycle or motorcycle (``adas.detect.riders``) -> per-class score
+thresholds -> NMS again (a fused box may cover another).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from adas.detect.config import DetectConfig
 from adas.detect.heads import DECODERS, identify_family
 from adas.detect.nms import nms
 from adas.detect.registry import ModelSpec, resolve_model
+from adas.detect.riders import RiderRule, fuse_riders
+from adas.detect.second_look import second_look
 from adas.detect.session import OnnxSession
 from adas.detect.tiling import Layout, band_rows, merge_tiles, plan_layout
 from adas.errors import ContractError
 from adas.preprocess import Normalize, Preprocessor
-from adas.types import Detections, Frame, PixelFormat
+from adas.types import Detections, FloatArray, Frame, IntArray, ObjectClass, PixelFormat
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
@@ -37,22 +41,28 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DetectLatency:
     """Wall time of one frame's detector parts, in nanoseconds: preprocessing (in
-    :meth:`Detector.prepare`), the model run, and decoding + mapping + NMS (postprocess)."""
+    :meth:`Detector.prepare`), the model run, and decoding + mapping + NMS + the second look
+    (postprocess; the second look's own share, crops + model + decoding, is also
+    ``second_look_ns``, 0 on a frame without uncertain candidates)."""
 
     preprocess_ns: int
     infer_ns: int
     postprocess_ns: int
+    second_look_ns: int = 0
 
 
 @dataclass
 class PreparedInput:
     """A frame's model input: the tensor (1 x C x H x W float32), the tile layout and each
-    tile's transform back to image pixels, and the preprocessing time [ns]."""
+    tile's transform back to image pixels, and the preprocessing time [ns]; the frame itself
+    (not copied: the second look crops it) and its pixel format."""
 
     tensor: np.ndarray
     layout: Layout
     transforms: list[Any]
     preprocess_ns: int
+    image: np.ndarray | None = None
+    pixel_format: PixelFormat = PixelFormat.BGR8
 
 
 class Detector:
@@ -90,7 +100,18 @@ class Detector:
         self.decode = DECODERS[spec.family]
         self.normalize = Normalize(mean=spec.mean, std=spec.std)
         self._thresholds = np.maximum(cfg.scores.table(), np.float32(spec.min_score))
-        self._floor = float(self._thresholds.min())
+        # Candidates: classes with a second look down to its floor; every class's own
+        # threshold applies at the end.
+        self.look_classes = np.zeros(len(ObjectClass), bool)
+        self.look_classes[[int(ObjectClass[c.upper()]) for c in cfg.second_look_classes]] = True
+        self.candidate_floors = self._thresholds.copy()
+        if self.look_classes.any():
+            look_floor = np.float32(max(cfg.second_look_min_score, spec.min_score))
+            self.candidate_floors[self.look_classes] = np.minimum(
+                self.candidate_floors[self.look_classes], look_floor
+            )
+        self.candidate_floor = float(self.candidate_floors.min())
+        self.rider_rule = RiderRule()
         self._geometry: dict[tuple[PixelFormat, int, int], tuple[Layout, list[Preprocessor]]] = {}
         self._input = np.empty(
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
@@ -121,7 +142,7 @@ class Detector:
         if cfg.tiles == 1 and cfg.band_up_deg >= 90.0 and cfg.band_down_deg >= 90.0:
             # The model's own preprocessing (stretch or letterbox as trained).
             layout = plan_layout((w, h), model_wh, tiles=1, gap_px=0)
-            pre = [self._preprocessor(fmt, (w, h), model_wh, None, spec.resize, spec.align)]
+            pre = [self.preprocessor(fmt, (w, h), model_wh, None, spec.resize, spec.align)]
             self._geometry[key] = (layout, pre)
             return layout, pre
         if self.camera is not None and (self.camera.width, self.camera.height) == (w, h):
@@ -142,7 +163,7 @@ class Detector:
             gap_px=cfg.tile_gap_px,
         )
         pres = [
-            self._preprocessor(
+            self.preprocessor(
                 fmt, (w, h), (model_wh[0], t.slot_h), (t.x, t.y, t.w, t.h), "letterbox", "top-left"
             )
             for t in layout.tiles
@@ -161,7 +182,7 @@ class Detector:
         self._geometry[key] = (layout, pres)
         return layout, pres
 
-    def _preprocessor(
+    def preprocessor(
         self,
         fmt: PixelFormat,
         in_wh: tuple[int, int],
@@ -169,9 +190,10 @@ class Detector:
         roi: tuple[int, int, int, int] | None,
         mode: str,
         align: str,
+        backend: str | None = None,
     ) -> Preprocessor:
         return Preprocessor(
-            self.config.preprocess_backend,
+            backend or self.config.preprocess_backend,
             # The Preprocessor's signature takes the format's value (it parses it back).
             input_format=fmt,
             in_size=in_wh,
@@ -224,7 +246,7 @@ class Detector:
             transforms.append(tf)
         if len(layout.tiles) > 1:
             self._fill_gaps(layout, tensor)
-        return PreparedInput(tensor, layout, transforms, time.perf_counter_ns() - t0)
+        return PreparedInput(tensor, layout, transforms, time.perf_counter_ns() - t0, image, fmt)
 
     def infer(self, prepared: PreparedInput) -> tuple[Detections, DetectLatency]:
         """Run the model on a prepared input and decode its boxes into image pixels; the
@@ -233,12 +255,42 @@ class Detector:
         outputs = self.session.run(prepared.tensor)
         t2 = time.perf_counter_ns()
         raw = self.decode(
-            outputs, self.session.input_wh, self._floor, output_names=self.session.output_names
+            outputs,
+            self.session.input_wh,
+            self.candidate_floor,
+            output_names=self.session.output_names,
         )
-        dets = self._to_image(prepared.layout, prepared.transforms, raw.xyxy, raw.score, raw.label)
+        xyxy, score, cls = self._to_image(
+            prepared.layout, prepared.transforms, raw.xyxy, raw.score, raw.label
+        )
+        t_look = time.perf_counter_ns()
+        xyxy, score, cls, extra = second_look(self, prepared, xyxy, score, cls)
+        t_look = time.perf_counter_ns() - t_look
+        dets = self._finish(xyxy, score, cls, extra)
         t3 = time.perf_counter_ns()
         self.frames += 1
-        return dets, DetectLatency(prepared.preprocess_ns, t2 - t1, t3 - t2)
+        return dets, DetectLatency(prepared.preprocess_ns, t2 - t1, t3 - t2, t_look)
+
+    def _finish(
+        self,
+        xyxy: FloatArray,
+        score: FloatArray,
+        cls: IntArray,
+        extra: tuple[FloatArray, FloatArray, IntArray],
+    ) -> Detections:
+        """Riders fused with their two-wheeler (partners from both passes), then each class's
+        own threshold, then class-aware NMS once more."""
+        n = len(xyxy)
+        xyxy = np.concatenate([xyxy, extra[0]]).astype(np.float32)
+        score = np.concatenate([score, extra[1]]).astype(np.float32)
+        cls = np.concatenate([cls, extra[2]]).astype(np.int64)
+        xyxy, score, cls = fuse_riders(
+            xyxy, score, cls, self._thresholds, np.arange(len(xyxy)) >= n, self.rider_rule
+        )
+        if not len(xyxy):
+            return Detections.empty()
+        idx = nms(xyxy, score, cls, self.config.nms_iou, self.config.max_detections)
+        return Detections.from_arrays(xyxy[idx], score[idx], cls[idx])
 
     def _fill_gaps(self, layout: Layout, tensor: np.ndarray) -> None:
         pad = (np.full(3, self.spec.pad_value, np.float64) - self.spec.mean) / self.spec.std
@@ -252,13 +304,15 @@ class Detector:
         xyxy: np.ndarray,
         score: np.ndarray,
         label: np.ndarray,
-    ) -> Detections:
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        """Decoded rows -> the candidates in image pixels (class floors of the candidates,
+        tiles merged, class-aware NMS), in descending score."""
         cls, known = coco.map_labels(label, coco.coco_to_adas)
         xyxy, score, cls = xyxy[known], score[known], cls[known]
-        ok = score >= self._thresholds[cls]
+        ok = score >= self.candidate_floors[cls]
         xyxy, score, cls = xyxy[ok], score[ok], cls[ok]
         if len(xyxy) == 0:
-            return Detections.empty()
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
         # Which tile drew each box: the slot holding its centre row.
         cy = 0.5 * (xyxy[:, 1] + xyxy[:, 3])
         tile = np.full(len(xyxy), -1, np.int64)
@@ -291,7 +345,7 @@ class Detector:
         )
         out, score, cls = out[keep], score[keep], cls[keep]
         idx = nms(out, score, cls, self.config.nms_iou, self.config.max_detections)
-        return Detections.from_arrays(out[idx], score[idx], cls[idx])
+        return out[idx], score[idx], cls[idx]
 
 
 def _checked_format(pixel_format: object) -> PixelFormat:

@@ -1,14 +1,18 @@
 """``adas eval kitti-object``: the detector on KITTI frames, scored against their labels.
 
-Scoring (the KITTI object benchmark's rules at IoU 0.5, for the vehicle class):
+Scoring (the KITTI object benchmark's rules at IoU 0.5, per class: ``--classes
+car,pedestrian,cyclist``; which labels and detections each class takes is in
+:mod:`adas.evaluate.kitti_classes`):
 
-* ground truth that must be found: ``Car`` with truncation < 0.3 and occlusion <= 1;
-* detections of the vehicle classes (car, truck, bus, van: COCO models often call an SUV or a
-  pickup a truck) are matched greedily in descending score to the unmatched must-find car of
-  highest IoU >= 0.5 (a true positive); a second detection of the same car is a false positive;
-* a detection that matches no must-find car is *ignored* (neither true nor false) when it
-  overlaps a Van, a Truck or a car exempt from the rules (more truncated or occluded) at IoU
-  >= 0.5, or lies at least half inside a DontCare region; otherwise it is a false positive.
+* ground truth that must be found: labels of the class with truncation < 0.3 and occlusion
+  <= 1 (and, for pedestrians and cyclists, a box at least 25 px high);
+* detections of the class are matched greedily in descending score to the unmatched must-find
+  label of highest IoU >= 0.5 (a true positive); a second detection of the same object is a
+  false positive;
+* a detection that matches no must-find label is *ignored* (neither true nor false) when it
+  overlaps a neighbouring class (Van or Truck for cars, Person_sitting for pedestrians) or a
+  label of the class exempt from the rules at IoU >= 0.5, or lies at least half inside a
+  DontCare region; otherwise it is a false positive.
 
 The same frames also go through a plain single pass of the model (its own preprocessing of
 the whole frame, no band, no tiles): its recall and precision are the baseline, and its
@@ -38,7 +42,8 @@ from adas.camera import CameraModel
 from adas.detect.detector import DetectConfig, Detector, PreparedInput
 from adas.distance import DistanceConfig
 from adas.errors import DataFormatError
-from adas.evaluate.kitti_object_distance import DistanceScores, range_rows
+from adas.evaluate.kitti_classes import CARS_MODERATE, RULES, VEHICLES, ClassRule, boxes
+from adas.evaluate.kitti_object_distance import DistanceScores, error_stats, range_rows
 from adas.evaluate.kitti_tracking import kitti_camera
 from adas.sources.kitti import (
     KittiObject,
@@ -50,7 +55,7 @@ from adas.types import Detections, ObjectClass
 
 log = logging.getLogger(__name__)
 
-VEHICLE_DETECTIONS = (ObjectClass.CAR, ObjectClass.TRUCK, ObjectClass.BUS, ObjectClass.VAN)
+VEHICLE_DETECTIONS = VEHICLES
 IOU_MATCH = 0.5
 DONTCARE_INSIDE = 0.5
 
@@ -64,7 +69,8 @@ class Sample:
 
 
 def must_find(o: KittiObject) -> bool:
-    return o.kind == "Car" and o.truncation < 0.3 and o.occlusion <= 1
+    """A car the detector must find (the ``car`` rule of :mod:`adas.evaluate.kitti_classes`)."""
+    return RULES["car"].must_find(o)
 
 
 def discover(root: str | Path) -> list[Sample]:
@@ -160,20 +166,20 @@ def score_boxes(
 
 
 def score_image(
-    dets: Detections, labels: Sequence[KittiObject], classes: Sequence[ObjectClass]
+    dets: Detections,
+    labels: Sequence[KittiObject],
+    classes: Sequence[ObjectClass] | None = None,
+    rule: ClassRule = RULES["car"],
 ) -> tuple[Counts, list[tuple[int, KittiObject]]]:
-    """Counts of one KITTI image and the (detection row, car) pairs of the true positives."""
-    sel = np.flatnonzero(np.isin(dets.class_id, [int(c) for c in classes]))
+    """Counts of one KITTI image for one class ``rule`` (default: cars), and the (detection
+    row, label) pairs of its true positives. ``classes`` replaces the rule's detection
+    classes where given (cars scored on the car label alone)."""
+    take = rule.detections if classes is None else classes
+    sel = np.flatnonzero(np.isin(dets.class_id, [int(c) for c in take]))
     sel = sel[np.argsort(-dets.score[sel], kind="stable")]
-    must = [o for o in labels if must_find(o)]
-    others = [o for o in labels if o.kind in ("Car", "Van", "Truck") and not must_find(o)]
-    dontcare = [o for o in labels if o.kind == "DontCare"]
-
-    def arr(objs: list[KittiObject]) -> np.ndarray:
-        return np.array([o.xyxy for o in objs], np.float64).reshape(-1, 4)
-
+    must, ignore, dontcare = rule.split(labels)
     counts, pairs = score_boxes(
-        dets.xyxy[sel].astype(np.float64), arr(must), arr(others), arr(dontcare)
+        dets.xyxy[sel].astype(np.float64), boxes(must), boxes(ignore), boxes(dontcare)
     )
     return counts, [(int(sel[k]), must[j]) for k, j in pairs]
 
@@ -234,6 +240,26 @@ def detect_samples(
         yield s, img, detector.detect(img)
 
 
+def _range_vrus(
+    camera: CameraModel,
+    dets: Detections,
+    pairs: dict[str, list[tuple[int, KittiObject]]],
+    errors: dict[str, list[float]],
+    config: DistanceConfig,
+) -> None:
+    """Relative distance errors of the matched pedestrians and cyclists of one frame (into
+    ``errors``, by class key): ranged together with the frame's matched cars, as the
+    pipeline ranges every track of a frame together."""
+    rows = [r for key in ("cars", *errors) for r, _ in pairs.get(key, [])]
+    if not any(pairs.get(k) for k in errors):
+        return
+    est = dict(zip(rows, range_rows(camera, dets, rows, config=config), strict=True))
+    for key in errors:
+        for r, o in pairs.get(key, []):
+            truth = o.nearest_face_m
+            errors[key].append((est[r] - truth) / truth if truth > 0 else float("nan"))
+
+
 def _ms(ns: list[int]) -> dict[str, float | None]:
     if not ns:
         return {"median": None, "p90": None}
@@ -242,7 +268,7 @@ def _ms(ns: list[int]) -> dict[str, float | None]:
 
 
 def evaluate(
-    root: str | Path,
+    root: str | Path | Sequence[str | Path],
     *,
     model: str = "",
     tiles: int | None = None,
@@ -250,24 +276,36 @@ def evaluate(
     repeats: int = 3,
     baseline: bool = True,
     distance: DistanceConfig | None = None,
+    classes: Sequence[str] = tuple(RULES),
 ) -> dict[str, Any]:
-    """Detect on every labelled image under ``root`` and score; JSON-ready report. Found cars
-    are ranged by a distance stage with ``distance`` (default: the shipped figures)."""
-    samples = discover(root)
+    """Detect on every labelled image under ``root`` (one folder or several, pooled) and score
+    each of ``classes`` (names of :data:`adas.evaluate.kitti_classes.RULES`); JSON-ready
+    report. Found objects are ranged by a distance stage with ``distance`` (default: the
+    shipped figures), each frame on its own."""
+    roots = [root] if isinstance(root, str | Path) else list(root)
+    samples = [s for r in roots for s in discover(r)]
+    rules = [RULES[c] for c in dict.fromkeys(classes)]
+    cars = RULES["car"] in rules
     cfg = detect_config(config, model=model, tiles=tiles)
-    plain_cfg = dataclasses.replace(cfg, tiles=1, band_up_deg=90.0, band_down_deg=90.0)
+    plain_cfg = dataclasses.replace(
+        cfg, tiles=1, band_up_deg=90.0, band_down_deg=90.0, second_look_classes=()
+    )
     t_start = time.perf_counter()
     cams: dict[tuple[Path, int, int], CameraModel] = {}
     detector = Detector(cfg)
     plain = Detector(plain_cfg) if baseline else None
-    total, total_car, total_plain = Counts(), Counts(), Counts()
+    total = {r.key: Counts() for r in rules}
+    total_plain = {r.key: Counts() for r in rules}
+    total_car, total_moderate = Counts(), Counts()
     lat: dict[str, list[int]] = {
         "preprocess": [],
         "infer": [],
         "postprocess": [],
+        "second_look": [],
         "plain_infer": [],
     }
     dist = DistanceScores(distance or DistanceConfig())
+    vru_errors: dict[str, list[float]] = {r.key: [] for r in rules if r is not RULES["car"]}
     per_image = []
     layouts: dict[str, Any] = {}
     prep: PreparedInput | None = None
@@ -283,6 +321,7 @@ def evaluate(
             lat["preprocess"].append(took.preprocess_ns)
             lat["infer"].append(took.infer_ns)
             lat["postprocess"].append(took.postprocess_ns)
+            lat["second_look"].append(took.second_look_ns)
             if plain is not None:
                 plain_prep = plain.prepare(img, out=plain_prep.tensor if plain_prep else None)
                 _, took = plain.infer(plain_prep)
@@ -292,15 +331,22 @@ def evaluate(
             "tiles": [[t.x, t.y, t.w, t.h] for t in lay.tiles],
             "scale": round(lay.scale, 4),
         }
-        counts, pairs = score_image(dets, s.labels, VEHICLE_DETECTIONS)
-        counts_car, _ = score_image(dets, s.labels, (ObjectClass.CAR,))
-        total.add(counts)
-        total_car.add(counts_car)
-        if plain is not None:
-            c_plain, _ = score_image(plain.detect(img), s.labels, VEHICLE_DETECTIONS)
-            total_plain.add(c_plain)
-        dist.add_frame(cams[key], dets, pairs, [o for o in s.labels if must_find(o)])
-        per_image.append({"image": s.name, **counts.to_dict()})
+        row: dict[str, Any] = {"image": s.name}
+        pairs: dict[str, list[tuple[int, KittiObject]]] = {}
+        plain_dets = plain.detect(img) if plain is not None else None
+        for r in rules:
+            counts, pairs[r.key] = score_image(dets, s.labels, rule=r)
+            total[r.key].add(counts)
+            row[r.key] = counts.to_dict()
+            if plain_dets is not None:
+                total_plain[r.key].add(score_image(plain_dets, s.labels, rule=r)[0])
+        if cars:
+            total_car.add(score_image(dets, s.labels, (ObjectClass.CAR,))[0])
+            total_moderate.add(score_image(dets, s.labels, rule=CARS_MODERATE)[0])
+            must = RULES["car"].split(s.labels)[0]
+            dist.add_frame(cams[key], dets, pairs["cars"], must)
+        _range_vrus(cams[key], dets, pairs, vru_errors, dist.config)
+        per_image.append(row)
     t_infer = np.median(lat["infer"]) if lat["infer"] else float("nan")
     t_plain = np.median(lat["plain_infer"]) if lat["plain_infer"] else float("nan")
     t_all = np.median(
@@ -308,18 +354,31 @@ def evaluate(
         if lat["infer"]
         else [float("nan")]
     )
+    blocks = {k: c.to_dict() for k, c in total.items()}
+    for k, errs in vru_errors.items():
+        blocks[k]["distance"] = error_stats(errs)
+    car_keys: dict[str, Any] = {}
+    if cars:
+        blocks["cars"]["distance"] = error_stats(dist.matched)
+        car_keys = {
+            "cars_car_label_only": total_car.to_dict(),
+            "cars_kitti_moderate": total_moderate.to_dict(),
+            "distance": dist.to_dict(),
+        }
     return {
-        "dataset": str(root),
+        "dataset": [str(r) for r in roots] if len(roots) > 1 else str(roots[0]),
         "images": len(per_image),
         "model": detector.spec.name,
         "model_file": str(detector.session.path),
         "providers_used": detector.providers_used,
         "layout": layouts,
         "score_thresholds": dataclasses.asdict(cfg.scores),
-        "cars": total.to_dict(),
-        "cars_car_label_only": total_car.to_dict(),
-        "baseline_single_pass": total_plain.to_dict() if plain is not None else None,
-        "distance": dist.to_dict(),
+        "classes": [r.key for r in rules],
+        **blocks,
+        **car_keys,
+        "baseline_single_pass": (
+            {k: c.to_dict() for k, c in total_plain.items()} if plain is not None else None
+        ),
         "latency_ms": {k: _ms(v)["median"] for k, v in lat.items() if k != "plain_infer"},
         "latency_p90_ms": {k: _ms(v)["p90"] for k, v in lat.items() if k != "plain_infer"},
         "single_pass_infer_ms": _ms(lat["plain_infer"])["median"],

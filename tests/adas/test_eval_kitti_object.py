@@ -90,9 +90,9 @@ def test_yolox_nano_meets_the_targets_on_kitti_object_and_unseen_tracking_frames
     assert trk["cars"]["recall"] >= 0.8 and trk["cars"]["precision"] >= 0.75, trk["cars"]
     for r in (obj, trk):
         assert r["providers_used"][0] == "CPUExecutionProvider"
-        assert set(r["latency_ms"]) == {"preprocess", "infer", "postprocess"}
+        assert set(r["latency_ms"]) == {"preprocess", "infer", "postprocess", "second_look"}
     # The data README's baseline: a plain 416 letterbox finds 22 of 38 visible cars.
-    assert obj["baseline_single_pass"]["recall"] < 0.8 <= obj["cars"]["recall"]
+    assert obj["baseline_single_pass"]["cars"]["recall"] < 0.8 <= obj["cars"]["recall"]
     # One packed input: about the cost of the single pass (timing is a report, not a gate,
     # but an accidental second pass would double it).
     assert obj["infer_ratio"] < 1.6
