@@ -35,9 +35,9 @@ class ObjectClass(enum.IntEnum):
     """ADAS object classes (detector classes are mapped onto these by the detector adapter)."""
 
     PEDESTRIAN = 0
-    BICYCLE = 1  # a bicycle with or without its rider
+    BICYCLE = 1  # a cyclist: bicycle and rider (adas.detect.riders); a riderless one is OTHER
     CAR = 2
-    MOTORCYCLE = 3
+    MOTORCYCLE = 3  # with its rider, as BICYCLE
     BUS = 4
     TRUCK = 5
     VAN = 6
