@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from adas.distance_kernels import GROUND_H, GROUND_HS, GROUND_X, GROUND_Y, SIZE_D, SIZE_S
+from adas.distance_kernels import GROUND_H, GROUND_HS, GROUND_Y, LAT_A, LAT_B, SIZE_D, SIZE_S
 from adas.types import FloatArray
 
 __all__ = ["HUBER_K", "GroundPlane", "ground_anchors"]
@@ -50,7 +50,7 @@ def ground_anchors(
     pitch: float,
     edge: FloatArray,  # N: pixel noise, normalised units
     theta: FloatArray,  # out, N: each anchor's implied pitch - s x (only the first m are set)
-    x: FloatArray,  # out, N: each anchor's bearing
+    x: FloatArray,  # out, N: each anchor's bearing (its near face's centre, level frame)
     var: FloatArray,  # out, N: the variance of its theta
 ) -> int:
     """Collect the anchors: ``theta = pitch + atan(h / d_s) - atan(y)`` (``h`` the camera's
@@ -63,7 +63,7 @@ def ground_anchors(
         d_s, s_s, yb, h = cues[i, SIZE_D], cues[i, SIZE_S], cues[i, GROUND_Y], cues[i, GROUND_H]
         if use[i] and d_s == d_s and yb > 0.0 and h > 0.0:
             theta[m] = pitch + math.atan(h / d_s) - math.atan(yb)
-            x[m] = cues[i, GROUND_X]
+            x[m] = cues[i, LAT_A] + cues[i, LAT_B] / d_s  # the near face's centre
             # Size-range error seen from the camera height, the contact's own height spread
             # (a kerb) over the range, and the pixels.
             s_h = cues[i, GROUND_HS]

@@ -15,12 +15,12 @@ import numpy.typing as npt
 
 from adas.types import FloatArray
 
-# Columns of the cue table written by ``range_cues``. GROUND_Y and GROUND_X: the level
-# coordinates of the ranging point (before the road's cross slope), GROUND_H the camera's
-# height above the object's ground contact (the mount height less the class's ground offset).
+# Columns of the cue table written by ``range_cues``. GROUND_Y: the level row of the ranging
+# point (before the road's cross slope); GROUND_H: the camera's height above the object's
+# contact (the mount height less the class's ground offset), GROUND_HS its spread [m].
 SIZE_D, SIZE_S, GROUND_D, GROUND_S, LAT_A, LAT_B, LEVEL_H, GROUND_Y, SIZE_P = range(9)
-GROUND_X, GROUND_H, GROUND_HS = 9, 10, 11  # GROUND_HS: the spread of GROUND_H [m]
-N_CUES = 12
+GROUND_H, GROUND_HS = 9, 10
+N_CUES = 11
 
 
 @numba.njit(cache=True)
@@ -100,7 +100,6 @@ def range_cues(
         bh, bw = y2 - y1, x2 - x1
         out[i, LEVEL_H] = bh
         out[i, GROUND_Y] = lv[4, 1]
-        out[i, GROUND_X] = lv[4, 0]
         # Height cue: needs top and bottom; the roof's far edge is L behind the near face.
         w_h = 0.0
         d_h = 0.0
@@ -130,20 +129,6 @@ def range_cues(
         # Ground cue: the ray through the ranging point meets the road plane. Its relative
         # error: a road height offset, plus pixel, plane (pitch and slope) and grade errors
         # growing with range.
-        # The class's contact may sit above the road plane (a pedestrian on a pavement).
-        hg = cam_height - prior[i, 7]
-        out[i, GROUND_H] = hg
-        out[i, GROUND_HS] = prior[i, 8]
-        xg = lv[4, 0]
-        yg = lv[4, 1] - slope * xg
-        if not cut[i, 0] and yg > 0.0 and hg > 0.0:
-            d_g = hg / yg
-            plane_var = max(0.0, plane[1] - 2.0 * xg * plane[2] + xg * xg * plane[3])
-            rel2 = (road_sigma**2 + prior[i, 8] ** 2) / hg**2 + (d_g / hg) ** 2 * (
-                edge[i] ** 2 + plane_var + grade_sigma**2
-            )
-            out[i, GROUND_D] = d_g
-            out[i, GROUND_S] = d_g * math.sqrt(rel2)
         # Lateral centre = a * depth + b under the parallel-heading model: the outer edge of
         # the box is the object's near corner. A box cut by a side border has no outer edge:
         # its inner edge is the far corner of its side facing us, ``L`` deeper than its near
@@ -161,6 +146,23 @@ def range_cues(
             out[i, LAT_A], out[i, LAT_B] = x1, 0.5 * wid
         else:
             out[i, LAT_A], out[i, LAT_B] = 0.5 * (x1 + x2), 0.0
+        # The class's contact may sit above the road plane (a pedestrian on a pavement).
+        hg = cam_height - prior[i, 7]
+        out[i, GROUND_H] = hg
+        out[i, GROUND_HS] = prior[i, 8]
+        # The bottom row is the near face's, whose lateral centre is X = a d + b (above): on
+        # the plane Y = h + s X it meets the road where y d = h + s (a d + b).
+        la, lb = out[i, LAT_A], out[i, LAT_B]
+        yg = lv[4, 1] - slope * la
+        if not cut[i, 0] and yg > 0.0 and hg + slope * lb > 0.0:
+            d_g = (hg + slope * lb) / yg
+            xg = la + lb / d_g
+            plane_var = max(0.0, plane[1] - 2.0 * xg * plane[2] + xg * xg * plane[3])
+            rel2 = (road_sigma**2 + prior[i, 8] ** 2) / hg**2 + (d_g / hg) ** 2 * (
+                edge[i] ** 2 + plane_var + grade_sigma**2
+            )
+            out[i, GROUND_D] = d_g
+            out[i, GROUND_S] = d_g * math.sqrt(rel2)
 
 
 # Columns of the class-mixture table written by ``mix_hypotheses``.
