@@ -8,7 +8,7 @@ shifts) and the road's *cross slope* relative to the camera, the road's roll: a 
 ``x = X / d`` the point's level bearing, so the ground range is ``h / (y - s x)``.
 
 Roads are built with a crossfall (1.5-2.5 % on straight sections, more on curves: AASHTO,
-"A Policy on Geometric Design of Highways and Streets", 2018, 4.2.2 and 3.3) and a car rolls
+"A Policy on Geometric Design of Highways and Streets", 2018, ch. 4 and 3) and a car rolls
 on its suspension, so the plane is seldom level across. On the shared KITTI tracking
 sequences the road plane fitted to every frame's labelled objects is rolled by -1 to -2 deg
 in five of the eleven sequences (``adas eval kitti-tracking``: docs/ranging_vrus.md). It barely
@@ -25,6 +25,10 @@ under Gaussian noise) about the anchors' weighted median; their information is d
 the median's (2 / pi) and capped, because anchors share road relief that no plane absorbs.
 This follows Hoiem, Efros, Hebert, "Putting Objects in Perspective" (CVPR 2006), with the
 horizon's tilt estimated as well as its height. Written for this project.
+
+The slope is off by default (``distance.cross_slope_sigma_deg = 0``): its frame-to-frame change
+reaches the motion filter as motion and costs TTC (docs/ranging_vrus.md). Held level across,
+the plane's pitch is updated from the anchors' weighted median, as the stage always did.
 """
 
 from __future__ import annotations
