@@ -155,8 +155,8 @@ def kitti_tracking(args: argparse.Namespace) -> int:
 
     check_range("--box-noise-px", args.box_noise_px, 0.0, 50.0)
     check_output(args.json, "--json")
-    from adas.evaluate.kitti_classes import parse_classes
     from adas.evaluate.kitti_tracking import evaluate
+    from adas.evaluate.tracking_classes import parse_classes
 
     try:
         classes = parse_classes(args.classes)

@@ -4,7 +4,7 @@ The ground-truth 2D boxes of every frame (10 Hz) are fed as detections through
 tracker -> distance -> motion/TTC, with the camera from ``P2`` and the KITTI mount (1.65 m above
 the road, level) and nothing else about the scene. The 3D labels are used for scoring only,
 per scored class (``--classes``: car, the default, pedestrian, cyclist; which labels count for
-each: :mod:`adas.evaluate.kitti_classes`):
+each: :mod:`adas.evaluate.tracking_classes`):
 
 * distance: the class's labels with truncation 0 and occlusion <= 1, against the depth of the
   object's nearest face (see ``KittiObject.nearest_face_m``), per range bin: after tracking
@@ -33,9 +33,9 @@ import numpy as np
 from adas.camera import CameraModel, Mount
 from adas.distance import DistanceConfig, DistanceEstimator
 from adas.errors import DataFormatError
-from adas.evaluate.kitti_classes import CLASSES, ScoredClass, label_counts, parse_classes
 from adas.evaluate.mot import MotAccumulator
 from adas.evaluate.rel_error import Samples, binned
+from adas.evaluate.tracking_classes import CLASSES, ScoredClass, label_counts, parse_classes
 from adas.motion import MotionConfig, MotionEstimator
 from adas.priors import ClassHypotheses
 from adas.sources.kitti import (

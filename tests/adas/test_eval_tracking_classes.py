@@ -12,8 +12,8 @@ import pytest
 
 from adas.cli import main
 from adas.evaluate.bench import bench_camera
-from adas.evaluate.kitti_classes import CLASSES, label_counts, parse_classes
 from adas.evaluate.kitti_tracking import evaluate
+from adas.evaluate.tracking_classes import CLASSES, label_counts, parse_classes
 from adas.sources.kitti import load_tracking_labels
 from adas.synthetic import Objects3D, project_boxes
 

@@ -1,4 +1,5 @@
-"""Which KITTI labels count for which scored class of ``adas eval kitti-tracking``.
+"""Which KITTI labels count for which scored class of ``adas eval kitti-tracking`` (``adas eval
+kitti-object`` has its own rules, KITTI object's: :mod:`adas.evaluate.kitti_classes`).
 
 KITTI's rules (Geiger et al., CVPR 2012; the object devkit's ``cleanData``): a class is scored
 on its own labels; a *neighbouring* label (for pedestrians, ``Person_sitting``) is neither to
