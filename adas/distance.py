@@ -20,16 +20,15 @@ Boxes cut by the bottom border have no trustworthy contact point or height; boxe
 top border have no height. Everything runs in a *level* camera frame: pixels are undistorted
 and rotated by the mount roll/yaw and the current pitch estimate, so the horizon is ``y = 0``.
 
-The camera pitch is estimated every frame from all confident objects (each object's size cue
-implies where its contact point should be; the offset is a pitch), combined by a weighted
-median, bounded around the mount pitch and smoothed by a scalar Kalman filter that reverts to
-the mount pitch when no object is seen. This follows the idea of Hoiem, Efros, Hebert,
-"Putting Objects in Perspective" (CVPR 2006). With a single object in view, pitch and object
-size cannot be told apart: a lone truck called "car" pulls the pitch until its contact point
-agrees with the car size, and the ground cue then confirms the wrong range. With
-``pitch_min_anchors = 2`` a frame updates the pitch only when two objects anchor it; the
-default (1) keeps a lone ordinary car as a pitch sensor, which KITTI's real roads need
-(docs/ranging_on_detector_boxes.md gives both sides' figures).
+The road plane under the camera (pitch and, if configured, cross slope) is estimated every
+frame from the confident objects, whose size cues say where their contact points should be
+(:mod:`adas.distance_ground`, after Hoiem, Efros, Hebert, "Putting Objects in Perspective",
+CVPR 2006). One object cannot tell pitch from its own size: a lone truck called "car" pulls the
+pitch until its contact agrees with the car size, and the ground cue confirms the wrong range.
+``pitch_min_anchors = 2`` waits for two anchors; the default (1) keeps a lone car as a pitch
+sensor, which KITTI's real roads need (docs/ranging_on_detector_boxes.md gives both sides).
+A class whose contact may sit above the road (a pedestrian on a kerb: ``ground_offset_m`` in
+the priors) is ranged from that height and anchors the plane with that spread added.
 
 A real object's size does not change along its track, so each track learns a log-scale
 correction of its class prior from the ratio of ground range to size range (a scalar Kalman
@@ -60,6 +59,7 @@ import numpy.typing as npt
 
 from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
+from adas.distance_ground import GroundPlane
 from adas.errors import ConfigError
 from adas.params import param, validate
 from adas.priors import ClassHypotheses, SizePriors, box_edge_sigma
@@ -93,6 +93,9 @@ class DistanceConfig:
     pitch_min_score: float = param(0.5, lo=0.0, hi=1.0)
     pitch_min_anchors: int = param(1, lo=1, hi=100)
     pitch_min_sigma_deg: float = param(0.05, lo=0.0, hi=5.0, unit="deg")
+    cross_slope_sigma_deg: float = param(0.0, lo=0.0, hi=10.0, unit="deg")
+    cross_slope_revert_s: float = param(2.0, lo=0.1, hi=1000.0, unit="s")
+    cross_slope_max_deg: float = param(5.0, lo=0.0, hi=15.0, unit="deg")
     reset_gap_s: float = param(10.0, lo=0.1, hi=3600.0, unit="s")
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
     trusted_class_prob: float = param(0.5, lo=0.0, hi=1.0)
@@ -155,6 +158,8 @@ class DistanceEstimator:
                 self.priors.length,
                 self.priors.length_sigma,
                 self.priors.width_cue.astype(float),
+                self.priors.ground_offset,
+                self.priors.ground_offset_sigma,
             ]
         )
         ratio = np.nan_to_num(self.priors.width / self.priors.height, nan=1.0)
@@ -170,10 +175,17 @@ class DistanceEstimator:
         self.reset()
 
     def reset(self) -> None:
-        self._pitch = self.camera.mount.pitch_rad
-        # Start from the stationary spread of the pitch process around the mount pitch.
-        stationary = 0.5 * self.config.pitch_rate_sigma_dps**2 * self.config.pitch_revert_s
-        self._pitch_var = math.radians(max(stationary, 1e-6) ** 0.5) ** 2
+        cfg = self.config
+        self._ground = GroundPlane(
+            self.camera.mount.pitch_rad,
+            pitch_rate_rad=math.radians(cfg.pitch_rate_sigma_dps),
+            pitch_revert_s=cfg.pitch_revert_s,
+            pitch_max_dev_rad=math.radians(cfg.pitch_max_dev_deg),
+            slope_sigma=math.tan(math.radians(cfg.cross_slope_sigma_deg)),
+            slope_revert_s=cfg.cross_slope_revert_s,
+            slope_max=math.tan(math.radians(cfg.cross_slope_max_deg)),
+            min_sigma_rad=math.radians(cfg.pitch_min_sigma_deg),
+        )
         self._t_ns: int | None = None
         self._track = TrackSlots(64)
         self._scale = np.zeros(64)  # per-track log size correction
@@ -186,7 +198,12 @@ class DistanceEstimator:
 
     @property
     def pitch_rad(self) -> float:
-        return self._pitch
+        return self._ground.pitch
+
+    @property
+    def cross_slope(self) -> float:
+        """The road's cross slope relative to the level camera frame, dY/dX (y down)."""
+        return self._ground.slope
 
     def update(
         self,
@@ -277,7 +294,7 @@ class DistanceEstimator:
             sigma_lateral_m=np.where(good, np.abs(cues[:, k.LAT_A]) * sig + edge * d, nan),
             status=status,
             method=np.where(good, res[:, 2], 0.0).astype(np.int64),
-            pitch_rad=self._pitch,
+            pitch_rad=self._ground.pitch,
             side_cut=(xyxy[:, 0] <= cfg.border_margin_px)
             | (xyxy[:, 2] >= cam.width - 1 - cfg.border_margin_px),
         )
@@ -302,10 +319,10 @@ class DistanceEstimator:
         if not (math.isfinite(v) and math.isfinite(w)) or v < cfg.min_curvature_speed_mps:
             return out
         kappa = abs(w / v)
-        below = xyxy[:, 3] - cam.horizon_v(self._pitch)
+        below = xyxy[:, 3] - cam.horizon_v(self._ground.pitch)
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(below > 0.0, cam.fy * cam.mount.height_m / below, np.inf)
-            p = self._prior_table[cls]  # H, sH, W, sW, L, sL, width_cue
+            p = self._prior_table[cls]  # H, sH, W, sW, L, sL, width_cue, ground offset, sigma
             return np.asarray((p[:, 4] / p[:, 2]) * kappa * d > p[:, 3] / p[:, 2])
 
     def _cues(
@@ -313,12 +330,14 @@ class DistanceEstimator:
     ) -> FloatArray:
         cfg, m = self.config, self.camera.mount
         out = np.empty((prior.shape[0], k.N_CUES))
-        cp, sp = math.cos(self._pitch), math.sin(self._pitch)
+        g = self._ground
+        cp, sp = math.cos(g.pitch), math.sin(g.pitch)
         rot = self._rot_a @ np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]]) @ self._rot_c
+        plane = np.array([g.slope, g.cov[0, 0], g.cov[0, 1], g.cov[1, 1]])
         k.range_cues(
             norm, rot, abs(math.sin(m.roll_rad)), prior, cut,
             m.height_m, edge, cfg.road_height_sigma_m, math.radians(cfg.road_grade_sigma_deg),
-            math.sqrt(self._pitch_var), cfg.width_gate_sigma, out,
+            plane, cfg.width_gate_sigma, out,
         )  # fmt: skip
         return out
 
@@ -361,7 +380,7 @@ class DistanceEstimator:
         return slots
 
     def _predict_pitch(self, t_ns: int) -> None:
-        """Ornstein-Uhlenbeck prediction: random walk that reverts to the mount pitch."""
+        """Predict the road plane to this frame (a long gap starts everything over)."""
         cfg = self.config
         dt = 0.0 if self._t_ns is None else max(0.0, (t_ns - self._t_ns) * 1e-9)
         self._t_ns = t_ns
@@ -370,27 +389,10 @@ class DistanceEstimator:
                 self.reset()
                 self._t_ns = t_ns
             return
-        mount = self.camera.mount.pitch_rad
-        a = math.exp(-dt / cfg.pitch_revert_s)
-        self._pitch = mount + a * (self._pitch - mount)
-        q = math.radians(cfg.pitch_rate_sigma_dps) ** 2 * dt
-        self._pitch_var = a * a * self._pitch_var + q
-        self._pitch_var = min(self._pitch_var, math.radians(cfg.pitch_max_dev_deg) ** 2)
+        self._ground.predict(dt)
 
     def _update_pitch(
         self, cues: FloatArray, cut: npt.NDArray[np.bool_], score: FloatArray, edge: FloatArray
     ) -> None:
-        cfg = self.config
-        use = ~cut[:, 0] & (score >= cfg.pitch_min_score)
-        z, total, m = k.pitch_anchors(cues, use, self._pitch, self.camera.mount.height_m, edge)
-        if total <= 0.0 or m < cfg.pitch_min_anchors:
-            return
-        # Median of n anchors: variance ~ (pi/2) / sum(w); floored, because anchors share
-        # road relief that a single pitch cannot absorb.
-        r = max(0.5 * math.pi / total, math.radians(cfg.pitch_min_sigma_deg) ** 2)
-        gain = self._pitch_var / (self._pitch_var + r)
-        lim = math.radians(cfg.pitch_max_dev_deg)
-        mount = self.camera.mount.pitch_rad
-        pitch = self._pitch + gain * (z - self._pitch)
-        self._pitch = min(max(pitch, mount - lim), mount + lim)
-        self._pitch_var = (1.0 - gain) * self._pitch_var
+        use = ~cut[:, 0] & (score >= self.config.pitch_min_score)
+        self._ground.update_from_cues(cues, use, edge, self.config.pitch_min_anchors)

@@ -15,9 +15,12 @@ import numpy.typing as npt
 
 from adas.types import FloatArray
 
-# Columns of the cue table written by ``range_cues``.
+# Columns of the cue table written by ``range_cues``. GROUND_Y: the level row of the ranging
+# point (before the road's cross slope); GROUND_H: the camera's height above the object's
+# contact (the mount height less the class's ground offset), GROUND_HS its spread [m].
 SIZE_D, SIZE_S, GROUND_D, GROUND_S, LAT_A, LAT_B, LEVEL_H, GROUND_Y, SIZE_P = range(9)
-N_CUES = 9
+GROUND_H, GROUND_HS = 9, 10
+N_CUES = 11
 
 
 @numba.njit(cache=True)
@@ -49,17 +52,20 @@ def range_cues(
     norm: FloatArray,  # N*5 x 2 undistorted normalised points from pixel_points
     rot: FloatArray,  # 3 x 3 camera -> level rotation
     roll_sin: float,  # |sin(roll)| of the mount
-    prior: FloatArray,  # N x 7: H, sH, W, sW, L, sL, width_cue
+    prior: FloatArray,  # N x 9: H, sH, W, sW, L, sL, width_cue, ground offset, its sigma
     cut: npt.NDArray[np.bool_],  # N x 5: bottom, top cut; no width cue; left, right cut
     cam_height: float,
     edge: FloatArray,  # N: box edge noise per row, normalised units (px / f)
     road_sigma: float,
     grade_sigma: float,
-    pitch_sigma: float,
+    plane: FloatArray,  # 4: cross slope s, then the covariance of (pitch, s): c00, c01, c11
     width_gate: float,
     out: FloatArray,  # N x N_CUES
 ) -> None:
+    """The cue table of each box (module docstring of :mod:`adas.distance`). The ground cue
+    meets the road plane ``Y = h + s X`` (:mod:`adas.distance_ground`)."""
     n = prior.shape[0]
+    slope = plane[0]
     lv = np.empty((5, 2))
     for i in range(n):
         # Level the five points: rotate the rays so the horizon is y = 0.
@@ -120,16 +126,9 @@ def range_cues(
             out[i, SIZE_D] = (w_h * d_h + w_w * d_w) / w_s
             out[i, SIZE_S] = 1.0 / math.sqrt(w_s)
             out[i, SIZE_P] = math.sqrt(w_h * w_h * vp_h + w_w * w_w * vp_w) / w_s
-        # Ground cue: the ray through the ranging point meets the road. Its relative error:
-        # a road height offset, plus pixel, pitch and grade errors growing with range.
-        yg = lv[4, 1]
-        if not cut[i, 0] and yg > 0.0:
-            d_g = cam_height / yg
-            rel2 = (road_sigma / cam_height) ** 2 + (d_g / cam_height) ** 2 * (
-                edge[i] ** 2 + pitch_sigma**2 + grade_sigma**2
-            )
-            out[i, GROUND_D] = d_g
-            out[i, GROUND_S] = d_g * math.sqrt(rel2)
+        # Ground cue: the ray through the ranging point meets the road plane. Its relative
+        # error: a road height offset, plus pixel, plane (pitch and slope) and grade errors
+        # growing with range.
         # Lateral centre = a * depth + b under the parallel-heading model: the outer edge of
         # the box is the object's near corner. A box cut by a side border has no outer edge:
         # its inner edge is the far corner of its side facing us, ``L`` deeper than its near
@@ -147,6 +146,23 @@ def range_cues(
             out[i, LAT_A], out[i, LAT_B] = x1, 0.5 * wid
         else:
             out[i, LAT_A], out[i, LAT_B] = 0.5 * (x1 + x2), 0.0
+        # The class's contact may sit above the road plane (a pedestrian on a pavement).
+        hg = cam_height - prior[i, 7]
+        out[i, GROUND_H] = hg
+        out[i, GROUND_HS] = prior[i, 8]
+        # The bottom row is the near face's, whose lateral centre is X = a d + b (above): on
+        # the plane Y = h + s X it meets the road where y d = h + s (a d + b).
+        la, lb = out[i, LAT_A], out[i, LAT_B]
+        yg = lv[4, 1] - slope * la
+        if not cut[i, 0] and yg > 0.0 and hg + slope * lb > 0.0:
+            d_g = (hg + slope * lb) / yg
+            xg = la + lb / d_g
+            plane_var = max(0.0, plane[1] - 2.0 * xg * plane[2] + xg * xg * plane[3])
+            rel2 = (road_sigma**2 + prior[i, 8] ** 2) / hg**2 + (d_g / hg) ** 2 * (
+                edge[i] ** 2 + plane_var + grade_sigma**2
+            )
+            out[i, GROUND_D] = d_g
+            out[i, GROUND_S] = d_g * math.sqrt(rel2)
 
 
 # Columns of the class-mixture table written by ``mix_hypotheses``.
@@ -309,42 +325,3 @@ def box_status(
             out[i] = 3
         else:
             out[i] = 0
-
-
-@numba.njit(cache=True)
-def pitch_anchors(
-    cues: FloatArray,
-    use: npt.NDArray[np.bool_],
-    pitch: float,
-    cam_height: float,
-    edge: FloatArray,
-) -> tuple[float, float, int]:
-    """Weighted median of the pitch each anchor implies, the sum of the anchor weights and
-    the number of anchors.
-
-    An anchor's size cue says how far away it is, so where its contact point should appear;
-    the angle between that and where it does appear is a pitch error. Weights: the inverse
-    variance of that angle (the size-range error seen from the camera height, plus pixels).
-    Returns (nan, 0, 0) when there is no anchor.
-    """
-    n = cues.shape[0]
-    theta = np.empty(n)
-    wts = np.empty(n)
-    m = 0
-    for i in range(n):
-        d_s, s_s, yb = cues[i, SIZE_D], cues[i, SIZE_S], cues[i, GROUND_Y]
-        if use[i] and d_s == d_s and yb > 0.0:
-            theta[m] = pitch + math.atan(cam_height / d_s) - math.atan(yb)
-            sig2 = (cam_height * s_s / (d_s * d_s + cam_height * cam_height)) ** 2 + edge[i] ** 2
-            wts[m] = 1.0 / sig2
-            m += 1
-    if m == 0:
-        return math.nan, 0.0, 0
-    order = np.argsort(theta[:m])
-    total = wts[:m].sum()
-    acc = 0.0
-    for j in range(m):
-        acc += wts[order[j]]
-        if acc >= 0.5 * total:
-            return theta[order[j]], total, m
-    return theta[order[m - 1]], total, m

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,10 @@ class SizePriors:
     length_sigma: FloatArray
     width_cue: npt.NDArray[np.bool_]
     unknown_width_m: float  # width assumed where a class has no width prior (the [unknown] table)
+    # Height of the class's ground contact above the road plane the traffic defines (a
+    # pedestrian on a pavement stands a kerb higher), mean and spread; 0 where not given.
+    ground_offset: FloatArray = field(default_factory=lambda: np.zeros(len(ObjectClass)))
+    ground_offset_sigma: FloatArray = field(default_factory=lambda: np.zeros(len(ObjectClass)))
 
     def width_or_unknown(self, class_id: npt.ArrayLike) -> FloatArray:
         """Width [m] of each class id, the ``[unknown]`` width where the class has none."""
@@ -57,6 +61,7 @@ class SizePriors:
         n = len(ObjectClass)
         arrays = {k: np.full(n, np.nan) for k in ("h", "sh", "w", "sw", "l", "sl")}
         cue = np.zeros(n, bool)
+        offset, offset_sigma = np.zeros(n), np.zeros(n)
         unknown = table.pop(UNKNOWN_TABLE, None)
         if not isinstance(unknown, dict) or not isinstance(unknown.get("width_m"), int | float):
             msg = f"{path}: needs an [{UNKNOWN_TABLE}] table with width_m (metres)"
@@ -82,6 +87,15 @@ class SizePriors:
                     raise ConfigError(msg)
                 arrays[short][cid], arrays["s" + short][cid] = mean, sigma
             cue[cid] = bool(entry.get("width_cue", False))
+            if "ground_offset_m" in entry:
+                mean, sigma = (float(v) for v in entry["ground_offset_m"])
+                if not (abs(mean) < 1.0 and 0.0 <= sigma < 1.0):
+                    msg = (
+                        f"{path}: [{name}].ground_offset_m = {entry['ground_offset_m']} must be "
+                        "[mean, sigma] metres with |mean| < 1 and 0 <= sigma < 1"
+                    )
+                    raise ConfigError(msg)
+                offset[cid], offset_sigma[cid] = mean, sigma
         return cls(
             arrays["h"],
             arrays["sh"],
@@ -91,6 +105,8 @@ class SizePriors:
             arrays["sl"],
             cue,
             unknown_width,
+            offset,
+            offset_sigma,
         )
 
 

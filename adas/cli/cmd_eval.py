@@ -52,6 +52,12 @@ def add_parser(sub: Any) -> None:
     kt.set_defaults(handler=kitti_tracking)
     kt.add_argument("--root", required=True, type=Path, help="folder with label_02/ and calib/")
     kt.add_argument("--sequences", default="", help="comma-separated, e.g. 0001,0002 (default all)")
+    kt.add_argument(
+        "--classes",
+        default="car",
+        help="comma-separated classes to score, each a JSON block: car (cars), pedestrian "
+        "(pedestrians), cyclist (cyclists)",
+    )
     kt.add_argument("--box-noise-px", type=float, default=0.0, help="Gaussian noise on box edges")
     kt.add_argument("--seed", type=int, default=0, help="seed of the box noise")
     add_json_arg(kt, "the report")
@@ -155,31 +161,51 @@ def _pct(stats: dict[str, Any]) -> str:
 
 
 def kitti_tracking(args: argparse.Namespace) -> int:
-    """``adas eval kitti-tracking``: distance and TTC error per range bin, tracking counts."""
+    """``adas eval kitti-tracking``: distance and TTC error per range bin, tracking counts,
+    per scored class."""
+    from adas.cli.common import UsageError
+
     check_range("--box-noise-px", args.box_noise_px, 0.0, 50.0)
     check_output(args.json, "--json")
     from adas.evaluate.kitti_tracking import evaluate
+    from adas.evaluate.tracking_classes import parse_classes
 
+    try:
+        classes = parse_classes(args.classes)
+    except ValueError as exc:
+        raise UsageError(f"--classes: {exc}") from None
     seqs = [s.strip() for s in args.sequences.split(",") if s.strip()] or None
     report = evaluate(
-        args.root, seqs, box_noise_px=args.box_noise_px, seed=args.seed, progress=True
+        args.root,
+        seqs,
+        classes=[c.name for c in classes],
+        box_noise_px=args.box_noise_px,
+        seed=args.seed,
+        progress=True,
     )
     out = summary_stream(args.json)
-    flat = report["baseline_flat_ground"]["bins"]
-    prior = report["baseline_height_prior_1_5m"]["bins"]
-    for b, bf, bp in zip(report["distance"]["bins"], flat, prior, strict=True):
+    for c in classes:
+        block = report[c.key]
+        if len(classes) > 1 or c.key != "cars":
+            print(f"{c.key}:", file=out)
+        flat = block["baseline_flat_ground"]["bins"]
+        prior = block["baseline_height_prior_1_5m"]["bins"]
+        single = block["distance_single_frame"]["bins"]
+        for b, bs, bf, bp in zip(block["distance"]["bins"], single, flat, prior, strict=True):
+            print(
+                f"distance {b['lo_m']:2.0f}-{b['hi_m']:.0f} m: {_fmt(b)}   "
+                f"(single frame {_pct(bs)}; baselines: flat ground {_pct(bf)}, "
+                f"1.5 m height {_pct(bp)})",
+                file=out,
+            )
+        print(f"ttc 0.5-4 s:         {_fmt(block['ttc'])}", file=out)
+        t = block["tracking"]
+        mota = "n/a" if t["mota"] is None or t["mota"] != t["mota"] else f"{t['mota']:.3f}"
         print(
-            f"distance {b['lo_m']:2.0f}-{b['hi_m']:.0f} m: {_fmt(b)}   "
-            f"(baselines: flat ground {_pct(bf)}, 1.5 m height {_pct(bp)})",
+            f"tracking: {t['gt_tracks']} gt tracks, {t['id_switches']} id switches, "
+            f"{t['fragmentations']} fragmentations, MOTA {mota}",
             file=out,
         )
-    print(f"ttc 0.5-4 s:         {_fmt(report['ttc'])}", file=out)
-    t = report["tracking"]
-    print(
-        f"tracking: {t['gt_tracks']} gt tracks, {t['id_switches']} id switches, "
-        f"{t['fragmentations']} fragmentations, MOTA {t['mota']:.3f}",
-        file=out,
-    )
     print(f"chain: {report['chain_us_per_frame']} us per frame", file=out)
     if args.json is not None:
         emit_json(report, args.json)

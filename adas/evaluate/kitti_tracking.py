@@ -2,13 +2,18 @@
 
 The ground-truth 2D boxes of every frame (10 Hz) are fed as detections through
 tracker -> distance -> motion/TTC, with the camera from ``P2`` and the KITTI mount (1.65 m above
-the road, level) and nothing else about the scene. The 3D labels are used for scoring only:
+the road, level) and nothing else about the scene. The 3D labels are used for scoring only,
+per scored class (``--classes``: car, the default, pedestrian, cyclist; which labels count for
+each: :mod:`adas.evaluate.tracking_classes`):
 
-* distance: Car/Van/Truck with truncation 0 and occlusion <= 1, against the depth of the
-  object's nearest face (see ``KittiObject.nearest_face_m``), per range bin;
+* distance: the class's labels with truncation 0 and occlusion <= 1, against the depth of the
+  object's nearest face (see ``KittiObject.nearest_face_m``), per range bin: after tracking
+  and the motion filter (``distance``), the distance stage's output on the tracks
+  (``distance_per_frame``: the track's learned size, no motion filter) and each frame ranged
+  on its own (``distance_single_frame``: a fresh distance stage per frame, no track history);
 * TTC: the same objects on closing tracks, truth d / (-d') with d' the central difference of
   the ground-truth nearest-face distance over +-0.5 s, kept where 0.5 s <= TTC <= 4 s;
-* tracking: CLEAR-MOT id switches and fragmentations of the vehicle tracks.
+* tracking: CLEAR-MOT id switches and fragmentations of the class's tracks.
 
 Distances are camera-referenced here (the KITTI truth is), so the mount puts the camera on the
 bumper plane (``behind_bumper_m = 0``).
@@ -29,6 +34,8 @@ from adas.camera import CameraModel, Mount
 from adas.distance import DistanceConfig, DistanceEstimator
 from adas.errors import DataFormatError
 from adas.evaluate.mot import MotAccumulator
+from adas.evaluate.rel_error import Samples, binned
+from adas.evaluate.tracking_classes import CLASSES, ScoredClass, label_counts, parse_classes
 from adas.motion import MotionConfig, MotionEstimator
 from adas.priors import ClassHypotheses
 from adas.sources.kitti import (
@@ -39,71 +46,23 @@ from adas.sources.kitti import (
     load_tracking_labels,
 )
 from adas.track import Tracker
-from adas.types import Detections, ObjectClass
+from adas.types import Detections, Tracks
 
 log = logging.getLogger(__name__)
 
-SCORED_KINDS = ("Car", "Van", "Truck")
-VEHICLE_CLASSES = (ObjectClass.CAR, ObjectClass.VAN, ObjectClass.TRUCK)
-DISTANCE_BINS_M = ((5.0, 20.0), (20.0, 40.0), (40.0, 60.0))
 TTC_HALF_WINDOW_FRAMES = 5  # +-0.5 s at 10 Hz
 TTC_RANGE_S = (0.5, 4.0)
 BASELINE_HEIGHT_M = 1.5  # the naive class height prior of the issue and data README
+CARS = CLASSES["car"]
 
 
-def is_scored(obj: KittiObject) -> bool:
-    return obj.kind in SCORED_KINDS and obj.truncation == 0 and obj.occlusion <= 1
-
-
-@dataclass
-class _Samples:
-    """Paired (estimate, truth) samples of one quantity."""
-
-    est: list[float] = field(default_factory=list)
-    truth: list[float] = field(default_factory=list)
-
-    def add(self, est: float, truth: float) -> None:
-        self.est.append(est)
-        self.truth.append(truth)
-
-    def signed_errors(self) -> np.ndarray:
-        """(estimate - truth) / truth, clamped to +-10: an infinite estimate (a TTC of "no
-        collision" for a closing object) is a miss of at least 1000 %, counted apart."""
-        e, t = np.asarray(self.est, float), np.asarray(self.truth, float)
-        if e.size == 0:
-            return np.zeros(0)
-        with np.errstate(invalid="ignore"):
-            return np.clip(np.nan_to_num((e - t) / np.abs(t), nan=10.0), -10.0, 10.0)
-
-    def stats(self) -> dict[str, Any]:
-        signed = self.signed_errors()
-        if signed.size == 0:
-            return {"n": 0, "median_abs_rel": None, "p90_abs_rel": None, "median_rel": None}
-        r = np.abs(signed)
-        return {
-            "n": int(r.size),
-            "median_abs_rel": round(float(np.median(r)), 4),
-            "p90_abs_rel": round(float(np.percentile(r, 90)), 4),
-            "median_rel": round(float(np.median(signed)), 4),
-            "n_infinite_estimate": int(np.count_nonzero(~np.isfinite(self.est))),
-        }
-
-
-def _binned(samples: _Samples) -> dict[str, Any]:
-    truth = np.asarray(samples.truth)
-    bins = []
-    for lo, hi in DISTANCE_BINS_M:
-        sel = (truth >= lo) & (truth < hi)
-        sub = _Samples([e for e, s in zip(samples.est, sel, strict=True) if s], list(truth[sel]))
-        bins.append({"lo_m": lo, "hi_m": hi, **sub.stats()})
-    return {"bins": bins, "all": samples.stats()}
-
-
-def ttc_truth(objects: Sequence[KittiObject]) -> dict[tuple[int, int], float]:
+def ttc_truth(
+    objects: Sequence[KittiObject], cls: ScoredClass = CARS
+) -> dict[tuple[int, int], float]:
     """Ground-truth TTC per (frame, track id) from the nearest-face distances of that track."""
     by_track: dict[int, dict[int, float]] = {}
     for o in objects:
-        if o.kind in SCORED_KINDS:
+        if o.kind in cls.kinds:
             by_track.setdefault(o.track_id, {})[o.frame] = o.nearest_face_m
     out: dict[tuple[int, int], float] = {}
     k = TTC_HALF_WINDOW_FRAMES
@@ -118,35 +77,51 @@ def ttc_truth(objects: Sequence[KittiObject]) -> dict[tuple[int, int], float]:
 
 
 @dataclass
-class SequenceResult:
-    distance: _Samples = field(default_factory=_Samples)
-    distance_raw: _Samples = field(default_factory=_Samples)
-    distance_issue: _Samples = field(default_factory=_Samples)
-    ttc: _Samples = field(default_factory=_Samples)
-    baseline_flat: _Samples = field(default_factory=_Samples)
-    baseline_height: _Samples = field(default_factory=_Samples)
-    frames: int = 0
-    chain_ns: int = 0
+class ClassResult:
+    """The paired samples and counts of one scored class."""
+
+    distance: Samples = field(default_factory=Samples)
+    distance_raw: Samples = field(default_factory=Samples)
+    distance_single: Samples = field(default_factory=Samples)
+    distance_issue: Samples = field(default_factory=Samples)
+    ttc: Samples = field(default_factory=Samples)
+    baseline_flat: Samples = field(default_factory=Samples)
+    baseline_height: Samples = field(default_factory=Samples)
     objects_scored: int = 0
     objects_ranged: int = 0
+    labels_ignored: int = 0
 
     SAMPLES = (
         "distance",
         "distance_raw",
+        "distance_single",
         "distance_issue",
         "ttc",
         "baseline_flat",
         "baseline_height",
     )
 
-    def add(self, other: SequenceResult) -> None:
+    def add(self, other: ClassResult) -> None:
         for name in self.SAMPLES:
-            getattr(self, name).est.extend(getattr(other, name).est)
-            getattr(self, name).truth.extend(getattr(other, name).truth)
-        self.frames += other.frames
-        self.chain_ns += other.chain_ns
+            getattr(self, name).extend(getattr(other, name))
         self.objects_scored += other.objects_scored
         self.objects_ranged += other.objects_ranged
+        self.labels_ignored += other.labels_ignored
+
+
+@dataclass
+class SequenceResult:
+    """One :class:`ClassResult` per scored class (by its report key), frames, chain time."""
+
+    classes: dict[str, ClassResult] = field(default_factory=dict)
+    frames: int = 0
+    chain_ns: int = 0
+
+    def add(self, other: SequenceResult) -> None:
+        for key, r in other.classes.items():
+            self.classes.setdefault(key, ClassResult()).add(r)
+        self.frames += other.frames
+        self.chain_ns += other.chain_ns
 
 
 def baselines(xyxy: np.ndarray, camera: CameraModel) -> tuple[float, float]:
@@ -163,29 +138,41 @@ LABEL_BOXES = DistanceConfig(edge_sigma_px=1.0, edge_var_per_px=0.0)
 LABEL_BOXES_MOTION = MotionConfig(box_edge_sigma_px=1.0, box_edge_var_per_px=0.0)
 
 
+def single_frame_tracks(dets: Detections) -> Tracks:
+    """Every detection as a track of its own, seen now for the first time."""
+    n = len(dets)
+    idx = np.arange(n, dtype=np.int64)
+    zero = np.zeros(n, np.int64)
+    return Tracks(dets.xyxy, dets.score, dets.class_id, idx, zero, zero + 1, zero, idx)
+
+
 def run_sequence(
     labels: Sequence[KittiObject],
     camera: CameraModel,
     *,
+    classes: Sequence[ScoredClass] = (CARS,),
     box_noise_px: float = 0.0,
     rng: np.random.Generator | None = None,
-    mot: MotAccumulator | None = None,
+    mot: dict[str, MotAccumulator] | None = None,
 ) -> SequenceResult:
-    """Feed one sequence's ground-truth boxes through the chain and pair estimates with truth."""
+    """Feed one sequence's ground-truth boxes through the chain and pair estimates with truth
+    for each scored class; ``mot`` (by class key) accumulates each class's tracking counts."""
     rng = rng or np.random.default_rng(0)
     # The boxes and classes are the annotators', not a detector's: a label is what it says, so
     # the detector's class confusion (data/priors/class_confusion.toml) does not apply, nor does
     # its edge noise law: label boxes are placed to about 1 px (as this figure always assumed;
     # the --box-noise runs keep it, so they show what unmodelled noise does).
     dist = DistanceEstimator(camera, LABEL_BOXES, hypotheses=ClassHypotheses.identity())
+    single = DistanceEstimator(camera, LABEL_BOXES, hypotheses=ClassHypotheses.identity())
     tracker, motion = Tracker(), MotionEstimator(LABEL_BOXES_MOTION)
-    ttc_true = ttc_truth(labels)
+    ttc_true = {c.key: ttc_truth(labels, c) for c in classes}
+    of_kind = {kind: c for c in classes for kind in c.kinds}
     frames: dict[int, list[KittiObject]] = {}
     for o in labels:
         if o.kind != "DontCare":
             frames.setdefault(o.frame, [])
             frames[o.frame].append(o)
-    res = SequenceResult()
+    res = SequenceResult({c.key: ClassResult() for c in classes})
     last = max((o.frame for o in labels), default=-1)
     w, h = camera.width, camera.height
     for fr in range(last + 1):
@@ -203,40 +190,54 @@ def run_sequence(
         states = motion.update(tracks, ranges, t_ns)
         res.chain_ns += time.perf_counter_ns() - t0
         res.frames += 1
-        if mot is not None:
-            _mot_update(mot, objs, tracks)
+        single.reset()
+        alone = single.update(single_frame_tracks(dets), t_ns)
+        for c in classes:
+            cr = res.classes[c.key]
+            counts = label_counts(objs, c)
+            cr.objects_scored += counts["scored"]
+            cr.labels_ignored += counts["ignored"]
+            if mot is not None:
+                _mot_update(mot[c.key], c, objs, tracks)
+        for i, o in enumerate(objs):
+            oc = of_kind.get(o.kind)
+            if oc is not None and oc.is_scored(o) and np.isfinite(alone.distance_m[i]):
+                res.classes[oc.key].distance_single.add(
+                    float(alone.distance_m[i]), o.nearest_face_m
+                )
         for row, di in enumerate(tracks.det_index):
             if di < 0:
                 continue
             o = objs[int(di)]
-            if not is_scored(o):
+            oc = of_kind.get(o.kind)
+            if oc is None or not oc.is_scored(o):
                 continue
-            res.objects_ranged += 1
+            cr = res.classes[oc.key]
+            cr.objects_ranged += 1
             if np.isfinite(ranges.distance_m[row]):
-                res.distance_raw.add(float(ranges.distance_m[row]), o.nearest_face_m)
+                cr.distance_raw.add(float(ranges.distance_m[row]), o.nearest_face_m)
             if np.isfinite(states.distance_m[row]):
-                res.distance.add(float(states.distance_m[row]), o.nearest_face_m)
+                cr.distance.add(float(states.distance_m[row]), o.nearest_face_m)
                 flat, height = baselines(xyxy[int(di)], camera)
                 if np.isfinite(flat):
-                    res.baseline_flat.add(flat, o.nearest_face_m)
-                res.baseline_height.add(height, o.nearest_face_m)
-                res.distance_issue.add(
-                    float(states.distance_m[row]), o.nearest_face_issue_formula_m
-                )
-            truth = ttc_true.get((fr, o.track_id))
+                    cr.baseline_flat.add(flat, o.nearest_face_m)
+                cr.baseline_height.add(height, o.nearest_face_m)
+                cr.distance_issue.add(float(states.distance_m[row]), o.nearest_face_issue_formula_m)
+            truth = ttc_true[oc.key].get((fr, o.track_id))
             if truth is not None and TTC_RANGE_S[0] <= truth <= TTC_RANGE_S[1]:
-                res.ttc.add(float(states.ttc_s[row]), truth)
-        res.objects_scored += sum(1 for o in objs if is_scored(o))
+                cr.ttc.add(float(states.ttc_s[row]), truth)
     return res
 
 
-def _mot_update(mot: MotAccumulator, objs: Sequence[KittiObject], tracks: Any) -> None:
-    veh = [o for o in objs if o.kind in SCORED_KINDS]
-    gt_ids = np.array([o.track_id for o in veh], np.int64)
-    gt_xyxy = np.array([o.xyxy for o in veh], np.float64).reshape(-1, 4)
-    ignore = np.array([not is_scored(o) for o in veh], bool)
-    # Boxes of other classes (and DontCare regions) must not count as false positives either.
-    keep = np.isin(tracks.class_id, [int(c) for c in VEHICLE_CLASSES])
+def _mot_update(
+    mot: MotAccumulator, cls: ScoredClass, objs: Sequence[KittiObject], tracks: Tracks
+) -> None:
+    mine = [o for o in objs if o.kind in cls.kinds or o.kind in cls.ignored_kinds]
+    gt_ids = np.array([o.track_id for o in mine], np.int64)
+    gt_xyxy = np.array([o.xyxy for o in mine], np.float64).reshape(-1, 4)
+    ignore = np.array([not cls.is_scored(o) for o in mine], bool)
+    # Tracks of other classes (and of DontCare regions) must not count as false positives.
+    keep = np.isin(tracks.class_id, [int(c) for c in cls.object_classes])
     mot.update(gt_ids, gt_xyxy, tracks.track_id[keep], tracks.xyxy[keep], ignore=ignore)
 
 
@@ -249,15 +250,40 @@ def kitti_camera(
     )
 
 
+def class_report(r: ClassResult, cls: ScoredClass, mot: MotAccumulator) -> dict[str, Any]:
+    """The report block of one scored class."""
+    return {
+        "kitti_labels": list(cls.kinds),
+        "kitti_labels_ignored": list(cls.ignored_kinds),
+        "distance": binned(r.distance),
+        "distance_per_frame": binned(r.distance_raw),
+        "distance_single_frame": binned(r.distance_single),
+        "distance_vs_issue_formula": binned(r.distance_issue),
+        "baseline_flat_ground": binned(r.baseline_flat),
+        "baseline_height_prior_1_5m": binned(r.baseline_height),
+        "ttc": r.ttc.stats(),
+        "tracking": mot.summary().to_dict(),
+        "coverage": {
+            "scored_objects": r.objects_scored,
+            "ranged_by_confirmed_tracks": r.objects_ranged,
+            "ignored_labels": r.labels_ignored,
+        },
+    }
+
+
 def evaluate(
     root: str | Path,
     sequences: Iterable[str] | None = None,
     *,
+    classes: Sequence[str] = ("car",),
     box_noise_px: float = 0.0,
     seed: int = 0,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Run the evaluation over ``root/label_02/*.txt`` and return the JSON-ready report."""
+    """Run the evaluation over ``root/label_02/*.txt`` and return the JSON-ready report: one
+    block per class of ``classes`` (keys ``cars``, ``pedestrians``, ``cyclists``). With cars
+    among them, the cars' block is also at the top level, as the report always had it."""
+    scored = parse_classes(",".join(classes))
     root = Path(root)
     label_dir = root / "label_02"
     if not label_dir.is_dir():
@@ -268,9 +294,9 @@ def evaluate(
         msg = f"no label files in {label_dir}"
         raise DataFormatError(msg)
     rng = np.random.default_rng(seed)
-    total = SequenceResult()
-    mot = MotAccumulator()
-    per_seq = []
+    total = SequenceResult({c.key: ClassResult() for c in scored})
+    mot = {c.key: MotAccumulator() for c in scored}
+    per_seq: dict[str, list[dict[str, Any]]] = {c.key: [] for c in scored}
     iterator: Iterable[str] = seqs
     if progress:
         from tqdm import tqdm
@@ -279,35 +305,40 @@ def evaluate(
     for s in iterator:
         cam = kitti_camera(root / "calib" / f"{s}.txt")
         labels = load_tracking_labels(label_dir / f"{s}.txt")
-        seq_mot = MotAccumulator()
-        r = run_sequence(labels, cam, box_noise_px=box_noise_px, rng=rng, mot=seq_mot)
-        mot.merge(seq_mot)
-        total.add(r)
-        per_seq.append(
-            {
-                "sequence": s,
-                "frames": r.frames,
-                "distance": r.distance.stats(),
-                "ttc": r.ttc.stats(),
-                "tracking": seq_mot.summary().to_dict(),
-            }
+        seq_mot = {c.key: MotAccumulator() for c in scored}
+        r = run_sequence(
+            labels, cam, classes=scored, box_noise_px=box_noise_px, rng=rng, mot=seq_mot
         )
-    return {
+        total.add(r)
+        for c in scored:
+            mot[c.key].merge(seq_mot[c.key])
+            cr = r.classes[c.key]
+            per_seq[c.key].append(
+                {
+                    "sequence": s,
+                    "frames": r.frames,
+                    "distance": cr.distance.stats(),
+                    "ttc": cr.ttc.stats(),
+                    "tracking": seq_mot[c.key].summary().to_dict(),
+                }
+            )
+    blocks = {
+        c.key: {
+            **class_report(total.classes[c.key], c, mot[c.key]),
+            "per_sequence": per_seq[c.key],
+        }
+        for c in scored
+    }
+    report: dict[str, Any] = {
         "dataset": str(root),
         "sequences": seqs,
+        "classes": [c.name for c in scored],
         "box_noise_px": box_noise_px,
         "seed": seed,
-        "distance": _binned(total.distance),
-        "distance_per_frame": _binned(total.distance_raw),
-        "distance_vs_issue_formula": _binned(total.distance_issue),
-        "baseline_flat_ground": _binned(total.baseline_flat),
-        "baseline_height_prior_1_5m": _binned(total.baseline_height),
-        "ttc": total.ttc.stats(),
-        "tracking": mot.summary().to_dict(),
-        "coverage": {
-            "scored_objects": total.objects_scored,
-            "ranged_by_confirmed_tracks": total.objects_ranged,
-        },
-        "chain_us_per_frame": round(total.chain_ns / max(total.frames, 1) / 1e3, 1),
-        "per_sequence": per_seq,
     }
+    if CARS.key in blocks:
+        legacy = {k: v for k, v in blocks[CARS.key].items() if not k.startswith("kitti_labels")}
+        report.update(legacy)
+    report.update(blocks)
+    report["chain_us_per_frame"] = round(total.chain_ns / max(total.frames, 1) / 1e3, 1)
+    return report

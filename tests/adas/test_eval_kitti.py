@@ -2,8 +2,9 @@
 
 Runs ``adas eval kitti-tracking`` on every shared sequence (about 4 s each way). Targets from
 issue 2: distance median |rel| <= 5 % and p90 <= 15 % per range bin, TTC median <= 10 %. The
-40-60 m bin measures 5.1 % on all sequences (6.4 % on 0006-0010, held out from tuning): it is
-asserted at 5.5 % here and the gap is tracked, not hidden (see README, "Accuracy").
+40-60 m bin measures 5.2 % on all sequences (5.1 % before pedestrian pitch anchors took their
+kerb offset, issue 19; 6.5 % on 0006-0010, held out from tuning): it is asserted at 5.5 % here
+and the gap is tracked, not hidden (see README, "Accuracy").
 """
 
 from __future__ import annotations
