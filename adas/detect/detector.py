@@ -30,7 +30,7 @@ from adas.detect.session import OnnxSession
 from adas.detect.tiling import Layout, band_rows, merge_tiles, plan_layout
 from adas.errors import ContractError
 from adas.preprocess import Normalize, Preprocessor
-from adas.types import Detections, FloatArray, Frame, IntArray, ObjectClass, PixelFormat
+from adas.types import Detections, Frame, IntArray, ObjectClass, PixelFormat
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
@@ -273,10 +273,10 @@ class Detector:
 
     def _finish(
         self,
-        xyxy: FloatArray,
-        score: FloatArray,
+        xyxy: np.ndarray,
+        score: np.ndarray,
         cls: IntArray,
-        extra: tuple[FloatArray, FloatArray, IntArray],
+        extra: tuple[np.ndarray, np.ndarray, IntArray],
     ) -> Detections:
         """Riders fused with their two-wheeler (partners from both passes), then each class's
         own threshold, then class-aware NMS once more."""
@@ -304,7 +304,7 @@ class Detector:
         xyxy: np.ndarray,
         score: np.ndarray,
         label: np.ndarray,
-    ) -> tuple[FloatArray, FloatArray, IntArray]:
+    ) -> tuple[np.ndarray, np.ndarray, IntArray]:
         """Decoded rows -> the candidates in image pixels (class floors of the candidates,
         tiles merged, class-aware NMS), in descending score."""
         cls, known = coco.map_labels(label, coco.coco_to_adas)

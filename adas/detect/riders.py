@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.types import FloatArray, IntArray, ObjectClass
+from adas.types import IntArray, ObjectClass
 
 TWO_WHEELERS = (int(ObjectClass.BICYCLE), int(ObjectClass.MOTORCYCLE))
 
@@ -69,7 +69,7 @@ class RiderRule:
 
 
 def rider_pairs(
-    xyxy: FloatArray, score: FloatArray, class_id: IntArray, rule: RiderRule = RiderRule()
+    xyxy: np.ndarray, score: np.ndarray, class_id: IntArray, rule: RiderRule = RiderRule()
 ) -> list[tuple[int, int]]:
     """(person row, two-wheeler row) of every rider and the vehicle they ride; rows with a
     non-finite box take no part."""
@@ -108,13 +108,13 @@ def rider_pairs(
 
 
 def fuse_riders(
-    xyxy: FloatArray,
-    score: FloatArray,
+    xyxy: np.ndarray,
+    score: np.ndarray,
     class_id: IntArray,
-    thresholds: FloatArray,
+    thresholds: np.ndarray,
     partner_only: np.ndarray | None = None,
     rule: RiderRule = RiderRule(),
-) -> tuple[FloatArray, FloatArray, IntArray]:
+) -> tuple[np.ndarray, np.ndarray, IntArray]:
     """Candidates -> detections: every rider and the two-wheeler they ride made one box (the
     union, the vehicle's class, the higher score), then each class's score threshold
     (``thresholds``, indexed by class).

@@ -35,8 +35,8 @@ import numpy as np
 from adas.detect import classes as coco
 from adas.detect.nms import nms
 from adas.detect.riders import TWO_WHEELERS
-from adas.track import iou_matrix
-from adas.types import FloatArray, IntArray
+from adas.detect.tiling import iou
+from adas.types import IntArray
 
 if TYPE_CHECKING:
     from adas.detect.detector import Detector, PreparedInput
@@ -90,12 +90,12 @@ def plan_cells(
 
 
 def rescore(
-    xyxy: FloatArray,
+    xyxy: np.ndarray,
     class_id: IntArray,
     looked: np.ndarray,
-    second: tuple[FloatArray, FloatArray, IntArray],
+    second: tuple[np.ndarray, np.ndarray, IntArray],
     iou_min: float,
-) -> tuple[FloatArray, FloatArray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """New boxes and scores of the rows ``looked`` (indices into ``xyxy``): the best second-
     pass detection of the row's class at IoU >= ``iou_min``; score 0 where none is."""
     sx, ss, sc = second
@@ -103,9 +103,9 @@ def rescore(
     scores = np.zeros(len(looked), np.float32)
     if not len(sx) or not len(looked):
         return boxes, scores
-    iou = iou_matrix(boxes.astype(np.float64), np.asarray(sx, np.float64))
+    overlap = iou(boxes.astype(np.float64), np.asarray(sx, np.float64))
     same = class_id[looked][:, None] == sc[None, :]
-    cand = np.where(same & (iou >= iou_min), ss[None, :], -1.0)
+    cand = np.where(same & (overlap >= iou_min), ss[None, :], -1.0)
     best = cand.argmax(axis=1)
     hit = cand[np.arange(len(looked)), best] >= 0.0
     boxes[hit] = sx[best[hit]]
@@ -113,14 +113,14 @@ def rescore(
     return boxes, scores
 
 
-def partners(second: tuple[FloatArray, FloatArray, IntArray]) -> np.ndarray:
+def partners(second: tuple[np.ndarray, np.ndarray, IntArray]) -> np.ndarray:
     """Rows of the second pass that are two-wheelers (rider-fusion partners)."""
     return np.flatnonzero(np.isin(second[2], TWO_WHEELERS))
 
 
 def second_look(
-    det: Detector, prepared: PreparedInput, xyxy: FloatArray, score: FloatArray, cls: IntArray
-) -> tuple[FloatArray, FloatArray, IntArray, tuple[FloatArray, FloatArray, IntArray]]:
+    det: Detector, prepared: PreparedInput, xyxy: np.ndarray, score: np.ndarray, cls: IntArray
+) -> tuple[np.ndarray, np.ndarray, IntArray, tuple[np.ndarray, np.ndarray, IntArray]]:
     """Uncertain candidates re-scored on crops at a higher resolution (one more model run,
     only when there are some); returns the rows and the second pass's two-wheelers."""
     cfg = det.config
@@ -157,7 +157,7 @@ def second_look(
 
 def _run_cells(
     det: Detector, prepared: PreparedInput, cells: list[Cell]
-) -> tuple[FloatArray, FloatArray, IntArray]:
+) -> tuple[np.ndarray, np.ndarray, IntArray]:
     """The model on ``cells`` packed in one input: ADAS-class boxes in image pixels."""
     assert prepared.image is not None
     fmt, (w, h) = prepared.pixel_format, prepared.layout.image_wh

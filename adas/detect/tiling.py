@@ -132,6 +132,14 @@ def _inter(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (N x 4) with every box of ``b`` (M x 4): N x M."""
+    inter = _inter(a, b)
+    union = _area(a)[:, None] + _area(b)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(union > 0, inter / union, 0.0)
+
+
 def _area(a: np.ndarray) -> np.ndarray:
     return np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
 
