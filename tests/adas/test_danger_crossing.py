@@ -84,6 +84,23 @@ def test_corridor_interval_exact_values() -> None:
     assert t_out.tolist() == [2.25, pytest.approx(1.35, abs=1e-12), INF]
 
 
+def test_corridor_interval_matches_stepping_the_motion() -> None:
+    # Random targets stepped at 1 ms: part of the body inside exactly between t_in and t_out.
+    rng = np.random.default_rng(3)
+    o, u = rng.uniform(-8.0, 8.0, 300), rng.uniform(-3.0, 3.0, 300)
+    h, half = rng.uniform(0.2, 1.0, 300), rng.uniform(0.8, 1.5, 300)
+    t_in, t_out = corridor_interval(o, u, h, enter_half_m=half, exit_half_m=half)
+    t = np.arange(0.0, 20.0, 1e-3)
+    for i in range(300):
+        inside = np.abs(o[i] + u[i] * t) <= half[i] + h[i]
+        if not inside.any():
+            assert t_in[i] == INF or t_in[i] > 20.0
+            continue
+        first, last = t[inside][0], t[inside][-1]
+        assert t_in[i] == pytest.approx(first, abs=1.1e-3)
+        assert (t_out[i] > 20.0) if last == t[-1] else t_out[i] == pytest.approx(last, abs=1.1e-3)
+
+
 def test_ego_interval_exact_values() -> None:
     # 20 m at 10 m/s, range to +-0.5 m (2 sigma: 1 m): front at the target after 19 m at the
     # earliest; rear past it after 20 + 1 + 4.8 (ego) + 0.84 (target) m at the latest.
