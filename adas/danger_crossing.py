@@ -28,6 +28,12 @@ when not closing: the ego never gets there).
 count (a drift that far ahead is not a threat yet), and an exit later than that is not relied
 on (a car changing into our lane stops there; only a crossing within the horizon is known to
 end).
+
+**Margins.** The range sigma widens the ego's interval (above). The lateral velocity's sigma
+enters through its band (:func:`lateral_speeds`): a target coming in moves at the slow end of
+its ``sigmas``-sigma interval (and not at all inside the deadband), so its entry and its exit
+are both the latest its estimate allows: noise does not bring it in early (the false cut-ins
+the band was made against), and it is not taken to be across before it surely is.
 """
 
 from __future__ import annotations
