@@ -5,12 +5,14 @@ predicted from speed and yaw rate at constant curvature (``kappa = yaw_rate / sp
 wide as the ego vehicle plus a margin, as long as the stopping distance plus a time horizon.
 An object is
 
-* ``IN_PATH`` when the part of it nearest to the path lies inside the swept width now, or will
-  when the ego vehicle arrives (its lateral velocity over the time to get there, at most the
-  horizon): a car cutting in is a threat before it arrives, one turning out stops being one.
-  Inside means inside by ``offset_range_sigmas`` of the offset error its range error causes
-  (``|lateral / d - kappa d| sigma_d``: on a curve a car ranged short on its bearing sits
-  nearer the predicted path than it is);
+* ``IN_PATH`` when the time it is in the swept width overlaps the time the ego vehicle
+  occupies its longitudinal position (from the front bumper's arrival until the ego has
+  passed it; :mod:`adas.danger_crossing`), its lateral velocity bounded by what its class can
+  do and trusted for the horizon: a car cutting in or a pedestrian walking in before we pass
+  is a threat before it arrives; a car turning out or a pedestrian who will be across before
+  we arrive is none. Inside means inside by ``offset_range_sigmas`` of the offset error its
+  range error causes (``|lateral / d - kappa d| sigma_d``: on a curve a car ranged short on
+  its bearing sits nearer the predicted path than it is);
 * ``ADJACENT`` when it is within one lane width of the swept area, now or predicted;
 * ``OUTSIDE`` otherwise, beyond the zone's length, or when it cannot be a threat at all:
   no ground contact (the bottom of its box, placed at its range, is far above the road:
@@ -30,6 +32,12 @@ the ego vehicle needs to avoid it, and the time headway:
   the required deceleration above, the thresholds of each level; ``CAUTION`` when the time
   headway is below about 1 s; ``NONE`` otherwise. The required deceleration and the headway
   of every row are columns of the output, for the control stage.
+* a new track (its range rate rests on a few range differences) raises no warning or brake
+  level for ``min_track_age_s``, unless holding it back for the rest of that time would leave
+  the collision unavoidable (:func:`adas.kinematics.unavoidable_after`: the need once the
+  brakes act after the wait and the brake latency exceeds ``[vehicle] max_decel_mps2``): an
+  object appearing from behind an obstruction is held no longer than avoidance allows. A
+  track on its first frame here is always held, so a one-frame ghost raises nothing.
 
 The thresholds are in ``data/config/default.toml`` ``[danger]`` with their sources.
 """
@@ -44,11 +52,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from adas.danger_crossing import (
+    bound_lateral_velocity,
+    class_speed_limits,
+    corridor_interval,
+    ego_interval,
+    intervals_overlap,
+    lateral_speeds,
+)
 from adas.errors import ConfigError, ContractError
-from adas.kinematics import VehicleConfig, required_decel
+from adas.kinematics import VehicleConfig, required_decel, unavoidable_after
 from adas.params import param, validate
 from adas.priors import SizePriors
-from adas.types import DangerLevel, EgoState, FloatArray, ObjectStates, Tracks, Zone
+from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
@@ -61,6 +77,7 @@ class DangerConfig:
     """Parameters of the danger stage. Defaults and their sources: data/config/default.toml."""
 
     ego_width_m: float = param(1.9, lo=0.5, hi=4.0, unit="m")
+    ego_length_m: float = param(4.8, lo=1.0, hi=30.0, unit="m")
     path_margin_m: float = param(0.2, lo=0.0, hi=2.0, unit="m")
     lane_width_m: float = param(3.5, lo=2.0, hi=6.0, unit="m")
     horizon_s: float = param(3.0, lo=0.5, hi=10.0, unit="s")
@@ -70,6 +87,10 @@ class DangerConfig:
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
     lateral_velocity_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     offset_range_sigmas: float = param(2.0, lo=0.0, hi=10.0)
+    arrival_range_sigmas: float = param(2.0, lo=0.0, hi=10.0)
+    max_lateral_speed_pedestrian_mps: float = param(6.0, lo=0.5, hi=15.0, unit="m/s")
+    max_lateral_speed_cyclist_mps: float = param(12.5, lo=1.0, hi=30.0, unit="m/s")
+    max_lateral_speed_vehicle_mps: float = param(28.0, lo=1.0, hi=100.0, unit="m/s")
     max_ground_clearance_m: float = param(2.0, lo=0.5, hi=10.0, unit="m")
     plausible_size_ratio: float = param(2.5, lo=1.2, hi=10.0)
     latch_frames: int = param(3, lo=1, hi=100)
@@ -124,6 +145,15 @@ class DangerAssessor:
         self._grounded: dict[int, int] = {}  # track id -> grounded frames since it latched
         self._born_ns: dict[int, int] = {}  # track id -> first time seen
         self._warned: set[int] = set()  # track ids at WARNING or above on the last frame
+        cfg = self.config
+        self._speed_limit = class_speed_limits(
+            pedestrian_mps=cfg.max_lateral_speed_pedestrian_mps,
+            cyclist_mps=cfg.max_lateral_speed_cyclist_mps,
+            vehicle_mps=cfg.max_lateral_speed_vehicle_mps,
+        )
+        # Length of each class [m], its longest side (the car's where the class has none), so
+        # the ego's interval covers an object whichever way it faces.
+        self._length = np.nan_to_num(self.priors.length, nan=self.priors.length[ObjectClass.CAR])
 
     def zone_length_m(self, speed_mps: float) -> float:
         cfg = self.config
@@ -172,29 +202,20 @@ class DangerAssessor:
         half_w = self._half_widths(tracks)
         closing = np.maximum(-np.nan_to_num(objects.range_rate_mps, nan=0.0), 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_arrive = np.where(closing > 0, x / closing, np.inf)
-        t_pred = np.minimum(np.nan_to_num(t_arrive, nan=np.inf), cfg.horizon_s)
-        # Lateral velocity beyond its noise (a deadband), so a filter's jitter neither pulls a
-        # parked car into the path nor pushes a lead car out of it. Coming in, the band is at
-        # least lateral_velocity_sigmas times the estimate's own sigma (young and distant
-        # tracks: lateral = range x bearing, and range errors leak into it); going out, the
-        # deadband alone, so a lead turning out leaves the path as soon as its motion shows.
-        # (Our own turning is not in the lateral velocity: motion takes it as a known input.)
-        vy = np.nan_to_num(objects.lateral_velocity_mps, nan=0.0)
+            t_reach = np.where(closing > 0, x / closing, np.inf)  # constant closing speed
+        t_pred = np.minimum(np.nan_to_num(t_reach, nan=np.inf), cfg.horizon_s)
+        # The lateral velocity bounded by what the class can do, beyond its noise: coming in
+        # by a wider band than going out (adas.danger_crossing.lateral_speeds).
+        cls = np.clip(np.asarray(tracks.class_id, np.int64), 0, len(self._speed_limit) - 1)
+        vy = bound_lateral_velocity(objects.lateral_velocity_mps, self._speed_limit[cls])
+        v_in, v_out = lateral_speeds(
+            vy, objects.sigma_lateral_velocity_mps, deadband_mps=cfg.lateral_velocity_deadband_mps,
+            sigmas=cfg.lateral_velocity_sigmas,
+        )  # fmt: skip
         offset_now = objects.lateral_m - path_y
         inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
         half_zone = 0.5 * cfg.ego_width_m + cfg.path_margin_m
-
-        def predicted(band: FloatArray | float) -> FloatArray:
-            v_out = np.sign(vy) * np.maximum(np.abs(vy) - band, 0.0)
-            return np.asarray(offset_now + v_out * t_pred)
-
-        sig_vy = np.nan_to_num(np.asarray(objects.sigma_lateral_velocity_mps), nan=np.inf)
-        far_band = np.maximum(
-            cfg.lateral_velocity_deadband_mps, cfg.lateral_velocity_sigmas * sig_vy
-        )
-        offset_in, offset_out = predicted(far_band), predicted(cfg.lateral_velocity_deadband_mps)
-        inner_pred = np.abs(offset_in) - half_w
+        inner_pred = np.abs(offset_now + v_in * t_pred) - half_w
         # A range error moves the object against the path: its lateral is bearing x range and
         # the path's offset there kappa x^2 / 2, so d(offset)/d(range) = lateral / x - kappa x
         # (a parked car 50 m ahead on the outer verge of a 150 m curve, ranged 10 % short,
@@ -205,14 +226,21 @@ class DangerAssessor:
             slope = np.abs(np.asarray(objects.lateral_m) / np.maximum(x, 1e-3) - kappa * x)
             sig_off = np.nan_to_num(slope * sig_d, nan=np.inf)
         margin = cfg.offset_range_sigmas * sig_off
-        # Cutting in: clear now, inside when we get there. Turning out: inside now, moving
-        # away and clear by then. Otherwise where it is now decides.
+        # In path when the time the target is in the corridor overlaps the time the ego
+        # occupies its longitudinal position (adas.danger_crossing): a car cutting in or a
+        # pedestrian walking in before we have passed is a threat before it arrives; a car
+        # turning out or a pedestrian who will be across before we arrive is none. Inside
+        # now, it leaves at its deadband speed; outside, it comes in at its far-band speed.
         inside_now = inner_now + margin <= half_zone
-        entering = ~(inner_now <= half_zone) & (inner_pred + margin <= half_zone)
-        leaving = (np.abs(offset_out) - half_w > half_zone) & (
-            np.abs(offset_out) > np.abs(offset_now)
-        )
-        inside = entering | (inside_now & ~leaving)
+        t_in, t_out = corridor_interval(
+            offset_now, np.where(inside_now, v_out, v_in), half_w,
+            enter_half_m=half_zone - margin, exit_half_m=half_zone,
+        )  # fmt: skip
+        t_arrive, t_passed = ego_interval(
+            x, closing, sig_d, range_sigmas=cfg.arrival_range_sigmas,
+            ego_length_m=cfg.ego_length_m, target_length_m=self._length[cls],
+        )  # fmt: skip
+        inside = intervals_overlap(t_in, t_out, t_arrive, t_passed, horizon_s=cfg.horizon_s)
         in_length = x <= self.zone_length_m(v)
         # Alongside (nearest face behind our front bumper): a matter for side systems, and the
         # box is cut by the image border by then, its lateral estimate unreliable.
@@ -222,11 +250,12 @@ class DangerAssessor:
         zone[in_path] = int(Zone.IN_PATH)
         zone[adjacent] = int(Zone.ADJACENT)
 
+        rate = np.nan_to_num(objects.range_rate_mps, nan=0.0)
+        rel_acc = np.nan_to_num(objects.accel_mps2, nan=0.0)
+        a_ego = float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0
         b = required_decel(
-            d, v, np.nan_to_num(objects.range_rate_mps, nan=0.0),
-            np.nan_to_num(objects.accel_mps2, nan=0.0),
-            float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0,
-            self.vehicle.brake_latency_s, self.vehicle.collision_decel_mps2,
+            d, v, rate, rel_acc, a_ego, self.vehicle.brake_latency_s,
+            self.vehicle.collision_decel_mps2,
         )  # fmt: skip
         b = np.where(in_path, b, 0.0)
         required = b
@@ -243,15 +272,21 @@ class DangerAssessor:
             (DangerLevel.BRAKE_PARTIAL, cfg.partial_ttc_s, cfg.partial_decel_mps2),
             (DangerLevel.WARNING, cfg.warning_ttc_s, cfg.warning_decel_mps2),
         )
-        # A new track's range rate comes from a few range differences: no warning or braking
-        # on it until it has been seen for min_track_age_s.
-        old_enough = self._track_age(tracks, ego.t_ns) >= cfg.min_track_age_s
         # Every level needs a predicted collision: a finite TTC known to its tolerance. The
         # TTC already credits a target's acceleration only where it stands out of its noise
         # (adas.motion), so a high required deceleration on a target that is not closing and
         # whose braking is not established (a cut box, a noisy young track: "partial braking,
         # TTC inf s, required 25 m/s^2" on real dashcam clips) raises no level.
         collision_ahead = real & ttc_known & np.isfinite(ttc)
+        # A new track's range rate comes from a few range differences: held back for
+        # min_track_age_s, unless holding it would leave the collision unavoidable.
+        age = self._track_age(tracks, ego.t_ns)
+        wait = cfg.min_track_age_s - age
+        old_enough = wait <= 0.0
+        for i in np.flatnonzero(in_path & collision_ahead & ~old_enough & (age > 0.0)).tolist():
+            old_enough[i] = unavoidable_after(
+                wait[i], d[i], v, rate[i], rel_acc[i], a_ego, vehicle=self.vehicle
+            )
         # Hysteresis: a track already at WARNING or above keeps WARNING while it closes in,
         # until its TTC and its TTC without the acceleration credit are both, less one sigma,
         # beyond the warning threshold. A TTC estimate wandering around 3.2 s (a 40 km/h

@@ -17,7 +17,7 @@ import numpy as np
 from adas.params import param, validate
 from adas.types import FloatArray
 
-__all__ = ["VehicleConfig", "advance", "required_decel"]
+__all__ = ["VehicleConfig", "advance", "required_decel", "unavoidable_after"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,7 @@ class VehicleConfig:
 
     brake_latency_s: float = param(0.3, lo=0.0, hi=2.0, unit="s")
     collision_decel_mps2: float = param(50.0, lo=10.0, hi=1000.0, unit="m/s^2")
+    max_decel_mps2: float = param(9.0, lo=1.0, hi=15.0, unit="m/s^2")
 
     def __post_init__(self) -> None:
         validate(self, "vehicle")
@@ -88,3 +89,32 @@ def required_decel(
     ok = np.isfinite(d0) & np.isfinite(c0) & np.isfinite(a_t)
     b = np.clip(np.nan_to_num(b, nan=0.0, posinf=collision_decel_mps2), 0.0, collision_decel_mps2)
     return np.where(ok, b, 0.0)
+
+
+def unavoidable_after(
+    wait_s: float,
+    gap_m: float,
+    ego_speed_mps: float,
+    range_rate_mps: float,
+    rel_accel_mps2: float,
+    ego_accel_mps2: float,
+    *,
+    vehicle: VehicleConfig,
+) -> bool:
+    """Would acting only ``wait_s`` from now leave the collision with this target unavoidable?
+
+    Braking that acts ``t`` s from now needs ``b(t)`` (:func:`required_decel` counted from
+    then), which grows with ``t``. The last moment to act is the ``t_last`` at which
+    ``b(brake_latency_s + t_last)`` reaches what the vehicle can brake (``max_decel_mps2``):
+    waiting is safe while ``wait_s <= t_last``, i.e. while
+    ``b(brake_latency_s + wait_s) <= max_decel_mps2``; beyond it, whatever can still be
+    avoided is avoided only by acting now. (72 km/h towards a child standing 30 m ahead with
+    0.3 s of latency: 8.3 m/s^2 now, 11.1 m/s^2 after another 0.3 s: waiting costs it.)
+    Non-finite inputs need nothing (False).
+    """
+    wait = max(wait_s, 0.0) if math.isfinite(wait_s) else 0.0
+    need = required_decel(
+        np.array([gap_m]), ego_speed_mps, np.array([range_rate_mps]), np.array([rel_accel_mps2]),
+        ego_accel_mps2, vehicle.brake_latency_s + wait, vehicle.collision_decel_mps2,
+    )  # fmt: skip
+    return bool(need[0] > vehicle.max_decel_mps2)
