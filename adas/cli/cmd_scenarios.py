@@ -22,7 +22,9 @@ from adas.cli.common import (
     summary_stream,
 )
 
-SUITE_CHOICES = ("nhtsa", "ncap", "r152", "false-reaction", "all")
+SUITE_CHOICES = (
+    "nhtsa", "ncap", "r152", "false-reaction", "vru", "motorcycle", "headon", "crossing", "all",
+)  # fmt: skip
 
 MAX_SEEDS = 10_000  # a guard against a typo such as 0-1000000 (hours x 10^6)
 # --box-error-time bounds: about a camera frame (shorter is white noise) to an hour (a constant).

@@ -18,7 +18,8 @@ front meets (the head-on sum, the crossing target's own speed not counted, the r
 difference), which is what the protocols' impact-speed limits and their mitigation (relative
 speed reduction) are stated in. The true time to collision, for the warning's judgement, is the
 first time the footprints would overlap with the ego holding its speed and path and each target
-its speed, heading and lane change, found on a ``TTC_STEP_S`` grid up to ``TTC_HORIZON_S``.
+its heading, lane change and speed schedule (or its current acceleration until it stops, as
+the road-aligned true TTC), found on a ``TTC_STEP_S`` grid up to ``TTC_HORIZON_S``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from adas.types import FloatArray
 __all__ = [
     "TTC_HORIZON_S", "TTC_STEP_S", "EgoPath", "Mover", "contact", "crossing_start",
     "footprint_distance", "lane_offset", "overlap", "predicted_contact", "rect_corners",
-    "target_poses",
+    "target_poses", "travel",
 ]  # fmt: skip
 
 TTC_STEP_S = 0.02  # time grid of the predicted contact (the true TTC of these scenarios)
@@ -86,8 +87,16 @@ class _Spec(Protocol):
     def lane_change_s(self) -> float: ...
 
 
+class _Profile(Protocol):
+    @property
+    def t_s(self) -> tuple[float, ...]: ...
+    @property
+    def v_mps(self) -> tuple[float, ...]: ...
+
+
 class Mover(Protocol):
-    """What these functions need of a target: position, speed along its heading, heading."""
+    """What these functions need of a target: position, speed along its heading, heading, its
+    scheduled speed profile (or None) and its acceleration now."""
 
     s: float
     v: float
@@ -96,6 +105,28 @@ class Mover(Protocol):
 
     @property
     def spec(self) -> _Spec: ...
+    @property
+    def profile(self) -> _Profile | None: ...
+    def accel(self, t: float) -> float: ...
+
+
+def travel(o: Mover, t_s: float, tau: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Distance along its heading and speed of ``o`` at ``t_s + tau`` (``tau`` an increasing
+    grid from 0): its speed schedule if it has one (trapezoids on the grid), else its current
+    acceleration held until it stops (as :func:`adas.scenarios.kinematics.true_ttc`)."""
+    if o.profile is not None:
+        v = np.interp(t_s + tau, o.profile.t_s, o.profile.v_mps)
+        v[0] = o.v
+        dist = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * np.diff(tau))])
+        return dist, v
+    a = o.accel(t_s)
+    v = o.v + a * tau
+    dist = o.v * tau + 0.5 * a * tau * tau
+    if a < 0.0:
+        stop = v < 0.0
+        dist = np.where(stop, 0.5 * o.v * o.v / -a, dist)
+        v = np.maximum(v, 0.0)
+    return dist, v
 
 
 def lane_offset(spec: _Spec, t_s: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -113,17 +144,19 @@ def lane_offset(spec: _Spec, t_s: FloatArray) -> tuple[FloatArray, FloatArray]:
 def target_poses(
     o: Mover, t_s: float, tau: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Rear-face centre x, y, heading and velocity x, y of ``o`` at times ``t_s + tau``, its
-    speed held (constant-velocity prediction; exact for ``tau = 0``)."""
+    """Rear-face centre x, y, heading and velocity x, y of ``o`` at times ``t_s + tau``
+    (``tau`` an increasing grid from 0): along its heading as :func:`travel`, plus its lane
+    change."""
     tau = np.asarray(tau, np.float64)
     ch, sh = math.cos(o.heading), math.sin(o.heading)
     lc0 = lane_offset(o.spec, np.array([t_s]))[0][0]
     lc, rate = lane_offset(o.spec, t_s + tau)
-    vx = np.full_like(tau, o.v * ch)
-    vy = o.v * sh + rate
-    x = o.s + o.v * ch * tau
-    y = o.d + o.v * sh * tau + (lc - lc0)
-    moving = (o.v > 0.0) | (rate != 0.0)
+    dist, v = travel(o, t_s, tau)
+    vx = v * ch
+    vy = v * sh + rate
+    x = o.s + dist * ch
+    y = o.d + dist * sh + (lc - lc0)
+    moving = (v > 0.0) | (rate != 0.0)
     phi = np.where(moving, np.arctan2(vy, vx), o.heading)
     return x, y, phi, vx, vy
 
