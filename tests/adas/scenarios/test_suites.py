@@ -209,7 +209,9 @@ def test_summary_json_and_html(tmp_path: Path) -> None:
     assert "series" not in back["results"][0] and back["failed"] == 1
     write_report(results, tmp_path / "out.html")
     page = (tmp_path / "out.html").read_text()
-    assert page.count("<svg") == 2  # one plot per scenario
+    # one plot per scenario and one per family (nhtsa/lvs, r152/moving), grouped by protocol
+    assert page.count("<svg") == 4
+    assert "Protocol: nhtsa" in page and "r152 / moving: 1 of 1 trials passed" in page
     assert "nhtsa/lvs (FAILED)" in page and "<table>" in page
 
 
