@@ -33,7 +33,8 @@ import numpy as np
 from adas.types import FloatArray
 
 __all__ = [
-    "TTC_HORIZON_S", "TTC_STEP_S", "EgoPath", "Mover", "contact", "crossing_start",
+    "TTC_HORIZON_S", "TTC_STEP_S", "EgoPath", "Mover", "contact", "crossing_start", "ego_pose",
+    "finite_or_none",
     "footprint_distance", "lane_offset", "overlap", "predicted_contact", "rect_corners",
     "target_poses", "travel",
 ]  # fmt: skip
@@ -202,6 +203,18 @@ def footprint_distance(a: FloatArray, b: FloatArray) -> float:
         return 0.0
     ea, eb = np.roll(a, -1, 0), np.roll(b, -1, 0)
     return float(min(_point_segment(a, b, eb).min(), _point_segment(b, a, ea).min()))
+
+
+def ego_pose(path: EgoPath | None, s_e: float) -> tuple[float, float, float]:
+    """World pose of the ego's front-bumper centre at arc length ``s_e`` (no path: (s, 0, 0))."""
+    if path is None:
+        return s_e, 0.0, 0.0
+    x, y, psi = path.pose(s_e)
+    return float(x), float(y), float(psi)
+
+
+def finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _ego_poses(

@@ -6,7 +6,9 @@ object has a road position ``s`` (arc length of its rear-face centre), a lateral
 (left positive) and a heading along the road, turned by ``atan(d' / s')`` while it changes
 lane. The ego front bumper is at ``s_e``, ``d = 0``. The road may have a vertical profile
 (``ScenarioSpec.road_profile``, :mod:`adas.scenarios.road`): objects and the ego stand on it,
-pitched by its grade, and a crest hides what lies behind it. Time advances in 10 ms steps;
+pitched by its grade, and a crest hides what lies behind it. With ``footprint_contact``
+(issue 19, :mod:`adas.scenarios.motion`) targets may move at any heading, the ego may turn,
+and contact is footprint overlap. Time advances in 10 ms steps;
 speeds change at the step's mean acceleration (exact for linear ramps) and a stop inside a
 step is exact.
 
@@ -41,7 +43,14 @@ from adas.scenarios.camera_sim import FRAME_NS, CameraSim, SensorModel
 from adas.scenarios.kinematics import STEP_NS, BrakeActuator, advance, smoothstep, true_ttc
 from adas.scenarios.measured_camera import MeasuredCameraSim, MeasuredSensor
 from adas.scenarios.metrics import trial_events
-from adas.scenarios.motion import EgoPath, Mover, contact, predicted_contact
+from adas.scenarios.motion import (
+    EgoPath,
+    Mover,
+    contact,
+    ego_pose,
+    finite_or_none,
+    predicted_contact,
+)
 from adas.scenarios.profile import SpeedProfile
 from adas.scenarios.road import RoadProfile, corners_in_ego, hidden_below_rows, road_pose
 from adas.scenarios.trial_world import TrialWorld
@@ -202,18 +211,6 @@ class _Obj:
             self.d_travel += dist * math.sin(self.heading)
 
 
-def _ego_pose(path: EgoPath | None, s_e: float) -> tuple[float, float, float]:
-    """World pose of the ego's front-bumper centre (straight road: (s, 0, 0))."""
-    if path is None:
-        return s_e, 0.0, 0.0
-    x, y, psi = path.pose(s_e)
-    return float(x), float(y), float(psi)
-
-
-def _finite(x: float) -> float | None:
-    return x if math.isfinite(x) else None
-
-
 @dataclass
 class Trial:
     """Raw outcome of one trial (the suites judge it) and its per-frame time series."""
@@ -275,7 +272,7 @@ def simulate(
         less ``tau``)."""
         if foot:
             ttc_f = predicted_contact(movers, t, s_e, v_e, path, lw, colliding)
-            pose = _ego_pose(path, s_e)
+            pose = ego_pose(path, s_e)
             gaps = contact(movers, t, pose, v_e, lw, colliding)[2]
             return (gaps[0] if gaps else math.nan), max(ttc_f - tau, 0.0)
         ttcs = [
@@ -298,7 +295,9 @@ def simulate(
             ego = EgoState(t_ns=tf, speed_mps=v_told, yaw_rate_rps=v_e * curv, accel_mps2=-decel)
             if objs:
                 s_now, pitch = s_e + v_e * tau, pitch0 + k_pitch * decel
-                pose = None if path is None else _ego_pose(path, s_now)
+                pose = None if path is None else ego_pose(path, s_now)
+                if pose is not None:  # on the profile: the station under the ego (approx.)
+                    s_now = pose[0]
                 corners = corners_in_ego(
                     objs, s_now, kappa, tau, road, spec.ego_length_m, ego_pose=pose
                 )
@@ -351,7 +350,7 @@ def simulate(
                     ego_impact = v_e0 + f * (v_e - v_e0)
                     collided = True
         if foot:
-            pose = _ego_pose(path, s_e)
+            pose = ego_pose(path, s_e)
             hit, speed, gaps = contact(movers, t + dt, pose, v_e, lw, colliding)
             min_gap = min(min_gap, gaps[0]) if gaps else min_gap
             if hit >= 0:
@@ -390,7 +389,8 @@ def simulate(
         "end": end,
         "duration_s": (k + 1) * dt,
         "frames": frame,
-        "first_visible_time_s": None if first_seen is None else series["t"][first_seen],
-        "first_visible_ttc_s": None if first_seen is None else _finite(series["ttc"][first_seen]),
     }
+    i = first_seen  # the field of view: when the target was first on the image, not hidden
+    metrics["first_visible_time_s"] = None if i is None else series["t"][i]
+    metrics["first_visible_ttc_s"] = None if i is None else finite_or_none(series["ttc"][i])
     return Trial(metrics, series)
