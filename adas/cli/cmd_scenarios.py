@@ -1,6 +1,7 @@
 """``adas scenarios``: the closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152,
-false reactions) run through the real chain and judged against their protocols; a table on the
-terminal, the results as JSON (``--json``) and an HTML page with plots (``--report``)."""
+pedestrians, cyclists, motorcycles, crossing and head-on cars, false reactions) run through the
+real chain and judged against their protocols; a table on the terminal, the results as JSON
+(``--json``) and an HTML page with plots (``--report``)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def add_parser(sub: Any) -> None:
     """``scenarios`` under the top-level subparsers ``sub``."""
     sc = sub.add_parser(
         "scenarios",
-        help="closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152, false reactions)",
+        help="closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152, VRUs, false "
+        "reactions)",
         description=SCENARIOS_DESCRIPTION,
         formatter_class=HelpFormatter,
     )
