@@ -197,9 +197,10 @@ def _point_segment(p: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
     return np.asarray(np.hypot(*(p[:, None] - q).transpose(2, 0, 1)), np.float64)
 
 
-def footprint_distance(a: FloatArray, b: FloatArray) -> float:
-    """Clearance between two footprints (4 x 2 corners each): 0 if they overlap."""
-    if overlap(a[None], b[None])[0]:
+def footprint_distance(a: FloatArray, b: FloatArray, touching: bool | None = None) -> float:
+    """Clearance between two footprints (4 x 2 corners each): 0 if they overlap (``touching``,
+    when the caller already knows)."""
+    if touching if touching is not None else overlap(a[None], b[None])[0]:
         return 0.0
     ea, eb = np.roll(a, -1, 0), np.roll(b, -1, 0)
     return float(min(_point_segment(a, b, eb).min(), _point_segment(b, a, ea).min()))
@@ -250,20 +251,25 @@ def predicted_contact(
 def contact(
     objs: list[Mover], t_s: float, ego_pose: tuple[float, float, float], v_e: float,
     ego_lw: tuple[float, float], colliding: list[bool],
-) -> tuple[int, float, list[float]]:  # fmt: skip
+) -> tuple[int, float, float]:  # fmt: skip
     """Index of the first target whose footprint overlaps the ego's now (-1: none), the impact
-    speed (m/s along the ego's heading, see the module docstring) and every target's clearance."""
+    speed (m/s along the ego's heading, see the module docstring) and the first target's
+    clearance (NaN without targets)."""
     x0, y0, psi = ego_pose
     ego = rect_corners(x0, y0, psi, ego_lw[0], ego_lw[1], back=-ego_lw[0])[0]
-    hit, speed, gaps = -1, 0.0, []
+    hit, speed, clear = -1, 0.0, math.nan
     for i, o in enumerate(objs):
+        if i > 0 and (hit >= 0 or not colliding[i]):
+            continue
         x, y, phi, vx, vy = target_poses(o, t_s, np.zeros(1))
         foot = rect_corners(x, y, phi, o.spec.hwl_m[2], o.spec.hwl_m[1])[0]
-        gaps.append(footprint_distance(ego, foot))
-        if hit < 0 and colliding[i] and gaps[-1] == 0.0:
+        touching = bool(overlap(ego[None], foot[None])[0])
+        if i == 0:
+            clear = footprint_distance(ego, foot, touching)
+        if hit < 0 and colliding[i] and touching:
             hit = i
             speed = v_e - float(vx[0] * math.cos(psi) + vy[0] * math.sin(psi))
-    return hit, speed, gaps
+    return hit, speed, clear
 
 
 def crossing_start(

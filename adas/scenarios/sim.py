@@ -273,8 +273,7 @@ def simulate(
         if foot:
             ttc_f = predicted_contact(movers, t, s_e, v_e, path, lw, colliding)
             pose = ego_pose(path, s_e)
-            gaps = contact(movers, t, pose, v_e, lw, colliding)[2]
-            return (gaps[0] if gaps else math.nan), max(ttc_f - tau, 0.0)
+            return contact(movers, t, pose, v_e, lw, colliding)[2], max(ttc_f - tau, 0.0)
         ttcs = [
             true_ttc(o.s + o.v * tau - s_e - v_e * tau, v_e, o.v, o.accel(t))
             for o in objs if threat(o)
@@ -351,8 +350,8 @@ def simulate(
                     collided = True
         if foot:
             pose = ego_pose(path, s_e)
-            hit, speed, gaps = contact(movers, t + dt, pose, v_e, lw, colliding)
-            min_gap = min(min_gap, gaps[0]) if gaps else min_gap
+            hit, speed, clear = contact(movers, t + dt, pose, v_e, lw, colliding)
+            min_gap = min(min_gap, clear) if objs else min_gap
             if hit >= 0:
                 collided, impact, ego_impact = True, speed, v_e
         if collided:

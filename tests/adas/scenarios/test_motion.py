@@ -117,8 +117,8 @@ def test_contact_impact_speed_is_along_the_ego_heading() -> None:
         o.set_lateral(0.0)
     hit, speed, _ = contact([cross], 0.0, (0.0, 0.0, 0.0), 12.0, (4.5, 1.8), [True])
     assert hit == 0 and speed == pytest.approx(12.0, abs=1e-12)
-    hit, speed, gaps = contact([oncoming], 0.0, (0.0, 0.0, 0.0), 12.0, (4.5, 1.8), [True])
-    assert hit == 0 and speed == pytest.approx(22.0) and gaps == [0.0]
+    hit, speed, clear = contact([oncoming], 0.0, (0.0, 0.0, 0.0), 12.0, (4.5, 1.8), [True])
+    assert hit == 0 and speed == pytest.approx(22.0) and clear == 0.0
     assert contact([ahead], 0.0, (0.0, 0.0, 0.0), 12.0, (4.5, 1.8), [True])[1] == 8.0
     # Turned by 90 deg, the ego meets the oncoming car from its side: only the ego's speed.
     side = contact([oncoming], 0.0, (3.0, -0.5, math.pi / 2), 12.0, (4.5, 1.8), [True])
