@@ -204,3 +204,34 @@ def test_first_visible_time_is_when_the_target_enters_the_field_of_view() -> Non
     first = trial.metrics["first_visible_time_s"]
     assert first is not None and hi_t <= first < hi_t + FRAME_NS * 1e-9
     assert hi_t > 0.5  # outside the field of view at first
+
+
+class _Recorder(_NoBrake):
+    def __init__(self) -> None:
+        self.yaw: list[tuple[float, float]] = []
+
+    def __call__(self, detections: Detections, ego: EgoState) -> ChainOutput:
+        self.yaw.append((ego.t_ns * 1e-9, ego.yaw_rate_rps))
+        return super().__call__(detections, ego)
+
+
+def test_turning_ego_reports_its_yaw_rate_and_meets_the_oncoming_car() -> None:
+    # Straight for 10 m at 5 m/s, then a left arc of 10 m radius: yaw rate 0, then 0.5 rad/s
+    # from 2 s until the quarter circle ends (pi / 2 * 10 m / 5 m/s = 3.14 s later).
+    path = EgoPath(turn_at_m=10.0, radius_m=10.0)
+    car = TargetSpec(60.0, 3.5, 10.0, heading_deg=180.0)
+    spec = ScenarioSpec(5.0, (car,), duration_s=6.0, footprint_contact=True, ego_path=path)
+    rec = _Recorder()
+    trial = simulate(spec, rec, sim_camera(Mount()), np.random.default_rng(0), NOISELESS)
+    for t, yaw in rec.yaw:
+        inside = 2.0 + 1e-6 < t < 2.0 + math.pi - 1e-6
+        if inside or t < 2.0 - 1e-6 or t > 2.0 + math.pi + 1e-6:
+            assert yaw == pytest.approx(0.5 if inside else 0.0), t
+    # The ego crosses the oncoming lane's centre (y 3.5) at arc a = 10 acos(1 - 0.35) = 8.63 m
+    # past the turn's start, x = 10 + 10 sin(a / 10) = 17.6 m, at t = 3.73 s; the car's front
+    # (60 - 3.88 at 10 m/s) is there at 3.85 s: they meet. The impact speed is the ego's plus
+    # the car's along the ego's heading at contact: 5 + 10 cos(psi), psi = (5 t - 10) / 10.
+    m = trial.metrics
+    assert m["collided"] and m["end"] == "collision" and 3.6 < m["duration_s"] < 4.0
+    psi = (5.0 * m["duration_s"] - 10.0) / 10.0
+    assert m["impact_speed_kmh"] == pytest.approx(3.6 * (5.0 + 10.0 * math.cos(psi)), abs=2e-3)
