@@ -23,9 +23,10 @@ value is marked as our choice):
   reported.
 * UN R152 (00 series), 5.2.2.4 table for M1 against the pedestrian target: pedestrian crossing
   at 5 km/h, impact at the vehicle's centreline, subject vehicle 20-60 km/h, maximum impact
-  speed 0 up to 30 km/h, then 20 (35), 25 (40), 30 (45), 35 (50), 40 (55), 45 (60) km/h
-  (GRVA working paper AEBS-08-07 table; the 01 series later aligned it with the car target).
-  We use the 5 km/h acceleration distance of Euro NCAP's adult (1.0 m, our choice).
+  speed 0 up to 30 km/h, then 20 (35), 25 (40), 30 (45), 35 (50), 40 (55), 45 (60) km/h, as
+  issue 19 lists it (the same figures as the maximum-mass column of the AEBS informal group's
+  table, AEBS-08-07; the 01 series, GRVA-04-10, later set the car target's figures for the
+  pedestrian too). The acceleration distance is Euro NCAP's adult's (1.0 m, our choice).
 * Targets: pedestrian and cyclist class means of data/priors/object_sizes.toml; the child is
   the Euro NCAP child target (:data:`adas.scenarios.placing.CHILD_HWL_M`, fixed size). Under
   the measured sensor the adult's and the cyclist's sizes are drawn from the sensor file's KITTI
