@@ -89,7 +89,7 @@ def _crossings() -> list[Scenario]:
                 crossing(
                     f"vru/{name}-{v}", "vru", v, vt, near=near, pct=pct, hwl=hwl, cls=cls,
                     crit=avoid_or_halve(v), accel_m=acc, obstructed=obst, fixed=fixed,
-                    family=name.split("-")[0],
+                    family=name,
                 )
             )  # fmt: skip
     return out
@@ -110,7 +110,7 @@ def _alongs() -> list[Scenario]:
         out.append(
             along(
                 f"vru/{name}-{kind}-{v}", "vru", v, vt, y, hwl=hwl, cls=cls,
-                crit=avoid_or_halve(v), overlap_pct=pct, test=kind, family=name.split("-")[0],
+                crit=avoid_or_halve(v), overlap_pct=pct, test=kind, family=f"{name}-{kind}",
             )
         )  # fmt: skip
     return out
