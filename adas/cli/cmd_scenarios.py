@@ -1,6 +1,7 @@
 """``adas scenarios``: the closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152,
-false reactions) run through the real chain and judged against their protocols; a table on the
-terminal, the results as JSON (``--json``) and an HTML page with plots (``--report``)."""
+pedestrians, cyclists, motorcycles, crossing and head-on cars, false reactions) run through the
+real chain and judged against their protocols; a table on the terminal, the results as JSON
+(``--json``) and an HTML page with plots (``--report``)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from adas.cli.common import (
     summary_stream,
 )
 
-SUITE_CHOICES = ("nhtsa", "ncap", "r152", "false-reaction", "all")
+SUITE_CHOICES = (
+    "nhtsa", "ncap", "r152", "false-reaction", "vru", "motorcycle", "headon", "crossing", "all",
+)  # fmt: skip
 
 MAX_SEEDS = 10_000  # a guard against a typo such as 0-1000000 (hours x 10^6)
 # --box-error-time bounds: about a camera frame (shorter is white noise) to an hour (a constant).
@@ -45,7 +48,8 @@ def add_parser(sub: Any) -> None:
     """``scenarios`` under the top-level subparsers ``sub``."""
     sc = sub.add_parser(
         "scenarios",
-        help="closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152, false reactions)",
+        help="closed-loop regulatory test scenarios (NHTSA, Euro NCAP, UN R152, VRUs, false "
+        "reactions)",
         description=SCENARIOS_DESCRIPTION,
         formatter_class=HelpFormatter,
     )

@@ -17,7 +17,7 @@ from adas.types import Detections, FloatArray
 
 __all__ = [
     "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step",
-    "clip_hidden", "sim_camera", "visible_boxes",
+    "clip_hidden", "occluded_fractions", "sim_camera", "visible_boxes",
 ]  # fmt: skip
 
 FRAME_NS = 33_333_333  # 30 fps camera
@@ -108,6 +108,44 @@ def clip_hidden(
     return out, hidden
 
 
+def _union_area(rects: list[FloatArray]) -> float:
+    """Area covered by the union of axis-aligned rectangles (x1, y1, x2, y2), exactly."""
+    if not rects:
+        return 0.0
+    r = np.array(rects)
+    xs, ys = np.unique(r[:, [0, 2]]), np.unique(r[:, [1, 3]])
+    cx, cy = 0.5 * (xs[1:] + xs[:-1]), 0.5 * (ys[1:] + ys[:-1])
+    inside = np.zeros((cx.size, cy.size), bool)
+    for x1, y1, x2, y2 in r:
+        inside |= ((cx > x1) & (cx < x2))[:, None] & ((cy > y1) & (cy < y2))[None]
+    return float((np.diff(xs)[:, None] * np.diff(ys)[None] * inside).sum())
+
+
+def occluded_fractions(
+    boxes: FloatArray, depth_m: FloatArray, hidden: FloatArray | None = None
+) -> FloatArray:
+    """Per box, the fraction of its area covered by nearer boxes (smaller ``depth_m``) and by
+    a band hidden at its bottom (``hidden`` fraction of its height, a crest); NaN boxes
+    neither cover nor are covered (fraction 0)."""
+    n = boxes.shape[0]
+    out = np.zeros(n)
+    ok = np.isfinite(boxes).all(1)
+    for i in np.flatnonzero(ok):
+        b = boxes[i]
+        area = (b[2] - b[0]) * (b[3] - b[1])
+        if area <= 0.0:
+            continue
+        rects = []
+        for j in np.flatnonzero(ok & (depth_m < depth_m[i])):
+            r = np.concatenate([np.maximum(b[:2], boxes[j, :2]), np.minimum(b[2:], boxes[j, 2:])])
+            if r[2] > r[0] and r[3] > r[1]:
+                rects.append(r)
+        if hidden is not None and hidden[i] > 0.0:
+            rects.append(np.array([b[0], b[3] - hidden[i] * (b[3] - b[1]), b[2], b[3]]))
+        out[i] = _union_area(rects) / area
+    return out
+
+
 def ar1_step(prev: FloatArray | None, fresh: FloatArray, tau_s: float) -> FloatArray:
     """One camera frame of a unit-variance first-order process with correlation time ``tau_s``
     (``fresh``: this frame's standard normal draws; the first frame is ``fresh`` itself)."""
@@ -120,9 +158,14 @@ def ar1_step(prev: FloatArray | None, fresh: FloatArray, tau_s: float) -> FloatA
 class CameraSim:
     """Detector-like boxes of 3D objects: clipped, noisy, jittering, sometimes missed."""
 
-    def __init__(self, camera: CameraModel, sensor: SensorModel, rng: np.random.Generator) -> None:
+    def __init__(
+        self, camera: CameraModel, sensor: SensorModel, rng: np.random.Generator,
+        occlusion: bool = False,
+    ) -> None:  # fmt: skip
         self.camera, self.sensor, self.rng = camera, sensor, rng
+        self.occlusion = occlusion  # hide boxes covered by nearer ones (the scenario says)
         self._jitter: FloatArray | None = None
+        self.visible: np.ndarray = np.zeros(0, bool)  # per object, last frame: a box, not hidden
 
     def detect(
         self, corners: FloatArray, classes: list[int], pitch_rad: float,
@@ -136,6 +179,10 @@ class CameraSim:
         boxes = visible_boxes(cam, corners, pitch_rad, s)
         if hidden_below is not None:
             boxes = clip_hidden(boxes, hidden_below, s)[0]
+        if self.occlusion:  # too little left beside nearer boxes: as too little in the image
+            covered = occluded_fractions(boxes, corners[:, :, 0].min(1))
+            boxes[covered > 1.0 - s.min_visible_fraction] = np.nan
+        self.visible = np.asarray(np.isfinite(boxes).all(1), bool)
         n = boxes.shape[0]
         self._jitter = ar1_step(self._jitter, rng.standard_normal((n, 3)), s.jitter_tau_s)
         edge = rng.standard_normal((n, 4)) * s.edge_sigma_px

@@ -10,6 +10,7 @@ detector as a truck).
 Scenarios from real failure modes (issue 18) follow: traffic beside the ego entering or leaving
 the image at its side borders (:mod:`adas.scenarios.side_traffic`) and leads whose class flips,
 that brake lightly and turn off, or creep in a queue (:mod:`adas.scenarios.lead_traffic`).
+Issue 19's pedestrians, cyclist and oncoming or turning cars: :mod:`adas.scenarios.vru_false`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from adas.scenarios.lead_traffic import lead_traffic
 from adas.scenarios.scenario import KMH, Scenario, false_scenario
 from adas.scenarios.side_traffic import side_traffic
 from adas.scenarios.sim import CAR_HWL_M, TargetSpec
+from adas.scenarios.vru_false import vru_false_reactions
 from adas.types import ObjectClass
 
 __all__ = ["false_reaction"]
@@ -70,4 +72,4 @@ def false_reaction() -> list[Scenario]:
             "false-reaction/gantry", 80, (board,), 160.0 / (80 * KMH) + 1.0, clearance_m=5.0
         )
     )
-    return [*out, *side_traffic(), *lead_traffic(), *crests()]
+    return [*out, *side_traffic(), *lead_traffic(), *crests(), *vru_false_reactions()]

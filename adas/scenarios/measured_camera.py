@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adas.camera import CameraModel
-from adas.scenarios.camera_sim import SensorModel, ar1_step, clip_hidden, visible_boxes
+from adas.scenarios.camera_sim import (
+    SensorModel,
+    ar1_step,
+    clip_hidden,
+    occluded_fractions,
+    visible_boxes,
+)
 from adas.scenarios.sensor_file import ClassFlips, SensorFile, interp_bins
 from adas.types import Detections, FloatArray
 
@@ -82,44 +88,6 @@ class MeasuredSensor:
         return sticky, start, 1.0 / length, p * share / (1.0 - sticky)
 
 
-def _union_area(rects: list[FloatArray]) -> float:
-    """Area covered by the union of axis-aligned rectangles (x1, y1, x2, y2), exactly."""
-    if not rects:
-        return 0.0
-    r = np.array(rects)
-    xs, ys = np.unique(r[:, [0, 2]]), np.unique(r[:, [1, 3]])
-    cx, cy = 0.5 * (xs[1:] + xs[:-1]), 0.5 * (ys[1:] + ys[:-1])
-    inside = np.zeros((cx.size, cy.size), bool)
-    for x1, y1, x2, y2 in r:
-        inside |= ((cx > x1) & (cx < x2))[:, None] & ((cy > y1) & (cy < y2))[None]
-    return float((np.diff(xs)[:, None] * np.diff(ys)[None] * inside).sum())
-
-
-def occluded_fractions(
-    boxes: FloatArray, depth_m: FloatArray, hidden: FloatArray | None = None
-) -> FloatArray:
-    """Per box, the fraction of its area covered by nearer boxes (smaller ``depth_m``) and by
-    a band hidden at its bottom (``hidden`` fraction of its height, a crest); NaN boxes
-    neither cover nor are covered (fraction 0)."""
-    n = boxes.shape[0]
-    out = np.zeros(n)
-    ok = np.isfinite(boxes).all(1)
-    for i in np.flatnonzero(ok):
-        b = boxes[i]
-        area = (b[2] - b[0]) * (b[3] - b[1])
-        if area <= 0.0:
-            continue
-        rects = []
-        for j in np.flatnonzero(ok & (depth_m < depth_m[i])):
-            r = np.concatenate([np.maximum(b[:2], boxes[j, :2]), np.minimum(b[2:], boxes[j, 2:])])
-            if r[2] > r[0] and r[3] > r[1]:
-                rects.append(r)
-        if hidden is not None and hidden[i] > 0.0:
-            rects.append(np.array([b[0], b[3] - hidden[i] * (b[3] - b[1]), b[2], b[3]]))
-        out[i] = _union_area(rects) / area
-    return out
-
-
 def score_from_quantiles(u: FloatArray, q: FloatArray) -> FloatArray:
     """Scores at probabilities ``u`` from the q05..q95 quantiles: linear between them, the end
     segments extended to 0 and 1, clipped to (0, 1]."""
@@ -140,6 +108,7 @@ class MeasuredCameraSim:
         self._fast: FloatArray | None = None
         self._run_on: np.ndarray | None = None
         self._run_cls: np.ndarray | None = None
+        self.visible: np.ndarray = np.zeros(0, bool)  # per object, last frame: a box, not hidden
 
     def _classes(self, classes: list[int], u: FloatArray) -> list[int]:
         """This frame's reported class per object (advances the sticky flip runs)."""
@@ -208,7 +177,8 @@ class MeasuredCameraSim:
         noise = math.sqrt(1.0 - s.fast_share) * self._slow + math.sqrt(s.fast_share) * self._fast
         limit = np.array([cam.width - 1.0, cam.height - 1.0] * 2)
         rows, obj = [], []
-        for i in np.flatnonzero(np.isfinite(boxes).all(1) & (occ <= s.max_occluded)):
+        self.visible = np.isfinite(boxes).all(1) & (occ <= s.max_occluded)
+        for i in np.flatnonzero(self.visible):
             hi = float(h[i])
             miss = float(interp_bins(hi, f.bin_heights_px, f.miss_rate[level[i]]))
             if u_miss[i] < miss:

@@ -126,6 +126,10 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "min_impact_speed_margin_kmh": _min(_vals(rows, "impact_speed_margin_kmh")),
         "min_warning_to_brake_s": _min(_vals(rows, "warning_to_brake_s")),
         "min_warning_to_brake_margin_s": _min(_vals(rows, "warning_to_brake_margin_s")),
+        # the field of view: the latest first sight of the target and the smallest true TTC then
+        "max_first_visible_time_s": _max(_vals(rows, "first_visible_time_s")),
+        "min_first_visible_ttc_s": _min(_vals(rows, "first_visible_ttc_s")),
+        "min_speed_reduction": _min(_vals(rows, "speed_reduction")),
     } | _rates(rows)
 
 

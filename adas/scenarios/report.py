@@ -4,7 +4,8 @@ The HTML needs each trial's time series (``run_suite(..., keep_series=True)``); 
 carries them (:func:`write_json` drops them), so it stays small enough to diff between runs.
 After a many-seed run (:func:`adas.scenarios.batch.run_batch`) only failed trials and one passing
 trial per scenario carry a series; the page says so, and adds a table of the failure statistics
-(counts, false reactions per hour, upper bounds on each rate).
+(counts, false reactions per hour, upper bounds on each rate). The scenarios are grouped by
+protocol with one plot per scenario family (:mod:`adas.scenarios.report_families`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from adas.scenarios.batch import format_seeds
 from adas.scenarios.metrics import NCAP_BANDS, STATISTICS, summarize
+from adas.scenarios.report_families import protocol_sections
 from adas.svgplot import PAD_L, PAD_R, PAD_T, PANEL_H, W, panel, table
 
 SERIES_KEY = "series"
@@ -184,8 +186,8 @@ def report_html(results: dict[str, Any]) -> str:
         f"<p>{results.get('passed', 0)} trials passed, {results.get('failed', 0)} failed; "
         f"{results.get('trials', 1)} trial(s) per scenario and seed, "
         f"{html.escape(_seeds_text(results))}.</p>",
-        "<h2>Suites</h2>", table(suites, _TABLE_COLS, _band_style), "<h2>Scenarios</h2>",
-        table(summary["scenarios"], _TABLE_COLS, _band_style),
+        "<h2>Suites</h2>", table(suites, _TABLE_COLS, _band_style),
+        *protocol_sections(results["results"], summary["scenarios"], _band_style),
         "<h2>Failure statistics</h2>",
         f"<p>Upper bounds (&lt;=) at {conf} confidence, the upper end of the two-sided "
         "interval: per trial Clopper-Pearson (exact binomial), per hour of simulated driving "

@@ -151,18 +151,28 @@ def place_on_profile(
 def corners_in_ego(
     objs: Sequence[RoadObject], s_ego: float, kappa: float, tau: float = 0.0,
     profile: RoadProfile | None = None, ego_length_m: float = 4.5,
+    ego_pose: tuple[float, float, float] | None = None,
 ) -> FloatArray:  # fmt: skip
     """N x 8 x 3 box corners in the ego vehicle frame, every object moved on by ``tau`` s.
 
     ``profile`` (None or flat: a level road) puts objects and ego on the vertical profile.
+    ``ego_pose``: the ego's world x, y, heading when it leaves the road's centreline (a turn,
+    :class:`adas.scenarios.motion.EgoPath`). An object with a ``heading`` attribute (rad, not
+    0) moves along it: its s advances at ``v cos heading`` and its box turns with it.
     """
-    ex, ey, epsi = road_pose(s_ego, 0.0, kappa)
+    ex, ey, epsi = road_pose(s_ego, 0.0, kappa) if ego_pose is None else ego_pose
     c, s_ = math.cos(epsi), math.sin(epsi)
     n = len(objs)
     dist, lat, yaw = np.empty(n), np.empty(n), np.empty(n)
     for i, o in enumerate(objs):
-        ox, oy, opsi = road_pose(o.s + o.v * tau, o.d + o.d_rate * tau, kappa)
-        phi = opsi + math.atan2(o.d_rate, max(o.v, 0.1)) - epsi if o.d_rate else opsi - epsi
+        h = float(getattr(o, "heading", 0.0))
+        v_s = o.v * math.cos(h) if h else o.v
+        ox, oy, opsi = road_pose(o.s + v_s * tau, o.d + o.d_rate * tau, kappa)
+        if h:  # along its velocity when it moves, else its heading
+            moving = o.v > 0.0 or o.d_rate != 0.0
+            phi = opsi + (math.atan2(o.d_rate, v_s) if moving else h) - epsi
+        else:
+            phi = opsi + math.atan2(o.d_rate, max(o.v, 0.1)) - epsi if o.d_rate else opsi - epsi
         xr = c * (ox - ex) + s_ * (oy - ey)  # rear-face centre in the ego frame
         yr = -s_ * (ox - ex) + c * (oy - ey)
         length, hw = o.spec.hwl_m[2], 0.5 * o.spec.hwl_m[1]
@@ -177,7 +187,7 @@ def corners_in_ego(
     corners[:, :, 2] += np.array([o.spec.elevation_m for o in objs])[:, None]
     if profile is None or profile.flat:
         return corners
-    s_obj = np.array([o.s + o.v * tau for o in objs])
+    s_obj = np.array([o.s + o.v * math.cos(getattr(o, "heading", 0.0)) * tau for o in objs])
     return place_on_profile(corners, objs, s_obj, s_ego, ego_length_m, profile)
 
 

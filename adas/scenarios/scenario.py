@@ -39,12 +39,15 @@ class Scenario:
 
 def false_scenario(
     sid: str, ego_kmh: float, targets: tuple[TargetSpec, ...], duration: float,
-    radius: float = math.inf, **extra: Any,
+    radius: float = math.inf, *, footprint: bool = False, **extra: Any,
 ) -> Scenario:  # fmt: skip
     """A false-reaction scenario: no threat expected, pass = no warning and no brake request.
     ``duration`` [s] is the time limit, ``radius`` [m] the road radius (left positive); the
-    first target's speed, gap and lateral offset are reported as parameters with ``extra``."""
-    spec = ScenarioSpec(ego_kmh * KMH, targets, radius, duration, expect_threat=False)
+    first target's speed, gap and lateral offset are reported as parameters with ``extra``;
+    ``footprint``: contact by footprint overlap (:mod:`adas.scenarios.motion`)."""
+    spec = ScenarioSpec(
+        ego_kmh * KMH, targets, radius, duration, expect_threat=False, footprint_contact=footprint
+    )
     first = targets[0]
     params = {"ego_speed_kmh": ego_kmh, "target_speed_kmh": round(first.speed_mps / KMH, 2)}
     params |= {"overlap_pct": 0, "gap_m": first.gap_m, "lateral_offset_m": first.lateral_m}

@@ -6,7 +6,9 @@ object has a road position ``s`` (arc length of its rear-face centre), a lateral
 (left positive) and a heading along the road, turned by ``atan(d' / s')`` while it changes
 lane. The ego front bumper is at ``s_e``, ``d = 0``. The road may have a vertical profile
 (``ScenarioSpec.road_profile``, :mod:`adas.scenarios.road`): objects and the ego stand on it,
-pitched by its grade, and a crest hides what lies behind it. Time advances in 10 ms steps;
+pitched by its grade, and a crest hides what lies behind it. With ``footprint_contact``
+(issue 19, :mod:`adas.scenarios.motion`) targets may move at any heading, the ego may turn,
+and contact is footprint overlap. Time advances in 10 ms steps;
 speeds change at the step's mean acceleration (exact for linear ramps) and a stop inside a
 step is exact.
 
@@ -31,7 +33,6 @@ deg at 9.5 m/s^2; Bosch Automotive Handbook: 1-2 deg under hard braking).
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,8 +40,17 @@ import numpy as np
 
 from adas.camera import CameraModel
 from adas.scenarios.camera_sim import FRAME_NS, CameraSim, SensorModel
+from adas.scenarios.kinematics import STEP_NS, BrakeActuator, advance, smoothstep, true_ttc
 from adas.scenarios.measured_camera import MeasuredCameraSim, MeasuredSensor
 from adas.scenarios.metrics import trial_events
+from adas.scenarios.motion import (
+    EgoPath,
+    Mover,
+    contact,
+    ego_pose,
+    finite_or_none,
+    predicted_contact,
+)
 from adas.scenarios.profile import SpeedProfile
 from adas.scenarios.road import RoadProfile, corners_in_ego, hidden_below_rows, road_pose
 from adas.scenarios.trial_world import TrialWorld
@@ -52,75 +62,11 @@ __all__ = [
     "smoothstep", "true_ttc",
 ]  # fmt: skip
 
-STEP_NS = 10_000_000  # 10 ms simulation step
 MAX_COLLIDING_ELEVATION_M = 1.4  # objects whose bottom is higher pass over the ego's bonnet
 CAR_HWL_M = (1.53, 1.63, 3.88)  # KITTI car class means (data/priors/object_sizes.toml)
 # Per-frame series: time, true gap and TTC, the chain's estimates for the first target, the
 # brake request and the actual deceleration, the decision level (DecisionLevel value).
 SERIES = ("t", "range", "ttc", "est_range", "est_ttc", "request", "decel", "level")
-
-
-def advance(s: float, v: float, a: float, dt: float) -> tuple[float, float]:
-    """Position and speed after ``dt`` s at constant acceleration ``a``; speed stops at 0."""
-    if a < 0.0 and v + a * dt < 0.0:
-        return s - 0.5 * v * v / a, 0.0
-    return s + v * dt + 0.5 * a * dt * dt, v + a * dt
-
-
-def true_ttc(gap_m: float, v_ego: float, v_tgt: float, a_tgt: float) -> float:
-    """Seconds until the gap closes, the ego at constant speed and the target at constant
-    acceleration until it stops; inf if it never closes."""
-    if gap_m <= 0.0:
-        return 0.0
-    a = a_tgt if v_tgt > 0.0 else max(a_tgt, 0.0)
-    rel = v_tgt - v_ego
-    t_stop = v_tgt / -a if a < 0.0 else math.inf
-    if abs(a) < 1e-9:
-        t = gap_m / -rel if rel < 0.0 else math.inf
-    else:  # smallest positive root of gap + rel t + a t^2 / 2
-        disc = rel * rel - 2.0 * a * gap_m  # < 0: an accelerating target pulls away first
-        root = math.sqrt(max(disc, 0.0))
-        roots = (-rel - root) / a, (-rel + root) / a
-        t = min((r for r in roots if r > 0.0), default=math.inf) if disc >= 0.0 else math.inf
-    if t <= t_stop:
-        return t
-    # The target stops first, gap + v_t^2 / (2 |a|) ahead of where the ego is now.
-    return (gap_m - v_tgt * v_tgt / (2.0 * a)) / v_ego if v_ego > 0.0 else math.inf
-
-
-class BrakeActuator:
-    """Dead time, then a jerk-limited ramp to the requested deceleration (and back on release).
-
-    ``step(request)`` takes the request issued at the start of a step and returns the
-    deceleration at its end. A request issued at t acts from t + dead time and the output
-    moves towards it at ``jerk_mps3``: with 0.15 s and 25 m/s^3, 5 m/s^2 requested at t = 0
-    gives 25 (t - 0.15) m/s^2 from 0.15 s to 0.35 s, then 5.
-    """
-
-    def __init__(
-        self,
-        dead_time_s: float = 0.15,
-        jerk_mps3: float = 25.0,
-        max_decel_mps2: float = 9.5,
-        dt_s: float = STEP_NS * 1e-9,
-    ) -> None:
-        self.jerk_step = jerk_mps3 * dt_s
-        self.max_decel_mps2 = max_decel_mps2
-        self._queue: deque[float] = deque([0.0] * round(dead_time_s / dt_s))
-        self.decel_mps2 = 0.0
-
-    def step(self, request_mps2: float) -> float:
-        req = float(request_mps2)
-        self._queue.append(min(max(req, 0.0), self.max_decel_mps2) if math.isfinite(req) else 0.0)
-        target = self._queue.popleft()
-        self.decel_mps2 += min(max(target - self.decel_mps2, -self.jerk_step), self.jerk_step)
-        return self.decel_mps2
-
-
-def smoothstep(u: float) -> tuple[float, float]:
-    """Minimum-jerk profile h(u) = 10u^3 - 15u^4 + 6u^5 on [0, 1] and its derivative."""
-    u = min(max(u, 0.0), 1.0)
-    return u**3 * (10.0 - 15.0 * u + 6.0 * u * u), 30.0 * u * u * (1.0 - u) ** 2
 
 
 @dataclass(frozen=True)
@@ -148,6 +94,9 @@ class TargetSpec:
     speed_schedule: tuple[tuple[float, float], ...] = ()
     speed_change_mps2: float = 1.5
     fixed_size: bool = False  # True: hwl_m is this object's real size (a sign), never drawn
+    # Direction of motion and of the box, from the road's direction, left positive (90: crossing
+    # from the right, 180: oncoming); not 0 only on a straight road with footprint contact.
+    heading_deg: float = 0.0
 
     def __post_init__(self) -> None:
         if self.speed_schedule and self.brake_at_s is not None:
@@ -178,6 +127,19 @@ class ScenarioSpec:
     # Vertical profile: (s_m, grade) breakpoints, grade linear between them (parabolic vertical
     # curves), elevation integrated from s = 0 (adas.scenarios.road.RoadProfile); () = level.
     road_profile: tuple[tuple[float, float], ...] = ()
+    # The mechanisms of adas.scenarios.motion (straight road only): contact by footprint overlap
+    # with the impact speed along the ego's heading (else the original road-aligned gap test),
+    # an ego path that turns, and an ideal camera that hides boxes behind nearer ones (the
+    # measured one always does). Off for the scenarios that predate them: results unchanged.
+    footprint_contact: bool = False
+    ego_path: EgoPath | None = None
+    occlusion: bool = False
+
+    def __post_init__(self) -> None:
+        free = self.ego_path is not None or any(t.heading_deg for t in self.targets)
+        if free and not (self.footprint_contact and math.isinf(self.radius_m)):
+            msg = "a turning ego or a heading target needs a straight road and footprint_contact"
+            raise ValueError(msg)
 
 
 @dataclass
@@ -203,9 +165,12 @@ class _Obj:
     d: float = 0.0
     d_rate: float = 0.0
     profile: SpeedProfile | None = None  # the spec's speed schedule, if it has one
+    heading: float = 0.0  # rad, from the road's direction (adas.scenarios.motion)
+    d_travel: float = 0.0  # lateral distance travelled along a heading
 
     def __post_init__(self) -> None:
         sp = self.spec
+        self.heading = math.radians(sp.heading_deg)
         if sp.speed_schedule:
             self.profile = SpeedProfile.from_schedule(
                 sp.speed_mps, sp.speed_schedule, sp.speed_change_mps2
@@ -227,6 +192,23 @@ class _Obj:
             h, dh = smoothstep((t - sp.lane_change_at_s) / sp.lane_change_s)
             self.d += sp.lane_change_m * h
             self.d_rate = sp.lane_change_m * dh / sp.lane_change_s
+        if self.heading:
+            self.d += self.d_travel
+            self.d_rate += self.v * math.sin(self.heading)
+
+    def move(self, t: float, dt: float) -> None:
+        """Advance by one step ``dt`` from ``t`` along the road or, with a heading, along it."""
+        s0 = self.s
+        if self.profile is not None:  # scheduled speed: exact, piecewise linear
+            self.s, self.v = self.s + self.profile.distance(t, t + dt), self.profile.speed(t + dt)
+        else:
+            self.s, v1 = advance(self.s, self.v, 0.5 * (self.accel(t) + self.accel(t + dt)), dt)
+            low = self.spec.min_speed_mps
+            self.v = max(v1, low) if self.v > low else v1
+        if self.heading:
+            dist = self.s - s0
+            self.s = s0 + dist * math.cos(self.heading)
+            self.d_travel += dist * math.sin(self.heading)
 
 
 @dataclass
@@ -262,7 +244,7 @@ def simulate(
     cams: CameraSim | MeasuredCameraSim = (
         MeasuredCameraSim(camera, sensor, rng)
         if isinstance(sensor, MeasuredSensor)
-        else CameraSim(camera, sensor, rng)
+        else CameraSim(camera, sensor, rng, occlusion=spec.occlusion)
     )
     road = world.road if world is not None else RoadProfile(spec.road_profile)
     pitch0, k_pitch = camera.mount.pitch_rad, math.radians(sensor.pitch_per_decel_deg)
@@ -275,13 +257,23 @@ def simulate(
     braked = collided = False
     impact, ego_impact, end = 0.0, 0.0, "time limit"
     min_gap, max_decel, frame = math.inf, 0.0, 0
+    path, foot, first_seen = spec.ego_path, spec.footprint_contact, None
+    lw = (spec.ego_length_m, spec.ego_width_m)
+    colliding = [o.elevation_m < MAX_COLLIDING_ELEVATION_M for o in spec.targets]
+    movers: list[Mover] = list(objs)
 
     def threat(o: _Obj) -> bool:
         overlap = abs(o.d) < half_ego + 0.5 * o.spec.hwl_m[1]
         return overlap and o.spec.elevation_m < MAX_COLLIDING_ELEVATION_M
 
     def gap_ttc(tau: float) -> tuple[float, float]:
-        """Gap to the first target and the smallest true TTC, ``tau`` s after the step."""
+        """Gap to the first target and the smallest true TTC, ``tau`` s after the step (with
+        footprint contact: the clearance and the predicted contact time from the step's start,
+        less ``tau``)."""
+        if foot:
+            ttc_f = predicted_contact(movers, t, s_e, v_e, path, lw, colliding)
+            pose = ego_pose(path, s_e)
+            return contact(movers, t, pose, v_e, lw, colliding)[2], max(ttc_f - tau, 0.0)
         ttcs = [
             true_ttc(o.s + o.v * tau - s_e - v_e * tau, v_e, o.v, o.accel(t))
             for o in objs if threat(o)
@@ -298,18 +290,26 @@ def simulate(
             tf = frame * FRAME_NS
             tau = (tf - t_ns) * 1e-9
             v_told = v_e if world is None else world.speed.measure(v_e)
-            ego = EgoState(t_ns=tf, speed_mps=v_told, yaw_rate_rps=v_e * kappa, accel_mps2=-decel)
+            curv = kappa if path is None else path.curvature(s_e)
+            ego = EgoState(t_ns=tf, speed_mps=v_told, yaw_rate_rps=v_e * curv, accel_mps2=-decel)
             if objs:
                 s_now, pitch = s_e + v_e * tau, pitch0 + k_pitch * decel
-                corners = corners_in_ego(objs, s_now, kappa, tau, road, spec.ego_length_m)
+                pose = None if path is None else ego_pose(path, s_now)
+                if pose is not None:  # on the profile: the station under the ego (approx.)
+                    s_now = pose[0]
+                corners = corners_in_ego(
+                    objs, s_now, kappa, tau, road, spec.ego_length_m, ego_pose=pose
+                )
                 classes = [o.spec.class_at(tf * 1e-9) for o in objs]
                 rows = None
                 if not road.flat:
-                    s_obj = [o.s + o.v * tau for o in objs]
+                    s_obj = [o.s + o.v * math.cos(o.heading) * tau for o in objs]
                     rows = hidden_below_rows(
                         camera, pitch, road, s_now, s_obj, kappa, spec.ego_length_m
                     )
                 dets, obj_of = cams.detect(corners, classes, pitch, rows)
+                if first_seen is None and cams.visible[0]:
+                    first_seen = frame
             else:
                 dets, obj_of = Detections.empty(), []
             out = chain(dets, ego)
@@ -337,12 +337,10 @@ def simulate(
         s_e, v_e = advance(s_e, v_e, -0.5 * (d0 + decel), dt)
         for o in objs:
             gap0, closing0 = o.s - s_e0, v_e0 - o.v
-            if o.profile is not None:  # scheduled speed: exact, piecewise linear
-                o.s, o.v = o.s + o.profile.distance(t, t + dt), o.profile.speed(t + dt)
-            else:
-                o.s, v1 = advance(o.s, o.v, 0.5 * (o.accel(t) + o.accel(t + dt)), dt)
-                o.v = max(v1, o.spec.min_speed_mps) if o.v > o.spec.min_speed_mps else v1
+            o.move(t, dt)
             gap1 = o.s - s_e
+            if foot:
+                continue
             if threat(o):
                 min_gap = min(min_gap, gap1)
                 if gap0 > 0.0 >= gap1:  # contact inside this step: interpolate its speeds
@@ -350,6 +348,12 @@ def simulate(
                     impact = closing0 + f * ((v_e - o.v) - closing0)
                     ego_impact = v_e0 + f * (v_e - v_e0)
                     collided = True
+        if foot:
+            pose = ego_pose(path, s_e)
+            hit, speed, clear = contact(movers, t + dt, pose, v_e, lw, colliding)
+            min_gap = min(min_gap, clear) if objs else min_gap
+            if hit >= 0:
+                collided, impact, ego_impact = True, speed, v_e
         if collided:
             end = "collision"
             break
@@ -357,15 +361,19 @@ def simulate(
             end = "ego stopped"
             break
         # Passed: behind the ego and not faster (a car overtaking from behind is still to come).
-        passed = all(o.s + o.spec.hwl_m[2] < s_e - spec.ego_length_m and o.v <= v_e for o in objs)
+        x_e = s_e if path is None else float(path.pose(s_e)[0])
+        passed = all(
+            o.s + o.spec.hwl_m[2] < x_e - spec.ego_length_m and o.v * math.cos(o.heading) <= v_e
+            for o in objs
+        )
         if objs and passed:
             end = "targets passed"
             break
-        if (
-            spec.expect_threat
-            and braked
-            and all(v_e <= o.v and o.accel(t + dt) >= 0.0 for o in objs if threat(o))
-        ):
+        if foot:
+            resolved = braked and request == 0.0 and math.isinf(series["ttc"][-1])
+        else:
+            resolved = all(v_e <= o.v and o.accel(t + dt) >= 0.0 for o in objs if threat(o))
+        if spec.expect_threat and braked and resolved:
             end = "threat resolved"
             break
 
@@ -381,4 +389,7 @@ def simulate(
         "duration_s": (k + 1) * dt,
         "frames": frame,
     }
+    i = first_seen  # the field of view: when the target was first on the image, not hidden
+    metrics["first_visible_time_s"] = None if i is None else series["t"][i]
+    metrics["first_visible_ttc_s"] = None if i is None else finite_or_none(series["ttc"][i])
     return Trial(metrics, series)

@@ -26,6 +26,9 @@ marked as such):
   55 -> 30, 60 -> 35 km/h maximum impact speed (linear between listed speeds); moving target at
   20 km/h, subject 30-60 km/h: no impact. 5.2.1.1: the collision warning comes at least 0.8 s
   before the start of emergency braking. Lateral offset 0 (100 % overlap).
+* **vru**, **motorcycle**, **headon**, **crossing** (issue 19): pedestrians, cyclists, motorcycles,
+  head-on and crossing cars; sources and choices in :mod:`adas.scenarios.vru`,
+  :mod:`adas.scenarios.motorcycle`, :mod:`adas.scenarios.headon`, :mod:`adas.scenarios.crossing`.
 * **false-reaction**: scenarios with no threat in them (pass = no warning and no brake
   request); the set-ups and their sources are in :mod:`adas.scenarios.false_reaction`.
 """
@@ -37,7 +40,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from adas.scenarios.crossing import crossing_suite
 from adas.scenarios.false_reaction import false_reaction
+from adas.scenarios.headon import headon
+from adas.scenarios.motorcycle import motorcycle
 from adas.scenarios.real_chain import RealChain
 from adas.scenarios.scenario import KMH, Criteria, Scenario
 from adas.scenarios.sensing import (
@@ -49,13 +55,17 @@ from adas.scenarios.sensing import (
     simulate_trial,
 )
 from adas.scenarios.sim import CAR_HWL_M, ScenarioSpec, TargetSpec, true_ttc
+from adas.scenarios.vru import vru
 
 if TYPE_CHECKING:
     from adas.config import AdasConfig
 
 G = 9.80665
 EGO_WIDTH_M = 1.8
-SUITES = ("nhtsa", "ncap", "r152", "false-reaction")
+SUITES = ("nhtsa", "ncap", "r152", "false-reaction", "vru", "motorcycle", "headon", "crossing")
+# Issue 19's suites: footprint contact; their results add the speed reduction and the first time
+# the target was visible.
+VRU_SUITES = ("vru", "motorcycle", "headon", "crossing")
 OVERLAPS_PCT = (50, 75, 100)
 CCRS_SPEEDS_KMH = tuple(range(10, 55, 5))
 CCRM_SPEEDS_KMH = tuple(range(30, 85, 5))
@@ -167,7 +177,10 @@ def r152() -> list[Scenario]:
 
 def scenarios(suite: str = "all") -> list[Scenario]:
     """The scenarios of one suite (``nhtsa``, ``ncap``, ``r152``, ``false-reaction``, ``all``)."""
-    makers = {"nhtsa": nhtsa, "ncap": ncap, "r152": r152, "false-reaction": false_reaction}
+    makers: dict[str, Callable[[], list[Scenario]]] = {
+        "nhtsa": nhtsa, "ncap": ncap, "r152": r152, "false-reaction": false_reaction, "vru": vru,
+        "motorcycle": motorcycle, "headon": headon, "crossing": crossing_suite,
+    }  # fmt: skip
     if suite == "all":
         return [s for name in SUITES for s in makers[name]()]
     if suite == "fast":
@@ -243,6 +256,9 @@ def evaluate(scenario: Scenario, metrics: dict[str, Any]) -> dict[str, Any]:
     if c.no_false_reactions and (metrics["false_warnings"] or metrics["false_brakes"]):
         fw, fb = metrics["false_warnings"], metrics["false_brakes"]
         failures.append(f"{fw} false warning(s), {fb} false brake(s)")
+    if scenario.suite in VRU_SUITES:
+        no_reaction = float(p["no_reaction_impact_kmh"])
+        out["speed_reduction"] = _r(1.0 - impact / no_reaction if no_reaction > 0.0 else 1.0)
     if scenario.suite == "ncap":
         out["ncap_score"], out["ncap_band"] = ncap_band(relative, impact)
         out["ncap_score"] = round(out["ncap_score"], 3)

@@ -15,6 +15,7 @@ from adas.cli import main
 from adas.scenarios import parse_seeds, run_batch
 from adas.scenarios.batch import SERIES_KEPT, SeriesFilter, format_seeds
 from adas.scenarios.metrics import summarize
+from adas.scenarios.report_families import family_of
 from adas.scenarios.suites import FAST_SUBSET
 from adas.stats import binomial_upper, poisson_rate_upper
 
@@ -223,7 +224,9 @@ def test_cli_json_keys_and_report(
     assert all("series" not in r for r in d["results"])
     html = page.read_text()
     assert f"kept only for the {SERIES_KEPT}" in html and "Failure statistics" in html
-    assert html.count("<svg") == 2 + n - 1  # lvs's 2 failed trials, one pass for each other
+    # lvs's 2 failed trials, one pass for each other, and one plot per family (its protocol test)
+    families = {(sid.split("/")[0], family_of(sid, {})) for sid in FAST_SUBSET}
+    assert html.count("<svg") == 2 + n - 1 + len(families)
     assert "seeds 1-3 (3 seeds)" in html
     assert "nhtsa/lvs" in capsys.readouterr().out
     assert calls and all(kw == {"sensor": "measured"} for kw in calls)  # the default sensor

@@ -67,7 +67,8 @@ def _run(scn: Scenario, duration_s: float | None = None) -> tuple[Trial, list[De
 def test_the_original_scenarios_come_first_and_unchanged() -> None:
     every = scenarios("false-reaction")
     assert [s.id for s in every[: len(ORIGINAL)]] == [f"false-reaction/{n}" for n in ORIGINAL]
-    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 5 + 2 + 2 + 2  # ... + crests
+    # ... + crests + issue 19's (pedestrians on the kerb, bike lane, oncoming, waiting to turn)
+    assert len(every) == len(ORIGINAL) + 14 + 3 + 4 + 5 + 2 + 2 + 2 + 6
     assert all(not s.spec.expect_threat and s.criteria.no_false_reactions for s in every)
     assert all(s.suite == "false-reaction" for s in every)
 

@@ -11,6 +11,7 @@ import pytest
 
 from adas.scenarios import (
     FAST_SUBSET,
+    SUITES,
     run_scenario,
     run_suite,
     scenarios,
@@ -36,7 +37,8 @@ def _by_id(suite: str = "all") -> dict[str, Any]:
 def test_ids_are_unique_and_suites_partition_all() -> None:
     every = scenarios("all")
     assert len({s.id for s in every}) == len(every)
-    parts = sum(len(scenarios(n)) for n in ("nhtsa", "ncap", "r152", "false-reaction"))
+    parts = sum(len(scenarios(n)) for n in SUITES)
+    assert SUITES[:4] == ("nhtsa", "ncap", "r152", "false-reaction")  # then issue 19's
     assert parts == len(every)
     assert set(FAST_SUBSET) <= {s.id for s in every}
     with pytest.raises(ValueError, match="unknown scenario suite"):
@@ -209,7 +211,9 @@ def test_summary_json_and_html(tmp_path: Path) -> None:
     assert "series" not in back["results"][0] and back["failed"] == 1
     write_report(results, tmp_path / "out.html")
     page = (tmp_path / "out.html").read_text()
-    assert page.count("<svg") == 2  # one plot per scenario
+    # one plot per scenario and one per family (nhtsa/lvs, r152/moving), grouped by protocol
+    assert page.count("<svg") == 4
+    assert "Protocol: nhtsa" in page and "r152 / moving: 1 of 1 trials passed" in page
     assert "nhtsa/lvs (FAILED)" in page and "<table>" in page
 
 
