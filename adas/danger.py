@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from adas.camera import CameraModel
 
 log = logging.getLogger(__name__)
+VRU_CLASSES = (int(ObjectClass.PEDESTRIAN), int(ObjectClass.BICYCLE), int(ObjectClass.MOTORCYCLE))
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class DangerConfig:
     min_curvature_speed_mps: float = param(2.0, lo=0.1, hi=20.0, unit="m/s")
     lateral_velocity_deadband_mps: float = param(0.3, lo=0.0, hi=3.0, unit="m/s")
     lateral_velocity_sigmas: float = param(2.0, lo=0.0, hi=10.0)
+    vru_lateral_velocity_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     offset_range_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     arrival_range_sigmas: float = param(2.0, lo=0.0, hi=10.0)
     max_lateral_speed_pedestrian_mps: float = param(6.0, lo=0.5, hi=15.0, unit="m/s")
@@ -210,7 +212,10 @@ class DangerAssessor:
         vy = bound_lateral_velocity(objects.lateral_velocity_mps, self._speed_limit[cls])
         v_in, v_out = lateral_speeds(
             vy, objects.sigma_lateral_velocity_mps, deadband_mps=cfg.lateral_velocity_deadband_mps,
-            sigmas=cfg.lateral_velocity_sigmas,
+            sigmas=np.where(
+                np.isin(cls, VRU_CLASSES), cfg.vru_lateral_velocity_sigmas,
+                cfg.lateral_velocity_sigmas,
+            ),
         )  # fmt: skip
         offset_now = objects.lateral_m - path_y
         inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre

@@ -73,7 +73,7 @@ def lateral_speeds(
     sigma_mps: npt.ArrayLike,
     *,
     deadband_mps: float,
-    sigmas: float,
+    sigmas: npt.ArrayLike,
 ) -> tuple[FloatArray, FloatArray]:
     """``(v_in, v_out)``: the lateral velocity beyond its noise, for coming in and for going
     out (signed, m/s; 0 where the speed is within the band).
@@ -88,7 +88,7 @@ def lateral_speeds(
     v = np.nan_to_num(np.asarray(velocity_mps, np.float64), nan=0.0)
     sigma = np.asarray(sigma_mps, np.float64)
     sigma = np.where(np.isnan(sigma), np.inf, sigma)
-    far_band = np.maximum(deadband_mps, sigmas * sigma)
+    far_band = np.maximum(deadband_mps, np.asarray(sigmas, np.float64) * sigma)
     v_in = np.sign(v) * np.maximum(np.abs(v) - far_band, 0.0)
     v_out = np.sign(v) * np.maximum(np.abs(v) - deadband_mps, 0.0)
     return np.asarray(v_in), np.asarray(v_out)
