@@ -246,3 +246,12 @@ def test_the_new_track_gate_yields_when_waiting_would_cost_the_collision() -> No
     levels = young_levels(60.0, 12)
     assert levels[:10] == [DangerLevel.NONE] * 10  # frames 0-9: up to 0.29999997 s
     assert levels[10:] == [DangerLevel.WARNING] * 2  # from 0.333 s
+
+
+def test_the_band_may_differ_per_row() -> None:
+    """Pedestrians and riders have their own band (danger.vru_lateral_velocity_sigmas): per
+    row, 1.4 m/s with a 0.4 m/s sigma comes in at 1.4 - 2 x 0.4 or at 1.4 - the deadband."""
+    v_in, v_out = lateral_speeds([1.4, 1.4, -1.4], [0.4, 0.4, 0.4], deadband_mps=0.3,
+                                 sigmas=[2.0, 0.0, 1.0])  # fmt: skip
+    np.testing.assert_allclose(v_in, [0.6, 1.1, -1.0])
+    np.testing.assert_allclose(v_out, [1.1, 1.1, -1.1])
