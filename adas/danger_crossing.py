@@ -14,7 +14,10 @@ offset error the range error causes, out means out of the whole corridor; see
 * a target inside now (``|o| <= enter_half + h``) is in it from ``t_in = 0`` until
   ``t_out = (exit_half + h - sign(u) o) / |u|`` (inf when ``u = 0``: it stays);
 * a target outside moving towards the path enters at ``t_in = (|o| - enter_half - h) / |u|``
-  and leaves on the far side at ``t_out = (|o| + exit_half + h) / |u|``;
+  and leaves on the far side at ``t_out = (|o| + exit_half + h) / |u|``, if
+  ``enter_half + h >= 0``: where the margin is wider than the corridor and the target's half
+  width together (a young track 60 m ahead, its range known to 12 m), no position is inside
+  by the margin, and the target never enters (as the stage's former point prediction had it);
 * any other target never enters (``t_in = t_out = inf``).
 
 **The ego's interval.** With the gap ``d`` to the target's nearest face, the closing speed
@@ -117,7 +120,8 @@ def corridor_interval(
         inside = np.abs(o) <= a
         towards = (o * u < 0.0) & (speed > 0.0)
         out_inside = np.where(speed > 0.0, (b - np.sign(u) * o) / speed, np.inf)
-        in_outside = np.where(towards, (np.abs(o) - a) / speed, np.inf)
+        # A corridor narrower than nothing (the margin exceeds it): no entry is sure enough.
+        in_outside = np.where(towards & (a >= 0.0), (np.abs(o) - a) / speed, np.inf)
         out_outside = np.where(towards, (np.abs(o) + b) / speed, np.inf)
     t_in = np.where(inside, 0.0, in_outside)
     t_out = np.where(inside, out_inside, out_outside)

@@ -255,3 +255,17 @@ def test_the_band_may_differ_per_row() -> None:
                                  sigmas=[2.0, 0.0, 1.0])  # fmt: skip
     np.testing.assert_allclose(v_in, [0.6, 1.1, -1.0])
     np.testing.assert_allclose(v_out, [1.1, 1.1, -1.1])
+
+
+def test_no_entry_where_the_margin_is_wider_than_the_corridor() -> None:
+    """An oncoming car 63 m ahead on a 250 m right curve, its range known to 12 m: the offset
+    margin (2.8 m) exceeds the corridor's half width and its own (1.15 + 0.8 m), so no position
+    is inside by the margin; it must not be taken to enter (a false warning in
+    false-reaction/oncoming-curve-r250-70 before this)."""
+    t_in, t_out = corridor_interval([-0.85], [0.53], [0.8], enter_half_m=[1.15 - 2.76],
+                                    exit_half_m=[1.15])  # fmt: skip
+    assert math.isinf(t_in[0])
+    assert not intervals_overlap(t_in, t_out, [1.3], [3.23], horizon_s=3.0)[0]
+    # With a margin that leaves room, the same target enters where the formula says.
+    t_in, _ = corridor_interval([-2.0], [0.5], [0.8], enter_half_m=[0.5], exit_half_m=[1.15])
+    assert t_in[0] == pytest.approx((2.0 - 1.3) / 0.5)
