@@ -271,7 +271,9 @@ def kitti_object(args: argparse.Namespace) -> int:
     lat = report["latency_ms"]
     print(
         f"latency ms: preprocess {lat['preprocess']}  infer {lat['infer']}  postprocess "
-        f"{lat['postprocess']};  single pass infer {report['single_pass_infer_ms']} "
+        f"{lat['postprocess']} (second look median {lat['second_look']}, p90 "
+        f"{report['latency_p90_ms']['second_look']});  single pass infer "
+        f"{report['single_pass_infer_ms']} "
         f"(infer ratio {report['infer_ratio']}, whole detector {report['detector_total_ratio']})",
         file=out,
     )
