@@ -28,7 +28,7 @@ from adas.detect.riders import RiderRule, fuse_riders
 from adas.detect.second_look import second_look
 from adas.detect.session import OnnxSession
 from adas.detect.tiling import Layout, band_rows, merge_tiles, plan_layout
-from adas.errors import ContractError
+from adas.errors import ConfigError, ContractError
 from adas.preprocess import Normalize, Preprocessor
 from adas.types import Detections, Frame, IntArray, ObjectClass, PixelFormat
 
@@ -117,6 +117,7 @@ class Detector:
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
         )
         self.frames = 0
+        self.second_look_failures = 0
 
     def use_camera(self, camera: CameraModel | None) -> None:
         """Place the horizon band for another camera (a new drive); the session is kept."""
@@ -264,7 +265,14 @@ class Detector:
             prepared.layout, prepared.transforms, raw.xyxy, raw.score, raw.label
         )
         t_look = time.perf_counter_ns()
-        xyxy, score, cls, extra = second_look(self, prepared, xyxy, score, cls)
+        try:
+            xyxy, score, cls, extra = second_look(self, prepared, xyxy, score, cls)
+        except (ConfigError, ContractError, ValueError) as exc:
+            # A crop the preprocessing refuses must not stop a drive: this frame keeps its
+            # first-pass candidates (each class's threshold still applies), counted and logged.
+            self.second_look_failures += 1
+            log.warning("second look skipped on frame %d: %s", self.frames, exc)
+            extra = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
         t_look = time.perf_counter_ns() - t_look
         dets = self._finish(xyxy, score, cls, extra)
         t3 = time.perf_counter_ns()

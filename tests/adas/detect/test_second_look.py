@@ -98,3 +98,66 @@ def test_on_kitti_the_second_look_drops_a_road_sign_and_keeps_the_pedestrians(
     assert hits(persons(on, "object_val/image_2/000017.png"), sign)[0] < 0.3
     for rel, truth in people.items():
         assert (hits(persons(on, rel), np.array(truth)) >= 0.5).all(), rel
+
+
+@pytest.mark.data
+def test_the_second_look_crops_every_pixel_format(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same KITTI frame as a YUYV, Bayer RGGB and grey camera would send it: the second
+    look runs on each (it crops the raw frame through the same preprocessing) and, in colour,
+    drops the keep-right sign as on BGR."""
+    from adas.detect.detector import Detector
+    from adas.types import PixelFormat
+
+    monkeypatch.setenv("ADAS_DATA_DIR", str(data_dir))
+    img = cv2.imread(str(data_dir / "kitti" / "object_val" / "image_2" / "000017.png"))
+    assert img is not None
+    h, w = img.shape[:2]
+    b, g, r = (img[:, :, i].astype(np.float64) for i in range(3))
+    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
+    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
+    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
+    yuyv = np.empty((h, w, 2), np.uint8)
+    yuyv[:, :, 0] = np.clip(np.rint(y), 0, 255)
+    yuyv[:, 0::2, 1] = np.clip(np.rint(0.5 * (u[:, 0::2] + u[:, 1::2])), 0, 255)
+    yuyv[:, 1::2, 1] = np.clip(np.rint(0.5 * (v[:, 0::2] + v[:, 1::2])), 0, 255)
+    bayer = np.empty((h, w), np.uint8)  # RGGB
+    bayer[0::2, 0::2], bayer[0::2, 1::2] = img[0::2, 0::2, 2], img[0::2, 1::2, 1]
+    bayer[1::2, 0::2], bayer[1::2, 1::2] = img[1::2, 0::2, 1], img[1::2, 1::2, 0]
+    grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    sign = np.array([[968.0, 175.0, 990.0, 221.0]])
+    det = Detector(DetectConfig())
+    det.use_camera(kitti_camera(data_dir / "kitti" / "object_val" / "calib" / "000017.txt", w, h))
+    for frame, fmt in ((yuyv, PixelFormat.YUYV), (bayer, PixelFormat.BAYER_RGGB8),
+                       (grey, PixelFormat.GRAY8)):  # fmt: skip
+        dets, took = det.infer(det.prepare(frame, fmt))
+        assert took.second_look_ns > 0, fmt
+        assert det.second_look_failures == 0, fmt
+        if fmt is not PixelFormat.GRAY8:
+            people = dets.xyxy[dets.class_id == PED].astype(np.float64).reshape(-1, 4)
+            assert len(people) == 0 or iou_matrix(sign, people).max() < 0.3, fmt
+
+
+@pytest.mark.data
+def test_a_failing_second_look_keeps_the_first_pass_and_counts(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adas.detect.detector as detector_module
+    from adas.errors import ConfigError
+
+    monkeypatch.setenv("ADAS_DATA_DIR", str(data_dir))
+    img = cv2.imread(str(data_dir / "kitti" / "object_val" / "image_2" / "000017.png"))
+    assert img is not None
+    det = detector_module.Detector(DetectConfig())
+    off = detector_module.Detector(dataclasses.replace(DetectConfig(), second_look_classes=()))
+
+    def refuse(*_args: object) -> None:
+        raise ConfigError("roi refused")
+
+    monkeypatch.setattr(detector_module, "second_look", refuse)
+    a, b = det.detect(img), off.detect(img)
+    assert det.second_look_failures == 1
+    # The first pass as it is, each class at its own threshold: as without a second look.
+    np.testing.assert_array_equal(a.class_id, b.class_id)
+    np.testing.assert_allclose(a.xyxy, b.xyxy)
