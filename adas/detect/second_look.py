@@ -6,22 +6,25 @@ or a bollard scores like a person: on the shared KITTI frames every false pedest
 0.35 that was not a cyclist's rider was one of those (keep-right signs, beacons, a bollard, a
 parked bicycle). Seen again at two to four times the size the model tells them apart:
 cropped around the candidate and re-detected, true pedestrians scored 0.5-0.9 and the signs
-and beacons 0.0 (measured on ``kitti/object`` and ``kitti/object_val``; docs/vru.md).
+and beacons mostly 0.0, at most 0.4 (measured on ``kitti/object`` and ``kitti/object_val``;
+docs/vru.md).
 
 So each candidate of a class that gets a second look (``[detect] second_look_classes``) whose
-first-pass score lies in ``[second_look_min_score, second_look_accept_score)`` is cropped
-(a square of ``second_look_crop`` times its larger side, centred on it, moved inside the
-image), and the crops are packed in a grid of cells into ONE model input (one cell up to one
-crop, 2 x 2 up to four, 3 x 3 up to nine; beyond nine the highest scores are looked at and
-the rest keep their first-pass score). A candidate's score becomes the best score of the
-second pass's detections of its class that overlap it at IoU >= ``second_look_iou``, and its
-box that detection's box (drawn from more pixels); 0 (dropped) when there is none. The
-two-wheelers the second pass finds are offered to the rider fusion
+first-pass score lies in ``[second_look_min_score, second_look_accept_score)``, and which the
+crop would draw at least ``second_look_min_zoom`` times larger than the first pass did, is
+cropped (a square of ``second_look_crop`` times its larger side, centred on it, moved inside
+the image); the crops are packed ``second_look_grid`` x ``second_look_grid`` into a model
+input, as many inputs as needed for at most ``second_look_max_crops`` crops (highest first-pass
+scores first; the rest keep their first-pass score). A candidate's score becomes the best
+score of the second pass's detections of its class that overlap it at IoU >=
+``second_look_iou``, and its box that detection's box (drawn from more pixels); 0 (dropped)
+when there is none. The two-wheelers the second pass finds are offered to the rider fusion
 (:mod:`adas.detect.riders`) as partners: a rider whose bicycle the first pass missed at 30 px
 is often found at 90.
 
-Candidates at or above ``second_look_accept_score`` are kept as they are: the second look
-costs one more model run on a frame that has uncertain candidates, none on the others.
+Candidates at or above ``second_look_accept_score`` are kept as they are. The second look
+costs one more model run per ``second_look_grid``^2 crops on a frame that has uncertain
+candidates, none on the others.
 """
 
 from __future__ import annotations
