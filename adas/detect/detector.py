@@ -300,10 +300,15 @@ class Detector:
         idx = nms(xyxy, score, cls, self.config.nms_iou, self.config.max_detections)
         return Detections.from_arrays(xyxy[idx], score[idx], cls[idx])
 
-    def _fill_gaps(self, layout: Layout, tensor: np.ndarray) -> None:
+    def pad_values(self) -> np.ndarray:
+        """The model input's value of a padding pixel, per channel (pad value normalised)."""
         pad = (np.full(3, self.spec.pad_value, np.float64) - self.spec.mean) / self.spec.std
+        return pad[: self.session.channels].astype(np.float32)
+
+    def _fill_gaps(self, layout: Layout, tensor: np.ndarray) -> None:
+        pad = self.pad_values()
         for a, b in zip(layout.tiles[:-1], layout.tiles[1:], strict=True):
-            tensor[0, :, a.slot_y + a.slot_h : b.slot_y, :] = pad[:, None, None].astype(np.float32)
+            tensor[0, :, a.slot_y + a.slot_h : b.slot_y, :] = pad[:, None, None]
 
     def _to_image(
         self,

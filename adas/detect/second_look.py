@@ -167,8 +167,7 @@ def _run_cells(
     tensor = np.empty(
         (1, det.session.channels, det.session.input_h, det.session.input_w), np.float32
     )
-    pad = (np.full(3, det.spec.pad_value, np.float64) - det.spec.mean) / det.spec.std
-    tensor[0] = pad[: tensor.shape[1], None, None].astype(np.float32)
+    tensor[0] = det.pad_values()[:, None, None]
     transforms = []
     backend = "opencv" if det.config.preprocess_backend == "fpga" else None
     for c in cells:

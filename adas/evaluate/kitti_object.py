@@ -42,7 +42,7 @@ from adas.camera import CameraModel
 from adas.detect.detector import DetectConfig, Detector, PreparedInput
 from adas.distance import DistanceConfig
 from adas.errors import DataFormatError
-from adas.evaluate.kitti_classes import CARS_MODERATE, RULES, VEHICLES, ClassRule, boxes
+from adas.evaluate.kitti_classes import CARS_MODERATE, RULES, ClassRule, boxes
 from adas.evaluate.kitti_object_distance import DistanceScores, error_stats, range_rows
 from adas.evaluate.kitti_tracking import kitti_camera
 from adas.sources.kitti import (
@@ -55,7 +55,6 @@ from adas.types import Detections, ObjectClass
 
 log = logging.getLogger(__name__)
 
-VEHICLE_DETECTIONS = VEHICLES
 IOU_MATCH = 0.5
 DONTCARE_INSIDE = 0.5
 
@@ -66,11 +65,6 @@ class Sample:
     image: Path
     labels: tuple[KittiObject, ...]
     calib: Path
-
-
-def must_find(o: KittiObject) -> bool:
-    """A car the detector must find (the ``car`` rule of :mod:`adas.evaluate.kitti_classes`)."""
-    return RULES["car"].must_find(o)
 
 
 def discover(root: str | Path) -> list[Sample]:
@@ -193,13 +187,6 @@ def inside_fraction(box: np.ndarray, regions: np.ndarray) -> np.ndarray:
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
     area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-9)
     return np.asarray(inter / area)
-
-
-def single_frame_distances(
-    camera: CameraModel, dets: Detections, rows: Sequence[int]
-) -> np.ndarray:
-    """Distance-stage ranges of detection ``rows``, each frame on its own (no tracking)."""
-    return range_rows(camera, dets, rows)
 
 
 def detect_config(

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from adas.evaluate.kitti_classes import VEHICLES
 from adas.evaluate.kitti_object import DONTCARE_INSIDE, IOU_MATCH, inside_fraction
 from adas.sources.kitti import KittiObject
 from adas.stats import binomial_upper
@@ -53,7 +54,6 @@ DETECTED_CLASSES = (
     "motorcycle",
     "other",
 )
-VEHICLE_DETECTIONS = (ObjectClass.CAR, ObjectClass.VAN, ObjectClass.TRUCK, ObjectClass.BUS)
 # Bin edges on the true box height (px): KITTI's 25 px and 40 px difficulty limits, then
 # the sizes of cars at about 30 m (60 px) and 17 m (100 px) on KITTI's 721.5 px focal length.
 HEIGHT_BINS_PX = (0.0, 25.0, 40.0, 60.0, 100.0, 1e9)
@@ -141,7 +141,7 @@ def match_frame(
         if len(dontcare) and inside_fraction(boxes[k], dontcare).max() >= DONTCARE_INSIDE:
             out.ignored += 1
             continue
-        if ObjectClass(cls) not in VEHICLE_DETECTIONS:
+        if ObjectClass(cls) not in VEHICLES:
             out.false_other += 1
             continue
         b = boxes[k]
