@@ -12,11 +12,16 @@ frame), drives these rules, in this order:
 3. **Warning first**: a persistent WARNING (or worse) starts a warning, which lasts at least a
    minimum time. After a warning ends, new warnings are locked out for a while, unless the
    danger is already at a braking level.
-4. **Braking** starts only after the warning has been on for 0.8 s (UN R152 5.2.1.1), except
-   when waiting for the rest of the 0.8 s (plus the brake latency) would leave the collision
-   unavoidable: the deceleration then needed, from the target's range, closing speed and
-   acceleration, exceeds full braking. It could not be anticipated 0.8 s before, and R152
-   lets warning and braking start together. The target's deceleration enters this judgement
+4. **Braking** starts only after the warning has been on for 0.8 s (UN R152 5.2.1.1, the
+   car-to-car scenario), except when waiting for the rest of the 0.8 s (plus the brake
+   latency) would leave the collision unavoidable: the deceleration then needed, from the
+   target's range, closing speed and acceleration, exceeds full braking. It could not be
+   anticipated 0.8 s before, and R152 lets warning and braking start together. A pedestrian
+   or cyclist target (``ObjectStates.class_id``) needs no warning time before braking
+   (``warning_before_brake_vru_s``, 0): R152's pedestrian scenario (5.2.2.1) asks for the
+   warning no later than the start of emergency braking, since a walker stepping out is
+   seen for a second or two, not the several seconds of a car ahead. The warning still
+   comes first or with the brakes, never after. The target's deceleration enters this judgement
    scaled up (``unavoidable_decel_factor``): its estimate lags a braking onset by ~0.5 s.
    Braking starts PARTIAL (at least the R152 emergency minimum of 5 m/s^2, or the required
    deceleration with a margin) and steps up to FULL only after a minimum partial phase and a
@@ -43,6 +48,7 @@ from adas.types import (
     Decision,
     DecisionLevel,
     EgoState,
+    ObjectClass,
     ObjectStates,
     Zone,
 )
@@ -50,6 +56,9 @@ from adas.types import (
 log = logging.getLogger(__name__)
 
 NS = 1_000_000_000
+# Targets braked for without the car-to-car warning time (UN R152 5.2.2.1): pedestrians and
+# cyclists. A motorcycle is a vehicle target there (Euro NCAP's CMR scenarios are rear-end).
+_WARN_WITH_BRAKE = frozenset({int(ObjectClass.PEDESTRIAN), int(ObjectClass.BICYCLE)})
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class ControlConfig:
     brake_persistence_frames: int = param(3, lo=1, hi=100)
     release_frames: int = param(5, lo=1, hi=1000)
     warning_before_brake_s: float = param(0.8, lo=0.0, hi=5.0, unit="s")
+    warning_before_brake_vru_s: float = param(0.0, lo=0.0, hi=5.0, unit="s")
     warning_min_s: float = param(1.0, lo=0.0, hi=10.0, unit="s")
     lockout_s: float = param(2.0, lo=0.0, hi=60.0, unit="s")
     brake_min_hold_s: float = param(0.5, lo=0.0, hi=10.0, unit="s")
@@ -189,14 +199,17 @@ class Controller:
             ):
                 self._end_intervention(t_ns)
 
-        # Braking: after 0.8 s of warning, or sooner when waiting would leave it unavoidable.
+        # Braking: after 0.8 s of warning (none for a pedestrian or cyclist), or sooner when
+        # waiting would leave it unavoidable.
         if self._brake_since is None and brake_ok and self._warning_since is not None:
             warned = (t_ns - self._warning_since) / NS
             # Earlier than 0.8 s only when waiting for it would leave the collision
             # unavoidable: R152 then lets braking start with the warning.
-            wait = cfg.warning_before_brake_s - warned
+            vru = int(objects.class_id[target]) in _WARN_WITH_BRAKE
+            first = cfg.warning_before_brake_vru_s if vru else cfg.warning_before_brake_s
+            wait = first - warned
             urgent = wait > 0.0 and self._unavoidable_after(objects, target, ego, wait)
-            if warned >= cfg.warning_before_brake_s - 1e-9 or urgent:
+            if warned >= first - 1e-9 or urgent:
                 self._brake_since = t_ns
                 self._brake_target = tid
         if self._brake_since is not None:

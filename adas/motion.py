@@ -284,6 +284,7 @@ class MotionEstimator:
             track_id=np.array(tracks.track_id, np.int64), ttc_s=out[0], sigma_ttc_s=out[1],
             distance_m=out[6], sigma_distance_m=out[7], lateral_m=out[8], range_rate_mps=out[9],
             accel_mps2=out[10], lateral_velocity_mps=out[11], sigma_lateral_velocity_mps=out[12],
+            class_id=np.array(tracks.class_id, np.int64),
         )  # fmt: skip
 
     def _slots(self, track_id: IntArray, t_ns: int) -> IntArray:

@@ -294,6 +294,10 @@ class ObjectStates:
     # Standard deviation of lateral_velocity_mps [m/s] as the motion stage knows it (default 0:
     # taken as exact by the danger stage, which then relies on its deadband alone).
     sigma_lateral_velocity_mps: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # The track's ObjectClass (the motion stage copies Tracks.class_id; default OTHER: a
+    # consumer that needs the class, the control stage's warning-first rule, then treats the
+    # row as a vehicle).
+    class_id: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:
         n = self.track_id.shape[0]
@@ -303,6 +307,7 @@ class ObjectStates:
             "required_decel_mps2": (0.0, np.float64),
             "headway_s": (np.inf, np.float64),
             "sigma_lateral_velocity_mps": (0.0, np.float64),
+            "class_id": (ObjectClass.OTHER, np.int64),
         }
         for key, (value, dtype) in defaults.items():
             if getattr(self, key).shape[0] != n:

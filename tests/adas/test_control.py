@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from adas.control import ControlConfig, Controller
 from adas.errors import ConfigError
-from adas.types import DangerLevel, DecisionLevel, EgoState, ObjectStates, Zone
+from adas.types import DangerLevel, DecisionLevel, EgoState, ObjectClass, ObjectStates, Zone
 
 FRAME = 33_333_333  # 30 fps
 N, W, P, F, C = (
@@ -23,7 +23,7 @@ N, W, P, F, C = (
 
 def obj(
     level: DangerLevel, zone: Zone = Zone.IN_PATH, ttc: float = 1.5, rr: float = -10.0,
-    d: float = 20.0, acc: float = 0.0, req: float = 0.0,
+    d: float = 20.0, acc: float = 0.0, req: float = 0.0, cls: ObjectClass = ObjectClass.CAR,
 ) -> ObjectStates:  # fmt: skip
     one = np.ones(1)
     return ObjectStates(
@@ -39,6 +39,7 @@ def obj(
         zone=np.array([int(zone)], np.int64),
         danger=np.array([int(level)], np.int64),
         required_decel_mps2=req * one,
+        class_id=np.array([int(cls)], np.int64),
     )
 
 
@@ -117,6 +118,31 @@ def test_a_braking_leads_lagging_deceleration_counts_more_in_the_exception() -> 
     # so does a lead pulling away (+3 m/s^2 must not be read as +4.5, nor as braking).
     assert DecisionLevel.BRAKE_PARTIAL not in run([P] * 6, rr=-3.3, dist=10.3, acc=0.0)
     assert DecisionLevel.BRAKE_PARTIAL not in run([P] * 6, rr=-3.3, dist=10.3, acc=3.0)
+
+
+@pytest.mark.parametrize(
+    ("cls", "waits"),
+    [(ObjectClass.PEDESTRIAN, False), (ObjectClass.BICYCLE, False),
+     (ObjectClass.MOTORCYCLE, True), (ObjectClass.CAR, True), (ObjectClass.OTHER, True)],
+)  # fmt: skip
+def test_pedestrians_and_cyclists_brake_with_the_warning(cls: ObjectClass, waits: bool) -> None:
+    # R152 5.2.2.1: for a pedestrian the warning comes no later than the braking; the 0.8 s
+    # of the car-to-car scenario do not apply. An avoidable braking-level danger (10 m/s at
+    # 20 m) brakes on the brake persistence (3 frames) for a pedestrian or cyclist, while a
+    # vehicle target waits the 0.8 s. The warning is never later than the brakes.
+    ctl = Controller()
+    out = []
+    for i in range(30):
+        o = obj(P, rr=-10.0, cls=cls)
+        out.append(ctl.update(o, ego(i * FRAME), i * FRAME).level)
+    first_warning = out.index(DecisionLevel.WARNING)
+    first_brake = out.index(DecisionLevel.BRAKE_PARTIAL)
+    assert first_warning == 1
+    if waits:
+        assert (first_brake - first_warning) * FRAME >= 0.8e9 - 1
+    else:
+        assert first_brake == 2  # the third frame at braking level
+        assert DecisionLevel.NONE not in out[first_brake:]
 
 
 def test_urgent_danger_brakes_at_once_partial_first_then_full() -> None:

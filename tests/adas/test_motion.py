@@ -166,6 +166,15 @@ def test_constant_velocity_approach_converges() -> None:
     assert abs(out.ttc_s[0] - d / -v) < 3 * out.sigma_ttc_s[0]
 
 
+def test_each_row_carries_its_tracks_class() -> None:
+    # The control stage's warning-first rule reads the class from ObjectStates.
+    est = MotionEstimator()
+    for cls in (ObjectClass.PEDESTRIAN, ObjectClass.TRUCK):
+        tr, rg = frame([1, 2], [20.0, 30.0], cls=cls)
+        assert est.update(tr, rg, 0).class_id.tolist() == [int(cls)] * 2
+    assert ObjectStates.empty().class_id.shape == (0,)
+
+
 def test_constant_velocity_at_10_hz() -> None:
     out, d, v, _ = approach(MotionEstimator(), 40.0, -10.0, 0.0, hz=10, seconds=1.5)
     assert out.range_rate_mps[0] == pytest.approx(v, abs=0.5)
