@@ -37,7 +37,11 @@ object's own motion: our turning is the danger stage's curved path, not the obje
 Boxes cut by the image's left or right border (``RangeEstimates.side_cut``) describe the
 visible part of the object: such a measurement moves only the filters' positions (the rates
 keep what whole boxes taught, zero with the start variance for a track born cut) and gives no
-box-scale measurement, so no rate, and no TTC, is ever derived from how a cut moves.
+box-scale measurement, so no rate, and no TTC, is ever derived from how a cut moves. Not so
+for people and two-wheelers (``motion_kernels.HEIGHT_ONLY``): their size and range come
+from the box's height and their centre from its inner edge (the distance stage), and a side
+border cuts none of these, so a walker crossing in from the image border (the last 2-3 s of
+a far-side walker at low ego speed) keeps teaching both filters.
 
 Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
 and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
@@ -268,8 +272,9 @@ class MotionEstimator:
         with np.errstate(all="ignore"):
             self._ego_input(slots, ego)
             self._yaw_input(slots, dt, ego)
-            x, p, f_r = self._range_step(slots, dt, ranges, fresh, t_ns)
-            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, ranges.side_cut, t_ns)
+            cut = self._rigid_cut(tracks, ranges)
+            x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, t_ns)
+            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, cut, t_ns)
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         forward = self._forward[slots]
@@ -344,9 +349,19 @@ class MotionEstimator:
         rows = slots[live]
         self._rng.X[rows, 3] -= w * self._rng.X[rows, 0] * dt[live]
 
+    @staticmethod
+    def _rigid_cut(tracks: Tracks, ranges: RangeEstimates) -> BoolArray:
+        """Rows whose side-cut box misleads the rates: all but the height-only classes
+        (``motion_kernels.HEIGHT_ONLY``: people and two-wheelers), whose size and range come
+        from the box's height and whose centre from its inner edge, none of which a side
+        border cuts (module docstring)."""
+        cls = np.clip(np.asarray(tracks.class_id, np.int64), 0, mk.HEIGHT_ONLY.size - 1)
+        return np.asarray(ranges.side_cut, np.bool_) & ~mk.HEIGHT_ONLY[cls]
+
     def _range_step(
-        self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray, t_ns: int
-    ) -> tuple[FloatArray, FloatArray, IntArray]:
+        self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray,
+        side_cut: BoolArray, t_ns: int,
+    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         r = ranges
         m = np.stack([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], 1)
         m = m.astype(np.float64)
@@ -358,7 +373,7 @@ class MotionEstimator:
         # the object (an overtaking car entering at the left border "closed" at 22 m/s and
         # "moved" into our path). Such a measurement moves the positions only; the rates keep
         # what whole boxes taught (zero with the start variance for a track born cut).
-        cut = np.asarray(r.side_cut, np.bool_) & meas
+        cut = side_cut & meas
         self._sig_meas[slots[meas]] = m[meas, 2]
         x, p, flags = self._rng.step(
             slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config, cut
