@@ -297,6 +297,7 @@ class DistanceEstimator:
             pitch_rad=self._ground.pitch,
             side_cut=(xyxy[:, 0] <= cfg.border_margin_px)
             | (xyxy[:, 2] >= cam.width - 1 - cfg.border_margin_px),
+            bottom_cut=xyxy[:, 3] >= cam.height - 1 - cfg.border_margin_px,
         )
 
     def _turned_on_curve(

@@ -41,7 +41,9 @@ box-scale measurement, so no rate, and no TTC, is ever derived from how a cut mo
 for people and two-wheelers (``motion_kernels.HEIGHT_ONLY``): their size and range come
 from the box's height and their centre from its inner edge (the distance stage), and a side
 border cuts none of these, so a walker crossing in from the image border (the last 2-3 s of
-a far-side walker at low ego speed) keeps teaching both filters.
+a far-side walker at low ego speed) keeps teaching both filters. A box cut by the bottom
+border (``RangeEstimates.bottom_cut``: an object within a few metres) gives no box-scale
+measurement either: its height is the cut's, shrinking as the object nears.
 
 Rows without a range state (never a valid range, or none for ``state_timeout_s``) report distance
 and sigma inf, lateral and rates 0: consumers must check ``sigma_distance_m``. Their TTC may be
@@ -274,7 +276,9 @@ class MotionEstimator:
             self._yaw_input(slots, dt, ego)
             cut = self._rigid_cut(tracks, ranges)
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, t_ns)
-            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, cut, t_ns)
+            xs, ps, f_s = self._scale_step(
+                slots, dt, tracks, fresh, cut, ranges.bottom_cut, t_ns
+            )
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         forward = self._forward[slots]
@@ -384,7 +388,7 @@ class MotionEstimator:
 
     def _scale_step(
         self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray,
-        side_cut: BoolArray, t_ns: int,
+        side_cut: BoolArray, bottom_cut: BoolArray, t_ns: int,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
@@ -395,8 +399,10 @@ class MotionEstimator:
             cfg.init_sigma_scale_rate_1ps**2, u, R, prior, meas,
         )  # fmt: skip
         # The size of a box cut by a side border is the size of the cut: no scale measurement
-        # from it (the filter coasts on what whole boxes taught).
-        meas &= ~np.asarray(side_cut, np.bool_)
+        # from it (the filter coasts on what whole boxes taught). Nor from a box cut by the
+        # bottom border: its height shrinks as the object comes nearer (a walker 3 m ahead
+        # "receded" and its TTC went to inf in the last metres of a 10 km/h approach).
+        meas &= ~(np.asarray(side_cut, np.bool_) | np.asarray(bottom_cut, np.bool_))
         q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
         x, p, flags = self._scl.step(slots, dt, q, u[:, None], R, meas, prior, t_ns, cfg)
         self.rejected_boxes += int(np.count_nonzero(flags & mk.REJECTED))

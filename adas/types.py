@@ -242,15 +242,21 @@ class RangeEstimates:
     # stage's border margin): its range and lateral position describe the visible part only,
     # and how they change says how the cut moves, not how the object moves (default False).
     side_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
+    # True where the box is cut by the image's bottom border (within the same margin): an
+    # object nearer than the camera sees its ground contact; its box height is the height of
+    # the cut, shrinking as the object comes nearer (default False).
+    bottom_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
 
     def __post_init__(self) -> None:
         n = self.distance_m.shape[0]
-        if self.side_cut.shape[0] == 0 and n > 0:
-            object.__setattr__(self, "side_cut", np.zeros(n, np.bool_))
+        for key in ("side_cut", "bottom_cut"):
+            if getattr(self, key).shape[0] == 0 and n > 0:
+                object.__setattr__(self, key, np.zeros(n, np.bool_))
         _check_rows(
             "RangeEstimates",
             {
                 "side_cut": self.side_cut,
+                "bottom_cut": self.bottom_cut,
                 "lateral_m": self.lateral_m,
                 "sigma_distance_m": self.sigma_distance_m,
                 "sigma_lateral_m": self.sigma_lateral_m,

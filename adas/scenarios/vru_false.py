@@ -5,8 +5,9 @@ Set-ups (all our choice; issue 19 names the situations): lane 3.5 m (``LANE_M``)
 its centre; a kerb ``KERB_M`` beyond the lane edge.
 
 * a pedestrian walking along the kerb, with us and towards us, ego 50 km/h;
-* a pedestrian who walks up to the kerb from the near side and stops at its edge 1.5 s before
-  the ego passes (ego 50 km/h);
+* a pedestrian who walks up to the kerb from the near side and stops at its edge: the stop
+  (2 m/s^2, 0.7 s) begins 1.5 s before the ego passes, so the walker stands still from 0.8 s
+  before (ego 50 km/h);
 * a cyclist in a bike lane at 20 km/h, overtaken at 50 km/h with 1.5 m between the ego's side
   and the cyclist's (``BIKE_CLEARANCE_M``);
 * an oncoming car in its own lane on a right curve of radius 250 m at 70 km/h each: a
@@ -46,7 +47,8 @@ def vru_false_reactions() -> list[Scenario]:
                         heading_deg=heading),)  # fmt: skip
         sid = f"false-reaction/ped-kerb-{name}-{ego}"
         out.append(false_scenario(sid, ego, t, 60.0 / (ego * KMH) + 1.5, footprint=True))
-    # Walks in from 3 m beyond the kerb line, stops at it; the ego passes 1.5 s later.
+    # Walks in from 3 m beyond the kerb line, stops at it; the ego passes 1.5 s after the
+    # stop began (0.8 s after the walker stands still).
     walk = 3.0
     v_p = 5 * KMH
     t_stop = walk / v_p  # the stop takes 0.35 m more at 2 m/s^2: start that much further out

@@ -330,7 +330,21 @@ def test_a_box_cut_by_a_side_border_takes_its_lateral_from_its_other_edge() -> N
     assert box[0, 2] == cam.width - 1.0  # clipped: the box reaches past the right border
     r = DistanceEstimator(cam).update(tracks_from(box, ObjectClass.TRUCK), 0)
     assert r.side_cut[0]
+    assert not r.bottom_cut[0]
     assert r.lateral_m[0] == pytest.approx(-3.5, abs=0.15)
+
+
+def test_a_walker_within_a_few_metres_is_cut_by_the_bottom_border() -> None:
+    # A pedestrian 2.5 m ahead of a camera 1.65 m high: the feet are 33 deg below the axis,
+    # beyond the 720-row image's 26.5 deg; the box ends on the border and says so (the motion
+    # stage then takes no box-scale measurement from it). At 8 m the whole walker is seen.
+    k = np.array([[F, 0.0, 639.5], [0.0, F, 359.5], [0.0, 0.0, 1.0]])
+    cam = CameraModel(K=k, dist=np.zeros(5), width=1280, height=720, mount=Mount(height_m=1.65))
+    hwl = (1.74, 0.6, 0.6)
+    for d, cut in ((2.5, True), (8.0, False)):
+        box = project_boxes(cam, Objects3D(np.array([d]), np.array([0.0]), np.array([hwl])))
+        r = DistanceEstimator(cam).update(tracks_from(box, ObjectClass.PEDESTRIAN), 0)
+        assert bool(r.bottom_cut[0]) is cut and not r.side_cut[0]
 
 
 def test_box_edge_sigma_grows_with_box_height() -> None:

@@ -27,6 +27,7 @@ from adas.types import (
 F_PX = 721.5  # KITTI focal length [px]
 H_M, W_M = 1.5, 1.8  # object height and width [m]
 OK, FAR = int(RangeStatus.OK), int(RangeStatus.OUT_OF_RANGE)
+ABOVE = int(RangeStatus.ABOVE_HORIZON)
 
 
 def frame(
@@ -545,6 +546,26 @@ def test_a_walker_cut_by_a_side_border_still_teaches_the_rates(cls: ObjectClass)
         rg = dataclasses.replace(rg, side_cut=np.array([k >= 1]))
         out = est.update(tr, rg, round(t * 1e9))
     assert out.range_rate_mps[0] == 0.0 and out.lateral_velocity_mps[0] == 0.0
+
+
+def test_a_box_cut_by_the_bottom_border_gives_no_scale_measurement() -> None:
+    # A walker ahead closing at 1.4 m/s (CPLA at 10 km/h): within a few metres its feet leave
+    # the image, the box's bottom stays on the border and its height shrinks as it nears.
+    # The range is lost there (the distance stage's status); the scale filter must not read
+    # the shrinking cut as the walker receding: the TTC keeps following the approach.
+    est = MotionEstimator()
+    hz, out = 30.0, None
+    bottom = 180.0 + 0.5 * F_PX * H_M / 6.0  # the bottom row of the box at 6 m
+    for k in range(76):
+        d = 8.0 - 1.4 * k / hz
+        cut = d < 6.0
+        tr, rg = frame([1], [d], cls=ObjectClass.PEDESTRIAN, status=ABOVE if cut else OK)
+        if cut:
+            tr.xyxy[:, 3] = bottom
+        rg = dataclasses.replace(rg, bottom_cut=np.array([cut]))
+        out = est.update(tr, rg, round(k / hz * 1e9))
+        if cut:
+            assert out.ttc_s[0] == pytest.approx(d / 1.4, rel=0.15)
 
 
 def test_a_lead_cut_by_the_border_at_close_range_keeps_its_closing_speed() -> None:
