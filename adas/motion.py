@@ -276,9 +276,7 @@ class MotionEstimator:
             self._yaw_input(slots, dt, ego)
             cut = self._rigid_cut(tracks, ranges)
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, t_ns)
-            xs, ps, f_s = self._scale_step(
-                slots, dt, tracks, fresh, cut, ranges.bottom_cut, t_ns
-            )
+            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, cut, ranges.bottom_cut, t_ns)
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         forward = self._forward[slots]
