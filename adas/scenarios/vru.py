@@ -32,8 +32,8 @@ value is marked as our choice):
   the measured sensor the adult's and the cyclist's sizes are drawn from the sensor file's KITTI
   label statistics; its miss rates, edge errors and scores are measured on vehicles only (the
   file's ``filters``), so a VRU's box is judged by its height like a vehicle's (the nearest
-  measured figure), and a cyclist takes the file's cyclist confusion row (detected as a
-  pedestrian: the detector before the rider-bicycle fusion of issue 19).
+  measured figure), and a cyclist takes the file's cyclist confusion row (with the
+  rider-bicycle fusion of issue 19: mostly a BICYCLE, about one detection in six a pedestrian).
 """
 
 from __future__ import annotations
