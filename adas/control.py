@@ -16,13 +16,14 @@ frame), drives these rules, in this order:
    car-to-car scenario), except when waiting for the rest of the 0.8 s (plus the brake
    latency) would leave the collision unavoidable: the deceleration then needed, from the
    target's range, closing speed and acceleration, exceeds full braking. It could not be
-   anticipated 0.8 s before, and R152 lets warning and braking start together. A pedestrian
-   or cyclist target (``ObjectStates.class_id``) needs no warning time before braking
-   (``warning_before_brake_vru_s``, 0): R152's pedestrian scenario (5.2.2.1) asks for the
-   warning no later than the start of emergency braking, since a walker stepping out is
-   seen for a second or two, not the several seconds of a car ahead. The warning still
-   comes first or with the brakes, never after. The target's deceleration enters this judgement
-   scaled up (``unavoidable_decel_factor``): its estimate lags a braking onset by ~0.5 s.
+   anticipated 0.8 s before, and R152 lets warning and braking start together. The target's
+   deceleration enters this judgement scaled up (``unavoidable_decel_factor``): its estimate
+   lags a braking onset by ~0.5 s. A pedestrian or cyclist target (``ObjectStates.class_id``)
+   needs no warning time before braking (``warning_before_brake_vru_s``, 0): R152's
+   pedestrian scenario (5.2.2.1) asks for the warning no later than the start of emergency
+   braking, since a walker stepping out is seen for a second or two, not the several seconds
+   of a car ahead. Cyclists are treated alike (our choice: they cross as suddenly). The
+   warning still comes first or with the brakes, never after.
    Braking starts PARTIAL (at least the R152 emergency minimum of 5 m/s^2, or the required
    deceleration with a margin) and steps up to FULL only after a minimum partial phase and a
    persistent BRAKE_FULL danger.

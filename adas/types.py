@@ -243,8 +243,8 @@ class RangeEstimates:
     # and how they change says how the cut moves, not how the object moves (default False).
     side_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
     # True where the box is cut by the image's bottom border (within the same margin): an
-    # object nearer than the camera sees its ground contact; its box height is the height of
-    # the cut, shrinking as the object comes nearer (default False).
+    # object too near for the camera to see its ground contact; its box height is the height
+    # of the cut, shrinking as the object comes nearer (default False).
     bottom_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
 
     def __post_init__(self) -> None:

@@ -51,7 +51,7 @@ def vru_false_reactions() -> list[Scenario]:
     # stop began (0.8 s after the walker stands still).
     walk = 3.0
     v_p = 5 * KMH
-    t_stop = walk / v_p  # the stop takes 0.35 m more at 2 m/s^2: start that much further out
+    t_stop = walk / v_p  # the stop takes v^2 / 4 = 0.48 m more at 2 m/s^2: start that far out
     start_y = kerb_y - walk - 0.5 * v_p * v_p / 2.0 - 0.5 * PEDESTRIAN_HWL_M[2]
     pass_at = t_stop + 1.5
     t = (TargetSpec(ego * KMH * pass_at, start_y, v_p, hwl_m=PEDESTRIAN_HWL_M, class_id=PED,
