@@ -274,7 +274,7 @@ class MotionEstimator:
         with np.errstate(all="ignore"):
             self._ego_input(slots, ego)
             self._yaw_input(slots, dt, ego)
-            cut = self._rigid_cut(tracks, ranges)
+            cut = mk.rigid_side_cut(tracks.class_id, ranges.side_cut)
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, t_ns)
             xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, cut, ranges.bottom_cut, t_ns)
         out = np.empty((13, n))
@@ -350,15 +350,6 @@ class MotionEstimator:
         live = self._rng.live[slots]
         rows = slots[live]
         self._rng.X[rows, 3] -= w * self._rng.X[rows, 0] * dt[live]
-
-    @staticmethod
-    def _rigid_cut(tracks: Tracks, ranges: RangeEstimates) -> BoolArray:
-        """Rows whose side-cut box misleads the rates: all but the height-only classes
-        (``motion_kernels.HEIGHT_ONLY``: people and two-wheelers), whose size and range come
-        from the box's height and whose centre from its inner edge, none of which a side
-        border cuts (module docstring)."""
-        cls = np.clip(np.asarray(tracks.class_id, np.int64), 0, mk.HEIGHT_ONLY.size - 1)
-        return np.asarray(ranges.side_cut, np.bool_) & ~mk.HEIGHT_ONLY[cls]
 
     def _range_step(
         self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray,

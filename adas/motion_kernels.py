@@ -30,6 +30,14 @@ HEIGHT_ONLY = np.zeros(len(ObjectClass), np.bool_)
 HEIGHT_ONLY[[ObjectClass.PEDESTRIAN, ObjectClass.BICYCLE, ObjectClass.MOTORCYCLE]] = True
 
 
+def rigid_side_cut(class_id: npt.ArrayLike, side_cut: npt.ArrayLike) -> BoolArray:
+    """Rows whose side-cut box misleads the rates: all but the height-only classes (people
+    and two-wheelers), whose size and range come from the box's height and whose centre from
+    its inner edge, none of which a side border cuts (module docstring of adas.motion)."""
+    cls = np.clip(np.asarray(class_id, np.int64), 0, HEIGHT_ONLY.size - 1)
+    return np.asarray(np.asarray(side_cut, np.bool_) & ~HEIGHT_ONLY[cls])
+
+
 @numba.njit(cache=True)
 def ttc1(d: float, v: float, a: float, cap: float) -> float:
     """Scalar core of :func:`solve_ttc`."""
