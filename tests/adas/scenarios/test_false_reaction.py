@@ -12,7 +12,7 @@ import pytest
 from adas.camera import Mount
 from adas.priors import SizePriors
 from adas.scenarios import scenarios
-from adas.scenarios.camera_sim import FRAME_NS, SIM_SIZE, SensorModel, sim_camera
+from adas.scenarios.camera_sim import FRAME_NS, SIM_SIZE, sim_camera
 from adas.scenarios.lead_traffic import FLICKER, LONG_FLIPS, STICKY_FLIPS, flip_schedule
 from adas.scenarios.profile import SpeedProfile
 from adas.scenarios.scenario import KMH, TRUCK_HWL_M, Scenario
@@ -33,8 +33,8 @@ from adas.types import (
     ObjectStates,
     Tracks,
 )
+from tests.adas.scenarios.noiseless import NOISELESS
 
-NOISELESS = SensorModel(edge_sigma_px=0.0, jitter_rel=0.0, miss_prob=0.0, score_sigma=0.0)
 RIGHT_PX = SIM_SIZE[0] - 1.0
 ORIGINAL = ["adjacent-50", "adjacent-80", "between-cars-50", "curve-250", "turn-out", "cut-in",
             "gantry"]  # fmt: skip

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adas.camera import Mount
-from adas.scenarios.camera_sim import FRAME_NS, SIM_K, SIM_SIZE, CameraSim, SensorModel, sim_camera
+from adas.scenarios.camera_sim import FRAME_NS, SIM_K, SIM_SIZE, CameraSim, sim_camera
 from adas.scenarios.motion import (
     TTC_STEP_S,
     EgoPath,
@@ -40,8 +40,8 @@ from adas.types import (
     ObjectStates,
     Tracks,
 )
+from tests.adas.scenarios.noiseless import NOISELESS
 
-NOISELESS = SensorModel(edge_sigma_px=0.0, jitter_rel=0.0, miss_prob=0.0, score_sigma=0.0)
 F, CX = SIM_K[0][0], SIM_K[0][2]
 CAM_H = 1.65  # Mount() default height; zero pitch, the camera at the bumper's centre
 

@@ -12,6 +12,7 @@ from adas.scenarios.camera_sim import SensorModel, clip_hidden, sim_camera, visi
 from adas.scenarios.road import RoadProfile, corners_in_ego, hidden_below_rows
 from adas.scenarios.sim import CAR_HWL_M, ScenarioSpec, TargetSpec, _Obj, simulate
 from adas.types import Decision, DecisionLevel, Detections, EgoState, ObjectStates, Tracks
+from tests.adas.scenarios.noiseless import NOISELESS
 
 # The sharpest crest of a 50 km/h road (R = 84 / 0.12 = 700 m), top 1.26 m high at s = 42 m.
 CREST = RoadProfile(((0.0, 0.06), (84.0, -0.06)))
@@ -113,11 +114,10 @@ class _Recorder:
 def test_scenario_road_profile_hides_then_shows_a_stopped_car() -> None:
     """Ego at 20 m/s towards a stopped car 120 m ahead beyond a crest: not detected at first,
     detected once the line of sight clears the crest (idealised sensor, never missed)."""
-    quiet = SensorModel(edge_sigma_px=0.0, jitter_rel=0.0, miss_prob=0.0, score_sigma=0.0)
     spec = ScenarioSpec(20.0, (TargetSpec(120.0),), duration_s=4.0,
                         road_profile=CREST.breakpoints)  # fmt: skip
     rec = _Recorder()
-    simulate(spec, rec, sim_camera(Mount()), np.random.default_rng(0), quiet)  # type: ignore[arg-type]
+    simulate(spec, rec, sim_camera(Mount()), np.random.default_rng(0), NOISELESS)  # type: ignore[arg-type]
     seen = [len(d) for d in rec.dets]
     first = seen.index(1)
     assert seen[:first] == [0] * first and first > 15  # hidden for more than 0.5 s

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from adas.camera import Mount
-from adas.scenarios.camera_sim import FRAME_NS, SensorModel, sim_camera
+from adas.scenarios.camera_sim import FRAME_NS, sim_camera
 from adas.scenarios.profile import SpeedProfile
 from adas.scenarios.sim import STEP_NS, ChainOutput, ScenarioSpec, TargetSpec, simulate, true_ttc
 from adas.types import (
@@ -21,8 +21,8 @@ from adas.types import (
     ObjectStates,
     Tracks,
 )
+from tests.adas.scenarios.noiseless import NOISELESS
 
-NOISELESS = SensorModel(edge_sigma_px=0.0, jitter_rel=0.0, miss_prob=0.0, score_sigma=0.0)
 CAR, TRUCK = int(ObjectClass.CAR), int(ObjectClass.TRUCK)
 
 

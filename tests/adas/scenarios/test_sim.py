@@ -25,9 +25,9 @@ from adas.scenarios.sim import (
 )
 from adas.synthetic import Objects3D, project_boxes
 from adas.types import Decision, DecisionLevel, Detections, EgoState, ObjectStates, Tracks
+from tests.adas.scenarios.noiseless import NOISELESS
 
 DT = STEP_NS * 1e-9
-NOISELESS = SensorModel(edge_sigma_px=0.0, jitter_rel=0.0, miss_prob=0.0, score_sigma=0.0)
 
 
 def test_constant_deceleration_stops_at_the_exact_distance() -> None:
