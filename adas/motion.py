@@ -14,6 +14,12 @@ Two Kalman filters per track id, stepped for all tracks of a frame by compiled k
   size ratio). Size is the geometric mean of height and width (edge noise averages down), height
   only for pedestrians and two-wheelers, whose width swings with gait and lean.
 
+Each measured state (range, lateral, u) has a companion state, the slow part of the detector's
+box error in it (:mod:`adas.motion_bank`): a first-order process of correlation time
+``box_error_slow_tau_s`` holding the share ``box_error_slow_share`` of the measurement's
+variance; the rest, the fast error, is white to the filter at the variance of its sample
+means. A box error that wanders over seconds is then not read as motion.
+
 TTC. Each cue gives a constant-velocity closing rate rho = 1/TTC [1/s]: -v/d from the range
 filter; -u'/u from the boxes, which under constant velocity is closing speed over the range to
 the object's face *measured from the camera*, moved to the bumper as rho (d + c) / d (c =
@@ -60,6 +66,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
+from adas import motion_bank as mb
 from adas import motion_kernels as mk
 from adas.errors import ContractError
 from adas.motion_kernels import solve_ttc as solve_ttc  # re-exported: adas.motion API
@@ -134,6 +141,14 @@ class MotionConfig:
     # nearest face; measured -10 % median bias of the cue alone on KITTI tracking ground-truth
     # boxes). Chosen on KITTI tracking 0000-0005 only.
     scale_model_rel_sigma: float = param(0.3, lo=0.0, hi=10.0)
+    # The detector's box error in time (docs/sensor-simulation.md): a share of its variance
+    # is slow, holding while the object looks the same, the rest fast. Share 0.88 and the
+    # fast part's 0.08 s measured on real video (tools/box_jitter.py); the slow part's time
+    # is the simulator's assumption (2 s): the shared recordings accept 0.2-20 s
+    # (tools/box_drift.py). Both filters carry the slow part as a state of their own.
+    box_error_slow_share: float = param(0.88, lo=0.0, hi=0.99)
+    box_error_slow_tau_s: float = param(2.0, lo=0.05, hi=100.0, unit="s")
+    box_error_fast_tau_s: float = param(0.08, lo=0.0, hi=10.0, unit="s")
     # Camera optical centre behind the front bumper: must equal the mount's behind_bumper_m.
     camera_behind_bumper_m: float = param(0.0, lo=0.0, hi=10.0, unit="m")
 
@@ -151,54 +166,6 @@ class TtcCues:
     scale_sigma_ttc_s: FloatArray
 
 
-_A1_R = np.zeros((5, 5))
-_A1_R[0, 1] = _A1_R[1, 2] = _A1_R[3, 4] = 1.0
-_A2_R = np.zeros((5, 5))
-_A2_R[0, 2] = 1.0
-_EXPO_R = np.zeros((5, 5))
-_EXPO_R[:3, :3] = [[5, 4, 3], [4, 3, 2], [3, 2, 1]]
-_EXPO_R[3:, 3:] = [[3, 2], [2, 1]]
-_JERK = np.array([[1 / 20, 1 / 8, 1 / 6], [1 / 8, 1 / 3, 1 / 2], [1 / 6, 1 / 2, 1.0]])
-_CV = np.array([[1 / 3, 1 / 2], [1 / 2, 1.0]])
-
-
-class _Bank:
-    """Per-slot storage of one filter model with k states (see mk.kf_kernel)."""
-
-    def __init__(self, cap: int, model: FloatArray, obs: tuple[int, ...], gate: float) -> None:
-        k = model.shape[1]
-        self.model, self.obs, self.gate = model, np.array(obs, np.int64), gate
-        self.X, self.P = np.zeros((cap, k)), np.zeros((cap, k, k))
-        self.live = np.zeros(cap, bool)
-        self.t_meas = np.zeros(cap, np.int64)  # time of the last used measurement [ns]
-        self.miss = np.zeros(cap, np.int64)  # consecutive refused measurements
-        self.hits = np.zeros(cap, np.int64)  # measurements used since the start
-
-    def grow(self, cap: int) -> None:
-        for name in ("X", "P", "live", "t_meas", "miss", "hits"):
-            old = getattr(self, name)
-            setattr(
-                self,
-                name,
-                np.concatenate([old, np.zeros_like(old, shape=(cap - len(old), *old.shape[1:]))]),
-            )
-
-    def step(
-        self, slots: IntArray, dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray,
-        meas: BoolArray, prior: FloatArray, t_ns: int, cfg: MotionConfig,
-        position_only: BoolArray | None = None,
-    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
-        n, k = len(slots), self.X.shape[1]
-        out_x, out_P, flags = np.empty((n, k)), np.empty((n, k, k)), np.empty(n, np.int64)
-        pos = np.zeros(n, np.bool_) if position_only is None else position_only
-        mk.kf_kernel(
-            self.X, self.P, self.live, self.t_meas, self.miss, self.hits, self.model, prior,
-            self.obs, slots, dt, q, z, R, meas, pos, t_ns, int(cfg.state_timeout_s * 1e9),
-            self.gate, cfg.reinit_after_rejections, out_x, out_P, flags,
-        )  # fmt: skip
-        return out_x, out_P, flags
-
-
 class MotionEstimator:
     """Range, range rate, relative acceleration, lateral motion and fused TTC per track id.
 
@@ -210,17 +177,10 @@ class MotionEstimator:
 
     def __init__(self, config: MotionConfig = MotionConfig()) -> None:  # frozen: safe default
         self.config = c = config
-        coef = np.zeros((5, 5))
-        coef[:3, :3], coef[3:, 3:] = c.jerk_psd_m2ps5 * _JERK, c.lateral_accel_psd_m2ps3 * _CV
-        self._model_r = np.stack([_A1_R, _A2_R, coef, _EXPO_R])
-        self._model_s = np.stack([np.eye(2, k=1), np.zeros((2, 2)), _CV, _EXPO_R[3:, 3:]])
-        s0 = (
-            0,
-            c.init_sigma_range_rate_mps,
-            c.init_sigma_accel_mps2,
-            0,
-            c.init_sigma_lateral_velocity_mps,
-        )
+        self._model_r = mb.range_model(c.jerk_psd_m2ps5, c.lateral_accel_psd_m2ps3)
+        self._model_s = mb.scale_model()
+        s0 = (0, c.init_sigma_range_rate_mps, c.init_sigma_accel_mps2, 0,
+              c.init_sigma_lateral_velocity_mps)  # fmt: skip
         self._prior_r = np.array([s0], np.float64) ** 2  # start variances of unmeasured states
         self._gate2 = -2.0 * math.log(1.0 - c.gate_probability)  # chi-square quantile, 2 dof
         self._gate1 = NormalDist().inv_cdf(0.5 + 0.5 * c.gate_probability) ** 2  # 1 dof
@@ -234,8 +194,9 @@ class MotionEstimator:
         self._ego_a = np.full(cap, np.nan)  # ego acceleration at _t_ns (NaN = unknown)
         self._forward = np.zeros(cap, bool)  # seen going our way (speed > 0 beyond its noise)
         self._sig_meas = np.zeros(cap)  # sigma of the last range measurement [m]
-        self._rng = _Bank(cap, self._model_r, (0, 3), self._gate2)
-        self._scl = _Bank(cap, self._model_s, (0,), self._gate1)
+        slow = (self.config.box_error_slow_tau_s, self.config.box_error_slow_share)
+        self._rng = mb.FilterBank(cap, self._model_r, (0, 3), self._gate2, *slow)
+        self._scl = mb.FilterBank(cap, self._model_s, (0,), self._gate1, *slow)
         self._last_t_ns: int | None = None
         self.rejected_measurements = self.rejected_boxes = self.reinitialisations = 0
         self.cues = TtcCues(*(np.zeros(0) for _ in range(4)))
@@ -275,8 +236,14 @@ class MotionEstimator:
             self._ego_input(slots, ego)
             self._yaw_input(slots, dt, ego)
             cut = mk.rigid_side_cut(tracks.class_id, ranges.side_cut)
-            x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, t_ns)
-            xs, ps, f_s = self._scale_step(slots, dt, tracks, fresh, cut, ranges.bottom_cut, t_ns)
+            # The fast box error is white to the filter at the variance of its sample means:
+            # x (1 + rho) / (1 - rho), rho its correlation over one frame interval.
+            rho = np.exp(-dt / cfg.box_error_fast_tau_s) if cfg.box_error_fast_tau_s else 0 * dt
+            white = np.where(dt > 0, (1 + rho) / (1 - rho), 1.0)
+            xs, ps, f_s, rel2 = self._scale_step(
+                slots, dt, tracks, fresh, cut, ranges.bottom_cut, white, t_ns
+            )
+            x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, white, rel2, t_ns)
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         forward = self._forward[slots]
@@ -307,8 +274,8 @@ class MotionEstimator:
         if new:
             self._t_ns[new], self._ego_a[new], self._forward[new] = t_ns, np.nan, False
             self._sig_meas[new] = 0.0
-            self._rng.live[new] = self._scl.live[new] = False
-            self._rng.miss[new] = self._scl.miss[new] = 0
+            self._rng.forget(new)
+            self._scl.forget(new)
         return slots
 
     def _drop_stale(self, t_ns: int) -> None:
@@ -349,18 +316,18 @@ class MotionEstimator:
             return
         live = self._rng.live[slots]
         rows = slots[live]
-        self._rng.X[rows, 3] -= w * self._rng.X[rows, 0] * dt[live]
+        self._rng.X[rows, 3] -= w * (self._rng.X[rows, 0] - self._rng.X[rows, 5]) * dt[live]
 
     def _range_step(
         self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray,
-        side_cut: BoolArray, t_ns: int,
+        side_cut: BoolArray, white: FloatArray, rel2: FloatArray, t_ns: int,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         r = ranges
         m = np.stack([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], 1)
         m = m.astype(np.float64)
         sane = (np.abs(m) <= mk.MAX_ABS).all(1) & (m[:, 2] >= 0) & (m[:, 3] >= 0)
         meas = fresh & (np.asarray(r.status) == _OK) & sane
-        ones, z, R = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
+        ones, z, var = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
         # A box cut by a side border ranges its visible part: as more of the object enters
         # (or leaves) the image, its range and lateral position change with the cut, not with
         # the object (an overtaking car entering at the left border "closed" at 22 m/s and
@@ -368,8 +335,13 @@ class MotionEstimator:
         # what whole boxes taught (zero with the start variance for a track born cut).
         cut = side_cut & meas
         self._sig_meas[slots[meas]] = m[meas, 2]
+        # The box's part of the range error: its relative size error (a size-prior range is
+        # off by as much). The lateral error is taken as white, as before the error states:
+        # its slow part would widen a walker's lateral-speed band (danger), the decision
+        # docs/vru.md leaves open.
+        box = np.stack([rel2 * m[:, 0] ** 2, 0.0 * m[:, 1]], 1)
         x, p, flags = self._rng.step(
-            slots, dt, ones, z, R, meas, self._prior_r, t_ns, self.config, cut
+            slots, dt, ones, z, var, meas, self._prior_r, white, box, t_ns, *self._timeouts(), cut
         )
         self.rejected_measurements += int(np.count_nonzero(flags & mk.REJECTED))
         self.reinitialisations += int(np.count_nonzero(flags & mk.REINIT))
@@ -377,8 +349,8 @@ class MotionEstimator:
 
     def _scale_step(
         self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray,
-        side_cut: BoolArray, bottom_cut: BoolArray, t_ns: int,
-    ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
+        side_cut: BoolArray, bottom_cut: BoolArray, white: FloatArray, t_ns: int,
+    ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
         xyxy = np.asarray(tracks.xyxy, np.float64)
@@ -393,6 +365,11 @@ class MotionEstimator:
         # "receded" and its TTC went to inf in the last metres of a 10 km/h approach).
         meas &= ~(np.asarray(side_cut, np.bool_) | np.asarray(bottom_cut, np.bool_))
         q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
-        x, p, flags = self._scl.step(slots, dt, q, u[:, None], R, meas, prior, t_ns, cfg)
+        x, p, flags = self._scl.step(
+            slots, dt, q, u[:, None], R, meas, prior, white, R, t_ns, *self._timeouts()
+        )
         self.rejected_boxes += int(np.count_nonzero(flags & mk.REJECTED))
-        return x, p, flags
+        return x, p, flags, R[:, 0] / u**2
+
+    def _timeouts(self) -> tuple[int, int]:
+        return int(self.config.state_timeout_s * 1e9), self.config.reinit_after_rejections

@@ -82,6 +82,7 @@ def kf_kernel(
     hits: IntArray, model: FloatArray, prior: FloatArray, obs: IntArray, slots: IntArray,
     dt: FloatArray, q: FloatArray, z: FloatArray, R: FloatArray, meas: BoolArray,
     position_only: BoolArray, t_ns: int, timeout_ns: int, gate: float, n_reinit: int,
+    bias_of: IntArray, bias_rate: FloatArray, qb: FloatArray,
     out_x: FloatArray, out_P: FloatArray, flags: IntArray,
 ) -> None:  # fmt: skip
     """Predict, gate, update or (re)start the filter of each row's slot, in place.
@@ -92,18 +93,39 @@ def kf_kernel(
     ``position_only[r]`` the predicted covariance between the measured and the other states is
     dropped first, so the measurement moves the measured states only: the rates keep what
     earlier measurements taught (a box cut by the image border, see adas.motion).
+
+    Time-correlated measurement error (Bryson and Henrikson's state augmentation, in the
+    form that keeps every measurement a single state): where ``bias_of[j] = i >= 0``, state j
+    is a first-order (Gauss-Markov) error b of rate ``bias_rate[j]`` = 1/tau and state i is
+    what the sensor reports, the true state plus b. Over dt, b' = e b + w with e = exp(-dt /
+    tau) and var w = qb[r, j] (1 - e^2) (qb the error's stationary variance), and w moves the
+    reported state too: F[j, j] = e, F[i, j] = e - 1, w's variance on (i, i), (i, j), (j, j).
+    The error is relative to the box: before predicting, a live slot's errors are scaled by
+    the ratio its first (true) state is predicted to change by, within 0.5-2
+    (:func:`_follow_scale`). ``out_x``, ``out_P`` receive the true states (the first
+    ``k - len(obs)``: each reported state less its error) and their covariance.
     """
     k = X.shape[1]
     F, T, Pp, xp, K = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty(k), np.empty(k)
     hp = np.empty(6)  # powers of dt for Q
+    b0 = -1  # the error state of state 0
+    for j in range(k):
+        if bias_of[j] == 0:
+            b0 = j
     for r in range(slots.size):
         s, h = slots[r], dt[r]
+        if live[s] and b0 >= 0:
+            _follow_scale(X[s], P[s], bias_of, b0, h)
         alive = live[s] and t_ns - t_meas[s] <= timeout_ns
         for e in range(6):
             hp[e] = h**e
         for i in range(k):
             for j in range(k):
                 F[i, j] = (i == j) + h * model[0, i, j] + 0.5 * h * h * model[1, i, j]
+        for j in range(k):
+            if bias_of[j] >= 0:
+                decay = math.exp(-h * bias_rate[j])
+                F[j, j], F[bias_of[j], j] = decay, decay - 1.0
         for i in range(k):
             xp[i] = 0.0
             for j in range(k):
@@ -116,6 +138,13 @@ def kf_kernel(
                 Pp[i, j] = q[r] * model[2, i, j] * hp[int(model[3, i, j])]
                 for m in range(k):
                     Pp[i, j] += T[i, m] * F[j, m]
+        for j in range(k):
+            if bias_of[j] >= 0:
+                i, w = bias_of[j], qb[r, j] * -math.expm1(-2.0 * h * bias_rate[j])
+                Pp[j, j] += w
+                Pp[i, i] += w
+                Pp[i, j] += w
+                Pp[j, i] += w
         if position_only[r]:
             for m in range(obs.size):
                 for j in range(k):
@@ -155,11 +184,62 @@ def kf_kernel(
             xp[:], Pp[:] = 0.0, 0.0
         if ok or init:
             t_meas[s], hits[s] = t_ns, hits[s] + 1
-        X[s], P[s], live[s], out_x[r], out_P[r] = xp, Pp, alive, xp, Pp
+        X[s], P[s], live[s] = xp, Pp, alive
+        _true_states(xp, Pp, bias_of, out_x[r], out_P[r])
         flags[r] = (
             alive * LIVE + init * INIT + rejected * REJECTED + reinit * REINIT
             + (hits[s] >= 2) * SEASONED
         )  # fmt: skip
+
+
+@numba.njit(cache=True)
+def _follow_scale(x: FloatArray, P: FloatArray, bias_of: IntArray, b0: int, h: float) -> None:
+    """Scale a slot's error states by f = (x0 + x1 h) / x0 (x0 the true first state, x1 its
+    rate; f within 0.5-2, 1 where undefined), the reported states moved so the true ones stay:
+    x <- J x, P <- J P J' with J the identity but J[j, j] = f, J[i, j] = f - 1 (i = bias_of[j])."""
+    x0 = x[0] - x[b0]
+    f = (x0 + x[1] * h) / x0 if x0 > 0.0 else 1.0
+    f = min(max(f, 0.5), 2.0) if f == f else 1.0
+    if f == 1.0:
+        return
+    k = x.size
+    for j in range(k):
+        i = bias_of[j]
+        if i >= 0:
+            x[i] += (f - 1.0) * x[j]
+            x[j] *= f
+            for c in range(k):  # rows of J P (row i first: it needs row j unscaled)
+                P[i, c] += (f - 1.0) * P[j, c]
+                P[j, c] *= f
+    for j in range(k):
+        i = bias_of[j]
+        if i >= 0:
+            for c in range(k):  # columns of (J P) J'
+                P[c, i] += (f - 1.0) * P[c, j]
+                P[c, j] *= f
+
+
+@numba.njit(cache=True)
+def _true_states(
+    x: FloatArray, P: FloatArray, bias_of: IntArray, out_x: FloatArray, out_P: FloatArray
+) -> None:
+    """The first ``out_x.size`` states less their errors, and their covariance."""
+    kt = out_x.size
+    e = np.full(kt, -1, np.int64)  # the error state of each true state, -1 for none
+    for j in range(x.size):
+        if 0 <= bias_of[j] < kt:
+            e[bias_of[j]] = j
+    for a in range(kt):
+        out_x[a] = x[a] - (x[e[a]] if e[a] >= 0 else 0.0)
+        for b in range(kt):
+            v = P[a, b]
+            if e[b] >= 0:
+                v -= P[a, e[b]]
+            if e[a] >= 0:
+                v -= P[e[a], b]
+                if e[b] >= 0:
+                    v += P[e[a], e[b]]
+            out_P[a, b] = v
 
 
 @numba.njit(cache=True)
@@ -218,8 +298,8 @@ def ttc_kernel(
         live, d, v, a = f_r[r] & LIVE, x[r, 0], x[r, 1], x[r, 2]
         dd = max(d, MIN_RANGE_M) if live else 1.0
         # The range sigma, reported and used as its scale error, is never below the last
-        # measurement's: the filter averages frames as if independent, but a box range's
-        # errors (size prior, pitch and grade, the detector's slow box error) hold for seconds
+        # measurement's: the filter averages all but the box error's slow part as if
+        # independent, but a box range's other errors (size prior, pitch, grade) hold too
         # (a parked car 61 m ahead on a 150 m curve, 20 % short for seconds, read 49 +- 3.2 m:
         # danger put it in our path).
         sig_d = max(math.sqrt(max(p[r, 0, 0], 0.0)), sig_meas[r])

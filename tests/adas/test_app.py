@@ -167,6 +167,8 @@ def test_warm_up_runs_every_chain_kernel_before_the_first_frame() -> None:
         "adas.motion_kernels.ttc1",
         "adas.motion_kernels.ettc1",
         "adas.motion_kernels.stop_limited_ttc",
+        "adas.motion_kernels._follow_scale",
+        "adas.motion_kernels._true_states",
     }
     outside = {"adas.motion_kernels.ttc_many"}
     assert all(out["warm"][k] for k in set(out["warm"]) - inner - outside)
