@@ -105,7 +105,7 @@ class DangerConfig:
     full_ttc_s: float = param(1.0, lo=0.2, hi=4.0, unit="s")
     full_decel_mps2: float = param(7.0, lo=1.0, hi=12.0, unit="m/s^2")
     min_closing_speed_mps: float = param(0.5, lo=0.0, hi=10.0, unit="m/s")
-    ttc_max_rel_sigma: float = param(0.5, lo=0.01, hi=100.0)
+    ttc_max_rel_sigma: float = param(0.8, lo=0.01, hi=100.0)
     max_ego_speed_mps: float = param(150.0, lo=10.0, hi=1000.0, unit="m/s")
     max_yaw_rate_rps: float = param(3.0, lo=0.1, hi=10.0, unit="rad/s")
     min_usable_distance_m: float = param(-1.0, lo=-20.0, hi=0.0, unit="m")

@@ -171,9 +171,10 @@ def test_levels_follow_ttc_and_required_deceleration() -> None:
         DangerLevel.BRAKE_FULL,  # TTC 1.5 s, 8.3 m/s^2
         DangerLevel.BRAKE_FULL,  # TTC 0.75 s
     ]
-    # A TTC not yet known to +-50 % does not count (the need alone still does).
+    # A TTC not yet known to +-ttc_max_rel_sigma (80 %) does not count (the need alone still
+    # does): TTC 3 s known to +-2.7 s.
     vague = objects([60.0], rr=[-20.0])
-    vague = dataclasses.replace(vague, sigma_ttc_s=np.array([2.0]))
+    vague = dataclasses.replace(vague, sigma_ttc_s=np.array([2.7]))
     assert assess(vague).danger.tolist() == [DangerLevel.NONE]
     # Following at the same speed 15 m behind at 20 m/s: headway 0.75 s, no closing.
     f = assess(objects([15.0], rr=[0.0]))
@@ -195,8 +196,8 @@ def test_a_warning_or_brake_needs_a_predicted_collision() -> None:
     # known to +-0.1 s: the need raises it to partial braking.
     sure = objects([20.0], rr=[-1.0], acc=[-20.0], ttc=[2.5])
     assert assess(sure, speed=15.0).danger.tolist() == [DangerLevel.BRAKE_PARTIAL]
-    # Predicted, but known only to +-2 s (more than +-50 % of 2.5 s): not yet.
-    vague = dataclasses.replace(sure, sigma_ttc_s=np.array([2.0]))
+    # Predicted, but known only to +-2.25 s (more than +-80 % of 2.5 s): not yet.
+    vague = dataclasses.replace(sure, sigma_ttc_s=np.array([2.25]))
     assert assess(vague, speed=15.0).danger.tolist() == [DangerLevel.NONE]
 
 
