@@ -14,11 +14,12 @@ Two Kalman filters per track id, stepped for all tracks of a frame by compiled k
   size ratio). Size is the geometric mean of height and width (edge noise averages down), height
   only for pedestrians and two-wheelers, whose width swings with gait and lean.
 
-Each measured state (range, lateral, u) has a companion state, the slow part of the detector's
-box error in it (:mod:`adas.motion_bank`): a first-order process of correlation time
-``box_error_slow_tau_s`` holding the share ``box_error_slow_share`` of the measurement's
-variance; the rest, the fast error, is white to the filter at the variance of its sample
-means. A box error that wanders over seconds is then not read as motion.
+Range and u each have a companion state, the slow part of the detector's box error in them
+(:mod:`adas.motion_bank`, docs/motion-box-error.md): a first-order process of correlation time
+``box_error_slow_tau_s`` holding the share ``box_error_slow_share`` of the box's part of the
+measurement variance; the rest, the fast error, is white to the filter at the variance of its
+sample means. A box error that wanders over seconds is then not read as motion. The lateral
+position's companion carries no variance: its error is taken as white, as before.
 
 TTC. Each cue gives a constant-velocity closing rate rho = 1/TTC [1/s]: -v/d from the range
 filter; -u'/u from the boxes, which under constant velocity is closing speed over the range to
