@@ -16,13 +16,14 @@ state less its error).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
 from adas import motion_kernels as mk
 from adas.types import FloatArray, IntArray
 
-__all__ = ["CV", "FilterBank", "range_model", "scale_model"]
+__all__ = ["CV", "FilterBank", "range_model", "scale_model", "split_variance"]
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -55,6 +56,32 @@ def range_model(jerk_psd: float, lateral_accel_psd: float) -> FloatArray:
 def scale_model() -> FloatArray:
     """(A1, A2, coef, expo) of the box-scale filter [u, du/dt, error of u]; Q scaled per row."""
     return np.stack([_pad(m, 3) for m in (np.eye(2, k=1), np.zeros((2, 2)), CV, _EXPO[3:, 3:])])
+
+
+@numba.njit(cache=True)
+def split_variance(
+    slots: IntArray, var: FloatArray, box_var: FloatArray, meas: BoolArray,
+    fast_gain: FloatArray, share: float, slow_var: FloatArray, prior: FloatArray,
+    R: FloatArray, p0: FloatArray, qb: FloatArray,
+) -> None:  # fmt: skip
+    """Per row: the white measurement variance ``R`` (var less the box's part, plus the box's
+    fast part times ``fast_gain``), the slow errors' stationary variances (``share`` of the
+    box's part; kept per slot in ``slow_var`` for frames without a measurement), and from them
+    the start variances ``p0`` (``prior`` first, one row serving all if it has one) and the
+    errors' driving variances ``qb`` (see :func:`kf_kernel`)."""
+    m, k = var.shape[1], p0.shape[1]
+    kt = k - m
+    for r in range(slots.size):
+        s, pr = slots[r], prior[min(r, prior.shape[0] - 1)]
+        for i in range(kt):
+            p0[r, i], qb[r, i] = pr[i], 0.0
+        for c in range(m):
+            v = var[r, c]
+            b = box_var[r, c] if box_var[r, c] < v else v  # NaN var stays NaN
+            R[r, c] = v - b + (1.0 - share) * b * fast_gain[r]
+            if meas[r]:
+                slow_var[s, c] = share * b
+            p0[r, kt + c] = qb[r, kt + c] = slow_var[s, c]
 
 
 class FilterBank:
@@ -103,13 +130,10 @@ class FilterBank:
         ``prior`` the start variances of the unmeasured true states. Returns the true states,
         their covariances and the flags."""
         n, k, m = len(slots), self.X.shape[1], len(self.obs)
-        box = np.minimum(box_var, var)
-        R = var - box + (1.0 - self.slow_share) * box * fast_gain[:, None]
-        slow = self.slow_var[slots]
-        slow[meas] = self.slow_share * box[meas]
-        self.slow_var[slots] = slow
-        p0, qb = np.zeros((n, k)), np.zeros((n, k))
-        p0[:, : k - m], p0[:, k - m :], qb[:, k - m :] = prior, slow, slow
+        R, p0, qb = np.empty((n, m)), np.empty((n, k)), np.empty((n, k))
+        split_variance(
+            slots, var, box_var, meas, fast_gain, self.slow_share, self.slow_var, prior, R, p0, qb
+        )
         kt = k - m
         out_x, out_P, flags = np.empty((n, kt)), np.empty((n, kt, kt)), np.empty(n, np.int64)
         pos = np.zeros(n, np.bool_) if position_only is None else position_only

@@ -109,9 +109,12 @@ def kf_kernel(
     F, T, Pp, xp, K = np.empty((k, k)), np.empty((k, k)), np.empty((k, k)), np.empty(k), np.empty(k)
     hp = np.empty(6)  # powers of dt for Q
     b0 = -1  # the error state of state 0
+    err = np.full(out_x.shape[1], -1, np.int64)  # the error state of each true state, or -1
     for j in range(k):
         if bias_of[j] == 0:
             b0 = j
+        if 0 <= bias_of[j] < err.size:
+            err[bias_of[j]] = j
     for r in range(slots.size):
         s, h = slots[r], dt[r]
         if live[s] and b0 >= 0:
@@ -185,7 +188,7 @@ def kf_kernel(
         if ok or init:
             t_meas[s], hits[s] = t_ns, hits[s] + 1
         X[s], P[s], live[s] = xp, Pp, alive
-        _true_states(xp, Pp, bias_of, out_x[r], out_P[r])
+        _true_states(xp, Pp, err, out_x[r], out_P[r])
         flags[r] = (
             alive * LIVE + init * INIT + rejected * REJECTED + reinit * REINIT
             + (hits[s] >= 2) * SEASONED
@@ -221,14 +224,11 @@ def _follow_scale(x: FloatArray, P: FloatArray, bias_of: IntArray, b0: int, h: f
 
 @numba.njit(cache=True)
 def _true_states(
-    x: FloatArray, P: FloatArray, bias_of: IntArray, out_x: FloatArray, out_P: FloatArray
+    x: FloatArray, P: FloatArray, e: IntArray, out_x: FloatArray, out_P: FloatArray
 ) -> None:
-    """The first ``out_x.size`` states less their errors, and their covariance."""
+    """The first ``out_x.size`` states less their errors (``e[a]``: the error state of state a,
+    -1 for none), and their covariance."""
     kt = out_x.size
-    e = np.full(kt, -1, np.int64)  # the error state of each true state, -1 for none
-    for j in range(x.size):
-        if 0 <= bias_of[j] < kt:
-            e[bias_of[j]] = j
     for a in range(kt):
         out_x[a] = x[a] - (x[e[a]] if e[a] >= 0 else 0.0)
         for b in range(kt):

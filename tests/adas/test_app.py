@@ -134,13 +134,13 @@ def test_warm_up_runs_every_chain_kernel_before_the_first_frame() -> None:
         import json
         import numpy as np
         from numba.core.registry import CPUDispatcher
-        from adas import app, distance_kernels, motion_kernels, track
+        from adas import app, distance_kernels, motion_bank, motion_kernels, track
         from adas.config import load_config
         from adas.pipeline import Chain
         from adas.types import Detections, EgoState
 
         def signatures():
-            mods = (distance_kernels, motion_kernels, track)
+            mods = (distance_kernels, motion_bank, motion_kernels, track)
             return {f"{m.__name__}.{n}": [str(s) for s in getattr(m, n).signatures]
                     for m in mods for n in dir(m) if isinstance(getattr(m, n), CPUDispatcher)}
 
