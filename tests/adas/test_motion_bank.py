@@ -106,7 +106,7 @@ def _steady_lead(cfg: MotionConfig, seed: int, d: float = 25.0) -> int:
 def test_a_wandering_box_error_is_not_read_as_closing() -> None:
     """A filter that takes each frame's error as new (share 0) reads a steady lead 25 m ahead
     as on a collision course at the warning's TTC in 256 of 4,800 frames (these seeds); with
-    the error as a state in 100 (where the range and the box err together, as here, the two
+    the error as a state in 93 (where the range and the box err together, as here, the two
     cues' fusion still counts one error twice)."""
     white = MotionConfig(box_error_slow_share=0.0, box_error_fast_tau_s=0.0)
     old = sum(_steady_lead(white, s) for s in range(20))
