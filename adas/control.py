@@ -86,7 +86,7 @@ class ControlConfig:
     standstill_speed_mps: float = param(0.3, lo=0.0, hi=5.0, unit="m/s")
     lockout_bypass_ttc_s: float = param(2.0, lo=0.0, hi=10.0, unit="s")
     max_active_speed_mps: float = param(50.0, lo=1.0, hi=100.0, unit="m/s")
-    unavoidable_decel_factor: float = param(1.5, lo=1.0, hi=3.0)
+    unavoidable_decel_factor: float = param(2.0, lo=1.0, hi=3.0)
 
     def __post_init__(self) -> None:
         validate(self, "control")
