@@ -19,7 +19,7 @@ Range and u each have a companion state, the slow part of the detector's box err
 ``box_error_slow_tau_s`` holding the share ``box_error_slow_share`` of the box's part of the
 measurement variance; the rest, the fast error, is white to the filter at the variance of its
 sample means. A box error that wanders over seconds is then not read as motion. The lateral
-position's companion carries no variance: its error is taken as white, as before.
+position has no companion: its error is taken as white, as before.
 
 TTC. Each cue gives a constant-velocity closing rate rho = 1/TTC [1/s]: -v/d from the range
 filter; -u'/u from the boxes, which under constant velocity is closing speed over the range to
@@ -240,11 +240,11 @@ class MotionEstimator:
             # The fast box error is white to the filter at the variance of its sample means:
             # x (1 + rho) / (1 - rho), rho its correlation over one frame interval.
             rho = np.exp(-dt / cfg.box_error_fast_tau_s) if cfg.box_error_fast_tau_s else 0 * dt
-            white = np.where(dt > 0, (1 + rho) / (1 - rho), 1.0)
+            fast_gain = np.where(dt > 0, (1 + rho) / (1 - rho), 1.0)
             xs, ps, f_s, rel2 = self._scale_step(
-                slots, dt, tracks, fresh, cut, ranges.bottom_cut, white, t_ns
+                slots, dt, tracks, fresh, cut, ranges.bottom_cut, fast_gain, t_ns
             )
-            x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, white, rel2, t_ns)
+            x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, fast_gain, rel2, t_ns)
         out = np.empty((13, n))
         shrink2 = cfg.accel_shrink_sigmas**2
         forward = self._forward[slots]
@@ -321,7 +321,7 @@ class MotionEstimator:
 
     def _range_step(
         self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray,
-        side_cut: BoolArray, white: FloatArray, rel2: FloatArray, t_ns: int,
+        side_cut: BoolArray, fast_gain: FloatArray, rel2: FloatArray, t_ns: int,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         r = ranges
         m = np.stack([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], 1)
@@ -340,17 +340,18 @@ class MotionEstimator:
         # off by as much). The lateral error is taken as white, as before the error states:
         # its slow part would widen a walker's lateral-speed band (danger), the decision
         # docs/vru.md leaves open.
-        box = np.stack([rel2 * m[:, 0] ** 2, 0.0 * m[:, 1]], 1)
+        box = (rel2 * m[:, 0] ** 2)[:, None]
         x, p, flags = self._rng.step(
-            slots, dt, ones, z, var, meas, self._prior_r, white, box, t_ns, *self._timeouts(), cut
-        )
+            slots, dt, ones, z, var, meas, self._prior_r, fast_gain, box, t_ns,
+            *self._timeouts(), cut,
+        )  # fmt: skip
         self.rejected_measurements += int(np.count_nonzero(flags & mk.REJECTED))
         self.reinitialisations += int(np.count_nonzero(flags & mk.REINIT))
         return x, p, flags
 
     def _scale_step(
         self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray,
-        side_cut: BoolArray, bottom_cut: BoolArray, white: FloatArray, t_ns: int,
+        side_cut: BoolArray, bottom_cut: BoolArray, fast_gain: FloatArray, t_ns: int,
     ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
@@ -367,7 +368,7 @@ class MotionEstimator:
         meas &= ~(np.asarray(side_cut, np.bool_) | np.asarray(bottom_cut, np.bool_))
         q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
         x, p, flags = self._scl.step(
-            slots, dt, q, u[:, None], R, meas, prior, white, R, t_ns, *self._timeouts()
+            slots, dt, q, u[:, None], R, meas, prior, fast_gain, R, t_ns, *self._timeouts()
         )
         self.rejected_boxes += int(np.count_nonzero(flags & mk.REJECTED))
         return x, p, flags, R[:, 0] / u**2

@@ -1,10 +1,11 @@
 """Per-track storage and models of the motion stage's Kalman filters (see :mod:`adas.motion`).
 
 A :class:`FilterBank` holds one filter model for every track slot and steps the rows of a
-frame through :func:`adas.motion_kernels.kf_kernel`. Each measured state has a companion
-state: the slow part of the detector's box error in that measurement, a first-order
-(Gauss-Markov) process of correlation time ``slow_tau_s`` whose stationary variance is the
-share ``slow_share`` of the measurement's variance (the rest is white to the filter). Without
+frame through :func:`adas.motion_kernels.kf_kernel`. A measured state can have a companion
+state (range and box scale have; the lateral position has none): the slow part of the
+detector's box error in that measurement, a first-order (Gauss-Markov) process of
+correlation time ``slow_tau_s`` whose stationary variance is the share ``slow_share`` of the
+box's part of the measurement's variance (the rest is white to the filter). Without
 it a filter that takes every frame's error as independent of the last reads an error that
 wanders over seconds as motion: a lead held 25 m ahead at our speed, its box error wandering
 by 10 % of the range over a second, was read as closing at 3.7 m/s and braking at 3 m/s^2
@@ -47,10 +48,10 @@ def _pad(m: FloatArray, k: int) -> FloatArray:
 
 
 def range_model(jerk_psd: float, lateral_accel_psd: float) -> FloatArray:
-    """(A1, A2, coef, expo) of the range filter, the two error states (range, lateral) last."""
+    """(A1, A2, coef, expo) of the range filter, the range's error state last."""
     coef = np.zeros((5, 5))
     coef[:3, :3], coef[3:, 3:] = jerk_psd * _JERK, lateral_accel_psd * CV
-    return np.stack([_pad(m, 7) for m in (_A1, _A2, coef, _EXPO)])
+    return np.stack([_pad(m, 6) for m in (_A1, _A2, coef, _EXPO)])
 
 
 def scale_model() -> FloatArray:
@@ -68,15 +69,19 @@ def split_variance(
     fast part times ``fast_gain``), the slow errors' stationary variances (``share`` of the
     box's part; kept per slot in ``slow_var`` for frames without a measurement), and from them
     the start variances ``p0`` (``prior`` first, one row serving all if it has one) and the
-    errors' driving variances ``qb`` (see :func:`kf_kernel`)."""
-    m, k = var.shape[1], p0.shape[1]
-    kt = k - m
+    errors' driving variances ``qb`` (see :func:`kf_kernel`). ``box_var`` has a column for each
+    measurement with an error state (the first ones); the others are white as they come."""
+    m, nb, k = var.shape[1], box_var.shape[1], p0.shape[1]
+    kt = k - nb
     for r in range(slots.size):
         s, pr = slots[r], prior[min(r, prior.shape[0] - 1)]
         for i in range(kt):
             p0[r, i], qb[r, i] = pr[i], 0.0
         for c in range(m):
             v = var[r, c]
+            if c >= nb:
+                R[r, c] = v
+                continue
             b = box_var[r, c] if box_var[r, c] < v else v  # NaN var stays NaN
             R[r, c] = v - b + (1.0 - share) * b * fast_gain[r]
             if meas[r]:
@@ -85,18 +90,18 @@ def split_variance(
 
 
 class FilterBank:
-    """Per-slot storage of one filter model whose last ``len(obs)`` states are the slow errors
-    of the measured states ``obs`` (module docstring)."""
+    """Per-slot storage of one filter model whose last states are the slow errors of the first
+    ``errors`` measured states ``obs`` (module docstring)."""
 
     def __init__(
         self, cap: int, model: FloatArray, obs: tuple[int, ...], gate: float,
-        slow_tau_s: float, slow_share: float,
+        slow_tau_s: float, slow_share: float, errors: int = 1,
     ) -> None:  # fmt: skip
-        k, m = model.shape[1], len(obs)
+        k, m = model.shape[1], errors
         self.model, self.obs, self.gate = model, np.array(obs, np.int64), gate
         self.slow_share = slow_share
         self.bias_of = np.full(k, -1, np.int64)
-        self.bias_of[k - m :] = self.obs
+        self.bias_of[k - m :] = self.obs[:m]
         self.bias_rate = np.where(self.bias_of >= 0, 1.0 / slow_tau_s, 0.0)
         self.X, self.P = np.zeros((cap, k)), np.zeros((cap, k, k))
         self.live = np.zeros(cap, bool)
@@ -124,13 +129,13 @@ class FilterBank:
         t_ns: int, timeout_ns: int, n_reinit: int, position_only: BoolArray | None = None,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
         """One frame for the rows' slots: measurements ``z`` of variance ``var`` (n x m) where
-        ``meas``; ``box_var`` (n x m) the part of ``var`` the box error causes, the share
+        ``meas``; ``box_var`` (n x errors) the part of ``var`` the box error causes, the share
         ``slow_share`` of it slow, the rest fast and white to the filter at ``fast_gain``
         (per row) times its variance (that of its sample means); the rest of ``var`` white;
         ``prior`` the start variances of the unmeasured true states. Returns the true states,
         their covariances and the flags."""
-        n, k, m = len(slots), self.X.shape[1], len(self.obs)
-        R, p0, qb = np.empty((n, m)), np.empty((n, k)), np.empty((n, k))
+        n, k, m = len(slots), self.X.shape[1], self.slow_var.shape[1]
+        R, p0, qb = np.empty(var.shape), np.empty((n, k)), np.empty((n, k))
         split_variance(
             slots, var, box_var, meas, fast_gain, self.slow_share, self.slow_var, prior, R, p0, qb
         )
