@@ -66,3 +66,48 @@ def map_labels(
     class_id = np.full(lab.shape, -1, np.int64)
     class_id[inside] = table[lab[inside]]
     return class_id, class_id >= 0
+
+
+# Class names of other label sets (KITTI, BDD100K, Cityscapes, nuScenes-style exports) onto
+# ADAS classes, after lower-casing and turning '_' and '-' into spaces. A KITTI "Cyclist" box
+# is rider and bicycle together, which is what BICYCLE means here; a BDD100K "rider" is the
+# person on a two-wheeler, mapped to PEDESTRIAN so the rider fusion (adas.detect.riders) joins
+# it with the "bike"/"motor" under it. Names not listed are no ADAS class (-1).
+NAME_ADAS_CLASSES: dict[str, ObjectClass] = {
+    **COCO_ADAS_CLASSES,
+    "pedestrian": ObjectClass.PEDESTRIAN,
+    "people": ObjectClass.PEDESTRIAN,
+    "walker": ObjectClass.PEDESTRIAN,
+    "person sitting": ObjectClass.PEDESTRIAN,
+    "rider": ObjectClass.PEDESTRIAN,
+    "child": ObjectClass.PEDESTRIAN,
+    "bike": ObjectClass.BICYCLE,
+    "cyclist": ObjectClass.BICYCLE,
+    "motor": ObjectClass.MOTORCYCLE,
+    "motorbike": ObjectClass.MOTORCYCLE,
+    "motorcyclist": ObjectClass.MOTORCYCLE,
+    "van": ObjectClass.VAN,
+    "tram": ObjectClass.TRAIN,
+}
+
+
+def _norm(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").replace("-", " ").split())
+
+
+def names_to_adas(names: tuple[str, ...] | list[str]) -> npt.NDArray[np.int64]:
+    """ADAS class of each of a model's class names (its label order), -1 for no ADAS class."""
+    norm = tuple(_norm(n) for n in names)
+    table = np.array([int(NAME_ADAS_CLASSES.get(n, -1)) for n in norm], np.int64)
+    table.flags.writeable = False
+    return table
+
+
+def label_table(classes: str | tuple[str, ...]) -> npt.NDArray[np.int64]:
+    """The label -> ADAS class table of a model spec's ``classes`` (a set name or names)."""
+    if isinstance(classes, str):
+        if classes != "coco80":
+            msg = f"unknown class set {classes!r}; known: ['coco80'] or a list of names"
+            raise ContractError(msg)
+        return coco_to_adas
+    return names_to_adas(classes)

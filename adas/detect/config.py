@@ -37,6 +37,7 @@ class DetectConfig:
     """Parameters of the detector stage. Defaults and their sources: data/config/default.toml."""
 
     model: str = ""  # registry name or path; "" = the registry default
+    model_card: str = ""  # card path (adas.detect.cards); "" = the card beside the model, if any
     providers: tuple[str, ...] = ("tensorrt", "cuda", "cpu")
     require_first_provider: bool = False
     intra_op_threads: int = param(0, lo=0, hi=256)

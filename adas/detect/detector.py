@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adas.detect import classes as coco
+from adas.detect.cards import ModelInfo, build_spec
 from adas.detect.config import DetectConfig
-from adas.detect.heads import DECODERS, identify_family
+from adas.detect.heads import DECODERS
 from adas.detect.nms import nms
 from adas.detect.registry import ModelSpec, resolve_model
 from adas.detect.riders import RiderRule, fuse_riders
@@ -76,7 +77,7 @@ class Detector:
     def __init__(self, config: DetectConfig | None = None, camera: CameraModel | None = None):
         self.config = cfg = config or DetectConfig()
         self.camera = camera
-        path, spec = resolve_model(cfg.model or None)
+        path, registry_spec = resolve_model(cfg.model or None)
         self.session = OnnxSession(
             path,
             providers=cfg.providers,
@@ -85,18 +86,10 @@ class Detector:
             require_first_provider=cfg.require_first_provider,
             io_binding=cfg.io_binding,
         )
-        if spec is None:
-            family = identify_family(
-                self.session.output_names, self.session.output_shapes, self.session.input_wh
-            )
-            spec = ModelSpec(name=path.stem, file=path.name, family=family)
-            log.warning(
-                "%s is not in the model registry: decoding as %r with BGR 0-255 input, "
-                "letterbox pad 114, no normalisation; add it to data/models.toml if that is wrong",
-                path,
-                family,
-            )
+        # Card over registry over the file's metadata over the family's defaults (cards.py).
+        spec = build_spec(ModelInfo.of(self.session), registry_spec, cfg.model_card or None)
         self.spec: ModelSpec = spec
+        self.label_table = coco.label_table(spec.classes)
         self.decode = DECODERS[spec.family]
         self.normalize = Normalize(mean=spec.mean, std=spec.std)
         self._thresholds = np.maximum(cfg.scores.table(), np.float32(spec.min_score))
@@ -320,7 +313,7 @@ class Detector:
     ) -> tuple[np.ndarray, np.ndarray, IntArray]:
         """Decoded rows -> the candidates in image pixels (class floors of the candidates,
         tiles merged, class-aware NMS), in descending score."""
-        cls, known = coco.map_labels(label, coco.coco_to_adas)
+        cls, known = coco.map_labels(label, self.label_table)
         xyxy, score, cls = xyxy[known], score[known], cls[known]
         ok = score >= self.candidate_floors[cls]
         xyxy, score, cls = xyxy[ok], score[ok], cls[ok]

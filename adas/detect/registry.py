@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -52,25 +52,38 @@ class ModelSpec:
     pad_value: int = 114
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    classes: str = "coco80"
+    classes: str | tuple[str, ...] = "coco80"
     min_score: float = 0.0
     url: str = ""
     sha256: str = ""
     source: str = ""
     licence: str = ""
+    # Where each value came from (key -> "registry ...", "card ...", "ONNX metadata ...",
+    # "family default ..."): what `adas models inspect` shows. Not part of the spec's identity.
+    origin: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        where = f"model registry entry [{self.name}]"
+        cards = [v for v in self.origin.values() if v.startswith("card ")]
+        where = cards[0] if cards else f"model registry entry [{self.name}]"
         choices = {
             "channel_order": ("bgr", "rgb"),
             "resize": ("letterbox", "stretch"),
             "align": ("center", "top-left"),
-            "classes": CLASS_SETS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 msg = f"{where}: {key} = {getattr(self, key)!r}; allowed: {list(allowed)}"
                 raise ConfigError(msg)
+        if isinstance(self.classes, str):
+            if self.classes not in CLASS_SETS:
+                msg = (
+                    f"{where}: classes = {self.classes!r}; allowed: {list(CLASS_SETS)} or the "
+                    "list of the model's class names in output order"
+                )
+                raise ConfigError(msg)
+        elif not self.classes or not all(isinstance(c, str) for c in self.classes):
+            msg = f"{where}: classes must be a class set name or a non-empty list of names"
+            raise ConfigError(msg)
         if not 0 <= self.pad_value <= 255:
             msg = f"{where}: pad_value = {self.pad_value} must be in [0, 255]"
             raise ConfigError(msg)
@@ -117,7 +130,10 @@ def load_registry(path: Path = REGISTRY_PATH) -> Registry:
         for key in ("mean", "std"):
             if key in kwargs:
                 kwargs[key] = tuple(float(v) for v in kwargs[key])
-        models[name] = ModelSpec(name=name, **kwargs)
+        if isinstance(kwargs.get("classes"), list):
+            kwargs["classes"] = tuple(str(c) for c in kwargs["classes"])
+        origin = {key: f"registry {path.name} [models.{name}]" for key in table}
+        models[name] = ModelSpec(name=name, origin=origin, **kwargs)
     default = raw.get("default", "")
     if default not in models:
         msg = f"{path}: default = {default!r} is not one of the models {sorted(models)}"

@@ -179,7 +179,7 @@ def _run_cells(
     raw = det.decode(
         outputs, det.session.input_wh, det.candidate_floor, output_names=det.session.output_names
     )
-    label, known = coco.map_labels(raw.label, coco.coco_to_adas)
+    label, known = coco.map_labels(raw.label, det.label_table)
     b, sc, label = raw.xyxy[known], raw.score[known], label[known]
     keep = sc >= det.candidate_floors[label]
     b, sc, label = b[keep], sc[keep], label[keep]

@@ -134,6 +134,12 @@ class OnnxSession:
             raise ModelFormatError(msg)
         self.input_name: str = inp.name
         self.channels, self.input_h, self.input_w = (int(d) for d in shape[1:])
+        self.input_shape: list[Any] = shape
+        try:  # exporters' key/value pairs (Ultralytics: names, imgsz, stride, task)
+            meta = self._sess.get_modelmeta().custom_metadata_map
+        except Exception:  # metadata is optional: a model without it still runs
+            meta = {}
+        self.metadata: dict[str, str] = {str(k): str(v) for k, v in dict(meta).items()}
         self.output_names: list[str] = [o.name for o in self._sess.get_outputs()]
         self.output_shapes: list[list[Any]] = [list(o.shape) for o in self._sess.get_outputs()]
         self._binding: Any = None

@@ -108,19 +108,25 @@ def test_yuyv_and_bgr_frames_give_the_same_cars(data_dir: Path) -> None:
     assert (np.sort(best)[-2:] > 0.8).all()  # the two near cars, in both formats
 
 
-def test_a_model_outside_the_registry_is_identified_from_its_outputs(
-    data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("file", ["FastestDet.onnx", "nanodet_m_320.onnx"])
+def test_a_model_outside_the_registry_gets_its_familys_preprocessing(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, file: str
 ) -> None:
+    """An unregistered file (a user's own export) is identified from its outputs and fed its
+    family's standard preprocessing: it finds what the registered entry finds."""
     import adas.detect.detector as detector_module
 
-    path = data_dir / "models" / "FastestDet.onnx"
+    path = data_dir / "models" / file
+    registered = Detector(DetectConfig(model=str(path), providers=("cpu",)))
     monkeypatch.setattr(detector_module, "resolve_model", lambda model: (path, None))
-    with caplog.at_level("WARNING", logger="adas.detect.detector"):
-        det = Detector(DetectConfig(model=str(path), providers=("cpu",)))
-    assert det.spec.family == "fastestdet" and det.spec.name == "FastestDet"
-    assert "not in the model registry" in caplog.text
+    det = Detector(DetectConfig(model=str(path), providers=("cpu",)))
+    assert det.spec.family == registered.spec.family and det.spec.name == path.stem
+    for key in ("channel_order", "resize", "mean", "std"):
+        assert getattr(det.spec, key) == getattr(registered.spec, key), key
+        assert det.spec.origin[key].startswith("family default"), det.spec.origin[key]
+    assert det.spec.origin["family"] == "output shapes (identify_family)"
     img = cv2.imread(str(data_dir / "video" / "udacity" / "test_images" / "test1.jpg"))
-    d = det.detect(img)
-    # Guessed preprocessing (0-255 input where the model wants 0-1) is wrong for this model:
-    # the warning says so; the call must still return valid boxes, not crash.
-    assert np.isfinite(d.xyxy).all() and (d.score >= 0).all()
+    a, b = registered.detect(img), det.detect(img)
+    ok = b.score >= registered.spec.min_score  # the registry's floor is not a family default
+    np.testing.assert_allclose(b.xyxy[ok], a.xyxy, atol=1e-3)
+    assert len(a) >= 2
