@@ -68,6 +68,7 @@ class ReplayOptions:
 
     config_file: Path | None = None
     model: str | None = None  # registry name or .onnx path (overrides detect.model)
+    model_card: Path | None = None  # card TOML (overrides detect.model_card)
     camera_file: Path | None = None  # OpenCV or ROS camera_info YAML (adas-calibrate output)
     # Horizontal field of view [deg] without a calibration or a calibrated camera_info
     # (None: the config's [replay] fov_deg).
@@ -167,6 +168,8 @@ def replay_config(options: ReplayOptions) -> AdasConfig:
     detect = config.detect
     if options.model:
         detect = replace(detect, model=options.model)
+    if options.model_card:
+        detect = replace(detect, model_card=str(options.model_card))
     cpus = app.usable_cpus()
     encodes = options.video or options.mcap_images
     small = 1 < cpus <= config.replay.small_machine_cpus

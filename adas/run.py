@@ -43,6 +43,7 @@ class RunError(AdasError):
 class RunOptions:
     config_file: Path | None = None
     model: str | None = None
+    model_card: Path | None = None
     preprocess: str | None = None  # reference | opencv | fpga (overrides detect.preprocess_backend)
     device: str | None = None  # live camera: V4L2 index or GStreamer pipeline
     input: Path | None = None  # stand-in camera: a recording
@@ -67,6 +68,8 @@ def configure(options: RunOptions) -> AdasConfig:
     detect = config.detect
     if options.model:
         detect = replace(detect, model=options.model)
+    if options.model_card:
+        detect = replace(detect, model_card=str(options.model_card))
     if options.preprocess:
         detect = replace(detect, preprocess_backend=options.preprocess)
     can = config.can

@@ -2,7 +2,8 @@
 
 One module per command group: :mod:`adas.cli.cmd_drive` (``replay``, ``run``),
 :mod:`adas.cli.cmd_eval` (``eval``), :mod:`adas.cli.cmd_scenarios` (``scenarios``),
-:mod:`adas.cli.cmd_bench` (``bench``), :mod:`adas.cli.cmd_can` (``can decode``); what they
+:mod:`adas.cli.cmd_bench` (``bench``), :mod:`adas.cli.cmd_can` (``can decode``),
+:mod:`adas.cli.cmd_models` (``models``); what they
 share is in :mod:`adas.cli.common`.
 
 SYNOPSIS
@@ -26,7 +27,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from adas.cli import cmd_bench, cmd_can, cmd_drive, cmd_eval, cmd_scenarios
+from adas.cli import cmd_bench, cmd_can, cmd_drive, cmd_eval, cmd_models, cmd_scenarios
 from adas.cli.common import EXIT_USAGE, HelpFormatter, VersionAction, describe
 from adas.errors import AdasError
 
@@ -39,6 +40,7 @@ examples:
   adas scenarios --fast --json -
   adas bench chain --json bench_chain.json
   adas can decode run.asc
+  adas models inspect my_detector.onnx
 
 Run `adas COMMAND --help` for each command's options and an example. --json PATH writes a
 command's JSON report to PATH, or to stdout for '-'."""
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_scenarios.add_parser(sub)
     cmd_bench.add_parser(sub)
     cmd_can.add_parser(sub)
+    cmd_models.add_parser(sub)
     return p
 
 

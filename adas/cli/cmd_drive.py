@@ -5,6 +5,7 @@ in-vehicle process: camera in, CAN out): their arguments and the calls into
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,12 @@ def _add_replay(sub: Any) -> None:
         "drives", nargs="+", type=Path, help="bag, .mcap, ROS 2 bag folder, video, images"
     )
     rp.add_argument("--out", required=True, type=Path, help="output folder (refused if not empty)")
-    rp.add_argument("--force", action="store_true", help="replace existing outputs")
-    add_model_arg(rp)
+    rp.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing outputs, and run a model whose self-check failed",
+    )
+    add_model_arg(rp, card=True)
     rp.add_argument("--camera", type=Path, default=None, help="calibration YAML (OpenCV or ROS)")
     add_config_arg(rp)
     rp.add_argument(
@@ -112,7 +117,10 @@ def _add_run(sub: Any) -> None:
         "--fov-deg", type=float, default=None,
         help="stand-in without calibration: field of view [deg] (default: [replay] fov_deg, 60)",
     )  # fmt: skip
-    add_model_arg(rn)
+    add_model_arg(rn, card=True)
+    rn.add_argument(
+        "--force", action="store_true", help="run a model whose self-check failed (not advised)"
+    )
     rn.add_argument(
         "--preprocess",
         choices=("reference", "opencv", "fpga"),
@@ -138,6 +146,22 @@ def _add_run(sub: Any) -> None:
     )
 
 
+def _guard_model(args: argparse.Namespace) -> None:
+    """Refuse a model whose self-check fails (adas.evaluate.model_check.guard) before a drive,
+    unless --force."""
+    from dataclasses import replace
+
+    from adas.config import load_config
+    from adas.evaluate.model_check import guard
+
+    detect = load_config(args.config).detect
+    if args.model:
+        detect = replace(detect, model=args.model)
+    if args.model_card:
+        detect = replace(detect, model_card=str(args.model_card))
+    logging.getLogger(__name__).info("model: %s", guard(detect, force=args.force))
+
+
 def run(args: argparse.Namespace) -> int:
     """``adas run``: the in-vehicle loop until the recording ends, a limit or a signal."""
     check_range("--rate", args.rate, 0.01, 1000.0)
@@ -146,11 +170,14 @@ def run(args: argparse.Namespace) -> int:
     check_input(args.input, "input", folder_ok=True)
     check_text_input(args.camera, "camera file")
     check_text_input(args.config, "config file")
+    check_text_input(args.model_card, "model card")
+    _guard_model(args)
     from adas.run import RunOptions, main
 
     return main(
         RunOptions(
-            config_file=args.config, model=args.model, preprocess=args.preprocess,
+            config_file=args.config, model=args.model, model_card=args.model_card,
+            preprocess=args.preprocess,
             device=args.device, input=args.input, rate=args.rate, loops=args.loops,
             camera_file=args.camera, fov_deg=args.fov_deg, ego=args.ego,
             ego_speed_mps=args.ego_speed_mps, ego_yaw_rate_rps=args.ego_yaw_rate_rps,
@@ -172,6 +199,8 @@ def replay(args: argparse.Namespace) -> int:
     check_text_input(args.ego_kitti_poses, "KITTI poses")
     if args.ego_csv is not None and args.ego_kitti_poses is not None:
         raise UsageError("give --ego-csv or --ego-kitti-poses, not both")
+    check_text_input(args.model_card, "model card")
+    _guard_model(args)
     from adas.replay import ReplayOptions, replay_drive, replay_many
     from adas.sources import TopicMap
 
@@ -179,7 +208,8 @@ def replay(args: argparse.Namespace) -> int:
     if args.image_topic or args.camera_info_topic or args.ego_topic:
         topics = TopicMap(args.image_topic, args.camera_info_topic, args.ego_topic)
     opts = ReplayOptions(
-        config_file=args.config, model=args.model, camera_file=args.camera,
+        config_file=args.config, model=args.model, model_card=args.model_card,
+        camera_file=args.camera,
         fov_deg=args.fov_deg, topics=topics, ego_csv=args.ego_csv,
         ego_kitti_poses=args.ego_kitti_poses,
         ego_speed_mps=args.ego_speed_mps, force=args.force, video=not args.no_video,

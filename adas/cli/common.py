@@ -93,9 +93,17 @@ def add_config_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_arg(p: argparse.ArgumentParser) -> None:
+def add_model_arg(p: argparse.ArgumentParser, *, card: bool = False) -> None:
     p.add_argument(
         "--model", default=None, help="registry name or .onnx path (default: config [detect])"
+    )
+    if not card:
+        return
+    p.add_argument(
+        "--model-card",
+        type=Path,
+        default=None,
+        help="model card TOML (default: the card beside the model, MODEL.toml, if any)",
     )
 
 

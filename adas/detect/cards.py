@@ -236,7 +236,7 @@ def build_spec(
     if "family" not in values:
         values["family"], origin["family"] = family, "output shapes (identify_family)"
     defaults = FAMILY_PREPROCESSING.get(family, {})
-    for key in PREPROCESSING_KEYS:
+    for key in (*PREPROCESSING_KEYS, "min_score"):
         if key not in values and key in defaults:
             values[key] = defaults[key]
             origin[key] = f"family default ({defaults.get('source', family)})"

@@ -128,6 +128,7 @@ def test_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     [
         ("bench", ("chain", "preprocess", "detect", "runtime", "replay")),
         ("eval", ("kitti-tracking", "kitti-object")),
+        ("models", ("list", "fetch", "inspect", "check")),
     ],
 )
 def test_group_help_lists_subcommands_with_an_example_each(
@@ -169,6 +170,9 @@ def test_every_json_option_takes_a_path_or_dash() -> None:
             "adas bench detect",
             "adas bench runtime",
             "adas bench replay",
+            "adas models list",
+            "adas models inspect",
+            "adas models check",
         ]
     )
     required = {
@@ -176,6 +180,7 @@ def test_every_json_option_takes_a_path_or_dash() -> None:
         "adas eval kitti-object": ["--root", "r"],
     }
     required |= {"adas bench runtime": ["--input", "c"], "adas bench replay": ["--input", "c"]}
+    required |= {"adas models inspect": ["m.onnx"], "adas models check": ["m.onnx"]}
     for path in with_json:
         argv = [*path.split()[1:], *required.get(path, [])]
         assert parser.parse_args([*argv, "--json", "-"]).json == "-"
