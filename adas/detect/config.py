@@ -47,6 +47,11 @@ class DetectConfig:
     scores: ClassScores = ClassScores()
     nms_iou: float = param(0.45, lo=0.05, hi=0.95)
     max_detections: int = param(300, lo=1, hi=10000)
+    # One vehicle, one box (adas.detect.nms): NMS treats these classes as one (a COCO model
+    # boxes one SUV as car and truck), and drops a box of them with nested_fraction of its
+    # area inside a higher-scoring one (a part of a vehicle; > 1: off).
+    vehicle_classes: tuple[str, ...] = ("car", "bus", "truck", "van")
+    nested_fraction: float = param(0.5, lo=0.0, hi=1.01)
     tiles: int = param(0, lo=0, hi=8)
     max_tiles: int = param(3, lo=1, hi=8)
     tile_overlap: float = param(0.12, lo=0.0, hi=0.45)
@@ -78,7 +83,8 @@ class DetectConfig:
             )
             raise ConfigError(msg)
         names = [c.name.lower() for c in ObjectClass]
-        bad = [c for c in self.second_look_classes if c not in names]
-        if bad:
-            msg = f"config detect.second_look_classes has {bad}; allowed {names}"
-            raise ConfigError(msg)
+        for key in ("second_look_classes", "vehicle_classes"):
+            bad = [c for c in getattr(self, key) if c not in names]
+            if bad:
+                msg = f"config detect.{key} has {bad}; allowed {names}"
+                raise ConfigError(msg)

@@ -3,7 +3,8 @@
 preprocess (``adas.preprocess``: band/tiles packed into one input, bit-exact backends)
 -> ONNX Runtime (``adas.detect.session``) -> decoder of the model family
 (``adas.detect.heads``) -> boxes back to image pixels -> seam merging of the tiles
-(``adas.detect.tiling``) -> COCO -> ADAS classes -> class-aware NMS (``adas.detect.nms``) ->
+(``adas.detect.tiling``) -> COCO -> ADAS classes -> class-aware NMS, the vehicle classes as
+one, and nested vehicle boxes dropped (``adas.detect.nms``) ->
 a second look at uncertain pedestrians and two-wheelers (``adas.detect.second_look``) ->
 riders fused with their bicycle or motorcycle (``adas.detect.riders``) -> per-class score
 thresholds -> NMS again (a fused box may cover another).
@@ -23,7 +24,7 @@ from adas.detect import classes as coco
 from adas.detect.cards import ModelInfo, build_spec
 from adas.detect.config import DetectConfig
 from adas.detect.heads import DECODERS
-from adas.detect.nms import nms
+from adas.detect.nms import nms, suppress_nested, vehicle_groups
 from adas.detect.registry import ModelSpec, resolve_model
 from adas.detect.riders import RiderRule, fuse_riders
 from adas.detect.second_look import second_look
@@ -105,6 +106,9 @@ class Detector:
             )
         self.candidate_floor = float(self.candidate_floors.min())
         self.rider_rule = RiderRule()
+        self.nms_group, self.nested_group = vehicle_groups(
+            [int(ObjectClass[c.upper()]) for c in cfg.vehicle_classes], len(ObjectClass)
+        )
         self._geometry: dict[tuple[PixelFormat, int, int], tuple[Layout, list[Preprocessor]]] = {}
         self._input = np.empty(
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
@@ -290,8 +294,17 @@ class Detector:
         )
         if not len(xyxy):
             return Detections.empty()
-        idx = nms(xyxy, score, cls, self.config.nms_iou, self.config.max_detections)
+        idx = self.suppress(xyxy, score, cls)
         return Detections.from_arrays(xyxy[idx], score[idx], cls[idx])
+
+    def suppress(self, xyxy: np.ndarray, score: np.ndarray, cls: IntArray) -> IntArray:
+        """Rows kept (descending score) by NMS, the vehicle classes as one, and by the nested-
+        box rule over the vehicles (``[detect] vehicle_classes``, ``nested_fraction``)."""
+        cfg = self.config
+        idx = nms(xyxy, score, self.nms_group[cls], cfg.nms_iou, cfg.max_detections)
+        return idx[
+            suppress_nested(xyxy[idx], score[idx], self.nested_group[cls[idx]], cfg.nested_fraction)
+        ]
 
     def pad_values(self) -> np.ndarray:
         """The model input's value of a padding pixel, per channel (pad value normalised)."""
@@ -350,7 +363,7 @@ class Detector:
             cover_fraction=self.config.seam_cover_fraction,
         )
         out, score, cls = out[keep], score[keep], cls[keep]
-        idx = nms(out, score, cls, self.config.nms_iou, self.config.max_detections)
+        idx = self.suppress(out, score, cls)
         return out[idx], score[idx], cls[idx]
 
 

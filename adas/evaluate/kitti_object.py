@@ -12,7 +12,9 @@ car,pedestrian,cyclist``; which labels and detections each class takes is in
 * a detection that matches no must-find label is *ignored* (neither true nor false) when it
   overlaps a neighbouring class (Van or Truck for cars, Person_sitting for pedestrians) or a
   label of the class exempt from the rules at IoU >= 0.5, or lies at least half inside a
-  DontCare region; otherwise it is a false positive.
+  DontCare region; otherwise it is a false positive. As in KITTI's devkit, each ignored label
+  takes one detection (a second box on the same van is a false positive: a duplicate);
+  DontCare regions take any number (docs/detection-precision.md).
 
 The same frames also go through a plain single pass of the model (its own preprocessing of
 the whole frame, no band, no tiles): its recall and precision are the baseline, and its
@@ -130,8 +132,9 @@ def score_boxes(
     boxes: np.ndarray, must: np.ndarray, ignore: np.ndarray, dontcare: np.ndarray
 ) -> tuple[Counts, list[tuple[int, int]]]:
     """Score detections ``boxes`` (N x 4, in descending score) against objects that must be
-    found, objects whose detection is neither right nor wrong (``ignore``, IoU >= 0.5) and
-    regions where detections do not count (``dontcare``: half the box inside).
+    found, objects whose detection is neither right nor wrong (``ignore``, IoU >= 0.5; each
+    takes one detection, as a must-find object does) and regions where detections do not
+    count (``dontcare``: half the box inside; any number).
 
     Returns the counts and the (detection, must-find object) index pairs of the matches.
     """
@@ -140,6 +143,7 @@ def score_boxes(
     iou_must = iou_matrix(boxes, must)
     iou_ign = iou_matrix(boxes, ignore)
     used = np.zeros(len(must), bool)
+    used_ign = np.zeros(len(ignore), bool)
     for k in range(len(boxes)):
         if len(must):
             cand = np.where(used, -1.0, iou_must[k])
@@ -149,9 +153,13 @@ def score_boxes(
                 counts.tp += 1
                 pairs.append((k, j))
                 continue
-        if len(ignore) and iou_ign[k].max() >= IOU_MATCH:
-            counts.ignored += 1
-            continue
+        if len(ignore):
+            cand = np.where(used_ign, -1.0, iou_ign[k])
+            j = int(np.argmax(cand))
+            if cand[j] >= IOU_MATCH:
+                used_ign[j] = True
+                counts.ignored += 1
+                continue
         if len(dontcare) and inside_fraction(boxes[k], dontcare).max() >= DONTCARE_INSIDE:
             counts.ignored += 1
             continue

@@ -50,6 +50,27 @@ def test_scoring_rules() -> None:
     assert (car_only.tp, car_only.fp, car_only.ignored) == (1, 1, 0)
 
 
+def test_an_ignored_label_takes_one_detection_and_dontcare_any_number() -> None:
+    # KITTI's devkit: a van (ignored for cars) absorbs one box, a second box on it is a
+    # duplicate (false); DontCare regions absorb every box at least half inside them.
+    van = np.array([[700, 100, 800, 180]], float)
+    dontcare = np.array([[900, 100, 1000, 200]], float)
+    boxes = np.array(
+        [
+            [702, 102, 801, 178],  # the van: ignored
+            [698, 98, 799, 181],  # the van again: false (a duplicate)
+            [910, 110, 960, 150],  # inside DontCare: ignored
+            [920, 120, 990, 190],  # inside DontCare too: ignored
+        ],
+        float,
+    )
+    counts, _ = score_boxes(boxes, np.zeros((0, 4)), van, dontcare)
+    assert (counts.tp, counts.fp, counts.ignored) == (0, 1, 3)
+    two_vans = np.vstack([van, van + np.array([0, 0, 2, 0])])  # two vans: two boxes
+    counts, _ = score_boxes(boxes[:2], np.zeros((0, 4)), two_vans, dontcare)
+    assert (counts.fp, counts.ignored) == (0, 2)
+
+
 def test_highest_score_takes_the_match_and_empty_cases() -> None:
     must = np.array([[0, 0, 100, 100]], float)
     boxes = np.array([[0, 0, 100, 100], [5, 5, 100, 100]], float)

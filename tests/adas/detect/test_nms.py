@@ -7,7 +7,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from adas.detect.nms import nms
+from adas.detect.nms import NEARER_TOL, nms, suppress_nested, vehicle_groups
 from adas.errors import ConfigError, ContractError
 
 A = [0.0, 0.0, 10.0, 10.0]
@@ -132,3 +132,65 @@ def test_matches_reference_greedy_nms(
             if cls[i] == cls[j]:
                 assume(abs(iou(boxes[i], boxes[j]) - thr) > 1e-5)
     assert nms(boxes, score, cls, thr).tolist() == reference_nms(boxes, score, cls, thr)
+
+
+def nested(boxes: list[list[float]], scores: list[float], groups: list[int], f: float) -> list[int]:
+    out = suppress_nested(np.array(boxes), np.array(scores), np.array(groups), f)
+    assert out.dtype == np.int64
+    return out.tolist()
+
+
+WHOLE = [0.0, 0.0, 100.0, 50.0]  # a car seen whole
+PART = [50.0, 0.0, 130.0, 50.0]  # its rear half and 30 px beside: 50 / 80 = 0.625 inside
+INNER = [10.0, 10.0, 30.0, 30.0]  # wholly inside WHOLE; IoU 400 / 5000 = 0.08
+APART = [200.0, 0.0, 240.0, 30.0]  # beside them
+
+
+def test_a_box_half_inside_a_higher_box_of_its_group_is_dropped() -> None:
+    assert nested([WHOLE, PART, APART], [0.9, 0.8, 0.7], [0, 0, 0], 0.5) == [0, 2]
+    assert nested([WHOLE, PART], [0.9, 0.8], [0, 0], 0.625) == [0]  # exactly at f: dropped
+    assert nested([WHOLE, PART], [0.9, 0.8], [0, 0], 0.63) == [0, 1]
+    assert nested([WHOLE, INNER], [0.9, 0.8], [0, 0], 0.99) == [0]  # NMS keeps it (IoU 0.08)
+    assert run([WHOLE, INNER], [0.9, 0.8], [2, 2], 0.45) == [0, 1]
+
+
+def test_a_nested_box_reaching_lower_is_a_nearer_vehicle_and_stays() -> None:
+    """A car 15 m ahead in front of a bus at 20 m (f = 721 px, camera 1.65 m up): the car's
+    box lies 0.74 inside the bus's, but its bottom edge is 19 px (0.165 of the bus's height)
+    lower: it stands nearer, so it is another vehicle, never a part of the bus."""
+    bus = [100.0, 145.0, 190.0, 260.0]
+    car = [110.0, 207.0, 180.0, 279.0]
+    assert nested([bus, car], [0.9, 0.8], [0, 0], 0.5) == [0, 1]
+    # Its bottom just within NEARER_TOL of the bus's: taken for a part of the bus.
+    low = 260.0 + 0.99 * NEARER_TOL * 115.0
+    assert nested([bus, [110.0, low - 72.0, 180.0, low]], [0.9, 0.8], [0, 0], 0.5) == [0]
+
+
+def test_only_a_higher_kept_box_of_the_same_group_drops_one() -> None:
+    # The inner box scores higher: it stays, and so does the whole box (under 0.5 inside it).
+    assert nested([WHOLE, INNER], [0.5, 0.8], [0, 0], 0.5) == [1, 0]
+    # Another group, or no group (-1: pedestrians, cyclists), is never dropped nor drops.
+    assert nested([WHOLE, INNER], [0.9, 0.8], [0, 1], 0.5) == [0, 1]
+    assert nested([WHOLE, INNER], [0.9, 0.8], [0, -1], 0.5) == [0, 1]
+    assert nested([WHOLE, INNER], [0.9, 0.8], [-1, 0], 0.5) == [0, 1]
+    # A chain: INNER sits in PART2 which sits in WHOLE; PART2 dropped, INNER still in WHOLE.
+    part2 = [5.0, 5.0, 60.0, 40.0]
+    assert nested([WHOLE, part2, INNER], [0.9, 0.8, 0.7], [0, 0, 0], 0.5) == [0]
+    # Above 1: off.
+    assert nested([WHOLE, INNER], [0.9, 0.8], [0, 0], 1.01) == [0, 1]
+    assert nested([], [], [], 0.5) == []
+    with pytest.raises(ContractError):
+        suppress_nested(np.zeros((2, 4)), np.zeros(1), np.zeros(2), 0.5)
+
+
+def test_vehicle_classes_are_one_nms_group() -> None:
+    nms_group, nested_group = vehicle_groups([2, 4, 5, 6], 9)
+    assert nms_group.tolist() == [0, 1, 2, 3, 2, 2, 2, 7, 8]
+    assert nested_group.tolist() == [-1, -1, 0, -1, 0, 0, 0, -1, -1]
+    # A car box and a truck box on one SUV (IoU 0.68): class-aware NMS keeps both, the
+    # vehicle group keeps the better one; a pedestrian on it stays.
+    classes = np.array([2, 5, 0])
+    assert run([A, B, A], [0.8, 0.9, 0.7], classes.tolist(), 0.45) == [1, 0, 2]
+    assert run([A, B, A], [0.8, 0.9, 0.7], nms_group[classes].tolist(), 0.45) == [1, 2]
+    none_nms, none_nested = vehicle_groups([], 9)
+    assert none_nms.tolist() == list(range(9)) and (none_nested == -1).all()
