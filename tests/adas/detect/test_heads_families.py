@@ -167,3 +167,18 @@ def test_real_model_finds_the_cars_ahead_right(data_dir: Path, model: str) -> No
         & (width <= 500)
     )
     assert ok.any(), f"{model} ({family}): no car ahead-right in {boxes.round()} {raw.label}"
+
+
+def test_every_family_has_its_standard_preprocessing() -> None:
+    from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
+
+    assert set(FAMILY_PREPROCESSING) == set(DECODERS)
+    keys = {"channel_order", "resize", "align", "pad_value", "mean", "std", "source"}
+    for family, p in FAMILY_PREPROCESSING.items():
+        assert set(p) == keys, family
+        assert p["channel_order"] in ("bgr", "rgb") and p["resize"] in ("letterbox", "stretch")
+        assert p["align"] in ("center", "top-left") and 0 <= p["pad_value"] <= 255
+        assert len(p["mean"]) == len(p["std"]) == 3 and min(p["std"]) > 0
+        assert p["source"]
+    # NanoDet's BGR statistics are ImageNet's in BGR order: PicoDet's RGB ones reversed.
+    assert FAMILY_PREPROCESSING["nanodet"]["mean"] == FAMILY_PREPROCESSING["picodet"]["mean"][::-1]
