@@ -238,7 +238,8 @@ def build_spec(
     defaults = FAMILY_PREPROCESSING.get(family, {})
     for key in (*PREPROCESSING_KEYS, "min_score"):
         if key not in values and key in defaults:
-            values[key] = defaults[key]
+            value = defaults[key]
+            values[key] = tuple(float(v) for v in value) if key in ("mean", "std") else value
             origin[key] = f"family default ({defaults.get('source', family)})"
     for key in CARD_KEYS:
         origin.setdefault(key, "built-in default")

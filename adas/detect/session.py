@@ -12,6 +12,12 @@ you keep them past the next ``run``). Measured on YOLOX-nano (2 cores): 25.2 ms 
 24.3 ms plain, no speed gain, so it is about steady memory, and ``io_binding = false`` in
 config turns it off. On CUDA/TensorRT the decoders need the outputs on the host anyway, so
 ``run`` is used there.
+
+Some exports take inputs besides the image; those of :data:`AUX_INPUTS` are fed constants that
+keep the boxes in model-input pixels: PaddleDetection graphs with post-processing
+(``im_shape`` = input height, width; ``scale_factor`` = 1, 1: ``ppdet`` divides the boxes by
+it) and the RT-DETR / D-FINE deploy export (``orig_target_sizes`` = input width, height: its
+post-processor multiplies the normalised boxes by it).
 """
 
 from __future__ import annotations
@@ -27,6 +33,14 @@ import numpy as np
 from adas.errors import ConfigError, ModelFormatError
 
 log = logging.getLogger(__name__)
+
+AUX_INPUTS = ("im_shape", "scale_factor", "orig_target_sizes")
+_AUX_DTYPES = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int64)": np.int64,
+    "tensor(int32)": np.int32,
+}
 
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -50,8 +64,21 @@ def provider_names(requested: Sequence[str]) -> list[str]:
     return out
 
 
+def aux_input(name: str, onnx_type: str, input_wh: tuple[int, int]) -> np.ndarray:
+    """The 1 x 2 constant fed to the extra input ``name`` (one of AUX_INPUTS)."""
+    w, h = input_wh
+    values = {"im_shape": (h, w), "scale_factor": (1, 1), "orig_target_sizes": (w, h)}[name]
+    if onnx_type not in _AUX_DTYPES:
+        msg = f"input {name!r} is {onnx_type}; expected one of {sorted(_AUX_DTYPES)}"
+        raise ModelFormatError(msg)
+    return np.array([values], _AUX_DTYPES[onnx_type])
+
+
 class OnnxSession:
-    """A detector's ONNX Runtime session: one float input (1 x C x H x W), fixed outputs."""
+    """A detector's ONNX Runtime session: one float input (1 x C x H x W), fixed outputs.
+
+    Extra inputs named in AUX_INPUTS are allowed and get constants (module docstring).
+    """
 
     def __init__(
         self,
@@ -117,11 +144,15 @@ class OnnxSession:
         log.info("%s: providers in use %s", self.path.name, self.providers_used)
 
         inputs = self._sess.get_inputs()
-        if len(inputs) != 1:
+        images = [i for i in inputs if i.name not in AUX_INPUTS]
+        if len(images) != 1:
             names = [i.name for i in inputs]
-            msg = f"{self.path}: a detector has one image input, this model has {names}"
+            msg = (
+                f"{self.path}: a detector has one image input (besides {list(AUX_INPUTS)}), "
+                f"this model has {names}"
+            )
             raise ModelFormatError(msg)
-        inp = inputs[0]
+        inp = images[0]
         shape = list(inp.shape)
         if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
             msg = (
@@ -140,6 +171,11 @@ class OnnxSession:
         except Exception:  # metadata is optional: a model without it still runs
             meta = {}
         self.metadata: dict[str, str] = {str(k): str(v) for k, v in dict(meta).items()}
+        self.aux_inputs: dict[str, np.ndarray] = {
+            i.name: aux_input(i.name, i.type, (self.input_w, self.input_h))
+            for i in inputs
+            if i.name in AUX_INPUTS
+        }
         self.output_names: list[str] = [o.name for o in self._sess.get_outputs()]
         self.output_shapes: list[list[Any]] = [list(o.shape) for o in self._sess.get_outputs()]
         self._binding: Any = None
@@ -149,6 +185,8 @@ class OnnxSession:
         )  # pre-bound buffers are float32; NMS graphs with integer outputs use plain run
         if io_binding and static and self.providers_used[0] == PROVIDERS["cpu"]:
             self._binding = self._sess.io_binding()
+            for name, value in self.aux_inputs.items():
+                self._binding.bind_cpu_input(name, value)
             for name, s in zip(self.output_names, self.output_shapes, strict=True):
                 buf = np.empty(s, np.float32)
                 self._outputs.append(buf)
@@ -172,7 +210,8 @@ class OnnxSession:
             msg = f"input tensor {tensor.shape} {tensor.dtype}; the model needs {expected} float32"
             raise ModelFormatError(msg)
         if self._binding is None:
-            return list(self._sess.run(self.output_names, {self.input_name: tensor}))
+            feed = {self.input_name: tensor, **self.aux_inputs}
+            return list(self._sess.run(self.output_names, feed))
         t = np.ascontiguousarray(tensor)
         self._binding.bind_input(
             self.input_name, "cpu", 0, np.float32, list(t.shape), t.ctypes.data

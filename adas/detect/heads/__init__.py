@@ -21,13 +21,17 @@ count of non-finite output values and dropped rows is logged.
 Families (``DECODERS`` keys), one module per group, each with the upstream code its
 conventions were read from:
 
-- :mod:`adas.detect.heads.yolo`: ``yolox``, ``yolov5`` (and YOLOv7's plain export), ``yolov8``;
-- :mod:`adas.detect.heads.nanodet`: ``nanodet`` (NanoDet-m) and ``nanodet_plus``;
+- :mod:`adas.detect.heads.yolo`: ``yolox``, ``yolov5`` (and YOLOv7's plain export), ``yolov6``,
+  ``yolov8`` (and YOLO11);
+- :mod:`adas.detect.heads.nanodet`: ``nanodet`` (NanoDet-m), ``nanodet_plus`` and ``picodet``;
 - :mod:`adas.detect.heads.fastestdet`: ``fastestdet``;
-- :mod:`adas.detect.heads.end2end`: ``nms``, graphs with NMS inside.
+- :mod:`adas.detect.heads.detr`: ``rtdetr`` (RT-DETR, D-FINE);
+- :mod:`adas.detect.heads.end2end`: ``nms``, graphs with NMS inside (YOLOv10, YOLOv7 end2end,
+  EfficientNMS, PaddleDetection's multiclass_nms3).
 
 What they share (result type, grid geometry, checks): :mod:`adas.detect.heads.common`; the
-family registry ``DECODERS`` and :func:`identify_family`: :mod:`adas.detect.heads.families`.
+family registry ``DECODERS`` and :func:`identify_family`: :mod:`adas.detect.heads.families`;
+each family's standard input preprocessing: :mod:`adas.detect.heads.preprocessing`.
 """
 
 from adas.detect.heads.common import Decoder, RawDetections

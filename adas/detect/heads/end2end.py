@@ -4,7 +4,12 @@
 YOLOv10); [N, 7] = (batch, x1, y1, x2, y2, class, score) (YOLOv7 ``--end2end`` for
 onnxruntime; rows of batch 0 only); or separate boxes [1, N, 4], scores [1, N], classes [1, N]
 with an optional count [1, 1] (TensorRT EfficientNMS style ``num_dets``, ``det_boxes``,
-``det_scores``, ``det_classes``), told apart by name, then shape and values.
+``det_scores``, ``det_classes``), told apart by name, then shape and values; or PaddleDetection's
+``multiclass_nms3`` rows [N, 6] = (class, score, x1, y1, x2, y2) with a row count [1]
+(``ppdet/modeling/post_process.py``, PicoDet and PP-YOLOE exports with NMS). Those graphs take
+``im_shape`` and ``scale_factor`` inputs and divide the boxes by the scale factor;
+:class:`adas.detect.session.OnnxSession` feeds the input size and 1, so the boxes stay in input
+pixels. Paddle pads an empty result with a row of class -1, which is dropped.
 
 Conventions shared by every decoder: :mod:`adas.detect.heads`.
 """
@@ -48,6 +53,15 @@ def _nms_split(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(boxes N x 4, scores N, labels N) of a graph with NMS inside, in any output order."""
     arrays = [np.asarray(o) for o in outputs]
+    if len(arrays) == 2:  # Paddle multiclass_nms3: rows [N, 6] and the count [1]
+        rows_at = [i for i, a in enumerate(arrays) if a.ndim >= 2 and a.shape[-1] == 6]
+        if len(rows_at) != 1 or arrays[1 - rows_at[0]].size != 1:
+            raise_format_error("nms", "expected rows [N, 6] and a count [1]", outputs)
+        rows = arrays[rows_at[0]].reshape(-1, 6)
+        num = np.asarray(arrays[1 - rows_at[0]], np.float64).reshape(-1)
+        count = int(np.clip(num[0], 0, len(rows))) if np.isfinite(num[0]) else 0
+        rows = rows[:count]
+        return rows[:, 2:6], rows[:, 1], rows[:, 0]
     if len(arrays) == 1:
         a = arrays[0]
         if a.ndim == 2 and a.shape[1] == 7:  # YOLOv7 ORT: batch, x1, y1, x2, y2, class, score
@@ -58,7 +72,7 @@ def _nms_split(
             raise_format_error("nms", "expected one output [1, N, 6] or [N, 7]", outputs)
         return p[:, :4], p[:, 4], p[:, 5]
     if len(arrays) not in (3, 4):
-        raise_format_error("nms", "expected 1, 3 or 4 outputs", outputs)
+        raise_format_error("nms", "expected 1 to 4 outputs", outputs)
     order = list(range(len(arrays)))
     roles: dict[str, int] = {}
     if output_names is not None and len(output_names) == len(arrays):

@@ -1,4 +1,4 @@
-"""Decoders of the NanoDet GFL heads: NanoDet-m (the old head) and NanoDet-Plus.
+"""Decoders of the GFL heads: NanoDet-m (the old head), NanoDet-Plus and PicoDet.
 
 ``nanodet`` (NanoDet-m, the old GFL head) and ``nanodet_plus``: per-stride outputs
 cls_pred [1, N_s, C] (sigmoided in the export: RangiLyu/nanodet ``nanodet_head.py`` and
@@ -10,6 +10,24 @@ reg_max + 1 bins times the stride (Generalized Focal Loss). Centre points: the o
 (``nanodet_plus_head.py::get_single_level_center_priors``). Checked on the shared
 nanodet_m_320.onnx: its two cars on the Udacity still test1.jpg agree with YOLOX-nano's boxes
 within 3.5 px per edge (mean) with (g + 0.5) s, and 15 px with g s.
+
+``picodet`` (PaddleDetection PP-PicoDet, legacy 2021.10 ``PicoHead`` and v2 ``PicoHeadV2``), two
+ONNX exports (Paddle2ONNX of ``tools/export_model.py``):
+
+- ``export.post_process=False`` (the ``*_non_postprocess`` downloads, and the legacy
+  ``picodet_s_320_coco.onnx`` of ``deploy/third_engine``): per-stride cls [1, N_s, C] (sigmoided;
+  v2 multiplies in its alignment probability and takes the square root, still in [0, 1]) for
+  strides 8/16/32/64, then dis [1, N_s, 4 (reg_max + 1)] raw logits, named
+  ``save_infer_model/scale_0.tmp_1`` .. ``scale_7.tmp_1`` (``ppdet/modeling/heads/pico_head.py``
+  ``forward`` deploy branch; the output list in ``deploy/third_engine/demo_ncnn``). The layout is
+  NanoDet-Plus's per-stride one, but the centres differ: ``cell_offset: 0.5`` and
+  ``reg_max: 7`` in ``configs/picodet/_base_/picodet_esnet.yml`` (legacy) and ``picodet_v2.yml``,
+  so centres are (g + 0.5) s as for NanoDet-m. (The hpc203 and Kazuhito00 ONNX samples use
+  g s + (s - 1) / 2, the same point in the pixel-centre convention.)
+- ``export.nms=False`` with post-processing kept: boxes [1, N, 4] (x1, y1, x2, y2 in input pixels:
+  ``PicoHeadV2.forward_eval`` multiplies by the stride, and ``post_process`` returns before
+  dividing by ``scale_factor`` when NMS is left out) and scores [1, C, N], N = cells over
+  strides 8/16/32/64 (or 8/16/32). score = max class.
 
 Conventions shared by every decoder: :mod:`adas.detect.heads`.
 """
@@ -158,6 +176,54 @@ def decode_nanodet(
 ) -> RawDetections:
     """NanoDet-m (old GFL head): centre points (g + 0.5) * stride."""
     return _decode_gfl("nanodet", 0.5, outputs, input_wh, score_threshold, output_names)
+
+
+def _picodet_boxes_scores(
+    outputs: Sequence[np.ndarray], output_names: Sequence[str] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes N x 4, scores C x N) of PicoDet's ``export.nms=False`` outputs, in either order."""
+    mats = [unbatch(np.asarray(o, np.float32), 2) for o in outputs]
+    if any(m is None for m in mats):
+        what = "expected 2-D outputs after the batch dimension of 1"
+        raise_format_error("picodet", what, outputs)
+    a, b = (m for m in mats if m is not None)
+    roles = [_gfl_role(n) for n in output_names] if output_names is not None else []
+    if sorted(map(str, roles)) == ["cls", "dis"]:  # names say which is which
+        boxes, scores = (a, b) if roles[0] == "dis" else (b, a)
+    elif a.shape[1] == 4 and b.shape[1] == a.shape[0]:
+        boxes, scores = a, b
+    else:
+        boxes, scores = b, a
+    if boxes.shape[1] != 4 or scores.shape[1] != boxes.shape[0] or scores.shape[0] < 1:
+        what = "expected boxes [1, N, 4] and scores [1, classes, N]"
+        raise_format_error("picodet", what, outputs)
+    return boxes, scores
+
+
+def decode_picodet(
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+    *,
+    output_names: Sequence[str] | None = None,
+) -> RawDetections:
+    """PicoDet: per-stride cls/dis pairs with centres (g + 0.5) * stride, or the decoded boxes
+    [1, N, 4] and scores [1, C, N] of an export without NMS (see the module docstring)."""
+    if len(outputs) != 2:
+        return _decode_gfl("picodet", 0.5, outputs, input_wh, score_threshold, output_names)
+    check_args(input_wh, score_threshold)
+    boxes, scores = _picodet_boxes_scores(outputs, output_names)
+    with np.errstate(invalid="ignore"):
+        # Reading along the class axis follows memory order; the arg-max only runs on the
+        # columns with some class above the threshold (as for YOLOv8's transposed output).
+        idx = np.flatnonzero((scores >= score_threshold).any(axis=0))
+        cols = scores[:, idx]
+        label = cols.argmax(axis=0)
+        score = cols[label, np.arange(idx.size)]
+        keep = score >= score_threshold
+        idx, score, label = idx[keep], score[keep], label[keep]
+        corners = [boxes[idx, k] for k in range(4)]
+    return finish("picodet", corners, score, label, outputs)
 
 
 def decode_nanodet_plus(

@@ -1,4 +1,5 @@
-"""Decoders of the YOLO grid heads: YOLOX, YOLOv5 (and YOLOv7's plain export), YOLOv8.
+"""Decoders of the YOLO grid heads: YOLOX, YOLOv5 (and YOLOv7's plain export), YOLOv6, YOLOv8
+(and YOLO11).
 
 - ``yolox``: one output [1, N, 5 + C], N = sum over strides 8/16/32 of (W/s)(H/s) rows, stride 8
   grid row-major first. cx = (p0 + gx) s, cy = (p1 + gy) s, w = exp(p2) s, h = exp(p3) s;
@@ -6,9 +7,18 @@
   (Megvii-BaseDetection/YOLOX ``demo_postprocess``). score = obj * max class.
 - ``yolov5``: one output [1, 3 N, 5 + C] (3 anchors per cell; strides 8/16/32 or 8..64 for P6),
   (cx, cy, w, h) already in input pixels, obj and classes sigmoided (ultralytics/yolov5
-  ``Detect``); score = obj * max class. YOLOv7's plain export has the same layout.
+  ``Detect``); score = obj * max class. WongKinYiu/yolov7's ``export.py --grid`` (without
+  ``--end2end``) gives this same output; without ``--grid`` it leaves the per-level raw maps,
+  which no decoder here reads.
+- ``yolov6``: one output [1, N, 5 + C] with one row per grid cell (strides 8/16/32, or 8..64 for
+  the P6 models), (cx, cy, w, h) already in input pixels (meituan/YOLOv6
+  ``yolov6/models/effidehead.py::Detect.forward``, eval branch; ``deploy/ONNX/export_onnx.py``
+  names the output ``outputs``). Since 2.0 the anchor-free DFL head writes a constant 1 as
+  objectness (column 4) and sigmoided classes; 1.0 had a sigmoided objectness there. Either
+  way score = obj * max class, as for YOLOv5.
 - ``yolov8``: one output [1, 4 + C, N] (cx, cy, w, h in input pixels, sigmoided classes, no
-  objectness; ultralytics ``Detect`` export); score = max class.
+  objectness; ultralytics ``Detect`` export); score = max class. Ultralytics YOLO11 exports the
+  same layout (same ``Detect`` head).
 
 Conventions shared by every decoder: :mod:`adas.detect.heads`.
 """
@@ -89,6 +99,27 @@ def decode_yolov5(
         rows = pred[idx]
         corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
     return finish("yolov5", corners, score, label, outputs)
+
+
+def decode_yolov6(
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+    *,
+    output_names: Sequence[str] | None = None,
+) -> RawDetections:
+    """YOLOv6 output [1, N, 5 + C], one row per cell, boxes (cx, cy, w, h) in input pixels."""
+    wh = check_args(input_wh, score_threshold)
+    pred = single_output("yolov6", outputs, rank=2)
+    ns = [grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
+    if pred.shape[0] not in ns or pred.shape[1] < 6:
+        what = f"expected 1 x ({' or '.join(map(str, ns))}) x (5 + classes)"
+        raise_format_error("yolov6", what, outputs)
+    with np.errstate(invalid="ignore"):
+        idx, score, label = _obj_cls(pred, score_threshold)
+        rows = pred[idx]
+        corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
+    return finish("yolov6", corners, score, label, outputs)
 
 
 def decode_yolov8(

@@ -88,6 +88,19 @@ def encode_yolov5(wh: tuple[int, int]) -> Outputs:
     return [pred[None]]
 
 
+def encode_yolov6(wh: tuple[int, int]) -> Outputs:
+    """One row per cell (strides 8/16/32), objectness 1 as since YOLOv6 2.0."""
+    pred = np.zeros((n_cells(wh, (8, 16, 32)), 5 + C), np.float32)
+    pred[:, :4] = 40.0
+    pred[:, 4] = 1.0
+    pred[:, 5:] = 0.1
+    for i, (x1, y1, x2, y2) in enumerate(truth(wh)):
+        row = 5 + i * (len(pred) // 6)
+        pred[row, :4] = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+        pred[row, 5:] = class_probs(LABELS[i], SCORES[i])
+    return [pred[None]]
+
+
 def encode_yolov8(wh: tuple[int, int]) -> Outputs:
     pred = np.zeros((4 + C, n_cells(wh, (8, 16, 32))), np.float32)
     pred[:4] = 30.0
@@ -168,6 +181,50 @@ def encode_nanodet_plus(wh: tuple[int, int]) -> Outputs:
     return [np.concatenate(rows)[None]]
 
 
+def encode_picodet(wh: tuple[int, int]) -> Outputs:
+    """Paddle2ONNX session order: cls over strides 8..64, then dis over strides 8..64."""
+    cls, dis = encode_gfl(wh, (8, 16, 32, 64), 0.5)
+    return [a[None] for a in cls + dis]
+
+
+PICODET_NAMES = [f"save_infer_model/scale_{i}.tmp_1" for i in range(8)]
+
+
+def encode_picodet_boxes_scores(wh: tuple[int, int]) -> Outputs:
+    """PicoDet export.nms=False: boxes [1, N, 4] (input pixels), scores [1, C, N]."""
+    n = n_cells(wh, (8, 16, 32, 64))
+    boxes = np.tile(np.array([1.0, 2.0, 30.0, 40.0], np.float32), (n, 1))
+    scores = np.full((C, n), 0.05, np.float32)
+    for i, box in enumerate(truth(wh)):
+        col = 11 + i * (n // 6)
+        boxes[col] = box
+        scores[:, col] = class_probs(LABELS[i], SCORES[i])
+    return [boxes[None], scores[None]]
+
+
+def rtdetr_queries(wh: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes Q x 4 normalised cx, cy, w, h; class probabilities Q x C) of 300 queries."""
+    boxes = np.tile(np.array([0.5, 0.5, 0.2, 0.3], np.float32), (300, 1))
+    probs = np.full((300, C), 0.02, np.float32)
+    for i, (x1, y1, x2, y2) in enumerate(truth(wh)):
+        q = 17 + 40 * i
+        boxes[q] = (
+            (x1 + x2) / 2 / wh[0],
+            (y1 + y2) / 2 / wh[1],
+            (x2 - x1) / wh[0],
+            (y2 - y1) / wh[1],
+        )
+        probs[q] = class_probs(LABELS[i], SCORES[i])
+    return boxes, probs
+
+
+def encode_rtdetr(wh: tuple[int, int]) -> Outputs:
+    """The raw RT-DETR / D-FINE model: boxes [1, Q, 4] and logits [1, Q, C]."""
+    boxes, probs = rtdetr_queries(wh)
+    logits = np.log(probs / (1.0 - probs)).astype(np.float32)
+    return [boxes[None], logits[None]]
+
+
 def encode_nms(wh: tuple[int, int]) -> Outputs:
     rows = np.zeros((100, 6), np.float32)  # zero padding rows score 0
     rows[: len(SCORES), :4] = truth(wh)
@@ -179,10 +236,13 @@ def encode_nms(wh: tuple[int, int]) -> Outputs:
 ENCODERS: dict[str, Callable[[tuple[int, int]], Outputs]] = {
     "yolox": encode_yolox,
     "yolov5": encode_yolov5,
+    "yolov6": encode_yolov6,
     "yolov8": encode_yolov8,
     "fastestdet": encode_fastestdet,
     "nanodet": encode_nanodet,
     "nanodet_plus": encode_nanodet_plus,
+    "picodet": encode_picodet,
+    "rtdetr": encode_rtdetr,
     "nms": encode_nms,
 }
 

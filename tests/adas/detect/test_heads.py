@@ -143,16 +143,20 @@ def poison_first_box(family: str, outputs: Outputs, wh: tuple[int, int]) -> None
     elif family == "fastestdet":
         gw, gh = math.ceil(wh[0] / 16), math.ceil(wh[1] / 16)
         outputs[0][0, 3, round(cy * gh / wh[1]), round(cx * gw / wh[0])] = np.nan
+    elif family == "yolov6":
+        outputs[0][0, 5, 2] = np.nan
+    elif family == "rtdetr":
+        outputs[0][0, 17, 1] = np.nan
     elif family == "nms":
         outputs[0][0, 0, 0] = np.nan
     else:  # GFL: a dis logit of box 0's row
         strides = (8, 16, 32) if family == "nanodet" else (8, 16, 32, 64)
-        off = 0.5 if family == "nanodet" else 0.0
+        off = 0.0 if family == "nanodet_plus" else 0.5
         s = next(s for s in strides if max(x2 - x1, y2 - y1) <= 12 * s)
         gw = math.ceil(wh[0] / s)
         row = round(cy / s - off) * gw + round(cx / s - off)
-        if family == "nanodet":  # outputs: cls 8/16/32, then dis 8/16/32
-            outputs[3 + strides.index(s)][0, row, 0] = np.nan
+        if family != "nanodet_plus":  # outputs: cls per stride, then dis per stride
+            outputs[len(strides) + strides.index(s)][0, row, 0] = np.nan
         else:  # one output, strides concatenated, dis after the C class columns
             start = n_cells(wh, strides[: strides.index(s)])
             outputs[0][0, start + row, C] = np.nan
@@ -218,7 +222,16 @@ WRONG: list[tuple[str, Outputs]] = [
     ("nanodet", [np.zeros((1, n, c), np.float32) for n in (2704, 676, 169) for c in (80, 33)]),
     ("nanodet_plus", [np.zeros((1, 3549, 30), np.float32)]),
     ("nanodet_plus", [np.zeros((1, 3000, 112), np.float32)]),
+    ("yolov6", [np.zeros((1, 3 * 3549, 85), np.float32)]),
+    ("yolov6", [np.zeros((1, 3549, 5), np.float32)]),
+    ("picodet", [np.zeros((1, 3549, 4), np.float32), np.zeros((1, 80, 3548), np.float32)]),
+    ("picodet", [np.zeros((1, n, 80), np.float32) for n in (2704, 676, 169, 49)]),
+    ("rtdetr", [np.zeros((1, 300, 4), np.float32)]),
+    ("rtdetr", [np.zeros((1, 300, 4), np.float32), np.zeros((1, 299, 80), np.float32)]),
+    ("rtdetr", [np.zeros((1, 300, 4), np.float32), np.zeros((1, 300, 4), np.float32)]),
+    ("rtdetr", [np.zeros((1, 300, 84), np.float32)] * 4),
     ("nms", [np.zeros((1, 100, 5), np.float32)]),
+    ("nms", [np.zeros((100, 6), np.float32), np.zeros((2,), np.int32)]),
     ("nms", [np.zeros((1, 100, 4), np.float32), np.zeros((1, 100), np.float32)]),
     ("nms", [np.zeros((1, 100, 4)), np.zeros((1, 99)), np.zeros((1, 100))]),
     ("nms", [np.zeros((1, 100, 3)), np.zeros((1, 100)), np.zeros((1, 100))]),

@@ -25,8 +25,15 @@ def family_shapes(
         return ["output"], [[1, g3, 85]]
     if family == "yolov5":
         return ["output0"], [[1, 3 * g3, 85]]
+    if family == "yolov6":
+        return ["outputs"], [[1, g3, 85]]
     if family == "yolov8":
         return ["output0"], [[1, 84, g3]]
+    if family == "picodet":
+        names = [f"save_infer_model/scale_{i}.tmp_1" for i in range(8)]
+        return names, [[1, n, 80] for n in per] + [[1, n, 32] for n in per]
+    if family == "rtdetr":
+        return ["pred_boxes", "pred_logits"], [[1, 300, 4], [1, 300, 80]]
     if family == "fastestdet":
         return ["758"], [[1, 85, math.ceil(wh[1] / 16), math.ceil(wh[0] / 16)]]
     if family == "nanodet":
@@ -59,6 +66,17 @@ def test_identify_family_from_shapes(family: str, wh: tuple[int, int]) -> None:
         ([[1, 4 * n, 112] for n in (1600, 400, 100, 25)], ""),  # not a pair per stride
         ([[1, n, c] for n in (1600, 400, 100, 25) for c in (80, 32)], "nanodet_plus"),
         ([["batch", 2100, 85]], "yolox"),
+        ([[1, 2100, 85]], "yolox"),  # YOLOv6's layout under another name than "outputs"
+        ([[1, 2125, 85]], "nanodet_plus"),  # a YOLOv6 P6 likewise
+        ([[1, 3 * 2100, 85]], "yolov5"),  # YOLOv7 --grid
+        ([[1, 84, 2100]], "yolov8"),  # YOLO11
+        ([[1, 300, 6]], "nms"),  # YOLOv10
+        ([[1, 300, 84]], "rtdetr"),  # ultralytics RT-DETR
+        ([[1, 2125, 4], [1, 80, 2125]], "picodet"),  # PicoDet export.nms=False
+        ([[1, 80, "n"], [1, "n", 4]], "picodet"),
+        ([[1, 300, 80], [1, 300, 4]], "rtdetr"),
+        ([["n", 6], [1]], "nms"),  # PaddleDetection multiclass_nms3
+        ([[1, 300], [1, 300, 4], [1, 300]], "nms"),  # RT-DETR deploy: labels, boxes, scores
     ],
 )
 def test_identify_family_special_layouts(shapes: list[list[int | str | None]], family: str) -> None:
@@ -70,9 +88,27 @@ def test_identify_family_special_layouts(shapes: list[list[int | str | None]], f
         assert identify_family(names, shapes, (320, 320)) == family
 
 
+def test_picodet_per_stride_outputs_need_paddle_names() -> None:
+    """The same shapes are NanoDet-Plus unless the names are Paddle2ONNX's."""
+    wh = (320, 320)
+    names, shapes = family_shapes("picodet", wh)
+    assert identify_family(names, shapes, wh) == "picodet"
+    other = [f"out{i}" for i in range(8)]
+    assert identify_family(other, shapes, wh) == "nanodet_plus"
+    three = [s for s in shapes if s[1] != 25]
+    assert identify_family([f"transpose_{i}.tmp_0" for i in range(6)], three, wh) == "picodet"
+
+
 @pytest.mark.parametrize(
     "shapes",
-    [[[1, 1000, 85]], [[1, 2, 3, 4, 5]], [[1, 3549, 85], [1, 3549, 85]], [[1, 85, 52, 52]], []],
+    [
+        [[1, 1000, 85]],
+        [[1, 2, 3, 4, 5]],
+        [[1, 3549, 85], [1, 3549, 85]],
+        [[1, 85, 52, 52]],
+        [],
+        [[1, 300, 4], [1, 200, 80]],
+    ],
 )
 def test_identify_family_unknown_layout_says_what_it_saw(shapes: list[list[int]]) -> None:
     names = [f"out{i}" for i in range(len(shapes))]
@@ -131,3 +167,19 @@ def test_real_model_finds_the_cars_ahead_right(data_dir: Path, model: str) -> No
         & (width <= 500)
     )
     assert ok.any(), f"{model} ({family}): no car ahead-right in {boxes.round()} {raw.label}"
+
+
+def test_every_family_has_its_standard_preprocessing() -> None:
+    from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
+
+    assert set(FAMILY_PREPROCESSING) == set(DECODERS)
+    keys = {"channel_order", "resize", "align", "pad_value", "mean", "std", "source"}
+    for family, p in FAMILY_PREPROCESSING.items():
+        assert keys <= set(p) <= keys | {"min_score"}, family
+        assert 0.0 <= p.get("min_score", 0.0) <= 1.0
+        assert p["channel_order"] in ("bgr", "rgb") and p["resize"] in ("letterbox", "stretch")
+        assert p["align"] in ("center", "top-left") and 0 <= p["pad_value"] <= 255
+        assert len(p["mean"]) == len(p["std"]) == 3 and min(p["std"]) > 0
+        assert p["source"]
+    # NanoDet's BGR statistics are ImageNet's in BGR order: PicoDet's RGB ones reversed.
+    assert FAMILY_PREPROCESSING["nanodet"]["mean"] == FAMILY_PREPROCESSING["picodet"]["mean"][::-1]
