@@ -153,6 +153,7 @@ def inspect(args: argparse.Namespace) -> int:
     from adas.detect.cards import ModelInfo, build_spec, card_path_for
     from adas.detect.classes import label_table
     from adas.detect.heads import identify_family
+    from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
     from adas.detect.registry import sha256_of
     from adas.errors import ModelFormatError
     from adas.types import ObjectClass
@@ -189,6 +190,7 @@ def inspect(args: argparse.Namespace) -> int:
                  if (v := getattr(spec, k)) is not None},
         "origin": {k: spec.origin.get(k, "") for k in keys},
         "adas_classes": mapped,
+        "family_source": FAMILY_PREPROCESSING.get(spec.family, {}).get("source", ""),
     }  # fmt: skip
     out = summary_stream(args.json)
     print(f"{report['model']}  (sha256 {report['sha256'][:12]}...)", file=out)
@@ -203,6 +205,8 @@ def inspect(args: argparse.Namespace) -> int:
         shown = v if k != "classes" or isinstance(v, str) else f"{len(v)} names"
         print(f"{k:14s} {json.dumps(shown)}  <- {report['origin'][k]}", file=out)
     print(f"adas classes   {json.dumps(mapped)}", file=out)
+    if any(v.startswith("family default") for v in report["origin"].values()):
+        print(f"family default from: {report['family_source']}", file=out)
     if args.json is not None:
         emit_json(report, args.json)
     return 0
@@ -239,7 +243,8 @@ def check(args: argparse.Namespace) -> int:
         c = report[key]
         print(f"  {key}: {c['tp']} of {c['gt']} found, {c['fp']} false: recall "
               f"{c['recall']}  precision {c['precision']}", file=out)  # fmt: skip
-    print(("passed: " if report["passed"] else "FAILED: ") + report["reason"], file=out)
+    if report["passed"]:
+        print(f"passed: {report['reason']}", file=out)
     if args.json is not None:
         emit_json(report, args.json)
     if not report["passed"]:

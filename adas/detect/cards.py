@@ -240,7 +240,7 @@ def build_spec(
         if key not in values and key in defaults:
             value = defaults[key]
             values[key] = tuple(float(v) for v in value) if key in ("mean", "std") else value
-            origin[key] = f"family default ({defaults.get('source', family)})"
+            origin[key] = f"family default [{family}]"
     for key in CARD_KEYS:
         origin.setdefault(key, "built-in default")
     name = registry_spec.name if registry_spec is not None else info.path.stem
