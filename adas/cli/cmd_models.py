@@ -139,12 +139,15 @@ def fetch(args: argparse.Namespace) -> int:
     return status
 
 
-def _session(model: str) -> Any:
+def _session(model: str, card: Path | None) -> Any:
+    from adas.detect.cards import card_input_size
     from adas.detect.registry import resolve_model
     from adas.detect.session import OnnxSession
 
     path, registry_spec = resolve_model(model)
-    return OnnxSession(path, providers=("cpu",), io_binding=False, warmup_runs=0), registry_spec
+    size = card_input_size(card, path)
+    session = OnnxSession(path, providers=("cpu",), io_binding=False, warmup_runs=0, input_hw=size)
+    return session, registry_spec
 
 
 def inspect(args: argparse.Namespace) -> int:
@@ -158,7 +161,7 @@ def inspect(args: argparse.Namespace) -> int:
     from adas.errors import ModelFormatError
     from adas.types import ObjectClass
 
-    session, registry_spec = _session(args.model)
+    session, registry_spec = _session(args.model, args.model_card)
     info = ModelInfo.of(session)
     spec = build_spec(info, registry_spec, args.model_card)
     table = label_table(spec.classes)

@@ -13,6 +13,7 @@ A card is a TOML file with the keys of a model registry entry (``data/models.tom
     min_score = 0.0               # floor under the config's per-class thresholds
     source = "who trained / exported it"
     licence = "..."
+    input_size = [640, 640]       # [H, W]: only for a model exported with a dynamic size
 
 It sits next to the model (``model.onnx`` -> ``model.toml``) or is named with
 ``--model-card``. Every key is optional. What a model gets, key by key, first hit wins:
@@ -59,6 +60,7 @@ CARD_KEYS = (
     "min_score",
     "source",
     "licence",
+    "input_size",
 )
 PREPROCESSING_KEYS = ("channel_order", "resize", "align", "pad_value", "mean", "std")
 
@@ -73,10 +75,7 @@ class ModelInfo:
     output_names: list[str]
     output_shapes: list[list[Any]]
     metadata: dict[str, str]
-
-    @property
-    def input_wh(self) -> tuple[int, int]:
-        return int(self.input_shape[3]), int(self.input_shape[2])
+    input_wh: tuple[int, int]  # the size it runs at (fixed, or a dynamic input's chosen one)
 
     @classmethod
     def of(cls, session: Any) -> ModelInfo:
@@ -88,6 +87,7 @@ class ModelInfo:
             list(session.output_names),
             [list(s) for s in session.output_shapes],
             dict(session.metadata),
+            (int(session.input_w), int(session.input_h)),
         )
 
 
@@ -120,6 +120,11 @@ def read_card(path: str | Path) -> dict[str, Any]:
             card["pad_value"] = int(card["pad_value"])
         if "min_score" in card:
             card["min_score"] = float(card["min_score"])
+        if "input_size" in card:
+            size = tuple(int(v) for v in card["input_size"])
+            if len(size) != 2 or min(size) <= 0:
+                raise ValueError(f"input_size = {card['input_size']} must be [H, W] > 0")
+            card["input_size"] = size
     except (TypeError, ValueError) as exc:
         msg = f"model card {path}: {exc}"
         raise ConfigError(msg) from exc
@@ -170,6 +175,15 @@ def metadata_values(info: ModelInfo) -> dict[str, Any]:
         if hw is not None and hw != (wh[1], wh[0]):
             log.warning("%s: metadata imgsz %s but the input is %dx%d", info.path, imgsz, *wh)
     return out
+
+
+def card_input_size(config_card: str | Path | None, model_path: Path) -> tuple[int, int] | None:
+    """The ``input_size`` of the card a model will run with (before its session is made)."""
+    path = Path(config_card) if config_card else card_path_for(model_path)
+    if not path.is_file():
+        return None
+    size = read_card(path).get("input_size")
+    return (int(size[0]), int(size[1])) if size else None
 
 
 def card_template(info: ModelInfo | None = None, family: str = "") -> str:
@@ -242,12 +256,13 @@ def build_spec(
             values[key] = tuple(float(v) for v in value) if key in ("mean", "std") else value
             origin[key] = f"family default [{family}]"
     for key in CARD_KEYS:
-        origin.setdefault(key, "built-in default")
+        if key != "input_size":
+            origin.setdefault(key, "built-in default")
     name = registry_spec.name if registry_spec is not None else info.path.stem
     extra: dict[str, Any] = {}
     if registry_spec is not None:
         extra = {"url": registry_spec.url, "sha256": registry_spec.sha256}
-    kwargs = {k: v for k, v in values.items() if k in CARD_KEYS}
+    kwargs = {k: v for k, v in values.items() if k in CARD_KEYS and k != "input_size"}
     spec = ModelSpec(name=name, file=info.path.name, origin=origin, **kwargs, **extra)
     if card_values:
         log.info("%s: model card %s (%s)", info.path.name, card_path, sorted(card_values))

@@ -111,3 +111,21 @@ def label_table(classes: str | tuple[str, ...]) -> npt.NDArray[np.int64]:
             raise ContractError(msg)
         return coco_to_adas
     return names_to_adas(classes)
+
+
+RIDDEN_NAMES = ("cyclist", "motorcyclist")  # a two-wheeler boxed with its rider (KITTI)
+
+
+def ridden_classes(classes: str | tuple[str, ...]) -> npt.NDArray[np.bool_]:
+    """Per ADAS class id: True where every model label of that class names a two-wheeler
+    boxed with its rider (KITTI's ``Cyclist``), so a box of it is a cyclist with or without a
+    separate person on it. COCO's bicycle and motorcycle are boxed alone: all False."""
+    out = np.zeros(len(ObjectClass), bool)
+    if isinstance(classes, str):
+        return out
+    table = names_to_adas(classes)
+    norm = [_norm(n) for n in classes]
+    for c in set(table.tolist()) - {-1}:
+        labels = [i for i in range(len(norm)) if table[i] == c]
+        out[c] = all(norm[i] in RIDDEN_NAMES for i in labels)
+    return out

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adas.detect import classes as coco
-from adas.detect.cards import ModelInfo, build_spec
+from adas.detect.cards import ModelInfo, build_spec, card_input_size
 from adas.detect.config import DetectConfig
 from adas.detect.heads import DECODERS
 from adas.detect.nms import nms, suppress_nested, vehicle_groups
@@ -86,11 +86,13 @@ class Detector:
             inter_op_threads=cfg.inter_op_threads,
             require_first_provider=cfg.require_first_provider,
             io_binding=cfg.io_binding,
+            input_hw=card_input_size(cfg.model_card or None, path),
         )
         # Card over registry over the file's metadata over the family's defaults (cards.py).
         spec = build_spec(ModelInfo.of(self.session), registry_spec, cfg.model_card or None)
         self.spec: ModelSpec = spec
         self.label_table = coco.label_table(spec.classes)
+        self.ridden = coco.ridden_classes(spec.classes)
         self.decode = DECODERS[spec.family]
         self.normalize = Normalize(mean=spec.mean, std=spec.std)
         self._thresholds = np.maximum(cfg.scores.table(), np.float32(spec.min_score))
@@ -290,7 +292,13 @@ class Detector:
         score = np.concatenate([score, extra[1]]).astype(np.float32)
         cls = np.concatenate([cls, extra[2]]).astype(np.int64)
         xyxy, score, cls = fuse_riders(
-            xyxy, score, cls, self._thresholds, np.arange(len(xyxy)) >= n, self.rider_rule
+            xyxy,
+            score,
+            cls,
+            self._thresholds,
+            np.arange(len(xyxy)) >= n,
+            self.rider_rule,
+            self.ridden,
         )
         if not len(xyxy):
             return Detections.empty()

@@ -114,6 +114,7 @@ def fuse_riders(
     thresholds: np.ndarray,
     partner_only: np.ndarray | None = None,
     rule: RiderRule = RiderRule(),
+    ridden: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, IntArray]:
     """Candidates -> detections: every rider and the two-wheeler they ride made one box (the
     union, the vehicle's class, the higher score), then each class's score threshold
@@ -125,7 +126,9 @@ def fuse_riders(
     serve as partners and are dropped otherwise. A two-wheeler nobody rides (parked, or its
     rider not found) is no cyclist: the cyclist's size prior (1.74 m with the rider) would
     range a 1.1 m bicycle 60 % too far; it leaves as ``OTHER``, ranged from its ground
-    contact alone.
+    contact alone. Classes flagged in ``ridden`` (per class id) are boxed with their rider by
+    the model itself (a KITTI-trained model's ``Cyclist``: :func:`adas.detect.classes.
+    ridden_classes`): a box of theirs with no person on it is still a cyclist.
     """
     out = np.array(xyxy, np.float32, copy=True).reshape(-1, 4)
     sc = np.array(score, np.float32, copy=True)
@@ -143,5 +146,6 @@ def fuse_riders(
         sc[j] = max(sc[i], sc[j])
         fused[j], rider[i] = True, True
     keep = ~rider & (fused | ~extra) & (sc >= thr[cls])
-    cls[wheel & ~fused] = int(ObjectClass.OTHER)
+    own = np.zeros(len(cls), bool) if ridden is None else np.asarray(ridden, bool)[cls]
+    cls[wheel & ~fused & ~own] = int(ObjectClass.OTHER)
     return out[keep], sc[keep], cls[keep]

@@ -22,6 +22,7 @@ post-processor multiplies the normalised boxes by it).
 
 from __future__ import annotations
 
+import ast
 import logging
 import time
 from collections.abc import Sequence
@@ -64,6 +65,53 @@ def provider_names(requested: Sequence[str]) -> list[str]:
     return out
 
 
+INPUT_TYPES: dict[str, type[np.floating[Any]]] = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+}
+
+
+def _fixed(d: Any) -> bool:
+    return isinstance(d, int) and d > 0
+
+
+def image_size(
+    path: Path,
+    name: str,
+    shape: list[Any],
+    metadata: dict[str, str],
+    input_hw: tuple[int, int] | None,
+) -> tuple[int, int, int]:
+    """(channels, height, width) of the image input: its fixed dimensions, or for a dynamic
+    height and width (an export with ``dynamic=True``) ``input_hw``, else the metadata's
+    ``imgsz`` (Ultralytics: ``[h, w]``); ModelFormatError if neither says."""
+    if len(shape) != 4:
+        msg = f"{path}: input {name!r} has shape {shape}; expected 1 x C x H x W"
+        raise ModelFormatError(msg)
+    channels = int(shape[1]) if _fixed(shape[1]) else 3
+    if _fixed(shape[2]) and _fixed(shape[3]):
+        if input_hw is not None and tuple(input_hw) != (shape[2], shape[3]):
+            log.warning("%s: input_size %s ignored: the input is fixed %s", path, input_hw, shape)
+        return channels, int(shape[2]), int(shape[3])
+    hw: Any = input_hw
+    where = "the card's input_size"
+    if hw is None and "imgsz" in metadata:
+        try:
+            hw = ast.literal_eval(metadata["imgsz"])
+        except (ValueError, SyntaxError):
+            hw = None
+        hw = [hw, hw] if isinstance(hw, int) else hw
+        where = "the metadata's imgsz"
+    if not (isinstance(hw, list | tuple) and len(hw) == 2 and all(_fixed(v) for v in hw)):
+        msg = (
+            f"{path}: input {name!r} has a dynamic size {shape} and nothing says which to use: "
+            "give input_size = [H, W] in the model card, or export with a fixed size"
+        )
+        raise ModelFormatError(msg)
+    log.info("%s: dynamic input %s run at %dx%d (%s)", path.name, shape, hw[1], hw[0], where)
+    return channels, int(hw[0]), int(hw[1])
+
+
 def aux_input(name: str, onnx_type: str, input_wh: tuple[int, int]) -> np.ndarray:
     """The 1 x 2 constant fed to the extra input ``name`` (one of AUX_INPUTS)."""
     w, h = input_wh
@@ -90,7 +138,10 @@ class OnnxSession:
         require_first_provider: bool = False,
         io_binding: bool = True,
         warmup_runs: int = 1,
+        input_hw: tuple[int, int] | None = None,
     ) -> None:
+        """``input_hw`` fixes the image size of a model exported with a dynamic one (a card's
+        ``input_size``); without it such a model takes its metadata's ``imgsz``."""
         import onnxruntime as ort  # heavy: imported where a session is made
 
         self.path = Path(path)
@@ -154,23 +205,23 @@ class OnnxSession:
             raise ModelFormatError(msg)
         inp = images[0]
         shape = list(inp.shape)
-        if len(shape) != 4 or not all(isinstance(d, int) and d > 0 for d in shape[1:]):
-            msg = (
-                f"{self.path}: input {inp.name!r} has shape {shape}; expected a fixed "
-                "1 x C x H x W image input"
-            )
-            raise ModelFormatError(msg)
-        if inp.type != "tensor(float)":
-            msg = f"{self.path}: input {inp.name!r} is {inp.type}; expected tensor(float)"
-            raise ModelFormatError(msg)
-        self.input_name: str = inp.name
-        self.channels, self.input_h, self.input_w = (int(d) for d in shape[1:])
-        self.input_shape: list[Any] = shape
         try:  # exporters' key/value pairs (Ultralytics: names, imgsz, stride, task)
             meta = self._sess.get_modelmeta().custom_metadata_map
         except Exception:  # metadata is optional: a model without it still runs
             meta = {}
         self.metadata: dict[str, str] = {str(k): str(v) for k, v in dict(meta).items()}
+        self.channels, self.input_h, self.input_w = image_size(
+            self.path, inp.name, shape, self.metadata, input_hw
+        )
+        if inp.type not in INPUT_TYPES:
+            msg = (
+                f"{self.path}: input {inp.name!r} is {inp.type}; expected tensor(float) or "
+                "tensor(float16)"
+            )
+            raise ModelFormatError(msg)
+        self.input_dtype = INPUT_TYPES[inp.type]
+        self.input_name: str = inp.name
+        self.input_shape: list[Any] = shape  # as declared (dynamic dimensions by name)
         self.aux_inputs: dict[str, np.ndarray] = {
             i.name: aux_input(i.name, i.type, (self.input_w, self.input_h))
             for i in inputs
@@ -209,12 +260,14 @@ class OnnxSession:
         if tensor.shape != expected or tensor.dtype != np.float32:
             msg = f"input tensor {tensor.shape} {tensor.dtype}; the model needs {expected} float32"
             raise ModelFormatError(msg)
+        if self.input_dtype != np.float32:  # a half-precision export: cast once, here
+            tensor = tensor.astype(self.input_dtype)
         if self._binding is None:
             feed = {self.input_name: tensor, **self.aux_inputs}
             return list(self._sess.run(self.output_names, feed))
         t = np.ascontiguousarray(tensor)
         self._binding.bind_input(
-            self.input_name, "cpu", 0, np.float32, list(t.shape), t.ctypes.data
+            self.input_name, "cpu", 0, self.input_dtype, list(t.shape), t.ctypes.data
         )
         self._sess.run_with_iobinding(self._binding)
         return self._outputs

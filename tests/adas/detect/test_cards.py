@@ -19,7 +19,7 @@ from adas.types import ObjectClass as C
 
 def info(path: Path, shapes: list[list[int]], meta: dict[str, str] | None = None) -> ModelInfo:
     names = [f"out{i}" for i in range(len(shapes))]
-    return ModelInfo(path, "images", [1, 3, 64, 96], names, shapes, dict(meta or {}))
+    return ModelInfo(path, "images", [1, 3, 64, 96], names, shapes, dict(meta or {}), (96, 64))
 
 
 # A YOLOv8-layout output for a 96 x 64 input: 4 + C rows, one column per grid cell.
@@ -133,3 +133,19 @@ def test_the_template_is_a_valid_card_once_the_family_is_filled_in(tmp_path: Pat
     card.write_text(card_template(None, "nanodet"))
     values = read_card(card)
     assert values["family"] == "nanodet" and values["mean"] == (103.53, 116.28, 123.675)
+
+
+def test_a_cyclist_class_is_boxed_with_its_rider_and_stays_a_cyclist_alone() -> None:
+    from adas.detect.classes import ridden_classes
+    from adas.detect.riders import fuse_riders
+
+    kitti = ridden_classes(("Car", "Pedestrian", "Cyclist"))
+    assert kitti[C.BICYCLE] and not kitti[C.MOTORCYCLE] and kitti.sum() == 1
+    assert not ridden_classes(("bike", "rider", "motor")).any()  # BDD100K: boxed apart
+    assert not ridden_classes(("bicycle", "cyclist")).any()  # mixed: a bicycle may be parked
+    assert not ridden_classes("coco80").any()
+    box = np.array([[10.0, 10.0, 30.0, 50.0]], np.float32)
+    thr = np.full(len(C), 0.3, np.float32)
+    lone = (box, np.array([0.9], np.float32), np.array([int(C.BICYCLE)]), thr)
+    assert fuse_riders(*lone)[2].tolist() == [int(C.OTHER)]  # COCO: a riderless bicycle
+    assert fuse_riders(*lone, ridden=kitti)[2].tolist() == [int(C.BICYCLE)]

@@ -117,15 +117,24 @@ CASES: dict[str, Callable[[], Case]] = {
 }
 
 
-def build_model(case: Case, path: Path) -> None:
-    """An ONNX file: image input [1, 3, H, W] (+ extra inputs), the case's outputs."""
+def build_model(
+    case: Case,
+    path: Path,
+    *,
+    image_dims: Dims | None = None,
+    image_type: int = TensorProto.FLOAT,
+    metadata: dict[str, str] | None = None,
+) -> None:
+    """An ONNX file: image input [1, 3, H, W] (or ``image_dims``, names for dynamic ones) of
+    ``image_type`` (+ extra inputs), the case's outputs, and ``metadata`` as metadata_props."""
     w, h = WH
-    image = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, h, w])
+    image = helper.make_tensor_value_info("images", image_type, image_dims or [1, 3, h, w])
     inputs = [image] + [
         helper.make_tensor_value_info(n, t, [1, 2]) for n, t in case.extra_inputs.items()
     ]
     nodes = [
-        helper.make_node("ReduceSum", ["images"], ["image_sum"], keepdims=0),
+        helper.make_node("Cast", ["images"], ["images_f"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["images_f"], ["image_sum"], keepdims=0),
         helper.make_node("Mul", ["image_sum", "zero"], ["z"]),
         *case.extra_nodes,
     ]
@@ -148,6 +157,9 @@ def build_model(case: Case, path: Path) -> None:
     graph = helper.make_graph(nodes, "synthetic", inputs, outs, initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
 
