@@ -38,6 +38,7 @@ import numpy as np
 from adas.detect.cards import PREPROCESSING_KEYS, card_path_for
 from adas.detect.config import DetectConfig
 from adas.detect.detector import Detector
+from adas.detect.heads import DECODERS
 from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
 from adas.detect.registry import resolve_model, sha256_of
 from adas.errors import DataFormatError, ModelFormatError
@@ -167,9 +168,12 @@ def fit_card(
     out: Path | None = None,
     config: DetectConfig | None = None,
 ) -> dict[str, Any]:
-    """Try every channel order x normalisation x resize (:data:`NORMALISATIONS`,
-    :data:`RESIZES`) on a plain single pass of the model (its own preprocessing of the whole
-    frame: the only path where resize and alignment act) and keep the best car F1.
+    """First the family: where decoders of several families read the model's outputs
+    (:func:`layout_families`), each is tried with its standard preprocessing and the best
+    kept (the identified one on a tie). Then every channel order x normalisation x resize
+    (:data:`NORMALISATIONS`, :data:`RESIZES`) on a plain single pass of the model (its own
+    preprocessing of the whole frame: the only path where resize and alignment act), keeping
+    the best car F1.
 
     Ties go to the candidate that agrees most with the family's standard preprocessing: where
     the frames cannot tell two choices apart, the family's convention stands. A candidate ties
@@ -191,7 +195,8 @@ def fit_card(
         second_look_classes=(),
     )
     probe = Detector(base)
-    family = probe.spec.family
+    families = _family_trials(probe, base, samples)
+    family = families[0]["family"]
     default = FAMILY_PREPROCESSING.get(family, {})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -211,12 +216,7 @@ def fit_card(
             rows.append((row, values, agree))
             log.info("fit %s: %s", row, cars["cars"])
     top = max(rows, key=lambda t: t[0]["f1"])[0]["cars"]
-    margin = FIT_TIE_SIGMAS * math.sqrt(top["tp"] + top["fp"])
-    ties = [
-        t
-        for t in rows
-        if abs(t[0]["cars"]["tp"] - top["tp"]) + abs(t[0]["cars"]["fp"] - top["fp"]) <= margin
-    ]
+    ties = [t for t in rows if _ties(t[0]["cars"], top)]
     best, values, _ = max(ties, key=lambda t: (t[2], t[0]["f1"]))
     values = {**values, "classes": probe.spec.classes, "min_score": probe.spec.min_score}
     note = (
@@ -230,9 +230,57 @@ def fit_card(
         "family": family,
         "chosen": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()},
         "chosen_f1": best["f1"],
+        "families": families,
         "card": str(out) if out is not None else "",
         "candidates": sorted((r for r, _, _ in rows), key=lambda r: -float(r["f1"])),
     }
+
+
+def _ties(a: dict[str, Any], best: dict[str, Any]) -> bool:
+    """Car counts ``a`` no worse than ``best`` on this evidence (:func:`fit_card`'s rule)."""
+    margin = FIT_TIE_SIGMAS * math.sqrt(best["tp"] + best["fp"])
+    return bool(abs(a["tp"] - best["tp"]) + abs(a["fp"] - best["fp"]) <= margin)
+
+
+def layout_families(detector: Detector) -> list[str]:
+    """Every family whose decoder reads the model's outputs (run once on a blank input): some
+    layouts are shared (PicoDet's per-stride outputs are NanoDet-Plus's with other centres;
+    YOLOv6's rows are YOLOX's with boxes in pixels), and only the frames can tell them apart."""
+    s = detector.session
+    outputs = s.run(np.zeros((1, s.channels, s.input_h, s.input_w), np.float32))
+    out = []
+    for name, decode in DECODERS.items():
+        try:
+            decode(outputs, s.input_wh, 1.0, output_names=s.output_names)
+        except (ModelFormatError, ValueError, IndexError, TypeError):
+            continue
+        out.append(name)
+    return out
+
+
+def _family_trials(
+    probe: Detector, base: DetectConfig, samples: Sequence[Sample]
+) -> list[dict[str, Any]]:
+    """The families whose decoders read the model's outputs, each tried with its own standard
+    preprocessing, best first: the identified family unless another scores better beyond a
+    tie (:func:`_ties`). One entry when the layout is the identified family's alone."""
+    identified = probe.spec.family
+    names = [f for f in layout_families(probe) if f != identified]
+    if not names:
+        return [{"family": identified, "cars": None}]
+    trials: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for fam in [identified, *names]:
+            d = FAMILY_PREPROCESSING.get(fam, {})
+            values = {"family": fam, **{k: d[k] for k in PREPROCESSING_KEYS if k in d}}
+            path = Path(tmp) / "family.toml"
+            path.write_text(_card_text(values, "family trial"))
+            det = Detector(dataclasses.replace(base, model_card=str(path)))
+            trials.append({"family": fam, "cars": score(det, samples, ("car",))["cars"]})
+    best = max(trials, key=lambda t: _f1(t["cars"]))
+    if _ties(trials[0]["cars"], best["cars"]):
+        best = trials[0]
+    return [best, *(t for t in trials if t is not best)]
 
 
 def candidates(family: str) -> list[tuple[str, dict[str, Any]]]:

@@ -118,6 +118,7 @@ def test_fit_card_recovers_each_shared_models_input_convention(
     assert main([*argv, "--json", "-"]) == 0
     report = json.loads(capsys.readouterr().out)
     chosen = report["fit"]["chosen"]
+    assert report["fit"]["families"][0]["family"] == known.family  # the decoder too
     # Channel order and normalisation are what turn detections into garbage: recovered exactly.
     assert chosen["channel_order"] == known.channel_order
     assert tuple(chosen["mean"]) == known.mean and tuple(chosen["std"]) == known.std

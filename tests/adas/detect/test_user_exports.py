@@ -72,3 +72,17 @@ def test_a_segmentation_export_is_refused_by_its_task(tmp_path: Path) -> None:
     build_model(case, path, metadata=ULTRA | {"task": "segment"})
     with pytest.raises(ModelFormatError, match="task = 'segment'"):
         plain(path)
+
+
+def test_the_fit_finds_every_family_that_reads_a_shared_layout(tmp_path: Path) -> None:
+    """PicoDet's per-stride outputs are NanoDet-Plus's layout (only the centres differ): both
+    decoders read them, so --fit-card tries both on the frames. A YOLOv8 output is read by
+    the generic query decoder too ([1, Q, 4 + C] with Q = 84), never by the grid heads."""
+    from adas.evaluate.model_check import layout_families
+    from tests.adas.detect.test_heads_onnx import CASES
+
+    build_model(CASES["picodet"](), tmp_path / "pico.onnx")
+    fams = layout_families(plain(tmp_path / "pico.onnx"))
+    assert {"picodet", "nanodet_plus"} <= set(fams)
+    build_model(CASES["yolov8"](), tmp_path / "v8.onnx")
+    assert layout_families(plain(tmp_path / "v8.onnx")) == ["yolov8", "rtdetr"]
