@@ -51,6 +51,7 @@ YOLOV6_OUTPUT_NAME = "outputs"  # meituan/YOLOv6 deploy/ONNX/export_onnx.py; YOL
 # Paddle2ONNX output names (``save_infer_model/scale_0.tmp_1``, ``transpose_0.tmp_0``,
 # ``p2o.Concat.1``): a graph exported from PaddlePaddle.
 _PADDLE_NAME = re.compile(r"save_infer_model|\.tmp_\d|^p2o\.")
+_NANODET_NAME = re.compile(r"cls_pred|dis_pred|nanodet", re.IGNORECASE)
 
 _LAYOUTS = (
     "yolox [1, G3, 5+C]; yolov5 [1, 3*G3 or 3*G4, 5+C]; yolov6 [1, G3 or G4, 5+C] named "
@@ -125,7 +126,9 @@ def _identify(shapes: list[tuple[int, ...]], names: list[str], wh: tuple[int, in
         if len(strides) * 2 == len(shapes) and all(counts.count(r) == 2 for r in counts):
             if any(_PADDLE_NAME.search(n) for n in names):
                 return "picodet"
-            return "nanodet" if tuple(strides) == STRIDES_P5 else "nanodet_plus"
+            if tuple(strides) == STRIDES_P5:
+                return "nanodet"
+            return "nanodet_plus" if any(_NANODET_NAME.search(n) for n in names) else "picodet"
     if len(shapes) in (3, 4) and sum(len(s) >= 2 and s[-1] == 4 for s in shapes) >= 1:
         return "nms"
     return ""
@@ -156,10 +159,15 @@ def identify_family(
       with scores [1, C, N] are PicoDet without NMS, with logits [1, N, C] RT-DETR / D-FINE
       (when C = N, PicoDet if N is a grid count).
     - Per-stride cls/dis pairs: PicoDet if any output name is a Paddle2ONNX name
-      (``save_infer_model/scale_0.tmp_1``, ``*.tmp_0``, ``p2o.*``), else NanoDet-m over strides
-      8/16/32 and NanoDet-Plus over 8/16/32/64. PicoDet and NanoDet-Plus have the very same
-      per-stride shapes and only differ in the centre points ((g + 0.5) s against g s): a
-      renamed PicoDet export reads as NanoDet-Plus and needs its family in the registry.
+      (``save_infer_model/scale_0.tmp_1``, ``*.tmp_0``, ``p2o.*``); else NanoDet-m over strides
+      8/16/32; over 8/16/32/64 NanoDet-Plus where a name says NanoDet (``cls_pred``,
+      ``dis_pred``), PicoDet otherwise. PicoDet and NanoDet-Plus have the very same per-stride
+      shapes and only differ in the centre points ((g + 0.5) s against g s). NanoDet-Plus's own
+      export concatenates its levels into one [1, G4, C + 32] output (RangiLyu/nanodet
+      ``nanodet_plus_head.py::_forward_onnx``); per-stride outputs over four strides are what
+      PaddleDetection's PicoDet exports give (its ``deploy/third_engine`` ONNX demo reads
+      scores then boxes per stride 8/16/32/64), so unnamed ones read as PicoDet.
+      ``adas models check --fit-card`` tries both on labelled frames.
     - Three or four outputs with boxes [.., 4] are ``nms`` (EfficientNMS style, and the
       RT-DETR / D-FINE deploy export's labels, boxes, scores).
 

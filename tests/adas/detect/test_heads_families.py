@@ -64,7 +64,7 @@ def test_identify_family_from_shapes(family: str, wh: tuple[int, int]) -> None:
         ([[None, 7]], "nms"),  # YOLOv7 onnxruntime end2end, dynamic row count
         ([[1, "n", 4], [1, "n"], [1, "n"]], "nms"),
         ([[1, 4 * n, 112] for n in (1600, 400, 100, 25)], ""),  # not a pair per stride
-        ([[1, n, c] for n in (1600, 400, 100, 25) for c in (80, 32)], "nanodet_plus"),
+        ([[1, n, c] for n in (1600, 400, 100, 25) for c in (80, 32)], "picodet"),
         ([["batch", 2100, 85]], "yolox"),
         ([[1, 2100, 85]], "yolox"),  # YOLOv6's layout under another name than "outputs"
         ([[1, 2125, 85]], "nanodet_plus"),  # a YOLOv6 P6 likewise
@@ -88,13 +88,16 @@ def test_identify_family_special_layouts(shapes: list[list[int | str | None]], f
         assert identify_family(names, shapes, (320, 320)) == family
 
 
-def test_picodet_per_stride_outputs_need_paddle_names() -> None:
-    """The same shapes are NanoDet-Plus unless the names are Paddle2ONNX's."""
+def test_per_stride_outputs_over_four_strides_are_picodet_unless_named_nanodet() -> None:
+    """The same shapes are PicoDet's exports (NanoDet-Plus's own export is one concatenated
+    output) unless the names say NanoDet."""
     wh = (320, 320)
     names, shapes = family_shapes("picodet", wh)
     assert identify_family(names, shapes, wh) == "picodet"
     other = [f"out{i}" for i in range(8)]
-    assert identify_family(other, shapes, wh) == "nanodet_plus"
+    assert identify_family(other, shapes, wh) == "picodet"
+    nano = [f"{k}_pred_stride_{s}" for k in ("cls", "dis") for s in (8, 16, 32, 64)]
+    assert identify_family(nano, shapes, wh) == "nanodet_plus"
     three = [s for s in shapes if s[1] != 25]
     assert identify_family([f"transpose_{i}.tmp_0" for i in range(6)], three, wh) == "picodet"
 
