@@ -153,7 +153,7 @@ def _session(model: str, card: Path | None) -> Any:
 def inspect(args: argparse.Namespace) -> int:
     check_input(args.model_card, "model card")
     check_output(args.json, "--json")
-    from adas.detect.cards import ModelInfo, build_spec, card_path_for
+    from adas.detect.cards import ModelInfo, build_spec, card_path_for, card_template
     from adas.detect.classes import label_table
     from adas.detect.heads import identify_family
     from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
@@ -163,7 +163,12 @@ def inspect(args: argparse.Namespace) -> int:
 
     session, registry_spec = _session(args.model, args.model_card)
     info = ModelInfo.of(session)
-    spec = build_spec(info, registry_spec, args.model_card)
+    try:
+        spec = build_spec(info, registry_spec, args.model_card)
+    except ModelFormatError:
+        # Outputs of no known family: the shapes (in the error) and a card to fill in.
+        print(card_template(info), end="")
+        raise
     table = label_table(spec.classes)
     try:  # what the output shapes alone say, next to what the spec uses (and why)
         shapes_say = identify_family(info.output_names, info.output_shapes, info.input_wh)

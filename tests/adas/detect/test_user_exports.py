@@ -86,3 +86,16 @@ def test_the_fit_finds_every_family_that_reads_a_shared_layout(tmp_path: Path) -
     assert {"picodet", "nanodet_plus"} <= set(fams)
     build_model(CASES["yolov8"](), tmp_path / "v8.onnx")
     assert layout_families(plain(tmp_path / "v8.onnx")) == ["yolov8", "rtdetr"]
+
+
+def test_inspect_refuses_outputs_of_no_family_with_shapes_and_a_card_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adas.cli import main
+
+    path = tmp_path / "odd.onnx"
+    build_model(named("?", [np.zeros((1, 7, 5, 3), np.float32)], ["heat"]), path)
+    assert main(["models", "inspect", str(path)]) == 2
+    out = capsys.readouterr()
+    assert out.out.startswith("# model card for odd.onnx") and 'family = "?"' in out.out
+    assert "heat: [1, 7, 5, 3]" in out.err and "[1, 3, 80, 112]" in out.err
