@@ -51,7 +51,7 @@ from adas.sinks import (
 )
 from adas.sinks.summary import DriveSummary, merge_summaries
 from adas.sources import BagSource, Skip, Source, SourceItem, TopicMap
-from adas.types import EgoState, FrameResult
+from adas.types import EgoState, EncodedImage, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,12 @@ class _LazyVideo:
         self._first: tuple[FrameResult, np.ndarray | None] | None = None
         self._sink: VideoSink | None = None
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         if self._sink is None and self._first is None:
             self._first = (result, image)
             return
@@ -289,7 +294,7 @@ def _run(
                 )  # fmt: skip
             counts.no_ego += not ego.valid
             result = pipe.post(it.frame, dets, ego, latency)
-            out.write(result, app.to_bgr(it.frame) if need_image else None)
+            out.write(result, app.to_bgr(it.frame) if need_image else None, it.encoded)
             counts.frames += 1
             bar.update(1)
             if options.max_frames is not None and counts.frames >= options.max_frames:

@@ -124,6 +124,30 @@ class Frame:
         )
 
 
+ENCODED_FORMATS = ("jpeg", "png", "h264")
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """A frame as it was recorded, compressed, so outputs can store it without re-encoding.
+
+    ``format``: ``jpeg`` or ``png`` (one whole image), or ``h264`` (one access unit of an H.264
+    stream in Annex B byte-stream form, start codes included, as foxglove_msgs/CompressedVideo
+    carries it; ``keyframe`` marks an IDR unit, which carries its SPS and PPS).
+    """
+
+    format: str
+    data: bytes
+    keyframe: bool = True
+
+    def __post_init__(self) -> None:
+        _require(
+            self.format in ENCODED_FORMATS,
+            f"EncodedImage.format must be one of {ENCODED_FORMATS}, got {self.format!r}",
+        )
+        _require(isinstance(self.data, bytes), "EncodedImage.data must be bytes")
+
+
 @dataclass(frozen=True)
 class EgoState:
     """Ego vehicle state from the vehicle bus."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from adas.closing import Closing
 from adas.errors import SinkError
-from adas.types import DangerLevel, DecisionLevel, FrameResult, ObjectClass, Zone
+from adas.types import DangerLevel, DecisionLevel, EncodedImage, FrameResult, ObjectClass, Zone
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,17 @@ class Sink(Protocol):
     """One output of ``adas replay``: ``write`` once per frame, ``close`` once at the end.
 
     ``image`` is the frame as H x W x 3 BGR uint8 (or ``None`` where the caller has none);
-    sinks that do not draw ignore it. ``close`` is idempotent and finalises the file.
+    sinks that do not draw ignore it. ``encoded`` is the frame as the source recorded it
+    (JPEG/PNG bytes, an H.264 access unit; ``None`` where it has none), for sinks that store
+    images without encoding them again. ``close`` is idempotent and finalises the file.
     """
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None: ...
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -105,10 +112,15 @@ class MultiSink(SinkBase):
     def __init__(self, sinks: Iterable[Sink]) -> None:
         self.sinks = list(sinks)
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         for sink in self.sinks:
-            sink.write(result, image)
+            sink.write(result, image, encoded)
 
     def close(self) -> None:
         if self.closed:

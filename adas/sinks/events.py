@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from adas.sinks.base import SinkBase, class_name, finite, object_rows, output_path
-from adas.types import DecisionLevel, FrameResult
+from adas.types import DecisionLevel, EncodedImage, FrameResult
 
 EVENTS_FILE = "events.jsonl"
 ALERT_LEVELS = frozenset(
@@ -141,7 +141,12 @@ class EventsSink(SinkBase):
         self.count = 0
         self._file = self.path.open("w", encoding="utf-8")
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         event = self.detector.update(result)
         if event is None:

@@ -49,7 +49,7 @@ from adas.sinks.base import (
     output_path,
 )
 from adas.sinks.video import label_text
-from adas.types import Decision, DecisionLevel, Detections, FrameResult
+from adas.types import Decision, DecisionLevel, Detections, EncodedImage, FrameResult
 
 BAG_DIR = "results"
 TOPIC_IMAGE = "/camera/image/compressed"
@@ -334,7 +334,12 @@ class McapSink(SinkBase):
         if math.isfinite(speed_mps):
             self._put(TOPIC_EGO, t_ns, self._msgs.twist(t_ns, speed_mps, yaw_rate_rps))
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         t_ns, m = result.t_ns, self._msgs
         rows = object_rows(result)

@@ -25,7 +25,7 @@ from adas.sinks.base import LEVEL_BGR, SinkBase, bgr_hex, object_rows, output_pa
 from adas.sinks.events import DecisionEvent, EventDetector
 from adas.sinks.summary import DriveSummary, SummaryBuilder
 from adas.svgplot import PAD_L, PAD_R, PAD_T, PANEL_H, W, panel, table
-from adas.types import DecisionLevel, FrameResult, Zone
+from adas.types import DecisionLevel, EncodedImage, FrameResult, Zone
 
 REPORT_FILE = "report.html"
 MAX_TRACKS = 5  # the panel legend has room for five curves
@@ -75,7 +75,12 @@ class ReportSink(SinkBase):
         self._levels: array[int] = array("b")
         self._tracks: dict[int, _TrackSeries] = {}
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         if self._t0_ns is None:
             self._t0_ns = result.t_ns

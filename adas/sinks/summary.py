@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from adas.sinks.base import SinkBase, output_path
-from adas.types import DecisionLevel, FrameResult
+from adas.types import DecisionLevel, EncodedImage, FrameResult
 
 SUMMARY_FILE = "summary.json"
 BINS_PER_DECADE = 100
@@ -235,7 +235,12 @@ class SummaryBuilder(SinkBase):
         self._skipped: Counter[str] = Counter()
         self._warnings: list[str] = []
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         self.frames += 1
         if self._first_ns is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from adas.sinks.base import SinkBase, object_rows, output_path
-from adas.types import DecisionLevel, FrameResult
+from adas.types import DecisionLevel, EncodedImage, FrameResult
 
 FRAMES_FILE = "frames.csv"
 COLUMNS = (
@@ -71,7 +71,12 @@ class FramesCsvSink(SinkBase):
         self._csv.writerow(COLUMNS)
         self._file.flush()
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         self._csv.writerows(frame_rows(result))
         self._file.flush()

@@ -30,7 +30,7 @@ from adas.sinks.base import (
     object_rows,
     output_path,
 )
-from adas.types import DecisionLevel, FrameResult, Zone
+from adas.types import DecisionLevel, EncodedImage, FrameResult, Zone
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,12 @@ class VideoSink(SinkBase):
             self.path, self.fourcc = self._fallback, FALLBACK_FOURCC
         return writer
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self,
+        result: FrameResult,
+        image: np.ndarray | None = None,
+        encoded: EncodedImage | None = None,
+    ) -> None:
         self._check_open()
         if image is None:
             self.skipped += 1

@@ -21,7 +21,7 @@ import numpy as np
 
 from adas.camera import DEFAULT_MOUNT, CameraModel, Mount
 from adas.errors import CalibrationFileError, DataFormatError
-from adas.types import EgoState, FloatArray, Frame
+from adas.types import EgoState, EncodedImage, FloatArray, Frame
 
 log = logging.getLogger(__name__)
 NS_PER_S = 1_000_000_000
@@ -155,6 +155,9 @@ class SourceItem:
     frame: Frame
     ego: EgoState
     camera_info: CameraInfo | None = None
+    # The frame as recorded (JPEG/PNG bytes, an H.264 access unit), where the source has it:
+    # outputs store it as it came instead of encoding the decoded image again.
+    encoded: EncodedImage | None = None
 
 
 class Source(Protocol):
