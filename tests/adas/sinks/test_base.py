@@ -43,7 +43,9 @@ class _Failing:
     def __init__(self) -> None:
         self.frames: list[FrameResult] = []
 
-    def write(self, result: FrameResult, image: np.ndarray | None = None) -> None:
+    def write(
+        self, result: FrameResult, image: np.ndarray | None = None, encoded: object = None
+    ) -> None:
         self.frames.append(result)
 
     def close(self) -> None:
