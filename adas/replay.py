@@ -87,6 +87,9 @@ class ReplayOptions:
     pipelined: bool = True
     max_frames: int | None = None
     progress: bool = False
+    # Where given, each output's wall time in ns by sink class (adas.sinks.MultiSink): what
+    # `adas bench replay` reports per step. Filled in place.
+    sink_timing: dict[str, int] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         fov = self.fov_deg
@@ -225,7 +228,7 @@ def replay_drive(
         counts = _Counts()
         out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
         sinks, summary = _sinks(out_dir, options, title)
-        with MultiSink(sinks) as out:
+        with MultiSink(sinks, timing=options.sink_timing) as out:
             try:
                 _run(itertools.chain((first,), items), pipe, out, options, counts)
             except KeyboardInterrupt:

@@ -48,6 +48,21 @@ from adas.replay import ReplayOptions, replay_config, replay_drive
 log = logging.getLogger(__name__)
 
 
+def decode_cpu_s_per_frame(clip: Path, runs: int = 3) -> float:
+    """Process CPU s per frame of decoding ``clip`` alone with the decoder replay's video
+    source uses (the median of ``runs`` passes): the part a GPU host would do in hardware."""
+    from adas.sources.video import VideoSource
+
+    per = []
+    for _ in range(max(runs, 1)):
+        c0, n = time.process_time(), 0
+        with VideoSource(clip) as src:
+            for _ in src:
+                n += 1
+        per.append((time.process_time() - c0) / max(n, 1))
+    return statistics.median(per)
+
+
 def bench_replay(
     clip: str | Path,
     model: str | None = None,
@@ -81,10 +96,13 @@ def bench_replay(
     tensors = [pipe.prepare(it.frame).tensor for it in items]
     det.session.run(tensors[0])  # first-run allocations
 
+    model_cpu: list[float] = []  # process CPU s per frame of each bare-model pass
+
     def inference_pass(session: Any = det.session) -> float:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for x in tensors:
             session.run(x)
+        model_cpu.append((time.process_time() - c0) / len(tensors))
         return len(tensors) / (time.perf_counter() - t0)
 
     # The model alone at ONNX Runtime's own default (every physical core), for reference when
@@ -94,23 +112,34 @@ def bench_replay(
     own.session.run(tensors[0])
     all_cores_fps = statistics.median(inference_pass(own.session) for _ in range(runs))
 
-    infer_fps, replay_fps, summary_fps = [], [], []
+    model_cpu.clear()  # the ORT-default pass above ran other threads
+    infer_fps, replay_fps, summary_fps, outside, with_decode = [], [], [], [], []
     frames = 0
+    decode_cpu = decode_cpu_s_per_frame(clip, runs)
     with tempfile.TemporaryDirectory(prefix="adas-bench-replay-") as tmp:
         out = Path(tmp) / "out"
         replay_drive(clip, out, options)  # warm-up: codecs, caches, lazy imports
         for _ in range(runs):
             infer_fps.append(inference_pass())
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             summary = replay_drive(clip, out, options)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             frames = summary.frames
             replay_fps.append(frames / wall)
+            # Replay's CPU per frame beyond the model's (this pair's bare pass), with and
+            # without the input's decoding.
+            beyond = cpu / frames - model_cpu[-1]
+            with_decode.append(beyond * 1e3)
+            outside.append((beyond - decode_cpu) * 1e3)
             if summary.frames_per_s is not None:
                 summary_fps.append(summary.frames_per_s)
-        # Where the time goes: one sequential replay (no overlap), mean per pipeline stage.
-        seq = replay_drive(clip, out, replace(options, pipelined=False))
+        # Where the time goes: one sequential replay (no overlap), mean per pipeline stage
+        # and per output.
+        timing: dict[str, int] = {}
+        seq = replay_drive(clip, out, replace(options, pipelined=False, sink_timing=timing))
     stages = {k: round(v.to_json()["mean_ms"], 3) for k, v in seq.latency.items()}
+    n_seq = max(seq.frames, 1)
+    outputs_ms = {k: round(v / n_seq * 1e-6, 3) for k, v in sorted(timing.items())}
     inference = statistics.median(infer_fps)
     end_to_end = statistics.median(replay_fps)
     # Pair by pair (each replay with the inference pass just before it), so drift in the
@@ -139,7 +168,15 @@ def bench_replay(
         "replay_summary_fps_median": round(statistics.median(summary_fps), 2)
         if summary_fps
         else None,
+        "cpu_ms_per_frame_outside_model": round(statistics.median(outside), 3),
+        "cpu_ms_per_frame_outside_model_with_decode": round(statistics.median(with_decode), 3),
+        "decode_cpu_ms_per_frame": round(decode_cpu * 1e3, 3),
+        "model_cpu_ms_per_frame": round(statistics.median(model_cpu) * 1e3, 3),
+        "cpu_outside_model_runs": [round(x, 3) for x in outside],
         "sequential_replay_fps": round(seq.frames_per_s or 0.0, 2),
         "sequential_stage_mean_ms": stages,
+        # Wall ms per frame of each output in the sequential replay (writes; ".close" once,
+        # spread over the frames): the outputs' share of the CPU outside the model.
+        "sequential_output_ms_per_frame": outputs_ms,
         "machine": {"cpu_count": app.usable_cpus(), "platform": platform.platform()},
     }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +110,11 @@ class MultiSink(SinkBase):
     sink is logged and re-raised after the others have been closed.
     """
 
-    def __init__(self, sinks: Iterable[Sink]) -> None:
+    def __init__(self, sinks: Iterable[Sink], timing: dict[str, int] | None = None) -> None:
+        """``timing``, where given, accumulates each sink's wall time in ns (writes, and
+        ``<name>.close``) by sink class name: where a replay's output time goes."""
         self.sinks = list(sinks)
+        self.timing = timing
 
     def write(
         self,
@@ -119,8 +123,15 @@ class MultiSink(SinkBase):
         encoded: EncodedImage | None = None,
     ) -> None:
         self._check_open()
+        if self.timing is None:
+            for sink in self.sinks:
+                sink.write(result, image, encoded)
+            return
         for sink in self.sinks:
+            t0 = time.perf_counter_ns()
             sink.write(result, image, encoded)
+            name = type(sink).__name__
+            self.timing[name] = self.timing.get(name, 0) + time.perf_counter_ns() - t0
 
     def close(self) -> None:
         if self.closed:
@@ -128,11 +139,15 @@ class MultiSink(SinkBase):
         self.closed = True
         first: BaseException | None = None
         for sink in self.sinks:
+            t0 = time.perf_counter_ns()
             try:
                 sink.close()
             except Exception as err:  # close the rest first, then report the first failure
                 log.error("closing %s failed: %s", type(sink).__name__, err)
                 first = first or err
+            if self.timing is not None:
+                key = f"{type(sink).__name__}.close"
+                self.timing[key] = self.timing.get(key, 0) + time.perf_counter_ns() - t0
         if first is not None:
             raise first
 

@@ -88,3 +88,53 @@ def test_report_reads_a_shared_summary_and_detector_without_feeding_them(tmp_pat
     page = (shared_dir / "report.html").read_text(encoding="utf-8")
     assert page == (own_dir / "report.html").read_text(encoding="utf-8")
     assert "input ended early after 3 of 4 frames" in _sections(page)["summary"]
+
+
+def test_nice_range_holds_the_data_on_round_limits() -> None:
+    from adas.svgplot import nice_range
+
+    assert nice_range(40.2, 44.8, min_span=5.0) == (39.0, 46.0)  # not 0..50
+    assert nice_range(0.0, 97.0, min_span=5.0) == (-20.0, 120.0)  # step 20: 7 ticks
+    assert nice_range(3.0, 3.0, min_span=5.0) == (2.0, 8.0)
+    assert nice_range(float("nan"), 1.0) == (0.0, 1.0)
+
+
+def test_distance_axis_is_scaled_to_the_plotted_tracks(tmp_path: Path) -> None:
+    import math
+
+    from adas.svgplot import nice_range
+
+    drive = make_drive()
+    with ReportSink(tmp_path) as sink:
+        for r in drive:
+            sink.write(r)
+    section = _sections((tmp_path / "report.html").read_text(encoding="utf-8"))["distance"]
+    d = [x for r in drive for x in r.objects.distance_m.tolist() if math.isfinite(x)]
+    lo, hi = nice_range(min(d), max(d), min_span=5.0)
+    labels = re.findall(r'text-anchor="end">([-\d.]+)</text>', section)
+    assert labels == [f"{hi:g}", f"{max(lo, 0.0):g}"]
+
+
+def test_warm_up_frames_stay_out_of_the_histograms_and_no_events_is_said(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from adas.sinks.report import WARMUP_FRAMES
+
+    drive = make_drive()
+    with ReportSink(tmp_path) as sink:
+        for r in drive:
+            sink.write(r)
+    latency = _sections((tmp_path / "report.html").read_text(encoding="utf-8"))["latency"]
+    first = LATENCY_STAGES[0]
+    steady = np.array([r.latency_ns[first] for r in drive[WARMUP_FRAMES:]]) / 1e6
+    p50 = re.search(r"p50 ([\d.]+) ms", latency)
+    assert p50 is not None and p50.group(1) == f"{np.percentile(steady, 50):.2f}"
+    assert f"first {WARMUP_FRAMES} frames" in latency
+    quiet = [r for r in drive if r.decision.level == 0][:3]
+    with ReportSink(tmp_path / "q") as sink:
+        for r in quiet:
+            sink.write(r)
+    page = (tmp_path / "q" / "report.html").read_text(encoding="utf-8")
+    assert "No decision events" in _sections(page)["decisions"]
