@@ -95,7 +95,7 @@ def test_nice_range_holds_the_data_on_round_limits() -> None:
 
     assert nice_range(40.2, 44.8, min_span=5.0) == (39.0, 46.0)  # not 0..50
     assert nice_range(0.0, 97.0, min_span=5.0) == (-20.0, 120.0)  # step 20: 7 ticks
-    assert nice_range(3.0, 3.0, min_span=5.0) == (2.0, 8.0)
+    assert nice_range(3.0, 3.0, min_span=5.0) == (2.5, 7.5)  # at least min_span wide
     assert nice_range(float("nan"), 1.0) == (0.0, 1.0)
 
 
