@@ -15,7 +15,8 @@ from adas.sinks.base import (
     object_rows,
 )
 from adas.sinks.events import DecisionEvent, EventDetector, EventsSink, read_events
-from adas.sinks.mcap import McapSink, adas_typestore
+from adas.sinks.mcap import McapSink
+from adas.sinks.mcap_schemas import adas_typestore
 from adas.sinks.report import ReportSink
 from adas.sinks.summary import (
     DriveSummary,
