@@ -42,7 +42,6 @@ from adas.pipelined import pipelined, sequential
 from adas.sinks import (
     EventsSink,
     FramesCsvSink,
-    McapSink,
     MultiSink,
     ReportSink,
     Sink,
@@ -143,7 +142,9 @@ class _LazyVideo:
         self.close()
 
 
-def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any], SummaryBuilder]:
+def _sinks(
+    out_dir: Path, options: ReplayOptions, title: str, config: AdasConfig
+) -> tuple[list[Any], SummaryBuilder]:
     """Every output of a drive, and the summary. One SummaryBuilder and one EventDetector
     (``events.jsonl``'s) serve summary.json, events.jsonl and the report alike."""
     force = options.force
@@ -155,7 +156,7 @@ def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any]
     sinks: list[Any] = [
         events,
         FramesCsvSink(out_dir, overwrite=force),
-        McapSink(out_dir, images=options.mcap_images, overwrite=force),
+        app.results_mcap(out_dir, config, images=options.mcap_images, overwrite=force),
         report,
         summary,
     ]
@@ -224,7 +225,7 @@ def replay_drive(
         app.warm_up(pipe)
         counts = _Counts()
         out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
-        sinks, summary = _sinks(out_dir, options, title)
+        sinks, summary = _sinks(out_dir, options, title, config)
         with MultiSink(sinks) as out:
             try:
                 _run(itertools.chain((first,), items), pipe, out, options, counts)
