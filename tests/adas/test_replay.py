@@ -83,6 +83,7 @@ def test_bag_replay_writes_every_output_with_the_bags_camera_and_speed(
     assert counts["/adas/decision"] == FRAMES
     assert counts["/adas/detections"] == FRAMES
     assert counts["/camera/image/compressed"] == FRAMES
+    assert counts["/adas/scene"] == counts["/tf"] == FRAMES  # 3D panel: boxes, camera pose
 
 
 def test_pipelined_output_equals_sequential(drive: Path, tmp_path: Path) -> None:
