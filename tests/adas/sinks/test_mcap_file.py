@@ -11,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from mcap.reader import make_reader
 
 from adas.sinks import McapSink
 from adas.sinks.mcap import TOPIC_DECISION, TOPIC_IMAGE, TOPIC_SCENE
-from adas.sinks.mcap_file import CHUNK_SPAN_NS
+from adas.sinks.mcap_file import CHUNK_SPAN_NS, BagFile
+from adas.sinks.mcap_schemas import COMPRESSED_IMAGE, writer_typestore
 from tests.adas.sinks._mcap_read import read_messages, stream_messages
 from tests.adas.sinks._results import PERIOD_NS, T0_NS, make_drive, make_image
 
@@ -97,3 +99,30 @@ def test_sigkill_keeps_every_complete_chunk(tmp_path: Path) -> None:
     assert set(times) == {TOPIC_IMAGE, TOPIC_SCENE, TOPIC_DECISION, "/adas/detections",
                           "/adas/tracks", "/adas/annotations"}  # fmt: skip
     assert all(sorted(v) == expected for v in times.values())
+
+
+def test_a_chunk_is_cut_between_frames_once_it_holds_chunk_bytes(tmp_path: Path) -> None:
+    """600-byte frames, 1000-byte bound: a chunk closes before the frame after the second."""
+    bag = BagFile(tmp_path / "bag", writer_typestore(), chunk_bytes=1000)
+    channel = bag.add_channel("/camera/image/compressed", COMPRESSED_IMAGE)
+    types = writer_typestore().types
+    image, header = types[COMPRESSED_IMAGE], types["std_msgs/msg/Header"]
+    stamp = types["builtin_interfaces/msg/Time"](sec=0, nanosec=0)
+    for k in range(5):
+        bag.begin_frame(T0_NS + k)  # 1 ns apart: only the byte bound cuts
+        bag.write(
+            channel,
+            T0_NS + k,
+            image(
+                header=header(stamp=stamp, frame_id="c"),
+                format="jpeg",
+                data=np.zeros(600, np.uint8),
+            ),
+        )
+    bag.close()
+    assert bag.chunks == 2
+    with bag.path.open("rb") as f:
+        summary = make_reader(f, validate_crcs=True).get_summary()
+    assert summary is not None
+    starts = sorted(c.message_start_time - T0_NS for c in summary.chunk_indexes)
+    assert starts == [0, 2, 4]
