@@ -47,6 +47,7 @@ from adas.types import Detections, EgoState, Frame, PixelFormat
 
 if TYPE_CHECKING:
     from adas.detect.detector import Detector
+    from adas.sinks import McapSink
 
 log = logging.getLogger(__name__)
 
@@ -280,3 +281,18 @@ def _can_ego(config: AdasConfig, output: CanOutput) -> Callable[[int], EgoState]
 
     reader = CanEgoReader(config.can, output.bus, listeners=[output])
     return reader.ego
+
+
+def results_mcap(
+    out_dir: Path, config: AdasConfig, *, images: bool, overwrite: bool = False, ego: bool = False
+) -> McapSink:
+    """``results/results.mcap`` with this configuration's 3D scene: ``/tf`` from the camera
+    mount, and the danger stage's corridor (half the ego width plus the path margin, the zone's
+    shortest length: the sink does not see the speed that lengthens it)."""
+    from adas.sinks import Corridor, McapSink  # the sinks load only where results are written
+
+    d = config.danger
+    corridor = Corridor(0.5 * d.ego_width_m + d.path_margin_m, d.zone_min_length_m)
+    return McapSink(
+        out_dir, images=images, overwrite=overwrite, ego=ego, mount=config.mount, corridor=corridor
+    )

@@ -15,8 +15,8 @@ trust the numbers (the input ended early, frames without ego speed and hence UNA
 with the options that fix it) is in the summary's ``warnings``. Ctrl-C stops at the current
 frame and closes every output, each valid up to that frame.
 
-Many drives (:func:`replay_many`) run in a process pool or as Ray tasks, one drive per task;
-each worker process loads the model once (:func:`adas.app.pipeline`) and reuses it.
+Many drives (:func:`adas.replay_fleet.replay_many`) run in a process pool or as Ray tasks, one
+drive per task; each worker process loads the model once and reuses it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,14 +42,13 @@ from adas.pipelined import pipelined, sequential
 from adas.sinks import (
     EventsSink,
     FramesCsvSink,
-    McapSink,
     MultiSink,
     ReportSink,
     Sink,
     SummaryBuilder,
     VideoSink,
 )
-from adas.sinks.summary import DriveSummary, merge_summaries
+from adas.sinks.summary import DriveSummary
 from adas.sources import BagSource, Skip, Source, SourceItem, TopicMap
 from adas.types import EgoState, EncodedImage, FrameResult
 
@@ -146,7 +145,9 @@ class _LazyVideo:
         self.close()
 
 
-def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any], SummaryBuilder]:
+def _sinks(
+    out_dir: Path, options: ReplayOptions, title: str, config: AdasConfig
+) -> tuple[list[Any], SummaryBuilder]:
     """Every output of a drive, and the summary. One SummaryBuilder and one EventDetector
     (``events.jsonl``'s) serve summary.json, events.jsonl and the report alike."""
     force = options.force
@@ -158,7 +159,7 @@ def _sinks(out_dir: Path, options: ReplayOptions, title: str) -> tuple[list[Any]
     sinks: list[Any] = [
         events,
         FramesCsvSink(out_dir, overwrite=force),
-        McapSink(out_dir, images=options.mcap_images, overwrite=force),
+        app.results_mcap(out_dir, config, images=options.mcap_images, overwrite=force),
         report,
         summary,
     ]
@@ -227,7 +228,7 @@ def replay_drive(
         app.warm_up(pipe)
         counts = _Counts()
         out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
-        sinks, summary = _sinks(out_dir, options, title)
+        sinks, summary = _sinks(out_dir, options, title, config)
         with MultiSink(sinks, timing=options.sink_timing) as out:
             try:
                 _run(itertools.chain((first,), items), pipe, out, options, counts)
@@ -321,81 +322,3 @@ def _progress(enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(unit="frame", desc="replay")
-
-
-def _replay_task(path: str, out_dir: str, options: ReplayOptions) -> dict[str, Any]:
-    """One drive in a worker (process pool or Ray): the summary as JSON, or the error."""
-    try:
-        return {"ok": True, "summary": replay_drive(path, out_dir, options).to_json()}
-    except Exception as err:  # one drive's failure must not cost the others their results
-        log.exception("replay of %s failed", path)
-        return {"ok": False, "drive": path, "error": f"{type(err).__name__}: {err}"}
-
-
-def drive_dirs(paths: Sequence[str | Path], out_dir: Path) -> list[Path]:
-    """One output folder per drive, named after it (``name``, ``name-2`` on clashes)."""
-    seen: Counter[str] = Counter()
-    dirs = []
-    for p in paths:
-        stem = Path(p).name.split(".")[0] or "drive"
-        seen[stem] += 1
-        dirs.append(out_dir / (stem if seen[stem] == 1 else f"{stem}-{seen[stem]}"))
-    return dirs
-
-
-def replay_many(
-    paths: Sequence[str | Path],
-    out_dir: str | Path,
-    options: ReplayOptions = ReplayOptions(),
-    *,
-    workers: int = 1,
-    engine: str = "process",
-    address: str | None = None,
-) -> tuple[DriveSummary, list[dict[str, Any]]]:
-    """Replay several drives, each into ``out_dir/<drive name>``, and write the merged
-    ``out_dir/summary.json``. Returns it and the failures ({"drive", "error"})."""
-    out = Path(out_dir)
-    dirs = drive_dirs(paths, out)
-    merged_path = out / "summary.json"
-    if merged_path.exists() and not options.force:
-        msg = f"{merged_path} exists; pass --force to replace it"
-        raise ReplayError(msg)
-    out.mkdir(parents=True, exist_ok=True)
-    opts = replace(options, progress=False)
-    jobs = [(str(p), str(d), opts) for p, d in zip(paths, dirs, strict=True)]
-    if engine == "ray":
-        results = _run_ray(jobs, address)
-    elif engine == "process" and workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_replay_task, *zip(*jobs, strict=True)))
-    elif engine == "process":
-        results = [_replay_task(*job) for job in jobs]
-    else:
-        msg = f"engine {engine!r}: use 'process' or 'ray'"
-        raise ReplayError(msg)
-    good = [DriveSummary.from_json(r["summary"]) for r in results if r["ok"]]
-    failures = [{"drive": r["drive"], "error": r["error"]} for r in results if not r["ok"]]
-    merged = merge_summaries(good, name=f"{len(good)} drives")
-    merged.write(merged_path)
-    return merged, failures
-
-
-def _run_ray(jobs: list[tuple[str, str, ReplayOptions]], address: str | None) -> list[Any]:
-    """One Ray task per drive (extra ``cluster``); Ray reuses worker processes, so each loads
-    the model once. ``address`` None starts a local Ray."""
-    try:
-        import ray
-    except ImportError as err:
-        msg = "--engine ray needs Ray: pip install 'adas-perception[cluster]'"
-        raise ReplayError(msg) from err
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
-    try:
-        task = ray.remote(_replay_task)
-        return list(ray.get([task.remote(*job) for job in jobs]))
-    finally:
-        if started:
-            ray.shutdown()

@@ -196,10 +196,9 @@ def main(options: RunOptions) -> int:
         return 2
     recorder: Recorder | None = None
     if options.record is not None:  # only now: a refused run leaves no recording folder
-        from adas.sinks import McapSink
-
         try:
-            recorder = Recorder(McapSink(options.record, images=True, ego=True))
+            sink = app.results_mcap(options.record, configure(options), images=True, ego=True)
+            recorder = Recorder(sink)
         except (AdasError, OSError) as exc:
             output.close()
             print(f"error: {exc}", file=sys.stderr)

@@ -129,22 +129,17 @@ ENCODED_FORMATS = ("jpeg", "png", "h264")
 
 @dataclass(frozen=True)
 class EncodedImage:
-    """A frame as it was recorded, compressed, so outputs can store it without re-encoding.
-
-    ``format``: ``jpeg`` or ``png`` (one whole image), or ``h264`` (one access unit of an H.264
-    stream in Annex B byte-stream form, start codes included, as foxglove_msgs/CompressedVideo
-    carries it; ``keyframe`` marks an IDR unit, which carries its SPS and PPS).
-    """
+    """A frame as recorded, for outputs to store without re-encoding: ``jpeg``/``png`` (one
+    image), or ``h264`` (one access unit, Annex B with start codes, as foxglove_msgs/
+    CompressedVideo carries it; ``keyframe``: an IDR unit, with its SPS and PPS)."""
 
     format: str
     data: bytes
     keyframe: bool = True
 
     def __post_init__(self) -> None:
-        _require(
-            self.format in ENCODED_FORMATS,
-            f"EncodedImage.format must be one of {ENCODED_FORMATS}, got {self.format!r}",
-        )
+        ok = self.format in ENCODED_FORMATS
+        _require(ok, f"EncodedImage.format must be one of {ENCODED_FORMATS}: {self.format!r}")
         _require(isinstance(self.data, bytes), "EncodedImage.data must be bytes")
 
 
@@ -263,12 +258,10 @@ class RangeEstimates:
     method: IntArray  # RangeMethod
     pitch_rad: float  # camera pitch used for this frame (positive = nose down)
     # True where the box is cut by the image's left or right border (within the distance
-    # stage's border margin): its range and lateral position describe the visible part only,
-    # and how they change says how the cut moves, not how the object moves (default False).
+    # stage's margin): range and lateral position describe the visible part only (default False).
     side_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
-    # True where the box is cut by the image's bottom border (within the same margin): an
-    # object too near for the camera to see its ground contact; its box height is the height
-    # of the cut, shrinking as the object comes nearer (default False).
+    # True where the box is cut by the image's bottom border: too near for its ground contact
+    # to show; its height is the cut's, shrinking as it nears (default False).
     bottom_cut: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, np.bool_))
 
     def __post_init__(self) -> None:
@@ -324,9 +317,8 @@ class ObjectStates:
     # Standard deviation of lateral_velocity_mps [m/s] as the motion stage knows it (default 0:
     # taken as exact by the danger stage, which then relies on its deadband alone).
     sigma_lateral_velocity_mps: FloatArray = field(default_factory=lambda: np.zeros(0))
-    # The track's ObjectClass (the motion stage copies Tracks.class_id; default OTHER: a
-    # consumer that needs the class, the control stage's warning-first rule, then treats the
-    # row as a vehicle).
+    # The track's ObjectClass (copied from Tracks.class_id by the motion stage; default OTHER,
+    # which the control stage's warning-first rule treats as a vehicle).
     class_id: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __post_init__(self) -> None:

@@ -201,7 +201,8 @@ def replay(args: argparse.Namespace) -> int:
         raise UsageError("give --ego-csv or --ego-kitti-poses, not both")
     check_text_input(args.model_card, "model card")
     _guard_model(args)
-    from adas.replay import ReplayOptions, replay_drive, replay_many
+    from adas.replay import ReplayOptions, replay_drive
+    from adas.replay_fleet import replay_many
     from adas.sources import TopicMap
 
     topics = None

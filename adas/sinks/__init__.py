@@ -15,7 +15,9 @@ from adas.sinks.base import (
     object_rows,
 )
 from adas.sinks.events import DecisionEvent, EventDetector, EventsSink, read_events
-from adas.sinks.mcap import McapSink, adas_typestore
+from adas.sinks.mcap import McapSink
+from adas.sinks.mcap_scene import Corridor
+from adas.sinks.mcap_schemas import adas_typestore
 from adas.sinks.report import ReportSink
 from adas.sinks.summary import (
     DriveSummary,
@@ -28,6 +30,7 @@ from adas.sinks.table import FramesCsvSink, parse_float
 from adas.sinks.video import VideoSink, annotate
 
 __all__ = [
+    "Corridor",
     "DecisionEvent",
     "DriveSummary",
     "EventDetector",

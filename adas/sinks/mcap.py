@@ -1,31 +1,38 @@
 """``results/results.mcap``: the replay's results as a ROS 2 bag (MCAP storage) for Foxglove.
 
-``rosbags.rosbag2.Writer`` writes a rosbag2 *directory* (``results/`` with ``results.mcap``
-and ``metadata.yaml``, format version 9 as rosbag2 in Jazzy writes it); the ``.mcap`` file
-alone opens in Foxglove, and ``rosbags.highlevel.AnyReader`` reads either (older rosbag2
-releases that reject version 9 metadata can be pointed at the ``.mcap`` file). Topics (log
-time = frame ``t_ns``):
+A rosbag2 *directory* (``results/`` with ``results.mcap`` and ``metadata.yaml``, version 9 as
+rosbag2 in Jazzy writes it) written with the ``mcap`` library (:mod:`adas.sinks.mcap_file`:
+chunked, CRC-checked, readable up to the last ~1 s after a kill). The ``.mcap`` file alone
+opens in Foxglove, and ``rosbags.highlevel.AnyReader`` reads either. Topics (log time = frame
+``t_ns``; message types in :mod:`adas.sinks.mcap_schemas`):
 
-- ``/camera/image/compressed`` ``sensor_msgs/msg/CompressedImage`` (JPEG), when images come.
+- ``/camera/image/compressed`` ``sensor_msgs/msg/CompressedImage`` (``jpeg``/``png``): the
+  source's own bytes when it recorded JPEG or PNG (no decoding, no re-encoding), else the BGR
+  frame encoded once to JPEG. Only with ``images=True``.
+- ``/camera/video`` ``foxglove_msgs/msg/CompressedVideo`` (``h264``, Annex B): the source's H.264
+  access units as they are, when it recorded H.264. Only with ``images=True``.
 - ``/adas/detections`` ``vision_msgs/msg/Detection2DArray``: the detector's boxes (no id).
 - ``/adas/tracks`` ``vision_msgs/msg/Detection2DArray``: tracks, ``id`` = track id, hypothesis
   class = ADAS class name; ``results[0].pose`` carries the object's position in the vehicle
   frame (x = ``distance_m``, y = ``lateral_m``; NaN = unknown; ``covariance[0]`` = sigma^2).
 - ``/adas/annotations`` ``foxglove_msgs/msg/ImageAnnotations``: box outlines coloured by zone
   and danger, labels, and the decision banner, drawn over the image in Foxglove's Image panel.
-- ``/adas/decision`` ``adas_msgs/msg/Decision`` (defined here). A typed message instead of
+- ``/adas/scene`` ``foxglove_msgs/msg/SceneUpdate``: the objects as boxes and the ego corridor
+  in the ``vehicle`` frame, for the 3D panel (:mod:`adas.sinks.mcap_scene`).
+- ``/tf`` ``tf2_msgs/msg/TFMessage``: ``vehicle`` -> camera frame from the mount, every frame
+  (so a seek anywhere finds it; ROS tools and Foxglove's 3D panel read ``/tf``). Only when the
+  sink is given the mount.
+- ``/adas/decision`` ``adas_msgs/msg/Decision``. A typed message instead of
   ``std_msgs/String`` with JSON: Foxglove plots ``level`` and ``decel_request_mps2`` directly,
   and the definition travels inside the MCAP, so every reader decodes it without our code.
 
-vision_msgs (ROS 2 Humble, 4.x) and foxglove_msgs are not in rosbags' stores: their .msg
-definitions below are registered with a Humble typestore (:func:`adas_typestore`). Box centres
-keep OpenCV's pixel convention (centre of the top-left pixel is 0, 0); Foxglove annotations use
-the top-left *corner* as origin, so their points are shifted by half a pixel.
+Box centres keep OpenCV's pixel convention (centre of the top-left pixel is 0, 0); Foxglove
+annotations use the top-left *corner* as origin, so their points are shifted by half a pixel.
 """
 
 from __future__ import annotations
 
-import functools
+import logging
 import math
 import shutil
 from pathlib import Path
@@ -33,10 +40,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
+from adas.camera import Mount
+from adas.priors import SizePriors
 from adas.sinks.base import (
     BGR,
     LEVEL_BGR,
@@ -48,88 +55,43 @@ from adas.sinks.base import (
     object_rows,
     output_path,
 )
+from adas.sinks.mcap_file import METADATA_FILE, BagFile
+from adas.sinks.mcap_scene import Corridor, SceneMessages
+from adas.sinks.mcap_schemas import (
+    COMPRESSED_IMAGE,
+    COMPRESSED_VIDEO,
+    DECISION,
+    DETECTION_ARRAY,
+    IMAGE_ANNOTATIONS,
+    SCENE_UPDATE,
+    TF_MESSAGE,
+    TWIST_STAMPED,
+    adas_typestore,
+    writer_typestore,
+)
 from adas.sinks.video import label_text
 from adas.types import Decision, DecisionLevel, Detections, EncodedImage, FrameResult
 
+__all__ = [
+    "BAG_DIR", "COMPRESSED_IMAGE", "COMPRESSED_VIDEO", "DECISION", "DETECTION_ARRAY",
+    "IMAGE_ANNOTATIONS", "SCENE_UPDATE", "TF_MESSAGE", "TOPIC_ANNOTATIONS", "TOPIC_DECISION",
+    "TOPIC_DETECTIONS", "TOPIC_EGO", "TOPIC_IMAGE", "TOPIC_SCENE", "TOPIC_TF", "TOPIC_TRACKS",
+    "TOPIC_VIDEO", "TWIST_STAMPED", "McapSink", "adas_typestore",
+]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
 BAG_DIR = "results"
 TOPIC_IMAGE = "/camera/image/compressed"
+TOPIC_VIDEO = "/camera/video"
 TOPIC_DETECTIONS = "/adas/detections"
 TOPIC_TRACKS = "/adas/tracks"
 TOPIC_ANNOTATIONS = "/adas/annotations"
+TOPIC_SCENE = "/adas/scene"
 TOPIC_DECISION = "/adas/decision"
-DETECTION_ARRAY = "vision_msgs/msg/Detection2DArray"
-IMAGE_ANNOTATIONS = "foxglove_msgs/msg/ImageAnnotations"
-DECISION = "adas_msgs/msg/Decision"
-TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+TOPIC_TF = "/tf"
 TOPIC_EGO = "/vehicle/twist"
-COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 _LINE_LOOP = 2  # foxglove_msgs PointsAnnotation.LINE_LOOP
-
-# Field lists after the vision_msgs 4.x (Humble) and foxglove_msgs ROS 2 message specs.
-MSG_DEFINITIONS: dict[str, str] = {
-    "vision_msgs/msg/Point2D": "float64 x\nfloat64 y\n",
-    "vision_msgs/msg/Pose2D": "vision_msgs/Point2D position\nfloat64 theta\n",
-    "vision_msgs/msg/BoundingBox2D": (
-        "vision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n"
-    ),
-    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
-    "vision_msgs/msg/ObjectHypothesisWithPose": (
-        "vision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n"
-    ),
-    "vision_msgs/msg/Detection2D": (
-        "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[] results\n"
-        "vision_msgs/BoundingBox2D bbox\nstring id\n"
-    ),
-    "vision_msgs/msg/Detection2DArray": (
-        "std_msgs/Header header\nvision_msgs/Detection2D[] detections\n"
-    ),
-    "foxglove_msgs/msg/Point2": "float64 x\nfloat64 y\n",
-    "foxglove_msgs/msg/Color": "float64 r\nfloat64 g\nfloat64 b\nfloat64 a\n",
-    "foxglove_msgs/msg/CircleAnnotation": (
-        "builtin_interfaces/Time timestamp\nfoxglove_msgs/Point2 position\nfloat64 diameter\n"
-        "float64 thickness\nfoxglove_msgs/Color fill_color\nfoxglove_msgs/Color outline_color\n"
-    ),
-    "foxglove_msgs/msg/PointsAnnotation": (
-        "builtin_interfaces/Time timestamp\nuint8 UNKNOWN=0\nuint8 POINTS=1\nuint8 LINE_LOOP=2\n"
-        "uint8 LINE_STRIP=3\nuint8 LINE_LIST=4\nuint8 type\nfoxglove_msgs/Point2[] points\n"
-        "foxglove_msgs/Color outline_color\nfoxglove_msgs/Color[] outline_colors\n"
-        "foxglove_msgs/Color fill_color\nfloat64 thickness\n"
-    ),
-    "foxglove_msgs/msg/TextAnnotation": (
-        "builtin_interfaces/Time timestamp\nfoxglove_msgs/Point2 position\nstring text\n"
-        "float64 font_size\nfoxglove_msgs/Color text_color\nfoxglove_msgs/Color background_color\n"
-    ),
-    "foxglove_msgs/msg/ImageAnnotations": (
-        "foxglove_msgs/CircleAnnotation[] circles\nfoxglove_msgs/PointsAnnotation[] points\n"
-        "foxglove_msgs/TextAnnotation[] texts\n"
-    ),
-    DECISION: (
-        "# Decision of the control stage for one frame (adas.types.Decision).\n"
-        "uint8 NONE=0\nuint8 CAUTION=1\nuint8 WARNING=2\nuint8 BRAKE_PARTIAL=3\n"
-        "uint8 BRAKE_FULL=4\nuint8 UNAVAILABLE=5\n"
-        "std_msgs/Header header\nuint8 level\nstring level_name\n"
-        "float64 decel_request_mps2\nint64 target_track_id\nstring reason\n"
-    ),
-}
-
-
-def adas_typestore() -> Typestore:
-    """A ROS 2 Humble typestore with the vision_msgs, foxglove_msgs and adas_msgs types (a new
-    one per call: readers may register more types in theirs)."""
-    store = get_typestore(Stores.ROS2_HUMBLE)
-    types: dict[str, Any] = {}
-    for name, text in MSG_DEFINITIONS.items():
-        types.update(get_types_from_msg(text, name))
-    store.register(types)
-    return store
-
-
-@functools.cache
-def _writer_typestore() -> Typestore:
-    """The sinks' own store, made once per process: rosbags compiles a type's CDR serializer
-    on first use (~90 ms for these types, 2.4 ms a frame over a 38-frame drive) and keeps it in
-    the store, so every drive after the first reuses it. Only serialised from, never added to."""
-    return adas_typestore()
 
 
 class _Messages:
@@ -264,22 +226,35 @@ class _Messages:
         )
 
     def image(self, t_ns: int, image: np.ndarray, quality: int) -> Any:
+        """The BGR frame encoded once to JPEG (``quality`` 0-100)."""
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
         if not ok:
             msg = f"JPEG encoding of a {image.shape} {image.dtype} image failed; pass BGR uint8"
             raise SinkError(msg)
-        return self.t[COMPRESSED_IMAGE](
-            header=self.header(t_ns), format="jpeg", data=np.asarray(buf, np.uint8).reshape(-1)
-        )
+        return self.compressed(t_ns, "jpeg", np.asarray(buf, np.uint8).reshape(-1))
+
+    def compressed(self, t_ns: int, fmt: str, data: np.ndarray) -> Any:
+        return self.t[COMPRESSED_IMAGE](header=self.header(t_ns), format=fmt, data=data)
+
+    def video(self, t_ns: int, encoded: EncodedImage) -> Any:
+        """One H.264 access unit as it was recorded (Annex B)."""
+        return self.t[COMPRESSED_VIDEO](
+            timestamp=self.stamp(t_ns), frame_id=self.frame_id, format=encoded.format,
+            data=np.frombuffer(encoded.data, np.uint8),
+        )  # fmt: skip
 
 
 class McapSink(SinkBase):
     """Writes the ``results/`` rosbag2 (MCAP) into ``out_dir``; :attr:`path` is the .mcap file.
 
-    ``images``: also store the input frames as JPEG (``jpeg_quality`` 0-100) so the drive
-    plays in Foxglove with the annotations drawn over it. The writer is closed (summary,
-    index, metadata.yaml written) in ``close``, which ``with`` runs on any exit, so the bag
-    holds every frame written before an exception or Ctrl-C.
+    ``images``: also store the input frames (``encoded`` as recorded, else the BGR image as
+    JPEG of ``jpeg_quality`` 0-100) so the drive plays in Foxglove with the annotations drawn
+    over it. ``mount``: the camera's mount, for ``/tf`` (``None``: no transform, and the 3D
+    panel cannot place the camera). ``corridor``: the ego corridor drawn in the 3D scene
+    (default ``[danger]``'s defaults). ``priors``: class sizes of the boxes (default the shipped
+    ``data/priors/object_sizes.toml``). ``frame_id`` names the camera frame. The file is
+    finalised (summary, index, metadata.yaml) in ``close``, which ``with`` runs on any exit;
+    after a kill it is readable up to its last complete chunk (:mod:`adas.sinks.mcap_file`).
     """
 
     def __init__(
@@ -291,39 +266,48 @@ class McapSink(SinkBase):
         frame_id: str = "camera_front",
         overwrite: bool = False,
         ego: bool = False,
+        mount: Mount | None = None,
+        corridor: Corridor | None = None,
+        priors: SizePriors | None = None,
     ) -> None:
         self.bag_dir = output_path(out_dir, BAG_DIR, overwrite=overwrite)
         if self.bag_dir.exists():
             _remove_bag(self.bag_dir)
         self.path = self.bag_dir / f"{BAG_DIR}.mcap"
-        self.typestore = _writer_typestore()
+        self.typestore: Typestore = writer_typestore()
         self.images, self.jpeg_quality = images, jpeg_quality
+        self.mount, self.frame_id = mount, frame_id
         self.frames = 0
         self._msgs = _Messages(self.typestore, frame_id)
-        self._writer = Writer(self.bag_dir, version=9, storage_plugin=StoragePlugin.MCAP)
-        self._writer.open()
+        self._scene = SceneMessages(
+            self.typestore.types, priors or SizePriors.load(), corridor or Corridor()
+        )
+        if mount is None:
+            log.info("results.mcap: no camera mount given, so no /tf (vehicle -> %s)", frame_id)
+        self._bag = BagFile(self.bag_dir, self.typestore)
         topics = {
             TOPIC_DETECTIONS: DETECTION_ARRAY,
             TOPIC_TRACKS: DETECTION_ARRAY,
             TOPIC_ANNOTATIONS: IMAGE_ANNOTATIONS,
+            TOPIC_SCENE: SCENE_UPDATE,
             TOPIC_DECISION: DECISION,
         }
-        if images:
-            topics = {TOPIC_IMAGE: COMPRESSED_IMAGE, **topics}
+        if mount is not None:
+            topics[TOPIC_TF] = TF_MESSAGE
         if ego:
             topics[TOPIC_EGO] = TWIST_STAMPED
+        # The image topics come with the first frame of their kind (a drive has one of them).
+        self._lazy = {TOPIC_IMAGE: COMPRESSED_IMAGE, TOPIC_VIDEO: COMPRESSED_VIDEO}
         try:
-            self._conns = {
-                topic: self._writer.add_connection(topic, msgtype, typestore=self.typestore)
-                for topic, msgtype in topics.items()
-            }
+            self._conns = {topic: self._bag.add_channel(topic, t) for topic, t in topics.items()}
         except BaseException:
-            self._writer.close()
+            self._bag.close()
             raise
 
     def _put(self, topic: str, t_ns: int, msg: Any) -> None:
-        data = self.typestore.serialize_cdr(msg, msg.__msgtype__)
-        self._writer.write(self._conns[topic], int(t_ns), data)
+        if topic not in self._conns:
+            self._conns[topic] = self._bag.add_channel(topic, self._lazy[topic])
+        self._bag.write(self._conns[topic], int(t_ns), msg)
 
     def write_ego(self, t_ns: int, speed_mps: float, yaw_rate_rps: float) -> None:
         """The ego state the frame was processed with (``ego=True``; ``adas run --record``),
@@ -334,6 +318,17 @@ class McapSink(SinkBase):
         if math.isfinite(speed_mps):
             self._put(TOPIC_EGO, t_ns, self._msgs.twist(t_ns, speed_mps, yaw_rate_rps))
 
+    def _image(self, t_ns: int, image: np.ndarray | None, encoded: EncodedImage | None) -> None:
+        """The frame as recorded (no decoding, no re-encoding), else the BGR image as JPEG."""
+        m = self._msgs
+        if encoded is not None and encoded.format in ("jpeg", "png"):
+            data = np.frombuffer(encoded.data, np.uint8)
+            self._put(TOPIC_IMAGE, t_ns, m.compressed(t_ns, encoded.format, data))
+        elif encoded is not None and encoded.format == "h264":
+            self._put(TOPIC_VIDEO, t_ns, m.video(t_ns, encoded))
+        elif image is not None:
+            self._put(TOPIC_IMAGE, t_ns, m.image(t_ns, image, self.jpeg_quality))
+
     def write(
         self,
         result: FrameResult,
@@ -342,12 +337,17 @@ class McapSink(SinkBase):
     ) -> None:
         self._check_open()
         t_ns, m = result.t_ns, self._msgs
+        self._bag.begin_frame(t_ns)
         rows = object_rows(result)
-        if self.images and image is not None:
-            self._put(TOPIC_IMAGE, t_ns, m.image(t_ns, image, self.jpeg_quality))
+        if self.images:
+            self._image(t_ns, image, encoded)
+        stamp = m.stamp(t_ns)
+        if self.mount is not None:
+            self._put(TOPIC_TF, t_ns, self._scene.transform(stamp, self.mount, self.frame_id))
         self._put(TOPIC_DETECTIONS, t_ns, m.detections(t_ns, result.detections))
         self._put(TOPIC_TRACKS, t_ns, m.tracks(t_ns, rows))
         self._put(TOPIC_ANNOTATIONS, t_ns, m.annotations(t_ns, rows, result.decision))
+        self._put(TOPIC_SCENE, t_ns, self._scene.scene(stamp, rows))
         self._put(TOPIC_DECISION, t_ns, m.decision(t_ns, result.decision))
         self.frames += 1
 
@@ -355,16 +355,12 @@ class McapSink(SinkBase):
         if self.closed:
             return
         super().close()
-        try:
-            self._writer.close()
-        except Exception as err:
-            msg = f"finalising {self.path} failed: {err}"
-            raise SinkError(msg) from err
+        self._bag.close()
 
 
 def _remove_bag(bag_dir: Path) -> None:
     """Remove an earlier run's bag (overwrite), but only a directory holding a bag's files."""
-    allowed = {f"{BAG_DIR}.mcap", "metadata.yaml"}
+    allowed = {f"{BAG_DIR}.mcap", METADATA_FILE}
     names = {p.name for p in bag_dir.iterdir()} if bag_dir.is_dir() else {"?"}
     if not names <= allowed:
         msg = f"{bag_dir} is not a results bag ({sorted(names)}); remove it or pick another dir"

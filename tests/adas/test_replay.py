@@ -15,7 +15,8 @@ from adas import replay as rp
 from adas.cli import main
 from adas.config import load_config
 from adas.pipeline import STAGES
-from adas.replay import ReplayError, ReplayOptions, replay_drive, replay_many
+from adas.replay import ReplayError, ReplayOptions, replay_drive
+from adas.replay_fleet import replay_many
 from adas.sinks import adas_typestore
 from adas.types import Frame, PixelFormat
 from tests.tools._scripts import load_script
@@ -83,6 +84,7 @@ def test_bag_replay_writes_every_output_with_the_bags_camera_and_speed(
     assert counts["/adas/decision"] == FRAMES
     assert counts["/adas/detections"] == FRAMES
     assert counts["/camera/image/compressed"] == FRAMES
+    assert counts["/adas/scene"] == counts["/tf"] == FRAMES  # 3D panel: boxes, camera pose
 
 
 def test_pipelined_output_equals_sequential(drive: Path, tmp_path: Path) -> None:

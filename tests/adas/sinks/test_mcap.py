@@ -17,10 +17,12 @@ from adas.sinks.mcap import (
     DECISION,
     DETECTION_ARRAY,
     IMAGE_ANNOTATIONS,
+    SCENE_UPDATE,
     TOPIC_ANNOTATIONS,
     TOPIC_DECISION,
     TOPIC_DETECTIONS,
     TOPIC_IMAGE,
+    TOPIC_SCENE,
     TOPIC_TRACKS,
 )
 from adas.types import DecisionLevel, FrameResult
@@ -78,7 +80,7 @@ def test_round_trip_through_anyreader(tmp_path: Path) -> None:
     assert types == {
         TOPIC_IMAGE: COMPRESSED_IMAGE, TOPIC_DETECTIONS: DETECTION_ARRAY,
         TOPIC_TRACKS: DETECTION_ARRAY, TOPIC_ANNOTATIONS: IMAGE_ANNOTATIONS,
-        TOPIC_DECISION: DECISION,
+        TOPIC_SCENE: SCENE_UPDATE, TOPIC_DECISION: DECISION,
     }  # fmt: skip
     assert types[TOPIC_TRACKS] == "vision_msgs/msg/Detection2DArray"
     assert types[TOPIC_ANNOTATIONS] == "foxglove_msgs/msg/ImageAnnotations"
