@@ -89,7 +89,11 @@ def _add_replay(sub: Any) -> None:
     )  # fmt: skip
     rp.add_argument("--ego-speed-mps", type=float, default=None, help="speed where ego is missing")
     rp.add_argument("--max-frames", type=int, default=None, help="stop after N frames per drive")
-    rp.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
+    rp.add_argument("--no-video", action="store_true", help="no annotated video (clips, full)")
+    rp.add_argument(
+        "--full-video", action="store_true", default=None,
+        help="also annotated.mp4, the whole drive (default: alert clips in annotated/ only)",
+    )  # fmt: skip
     rp.add_argument("--no-images", action="store_true", help="no input images in results.mcap")
     rp.add_argument("--sequential", action="store_true", help="one thread (same output)")
     rp.add_argument("--workers", type=int, default=1, help="drives in parallel (processes)")
@@ -213,6 +217,7 @@ def replay(args: argparse.Namespace) -> int:
         fov_deg=args.fov_deg, topics=topics, ego_csv=args.ego_csv,
         ego_kitti_poses=args.ego_kitti_poses,
         ego_speed_mps=args.ego_speed_mps, force=args.force, video=not args.no_video,
+        full_video=args.full_video,
         mcap_images=not args.no_images, pipelined=not args.sequential,
         max_frames=args.max_frames, progress=True,
     )  # fmt: skip

@@ -55,7 +55,7 @@ def test_bag_replay_writes_every_output_with_the_bags_camera_and_speed(
     drive: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    s = replay_drive(drive, out, ReplayOptions(video=True))
+    s = replay_drive(drive, out, ReplayOptions(video=True, full_video=True))
     assert s.frames == FRAMES and s.skipped == {}
     assert "UNCALIBRATED" not in s.name  # camera_info came from the bag
     names = {p.name for p in out.iterdir()}
@@ -177,14 +177,14 @@ def test_ctrl_c_leaves_every_output_valid_up_to_that_frame(
 
     monkeypatch.setattr(Pipeline, "post", interrupt)
     out = tmp_path / "run"
-    s = replay_drive(drive, out, ReplayOptions(video=True))
+    s = replay_drive(drive, out, ReplayOptions(video=True, full_video=True))
     assert s.frames == 10 and s.skipped == {"interrupted": 1}
     assert len({r["seq"] for r in _rows(out / "frames.csv")}) == 10
     assert json.loads((out / "summary.json").read_text())["frames"] == 10
-    import cv2
+    import av
 
-    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    with av.open(str(out / "annotated.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 10
     from rosbags.highlevel import AnyReader
 
     with AnyReader([out / "results"], default_typestore=adas_typestore()) as reader:
