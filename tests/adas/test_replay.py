@@ -380,3 +380,24 @@ def test_replay_keeps_a_core_for_the_outputs_on_small_machines(
     # Without image encoders the model keeps every core.
     bare = rp.replay_config(ReplayOptions(config_file=cfg, video=False, mcap_images=False))
     assert bare.detect.intra_op_threads == configured
+
+
+def test_video_is_alert_clips_by_default_and_the_whole_drive_with_full_video(
+    clip: Path, tmp_path: Path
+) -> None:
+    import av
+
+    # No ego speed: UNAVAILABLE from the first frame, one alert episode over the whole run.
+    replay_drive(clip, tmp_path / "clips", ReplayOptions(max_frames=6, mcap_images=False))
+    assert not (tmp_path / "clips/annotated.mp4").exists()
+    (only,) = (tmp_path / "clips/annotated").iterdir()
+    assert only.name == "clip_001_0.0s_unavailable.mp4"
+    with av.open(str(only)) as video:
+        assert video.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in video.decode(video=0)) == 6
+    out = tmp_path / "full"
+    assert main(["replay", str(clip), "--out", str(out), "--full-video", "--no-images",
+                 "--max-frames", "4"]) == 0  # fmt: skip
+    with av.open(str(out / "annotated.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 4
+    assert [p.name for p in (out / "annotated").iterdir()] == ["clip_001_0.0s_unavailable.mp4"]
