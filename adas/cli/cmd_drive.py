@@ -31,7 +31,8 @@ example:
   A KITTI odometry sequence (images at 10 Hz, camera from calib.txt, ego from the poses):
   $ adas replay seq/image_0 --camera seq/calib.txt --ego-kitti-poses seq/poses.txt --out runs/k
 
-Outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html summary.json.
+Outputs: events.jsonl frames.csv results/results.mcap annotated/ (a video clip around each
+alert: clip_NNN_<t>s_<level>.mp4) report.html summary.json; --full-video adds annotated.mp4.
 Several drives go to --out/<drive name>/ each, in parallel with --workers N (a process pool)
 or --engine ray, plus one summary.json across them."""
 
@@ -242,4 +243,7 @@ def replay(args: argparse.Namespace) -> int:
         for name in ("report.html", "annotated.mp4"):
             if (args.out / name).exists():
                 print(f"{name.split('.')[0]}: {args.out / name}")
+        clips = sorted((args.out / "annotated").glob("clip_*"))
+        if clips:
+            print(f"clips: {len(clips)} in {args.out / 'annotated'}")
     return 1 if failures else 0

@@ -8,11 +8,11 @@ hard kill leaves unreadable.
 H.264 settings, each for a reason:
 
 - libx264, ``preset = ultrafast``, ``tune = zerolatency``, CRF 23 (x264's default quality).
-  Measured on 1280 x 720 annotated frames of the Udacity clip (2-core x86 VM, CPU time of all
-  threads per frame, BGR -> YUV conversion included): ultrafast 5.4-5.9 ms, 45 kB;
-  superfast 8.7-10.1 ms, 29 kB; veryfast 15-16 ms, 23 kB; OpenCV mp4v 6.2-6.6 ms, 61 kB.
-  Replay shares the CPU with the model, so the cheapest preset wins; its files are a quarter
-  smaller than mp4v's and event clips keep them short. ``zerolatency`` (no B-frames, no
+  Measured on 190 annotated 1280 x 720 frames of the Udacity clip (2-core AMD EPYC VM, CPU time
+  of all threads per frame, BGR -> YUV included, 3 runs): ultrafast 4.7-5.2 ms, 42 kB;
+  superfast 8.5-10.0 ms, 28 kB; veryfast 14.4-14.6 ms, 22 kB; OpenCV mp4v 5.6-5.8 ms, 65 kB.
+  Replay shares the CPU with the model, so the cheapest preset wins; its files are a third
+  smaller than mp4v's and alert clips keep them short. ``zerolatency`` (no B-frames, no
   lookahead) hands every frame to the muxer at once, so a kill loses only the open fragment.
 - ``yuv420p`` (every browser decodes it), converted by OpenCV (``COLOR_BGR2YUV_I420``: BT.601,
   limited range; 0.7 ms a frame against 4.4 ms for FFmpeg's swscale here) and tagged so in
