@@ -46,7 +46,7 @@ demo: venv
 	test -f $(DEMO_CLIP) -a -f $(DEMO_DATA)/models/yolox_nano.onnx || $(BIN)/python tools/fetch_data.py --dest $(DEMO_DATA) --only udacity,models,kitti-tracking,kitti-object
 	rm -rf build/demo_drive build/demo_replay
 	$(BIN)/python tools/make_bag.py $(DEMO_CLIP) build/demo_drive --encoding jpeg --hfov-deg 60 --speed-mps 25
-	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas replay build/demo_drive --out build/demo_replay
+	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas replay build/demo_drive --out build/demo_replay --full-video
 	$(BIN)/python -c "import cv2; c = cv2.VideoCapture('build/demo_replay/annotated.mp4'); c.set(cv2.CAP_PROP_POS_FRAMES, 30); ok, f = c.read(); assert ok; cv2.imwrite('build/demo_replay/annotated_frame.png', f)"
 	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas eval kitti-tracking --root $(DEMO_DATA)/kitti/tracking --json eval_kitti_tracking.json
 	ADAS_DATA_DIR=$(DEMO_DATA) $(BIN)/adas eval kitti-object --root $(DEMO_DATA)/kitti/object --json eval_kitti_object.json

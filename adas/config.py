@@ -38,6 +38,9 @@ class ReplayConfig:
     small_machine_cpus: int = param(4, lo=1, hi=1024, unit="CPUs")
     max_ego_age_s: float = param(0.5, lo=0.001, hi=60.0, unit="s")
     fov_deg: float = param(60.0, lo=1.0, hi=179.0, unit="deg")
+    clip_before_s: float = param(3.0, lo=0.0, hi=60.0, unit="s")
+    clip_after_s: float = param(2.0, lo=0.0, hi=60.0, unit="s")
+    full_video: bool = False
 
     def __post_init__(self) -> None:
         validate(self, "replay")

@@ -26,7 +26,7 @@ import logging
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,18 +35,19 @@ import cv2
 import numpy as np
 
 from adas import app
+from adas.closing import Closing
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
 from adas.pipeline import Pipeline
 from adas.pipelined import pipelined, sequential
 from adas.sinks import (
+    ClipSink,
     EventsSink,
     FramesCsvSink,
     MultiSink,
     ReportSink,
     Sink,
     SummaryBuilder,
-    VideoSink,
 )
 from adas.sinks.summary import DriveSummary
 from adas.sources import BagSource, Skip, Source, SourceItem, TopicMap
@@ -81,7 +82,8 @@ class ReplayOptions:
     # None leaves such frames UNAVAILABLE, as the vehicle would be without its bus.
     ego_speed_mps: float | None = None
     force: bool = False  # replace existing outputs
-    video: bool = True
+    video: bool = True  # annotated clips around the alerts (annotated/)
+    full_video: bool | None = None  # also annotated.mp4, the whole drive ([replay] full_video)
     mcap_images: bool = True
     pipelined: bool = True
     max_frames: int | None = None
@@ -103,13 +105,13 @@ class ReplayOptions:
             raise ReplayError(msg)
 
 
-class _LazyVideo:
-    """The annotated video, opened at the second frame, whose spacing gives the frame rate."""
+class _LazyVideo(Closing):
+    """The annotated video, ``make(fps)``, opened at the second frame: its spacing is the rate."""
 
-    def __init__(self, out_dir: Path, overwrite: bool) -> None:
-        self.out_dir, self.overwrite = out_dir, overwrite
+    def __init__(self, make: Callable[[float], Sink]) -> None:
+        self.make = make
         self._first: tuple[FrameResult, np.ndarray | None] | None = None
-        self._sink: VideoSink | None = None
+        self._sink: Sink | None = None
 
     def write(
         self,
@@ -127,7 +129,7 @@ class _LazyVideo:
         self._sink.write(result, image)
 
     def _open(self, fps: float) -> None:
-        self._sink = VideoSink(self.out_dir, fps=fps, overwrite=self.overwrite)
+        self._sink = self.make(fps)
         if self._first is not None:
             self._sink.write(*self._first)
             self._first = None
@@ -137,12 +139,6 @@ class _LazyVideo:
             self._open(DEFAULT_VIDEO_FPS)
         if self._sink is not None:
             self._sink.close()
-
-    def __enter__(self) -> _LazyVideo:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _sinks(
@@ -164,7 +160,11 @@ def _sinks(
         summary,
     ]
     if options.video:
-        sinks.append(_LazyVideo(out_dir, force))
+        rp = config.replay
+        full = rp.full_video if options.full_video is None else options.full_video
+        sinks.append(_LazyVideo(lambda fps: ClipSink(
+            out_dir, fps=fps, overwrite=force, full_video=full,
+            before_s=rp.clip_before_s, after_s=rp.clip_after_s)))  # fmt: skip
     return sinks, summary
 
 

@@ -100,7 +100,7 @@ def add_parser(sub: Any) -> None:
     add_config_arg(br)
     br.add_argument("--runs", type=int, default=5, help="passes of each measurement (median)")
     br.add_argument("--ego-speed-mps", type=float, default=25.0, help="video without ego data")
-    br.add_argument("--no-video", action="store_true", help="replay without annotated.mp4")
+    br.add_argument("--no-video", action="store_true", help="replay without annotated video")
     br.add_argument("--no-images", action="store_true", help="replay without MCAP images")
     add_json_arg(br, "the report", default="-")
 

@@ -31,7 +31,8 @@ example:
   A KITTI odometry sequence (images at 10 Hz, camera from calib.txt, ego from the poses):
   $ adas replay seq/image_0 --camera seq/calib.txt --ego-kitti-poses seq/poses.txt --out runs/k
 
-Outputs: events.jsonl frames.csv results/results.mcap annotated.mp4 report.html summary.json.
+Outputs: events.jsonl frames.csv results/results.mcap annotated/ (a video clip around each
+alert: clip_NNN_<t>s_<level>.mp4) report.html summary.json; --full-video adds annotated.mp4.
 Several drives go to --out/<drive name>/ each, in parallel with --workers N (a process pool)
 or --engine ray, plus one summary.json across them."""
 
@@ -89,7 +90,11 @@ def _add_replay(sub: Any) -> None:
     )  # fmt: skip
     rp.add_argument("--ego-speed-mps", type=float, default=None, help="speed where ego is missing")
     rp.add_argument("--max-frames", type=int, default=None, help="stop after N frames per drive")
-    rp.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
+    rp.add_argument("--no-video", action="store_true", help="no annotated video (clips, full)")
+    rp.add_argument(
+        "--full-video", action="store_true", default=None,
+        help="also annotated.mp4, the whole drive (default: alert clips in annotated/ only)",
+    )  # fmt: skip
     rp.add_argument("--no-images", action="store_true", help="no input images in results.mcap")
     rp.add_argument("--sequential", action="store_true", help="one thread (same output)")
     rp.add_argument("--workers", type=int, default=1, help="drives in parallel (processes)")
@@ -214,6 +219,7 @@ def replay(args: argparse.Namespace) -> int:
         fov_deg=args.fov_deg, topics=topics, ego_csv=args.ego_csv,
         ego_kitti_poses=args.ego_kitti_poses,
         ego_speed_mps=args.ego_speed_mps, force=args.force, video=not args.no_video,
+        full_video=args.full_video,
         mcap_images=not args.no_images, pipelined=not args.sequential,
         max_frames=args.max_frames, progress=True,
     )  # fmt: skip
@@ -238,4 +244,7 @@ def replay(args: argparse.Namespace) -> int:
         for name in ("report.html", "annotated.mp4"):
             if (args.out / name).exists():
                 print(f"{name.split('.')[0]}: {args.out / name}")
+        clips = sorted((args.out / "annotated").glob("clip_*"))
+        if clips:
+            print(f"clips: {len(clips)} in {args.out / 'annotated'}")
     return 1 if failures else 0

@@ -1,7 +1,8 @@
 """Outputs of ``adas replay``: each sink turns the stream of ``FrameResult`` into one file.
 
 ``events.jsonl`` (decision events), ``frames.csv`` (per frame and object), ``results/`` (a
-ROS 2 MCAP bag for Foxglove), ``annotated.mp4``, ``report.html`` and ``summary.json``. Use them
+ROS 2 MCAP bag for Foxglove), ``annotated/`` (video clips around the alerts) and, opt-in,
+``annotated.mp4`` (the whole drive), ``report.html`` and ``summary.json``. Use them
 as context managers (or through :class:`MultiSink`) so every file is finalised on any exit.
 """
 
@@ -14,6 +15,7 @@ from adas.sinks.base import (
     object_bgr,
     object_rows,
 )
+from adas.sinks.clips import Clip, ClipSink
 from adas.sinks.events import DecisionEvent, EventDetector, EventsSink, read_events
 from adas.sinks.mcap import McapSink
 from adas.sinks.mcap_scene import Corridor
@@ -30,6 +32,8 @@ from adas.sinks.table import FramesCsvSink, parse_float
 from adas.sinks.video import VideoSink, annotate
 
 __all__ = [
+    "Clip",
+    "ClipSink",
     "Corridor",
     "DecisionEvent",
     "DriveSummary",

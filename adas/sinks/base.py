@@ -4,8 +4,9 @@
 A sink consumes one ``FrameResult`` per frame (plus, for image sinks, the frame as BGR uint8)
 and writes one file into an output directory. Each sink is a context manager whose ``close``
 runs on any exit, Ctrl-C (``KeyboardInterrupt``) included, so the file it leaves is readable up
-to the last frame written: line formats flush every frame, container formats (MCAP, MP4) are
-finalised in ``close``.
+to the last frame written: line formats flush every frame, MCAP is finalised in ``close``, and
+the H.264 videos are fragmented MP4, readable up to their last fragment (about a second) even
+after a hard kill.
 """
 
 from __future__ import annotations

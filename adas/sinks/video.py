@@ -1,15 +1,14 @@
 """``annotated.mp4``: the input frames with boxes, labels and the decision banner drawn on.
 
 Drawing is the pure function :func:`annotate` (testable without a video file); the sink only
-feeds ``cv2.VideoWriter``. Box colour: in path red when the object is a warning-or-worse threat,
-else orange; adjacent yellow; outside grey; not yet zoned blue (``adas.sinks.base``). Each box
-has ``#id class distance TTC``; the banner on top shows the decision level (coloured), the
-deceleration request in m/s^2, the target and the reason.
+feeds a writer of :mod:`adas.sinks.encode` (H.264 in fragmented MP4, readable after a kill).
+Box colour: in path red when the object is a warning-or-worse threat, else orange; adjacent
+yellow; outside grey; not yet zoned blue (``adas.sinks.base``). Each box has ``#id class
+distance TTC``; the banner on top shows the decision level (coloured), the deceleration request
+in m/s^2, the target and the reason.
 
-Codec: ``mp4v`` in an .mp4 (in every OpenCV wheel with FFmpeg); if the writer does not open,
-the sink logs a warning and falls back to Motion-JPEG in ``annotated.avi``, and raises
-:class:`SinkError` if that fails too. The container is finalised in ``close`` (``with`` runs
-it on any exit), without which an MP4 has no index and does not play.
+The full-length video is opt-in in replay (``[replay] full_video``); by default replay writes
+event clips (:mod:`adas.sinks.clips`), which draw only the frames they keep.
 """
 
 from __future__ import annotations
@@ -30,13 +29,12 @@ from adas.sinks.base import (
     object_rows,
     output_path,
 )
+from adas.sinks.encode import H264_ENCODERS, FrameWriter, open_writer
 from adas.types import DecisionLevel, EncodedImage, FrameResult, Zone
 
 log = logging.getLogger(__name__)
 
 VIDEO_FILE = "annotated.mp4"
-FALLBACK_FILE = "annotated.avi"
-FALLBACK_FOURCC = "MJPG"
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -110,54 +108,35 @@ def annotate(image: np.ndarray, result: FrameResult) -> np.ndarray:
     return out
 
 
-def _video_writer(
-    path: Path, fourcc: str, fps: float, size: tuple[int, int]
-) -> cv2.VideoWriter | None:
-    """An opened writer, or ``None`` where the codec is not available."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
-    if writer.isOpened():
-        return writer
-    writer.release()
-    return None
-
-
 class VideoSink(SinkBase):
-    """Writes ``annotated.mp4`` into ``out_dir`` at ``fps`` frames/s of video time.
+    """Writes the full-length ``annotated.mp4`` into ``out_dir``: every frame drawn and encoded
+    (H.264 where PyAV has an encoder, else OpenCV's writer: :mod:`adas.sinks.encode`).
 
     The size is the first image's; later images of another size are resized to it (logged
-    once). A frame without an image is not written (counted in :attr:`skipped`).
+    once). A frame without an image is not written (counted in :attr:`skipped`). ``fps`` is
+    the nominal rate (frames/s); the time stamps are the frames' capture times.
     """
 
     def __init__(
-        self, out_dir: str | Path, *, fps: float, fourcc: str = "mp4v", overwrite: bool = False
+        self,
+        out_dir: str | Path,
+        *,
+        fps: float,
+        overwrite: bool = False,
+        encoders: tuple[str, ...] = H264_ENCODERS,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             msg = f"VideoSink: fps = {fps}, must be a positive frame rate (frames/s)"
             raise ValueError(msg)
         self.path = output_path(out_dir, VIDEO_FILE, overwrite=overwrite)
-        self._fallback = output_path(out_dir, FALLBACK_FILE, overwrite=overwrite)
-        self.fps, self.fourcc = float(fps), fourcc
+        self.fps, self.encoders = float(fps), encoders
         self.frames = self.skipped = 0
-        self.size: tuple[int, int] | None = None  # width, height
-        self._writer: cv2.VideoWriter | None = None
-        self._resized = False
+        self.writer: FrameWriter | None = None
 
-    def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
-        writer = _video_writer(self.path, self.fourcc, self.fps, size)
-        if writer is None:
-            log.warning(
-                "video codec %s unavailable in this OpenCV build; writing %s (%s) instead",
-                self.fourcc, self._fallback.name, FALLBACK_FOURCC,
-            )  # fmt: skip
-            writer = _video_writer(self._fallback, FALLBACK_FOURCC, self.fps, size)
-            if writer is None:
-                msg = (
-                    f"no video codec available ({self.fourcc}, {FALLBACK_FOURCC}); "
-                    "install an OpenCV build with FFmpeg (opencv-python-headless)"
-                )
-                raise SinkError(msg)
-            self.path, self.fourcc = self._fallback, FALLBACK_FOURCC
-        return writer
+    @property
+    def codec(self) -> str | None:
+        """``h264``, or the fallback's ``mp4v`` / ``MJPG``; ``None`` before the first frame."""
+        return self.writer.codec if self.writer else None
 
     def write(
         self,
@@ -169,23 +148,22 @@ class VideoSink(SinkBase):
         if image is None:
             self.skipped += 1
             return
-        frame = annotate(image, result)
-        size = (frame.shape[1], frame.shape[0])
-        if self._writer is None:
-            self.size, self._writer = size, self._open(size)
-        elif size != self.size:
-            if not self._resized:
-                log.warning("video: frame size %s differs from %s; resizing", size, self.size)
-                self._resized = True
-            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(frame)
+        self.write_drawn(annotate(image, result), result.t_ns)
+
+    def write_drawn(self, frame: np.ndarray, t_ns: int) -> None:
+        """Encode a frame already drawn by :func:`annotate` (BGR), captured at ``t_ns``."""
+        if self.writer is None:
+            size = (frame.shape[1], frame.shape[0])
+            self.writer = open_writer(self.path, fps=self.fps, size=size, encoders=self.encoders)
+            self.path = self.writer.path
+        self.writer.write(frame, t_ns)
         self.frames += 1
 
     def close(self) -> None:
         if self.closed:
             return
         super().close()
-        if self._writer is None:
+        if self.writer is None:
             log.warning("video: no frame had an image; %s not written", self.path)
             return
-        self._writer.release()
+        self.writer.close()

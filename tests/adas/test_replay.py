@@ -56,7 +56,7 @@ def test_bag_replay_writes_every_output_with_the_bags_camera_and_speed(
     drive: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    s = replay_drive(drive, out, ReplayOptions(video=True))
+    s = replay_drive(drive, out, ReplayOptions(video=True, full_video=True))
     assert s.frames == FRAMES and s.skipped == {}
     assert "UNCALIBRATED" not in s.name  # camera_info came from the bag
     names = {p.name for p in out.iterdir()}
@@ -179,14 +179,14 @@ def test_ctrl_c_leaves_every_output_valid_up_to_that_frame(
 
     monkeypatch.setattr(Pipeline, "post", interrupt)
     out = tmp_path / "run"
-    s = replay_drive(drive, out, ReplayOptions(video=True))
+    s = replay_drive(drive, out, ReplayOptions(video=True, full_video=True))
     assert s.frames == 10 and s.skipped == {"interrupted": 1}
     assert len({r["seq"] for r in _rows(out / "frames.csv")}) == 10
     assert json.loads((out / "summary.json").read_text())["frames"] == 10
-    import cv2
+    import av
 
-    cap = cv2.VideoCapture(str(out / "annotated.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    with av.open(str(out / "annotated.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 10
     from rosbags.highlevel import AnyReader
 
     with AnyReader([out / "results"], default_typestore=adas_typestore()) as reader:
@@ -382,3 +382,24 @@ def test_replay_keeps_a_core_for_the_outputs_on_small_machines(
     # Without image encoders the model keeps every core.
     bare = rp.replay_config(ReplayOptions(config_file=cfg, video=False, mcap_images=False))
     assert bare.detect.intra_op_threads == configured
+
+
+def test_video_is_alert_clips_by_default_and_the_whole_drive_with_full_video(
+    clip: Path, tmp_path: Path
+) -> None:
+    import av
+
+    # No ego speed: UNAVAILABLE from the first frame, one alert episode over the whole run.
+    replay_drive(clip, tmp_path / "clips", ReplayOptions(max_frames=6, mcap_images=False))
+    assert not (tmp_path / "clips/annotated.mp4").exists()
+    (only,) = (tmp_path / "clips/annotated").iterdir()
+    assert only.name == "clip_001_0.0s_unavailable.mp4"
+    with av.open(str(only)) as video:
+        assert video.streams.video[0].codec_context.name == "h264"
+        assert sum(1 for _ in video.decode(video=0)) == 6
+    out = tmp_path / "full"
+    assert main(["replay", str(clip), "--out", str(out), "--full-video", "--no-images",
+                 "--max-frames", "4"]) == 0  # fmt: skip
+    with av.open(str(out / "annotated.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) == 4
+    assert [p.name for p in (out / "annotated").iterdir()] == ["clip_001_0.0s_unavailable.mp4"]
