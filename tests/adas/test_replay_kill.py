@@ -42,7 +42,8 @@ def test_a_killed_replay_leaves_readable_outputs(tmp_path: Path, data_dir: Path)
     clip, out = tmp_path / "clip.mp4", tmp_path / "out"
     write_clip(clip)
     env = {**os.environ, "ADAS_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-c", "import sys; from adas.cli import main; sys.exit(main())", "replay", str(clip), "--out", str(out),
+    cli = "import sys; from adas.cli import main; sys.exit(main())"
+    argv = [sys.executable, "-c", cli, "replay", str(clip), "--out", str(out),
             "--ego-speed-mps", "20", "--full-video", "--sequential"]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
     csv = out / "frames.csv"
