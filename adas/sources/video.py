@@ -4,8 +4,9 @@ Video (PyAV, :mod:`adas.sources.video_decode`: the decoder chosen by CPU per fra
 OpenCV's bit for bit): a frame's ``t_ns`` is its container timestamp from the stream start
 (``pts x time_base``, right for variable frame rates) while that is sane (>= 0, after the
 previous frame); otherwise the previous time plus the nominal frame period. Passing ``fps``
-forces ``t_ns = index / fps``. Packets the decoder rejects are counted as unreadable frames; a
-demuxer error is the end of the file. A file that ends before the frame count its container
+forces ``t_ns = index / fps``. Packets the decoder rejects before a frame it decodes are
+counted as unreadable frames (after the last one, they are the file's cut end); a demuxer error
+is the end of the file. A file that ends before the frame count its container
 announces (a cut or damaged file) counts ``skipped["truncated"] = 1`` and says so in
 ``truncation`` ("input ended early after N of M frames"). With ``keep_encoded`` an H.264
 file's frames carry their access units (``SourceItem.encoded``, Annex B); other codecs none.
@@ -234,20 +235,20 @@ class VideoSource(_FileSource):
         self.degraded.clear()
         self.truncation = None
         index, last = -1, None
-
-        def unreadable(detail: str) -> None:
-            nonlocal index
-            index += 1
-            self._skip(Skip.UNREADABLE_FRAME, f"frame {index}: {detail}")
-
+        failed: list[str] = []  # rejected packets since the last frame: counted before the next
         for decoded in decode_frames(
-            self.path, keep_encoded=self.keep_encoded, on_unreadable=unreadable
+            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append
         ):
+            for detail in failed:
+                index += 1
+                self._skip(Skip.UNREADABLE_FRAME, f"frame {index}: {detail}")
+            failed.clear()
             index += 1
             t_ns = self._time_ns(decoded.time_s, index, last)
             last = (index, t_ns)
             yield self._item(decoded.image, PixelFormat.BGR8, t_ns, index, decoded.encoded)
-        # Frames the file held up to its end: decoded, or counted as unreadable.
+        # Frames the file held up to its end: decoded, or counted as unreadable before one that
+        # decoded. Rejected packets at the very end are the cut's, not frames of their own.
         present = index + 1
         if present + FRAME_COUNT_SLACK < self.frame_count:
             self.skipped[Skip.TRUNCATED] = 1

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from adas.sources.bag import BagSource
-from adas.sources.source import SourceItem
+from adas.sources.source import Skip, SourceItem
 from adas.sources.video import ImageFolderSource, VideoSource, open_source
 from adas.sources.video_decode import decode_cpu_ms_per_frame, nal_unit_types
 from tests.adas.sources._bags import PERIOD, T0, Msgs, drive, images, write_bag
@@ -21,12 +21,20 @@ from tests.adas.sources.test_video import opencv_frames, write_video
 GOP = 8  # frames from one IDR to the next
 
 
-def write_h264(path: Path, n: int, *, b_frames: int = 0, size: tuple[int, int] = (64, 48)) -> Path:
-    """An MP4 of moving noise, libx264 with an IDR every GOP frames and ``b_frames`` B-frames."""
+def write_h264(
+    path: Path,
+    n: int,
+    *,
+    b_frames: int = 0,
+    size: tuple[int, int] = (64, 48),
+    options: dict[str, str] | None = None,
+) -> Path:
+    """An MP4 of moving noise, libx264 with an IDR every GOP frames and ``b_frames`` B-frames
+    (``options``: the muxer's, e.g. ``movflags=faststart``, the index before the media)."""
     rng = np.random.default_rng(1)
     w, h = size
     texture = rng.integers(0, 256, (2 * h, 2 * w, 3), np.uint8)
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"g": str(GOP), "bf": str(b_frames), "sc_threshold": "0"}
@@ -119,6 +127,22 @@ def test_other_codecs_and_the_default_carry_no_units(tmp_path: Path) -> None:
     h264 = write_h264(tmp_path / "clip.mp4", 3)
     assert all(it.encoded is None for it in open_source(h264))
     assert all(it.encoded is not None for it in open_source(h264, keep_encoded=True))
+
+
+def test_a_cut_h264_file_counts_as_truncated_and_keeps_its_units(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "whole.mp4", 40, size=(160, 96), options={"movflags": "faststart"})
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with VideoSource(cut, keep_encoded=True) as src:
+        items = list(src)
+    n = len(items)
+    assert 5 < n < 40 and src.skipped == {Skip.TRUNCATED: 1}
+    assert src.truncation == f"input ended early after {n} of 40 frames"
+    check_units(items[: n - 1])  # the last picture may have lost the end of its unit
+    whole = list(VideoSource(path))
+    for item, full in zip(items, whole[:n], strict=True):
+        np.testing.assert_array_equal(item.frame.image, full.frame.image)
 
 
 def test_decode_cpu_ms_per_frame_is_a_positive_figure(tmp_path: Path) -> None:
