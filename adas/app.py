@@ -80,16 +80,19 @@ def open_input(
     topics: TopicMap | None = None,
     ego_csv: str | Path | None = None,
     ego_kitti_poses: str | Path | None = None,
+    keep_encoded: bool = False,
 ) -> Source:
     """The source of a recording (bag, MCAP, video, image folder; :mod:`adas.sources`), its
     ego samples (a bag's, an ego CSV's or a KITTI poses file's) valid for ``[replay]
-    max_ego_age_s``."""
+    max_ego_age_s``. ``keep_encoded``: frames carry their recorded bytes
+    (``SourceItem.encoded``) for outputs that store images; off where nothing stores them."""
     return open_source(
         path,
         topics=topics,
         ego_csv=ego_csv,
         ego_kitti_poses=ego_kitti_poses,
         max_ego_age_s=config.replay.max_ego_age_s,
+        keep_encoded=keep_encoded,
     )
 
 

@@ -8,7 +8,9 @@ stages downstream filter over time and must never see time run backwards.
 Ego motion is read in a first pass over the (small) ego topic, so each frame gets the most
 recent ego sample *at or before its capture time* even where the ego message was logged later
 than the image; samples older than ``max_ego_age_s`` are marked invalid. Camera info is the
-latest one logged before the frame (the first one for frames logged before any).
+latest one logged before the frame (the first one for frames logged before any). With
+``keep_encoded`` a CompressedImage frame carries its JPEG/PNG bytes (``SourceItem.encoded``);
+a raw Image frame none.
 
 Damaged recordings do not raise during iteration: an undecodable message is counted in
 ``skipped`` and iteration goes on; a storage error ends the pass cleanly with
@@ -42,6 +44,7 @@ from adas.sources.ros_messages import (
     EGO_TYPES,
     IMAGE_TYPES,
     ego_from_msg,
+    encoded_from_msg,
     frame_from_msg,
     header_stamp_ns,
     msgtype_name,
@@ -170,8 +173,10 @@ class BagSource(Closing):
         topics: TopicMap | None = None,
         camera_id: str = "front",
         max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
+        keep_encoded: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.keep_encoded = keep_encoded
         self.camera_id = camera_id
         self.max_ego_age_ns = round(max_ego_age_s * NS_PER_S)
         self.skipped: Counter[str] = Counter()
@@ -263,7 +268,8 @@ class BagSource(Closing):
                 self.degraded[Degraded.EGO_INVALID] += 1
             if info is None:
                 self.degraded[Degraded.NO_CAMERA_INFO] += 1
-            yield SourceItem(frame=frame, ego=state, camera_info=info)
+            encoded = encoded_from_msg(msg, conn.msgtype) if self.keep_encoded else None
+            yield SourceItem(frame=frame, ego=state, camera_info=info, encoded=encoded)
 
     def _first_camera_info(self, topic: str) -> CameraInfo | None:
         """The first camera info of the bag, for the frames logged before it: drivers publish

@@ -8,7 +8,8 @@ UYVY (U Y0 V Y1), ``yuv422_yuy2`` and ``yuyv`` are YUYV (Y0 U Y1 V). ``step`` (b
 with padding) is honoured; ``is_bigendian`` only matters for ``mono16``, reduced to 8 bits by
 keeping the high byte. ``sensor_msgs/CompressedImage`` JPEG/PNG and image files go through
 ``cv2.imdecode``/``imread`` (BGR or grey). Anything else raises an :class:`ImageDecodeError`
-subclass whose ``reason`` the sources count as a skip.
+subclass whose ``reason`` the sources count as a skip. :func:`encoded_image` keeps JPEG and
+PNG bytes as recorded (known by their signature, not by a name or a format string).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from adas.errors import DataFormatError
 from adas.sources.source import Skip
-from adas.types import PixelFormat
+from adas.types import EncodedImage, PixelFormat
 
 U8Array = npt.NDArray[np.uint8]
 
@@ -167,3 +168,18 @@ def decode_compressed(data: bytes | memoryview | U8Array, fmt: str) -> tuple[U8A
         msg = f"compressed image ({fmt!r}): OpenCV failed: {err}"
         raise ImageDecodeError(msg) from err
     return from_cv_image(decoded, f"compressed image ({fmt!r}, {buf.size} bytes)")
+
+
+_JPEG_SIGNATURE = b"\xff\xd8\xff"  # SOI and the first marker
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def encoded_image(data: bytes | memoryview | U8Array) -> EncodedImage | None:
+    """``data`` as an :class:`EncodedImage` when it starts like a JPEG or PNG file, else None
+    (a format outputs could not store as it is)."""
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if raw.startswith(_JPEG_SIGNATURE):
+        return EncodedImage("jpeg", raw)
+    if raw.startswith(_PNG_SIGNATURE):
+        return EncodedImage("png", raw)
+    return None

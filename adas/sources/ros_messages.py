@@ -1,5 +1,6 @@
 """ROS messages (deserialized by rosbags) -> the contracts: image messages -> ``Frame``
-(pixels through :mod:`adas.sources.image_codec`), ego messages -> (speed, yaw rate), header
+(pixels through :mod:`adas.sources.image_codec`) and, for CompressedImage, the recorded bytes
+(``EncodedImage``), ego messages -> (speed, yaw rate), header
 stamps -> ns. The message type names the bag source looks for are here too.
 """
 
@@ -9,9 +10,14 @@ import math
 from typing import Any
 
 from adas.errors import DataFormatError
-from adas.sources.image_codec import UnsupportedEncodingError, decode_compressed, decode_raw
+from adas.sources.image_codec import (
+    UnsupportedEncodingError,
+    decode_compressed,
+    decode_raw,
+    encoded_image,
+)
 from adas.sources.source import NS_PER_S
-from adas.types import Frame
+from adas.types import EncodedImage, Frame
 
 
 def msgtype_name(msgtype: str) -> str:
@@ -49,6 +55,14 @@ def frame_from_msg(
         msg_ = f"message type {msgtype} is not an image; expected one of {IMAGE_TYPES}"
         raise UnsupportedEncodingError(msg_)
     return Frame(image=image, pixel_format=fmt, t_ns=t_ns, seq=seq, camera_id=camera_id)
+
+
+def encoded_from_msg(msg: Any, msgtype: str) -> EncodedImage | None:
+    """A CompressedImage's JPEG or PNG bytes as recorded; None for raw Image messages and
+    other formats."""
+    if msgtype_name(msgtype) != "sensor_msgs/CompressedImage":
+        return None
+    return encoded_image(msg.data)
 
 
 def header_stamp_ns(msg: Any) -> int | None:

@@ -34,7 +34,7 @@ class Skip(enum.StrEnum):
     BAD_IMAGE = "bad_image"  # wrong data length, bad step/size, undecodable JPEG/PNG bytes
     BAD_MESSAGE = "bad_message"  # message bytes not deserializable, or non-finite values
     TIME_NOT_INCREASING = "time_not_increasing"  # frame stamp <= the previous frame's
-    UNREADABLE_FRAME = "unreadable_frame"  # video frame or image file OpenCV cannot read
+    UNREADABLE_FRAME = "unreadable_frame"  # video packet or image file the decoder rejects
     TRUNCATED = "truncated"  # the recording ends early (cut or damaged file); counted once
 
 

@@ -1,16 +1,20 @@
 """Video files and image folders as replay sources, an ego CSV, and :func:`open_source`.
 
-Video (``cv2.VideoCapture``): a frame's ``t_ns`` is the container timestamp OpenCV reports
-after reading it (``CAP_PROP_POS_MSEC``, right for variable frame rates) while that is sane
-(finite, >= 0, after the previous frame); otherwise the previous time plus the nominal frame
-period. Passing ``fps`` forces ``t_ns = index / fps``. Frames OpenCV fails to read are counted
-as skips; several failures in a row are the end of the file. A file that ends before the frame
-count its container announces (a cut or damaged file) counts ``skipped["truncated"] = 1`` and
-says so in ``truncation`` ("input ended early after N of M frames").
+Video (PyAV, :mod:`adas.sources.video_decode`: the decoder chosen by CPU per frame, its pixels
+OpenCV's bit for bit): a frame's ``t_ns`` is its container timestamp from the stream start
+(``pts x time_base``, right for variable frame rates) while that is sane (>= 0, after the
+previous frame); otherwise the previous time plus the nominal frame period. Passing ``fps``
+forces ``t_ns = index / fps``. Packets the decoder rejects before a frame it decodes are
+counted as unreadable frames (after the last one, they are the file's cut end); a demuxer error
+is the end of the file. A file that ends before the frame count its container
+announces (a cut or damaged file) counts ``skipped["truncated"] = 1`` and says so in
+``truncation`` ("input ended early after N of M frames"). With ``keep_encoded`` an H.264
+file's frames carry their access units (``SourceItem.encoded``, Annex B); other codecs none.
 
 Image folder (KITTI ``image_02/0000/000000.png`` style): the PNG/JPG files in natural sort
 order, one every ``period_ns`` (10 Hz by default, KITTI's rate), ``t_ns = index * period``.
-An unreadable file is counted and its time slot left empty.
+An unreadable file is counted and its time slot left empty. With ``keep_encoded`` a frame
+carries its file's bytes (``SourceItem.encoded``) where they are JPEG or PNG.
 
 Ego for both comes from an optional CSV ``time_s,speed_mps,yaw_rate_rps`` on the frames' clock
 (seconds from the first frame), or from a KITTI odometry ``poses.txt`` (pose ``i`` at ``i x
@@ -27,6 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -35,7 +40,7 @@ import numpy as np
 from adas.closing import Closing
 from adas.errors import DataFormatError
 from adas.sources.bag import BAG_SUFFIXES, DEFAULT_MAX_EGO_AGE_S, BagSource, TopicMap
-from adas.sources.image_codec import ImageDecodeError, U8Array, from_cv_image
+from adas.sources.image_codec import ImageDecodeError, U8Array, encoded_image, from_cv_image
 from adas.sources.kitti_odometry import kitti_poses_ego_track
 from adas.sources.source import (
     NS_PER_S,
@@ -47,7 +52,8 @@ from adas.sources.source import (
     SourceItem,
     record_skip,
 )
-from adas.types import EgoState, Frame, PixelFormat
+from adas.sources.video_decode import VideoOpenError, decode_frames, probe
+from adas.types import EgoState, EncodedImage, Frame, PixelFormat
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +61,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 DEFAULT_FOLDER_PERIOD_NS = 100_000_000  # 10 Hz: KITTI raw and tracking sequences
 FALLBACK_FPS = 30.0  # when neither the container rate nor its timestamps can be used
-MAX_CONSECUTIVE_READ_FAILURES = 5  # more failed reads in a row = end of the file
 # Frames a video may end short of its container's count without being called truncated: where
 # the container has no frame index (MKV, some AVI) OpenCV estimates the count from duration x
 # rate, which can round one frame up. MP4/MOV counts come from the index and are exact.
@@ -147,14 +152,21 @@ class _FileSource(Closing):
         self.degraded: Counter[str] = Counter()
         self.truncation: str | None = None  # why the recording ended early, if it did
 
-    def _item(self, image: U8Array, fmt: PixelFormat, t_ns: int, seq: int) -> SourceItem:
+    def _item(
+        self,
+        image: U8Array,
+        fmt: PixelFormat,
+        t_ns: int,
+        seq: int,
+        encoded: EncodedImage | None = None,
+    ) -> SourceItem:
         frame = Frame(image=image, pixel_format=fmt, t_ns=t_ns, seq=seq, camera_id=self.camera_id)
         ego = self.ego.at(t_ns) if self.ego is not None else EgoState(t_ns=t_ns, valid=False)
         if not ego.valid:
             self.degraded[Degraded.EGO_INVALID] += 1
         if self.camera_info is None:
             self.degraded[Degraded.NO_CAMERA_INFO] += 1
-        return SourceItem(frame=frame, ego=ego, camera_info=self.camera_info)
+        return SourceItem(frame=frame, ego=ego, camera_info=self.camera_info, encoded=encoded)
 
     def _skip(self, reason: Skip, detail: str) -> None:
         record_skip(self.skipped, reason, self.path, detail)
@@ -176,6 +188,7 @@ class VideoSource(_FileSource):
         camera_id: str = "front",
         max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
         ego_kitti_poses: str | Path | None = None,
+        keep_encoded: bool = False,
     ) -> None:
         super().__init__(
             Path(path),
@@ -189,32 +202,28 @@ class VideoSource(_FileSource):
             msg = f"fps={fps!r} must be a positive frame rate (frames per second)"
             raise SourceError(msg)
         self.forced_fps = fps
-        cap = self._capture()
-        self.container_fps = float(cap.get(cv2.CAP_PROP_FPS))
-        self.frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))  # an estimate for some files
-        cap.release()
+        self.keep_encoded = keep_encoded
+        if not self.path.is_file():
+            msg = f"{self.path}: no such video file"
+            raise SourceError(msg)
+        try:
+            info = probe(self.path)
+        except VideoOpenError as err:
+            raise SourceError(str(err)) from err
+        self.codec = info.codec
+        self.container_fps = info.fps
+        self.frame_count = info.frame_count  # an estimate for some files
         self.nominal_fps = fps or self.container_fps
         if not (math.isfinite(self.nominal_fps) and 0 < self.nominal_fps <= 1000):
             log.warning("%s: no usable frame rate; assuming %s fps", self.path, FALLBACK_FPS)
             self.nominal_fps = FALLBACK_FPS
 
-    def _capture(self) -> cv2.VideoCapture:
-        if not self.path.is_file():
-            msg = f"{self.path}: no such video file"
-            raise SourceError(msg)
-        cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            msg = f"{self.path}: OpenCV cannot open this video (damaged, or a codec it lacks)"
-            raise SourceError(msg)
-        return cap
-
-    def _time_ns(self, cap: cv2.VideoCapture, index: int, last: tuple[int, int] | None) -> int:
+    def _time_ns(self, time_s: Fraction | None, index: int, last: tuple[int, int] | None) -> int:
         """Capture time of frame ``index``; ``last`` is the previous (index, t_ns)."""
         if self.forced_fps is not None:
             return round(index * NS_PER_S / self.forced_fps)
-        pos_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
-        if math.isfinite(pos_ms) and pos_ms >= 0:
-            t_ns = round(pos_ms * 1_000_000)
+        if time_s is not None and time_s >= 0:
+            t_ns = round(time_s * NS_PER_S)
             if last is None or t_ns > last[1]:
                 return t_ns
         if last is None:
@@ -225,36 +234,28 @@ class VideoSource(_FileSource):
         self.skipped.clear()
         self.degraded.clear()
         self.truncation = None
-        cap = self._capture()
-        try:
-            index, failures, n_read, last = -1, 0, 0, None
-            while failures <= MAX_CONSECUTIVE_READ_FAILURES:
-                ok, image = cap.read()
+        index, last = -1, None
+        failed: list[str] = []  # rejected packets since the last frame: counted before the next
+        for decoded in decode_frames(
+            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append
+        ):
+            for detail in failed:
                 index += 1
-                if not ok or image is None:
-                    failures += 1
-                    continue
-                for _ in range(failures):
-                    self._skip(Skip.UNREADABLE_FRAME, f"read failed before frame {index}")
-                failures, n_read = 0, n_read + 1
-                t_ns = self._time_ns(cap, index, last)
-                last = (index, t_ns)
-                try:
-                    pixels, fmt = from_cv_image(image, f"frame {index}")
-                except ImageDecodeError as err:
-                    self._skip(Skip.UNREADABLE_FRAME, str(err))
-                    continue
-                yield self._item(pixels, fmt, t_ns, index)
-        finally:
-            cap.release()
-        # Frames the file held up to its end: read, or counted as unreadable before a read.
-        present = index + 1 - failures
+                self._skip(Skip.UNREADABLE_FRAME, f"frame {index}: {detail}")
+            failed.clear()
+            index += 1
+            t_ns = self._time_ns(decoded.time_s, index, last)
+            last = (index, t_ns)
+            yield self._item(decoded.image, PixelFormat.BGR8, t_ns, index, decoded.encoded)
+        # Frames the file held up to its end: decoded, or counted as unreadable before one that
+        # decoded. Rejected packets at the very end are the cut's, not frames of their own.
+        present = index + 1
         if present + FRAME_COUNT_SLACK < self.frame_count:
             self.skipped[Skip.TRUNCATED] = 1
             self.truncation = f"input ended early after {present} of {self.frame_count} frames"
             log.warning("%s: %s (the file is cut or damaged)", self.path, self.truncation)
-        elif n_read < self.frame_count:  # the container's count can be an overestimate
-            log.info("%s: read %d of ~%d frames", self.path, n_read, self.frame_count)
+        elif present < self.frame_count:  # the container's count can be an overestimate
+            log.info("%s: read %d of ~%d frames", self.path, present, self.frame_count)
 
 
 def _natural_key(path: Path) -> list[int | str]:
@@ -275,6 +276,7 @@ class ImageFolderSource(_FileSource):
         camera_id: str = "front",
         max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
         ego_kitti_poses: str | Path | None = None,
+        keep_encoded: bool = False,
     ) -> None:
         super().__init__(
             Path(path),
@@ -288,6 +290,7 @@ class ImageFolderSource(_FileSource):
             msg = f"period_ns={period_ns} must be a positive frame period in nanoseconds"
             raise SourceError(msg)
         self.period_ns = int(period_ns)
+        self.keep_encoded = keep_encoded
         self.files = image_files(self.path)
         if not self.files:
             msg = f"{self.path}: no {'/'.join(IMAGE_SUFFIXES)} files in this folder"
@@ -298,13 +301,15 @@ class ImageFolderSource(_FileSource):
         self.degraded.clear()
         for index, file in enumerate(self.files):
             try:
-                buf = np.frombuffer(file.read_bytes(), dtype=np.uint8)
+                data = file.read_bytes()
+                buf = np.frombuffer(data, dtype=np.uint8)
                 decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
                 pixels, fmt = from_cv_image(decoded, file.name)
             except (OSError, cv2.error, ImageDecodeError) as err:
                 self._skip(Skip.UNREADABLE_FRAME, f"{file.name}: {err}")
                 continue
-            yield self._item(pixels, fmt, index * self.period_ns, index)
+            encoded = encoded_image(data) if self.keep_encoded else None
+            yield self._item(pixels, fmt, index * self.period_ns, index, encoded)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -324,6 +329,7 @@ def open_source(
     camera_id: str = "front",
     max_ego_age_s: float = DEFAULT_MAX_EGO_AGE_S,
     ego_kitti_poses: str | Path | None = None,
+    keep_encoded: bool = False,
 ) -> Source:
     """The source for ``path``, chosen by its kind.
 
@@ -331,7 +337,9 @@ def open_source(
     storage file) -> BagSource (``topics``); ``.mp4 .avi .mkv .mov`` -> VideoSource (``fps``);
     a folder of images -> ImageFolderSource (``period_ns``). ``ego_csv`` (or
     ``ego_kitti_poses``, a KITTI odometry poses.txt) and ``camera_info`` apply to video and
-    folders only: a bag carries its own.
+    folders only: a bag carries its own. ``keep_encoded`` asks every kind for the frames as
+    recorded (``SourceItem.encoded``: JPEG/PNG bytes, H.264 access units; off by default, as
+    it costs a copy of every frame's bytes).
     """
     p = Path(path)
     if not p.exists():
@@ -345,7 +353,13 @@ def open_source(
                 " a bag has topics"
             )
             raise SourceError(msg)
-        return BagSource(p, topics=topics, camera_id=camera_id, max_ego_age_s=max_ego_age_s)
+        return BagSource(
+            p,
+            topics=topics,
+            camera_id=camera_id,
+            max_ego_age_s=max_ego_age_s,
+            keep_encoded=keep_encoded,
+        )
     if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
         return VideoSource(
             p,
@@ -355,6 +369,7 @@ def open_source(
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
             ego_kitti_poses=ego_kitti_poses,
+            keep_encoded=keep_encoded,
         )
     if p.is_dir() and image_files(p):
         return ImageFolderSource(
@@ -365,6 +380,7 @@ def open_source(
             camera_id=camera_id,
             max_ego_age_s=max_ego_age_s,
             ego_kitti_poses=ego_kitti_poses,
+            keep_encoded=keep_encoded,
         )
     kinds = f"bags ({', '.join(BAG_SUFFIXES)}, ROS 2 folders), videos ({', '.join(VIDEO_SUFFIXES)})"
     msg = f"{p}: not a recording this reads; expected {kinds} or a folder of images"

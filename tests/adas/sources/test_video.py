@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from adas.errors import DataFormatError
+from adas.sources import video
 from adas.sources.bag import BagSource
 from adas.sources.source import CameraInfo, Degraded, Skip
 from adas.sources.video import (
@@ -19,6 +21,7 @@ from adas.sources.video import (
     load_ego_csv,
     open_source,
 )
+from adas.sources.video_decode import DecodedFrame, VideoInfo
 from adas.types import PixelFormat
 from tests.adas.sources.test_bag import Msgs, drive, images, write_bag
 
@@ -72,27 +75,15 @@ def test_forced_fps_sets_the_clock(tmp_path: Path) -> None:
         VideoSource(path, fps=0)
 
 
-class FakeCapture:
-    """cv2.VideoCapture stand-in: 10 fps, a failed read before slot 2, POS_MSEC stuck at 0."""
-
-    reads = (True, True, False, True, True)
-
-    def __init__(self, path: str) -> None:
-        self.i = -1
-
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
-        return True
-
-    def read(self) -> tuple[bool, Any]:
-        self.i += 1
-        ok = self.i < len(self.reads) and self.reads[self.i]
-        return ok, np.full((4, 6, 3), self.i, np.uint8) if ok else None
-
-    def get(self, prop: int) -> float:
-        return {cv2.CAP_PROP_FPS: 10.0, cv2.CAP_PROP_FRAME_COUNT: 5.0}.get(prop, 0.0)
-
-    def release(self) -> None:
-        pass
+def fake_decode(
+    path: Path, *, keep_encoded: bool, on_unreadable: Callable[[str], None]
+) -> Iterator[DecodedFrame]:
+    """decode_frames stand-in: a packet rejected before slot 2, the pts stuck at 0."""
+    for i, ok in enumerate((True, True, False, True, True)):
+        if not ok:
+            on_unreadable("bad packet")
+            continue
+        yield DecodedFrame(np.full((4, 6, 3), i, np.uint8), Fraction(0), None)
 
 
 def test_failed_reads_are_counted_and_bad_container_times_extrapolated(
@@ -100,12 +91,13 @@ def test_failed_reads_are_counted_and_bad_container_times_extrapolated(
 ) -> None:
     path = tmp_path / "fake.mp4"
     path.write_bytes(b"not read")
-    monkeypatch.setattr(cv2, "VideoCapture", FakeCapture)
+    monkeypatch.setattr(video, "probe", lambda p: VideoInfo(fps=10.0, frame_count=5, codec="x"))
+    monkeypatch.setattr(video, "decode_frames", fake_decode)
     src = VideoSource(path)
     items = list(src)
     assert [it.frame.seq for it in items] == [0, 1, 3, 4]
     assert [it.frame.image[0, 0, 0] for it in items] == [0, 1, 3, 4]
-    # POS_MSEC is 0 throughout: frame 0 at 0, then the previous time plus 100 ms per slot
+    # the pts is 0 throughout: frame 0 at 0, then the previous time plus 100 ms per slot
     assert [it.frame.t_ns for it in items] == [0, 100 * MS, 300 * MS, 400 * MS]
     assert src.skipped == {Skip.UNREADABLE_FRAME: 1}
 

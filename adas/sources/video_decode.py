@@ -1,0 +1,227 @@
+"""Video files decoded with PyAV (FFmpeg): BGR frames, their container times and, on request,
+each frame's H.264 access unit as recorded.
+
+Decoder choice (issue 21): process CPU time per decoded BGR frame (``time.process_time``, every
+thread counted) and wall time, ms, of 1280 x 720 H.264 High: udacity test_video.mp4 (38
+frames, 21 kB/frame, no B-frames, looped 8 times) and a synthetic libx264 clip (300 frames,
+15 kB/frame, 3 B-frames, 2 slices per picture). Medians of 7 interleaved rounds on a shared
+2-CPU machine (other work ran beside it: rounds spread by up to 10 %, so differences under
+about 5 % are noise). R1: one :class:`~av.video.reformatter.VideoReformatter` reused, one
+swscale thread; nd: ``frame.to_ndarray(format="bgr24")``, a new multi-threaded swscale context
+for every frame.
+
+==========================================  ==============  ==============
+decoder (CPU / wall per frame, ms)          test_video      synthetic
+==========================================  ==============  ==============
+OpenCV ``VideoCapture``, its own threads    4.12 / 5.21     2.77 / 3.61
+OpenCV, one thread                          4.00 / 4.21     2.57 / 3.74
+PyAV AUTO, nd                               4.38 / 5.37     3.12 / 4.36
+PyAV FRAME, nd                              4.45 / 6.57     3.17 / 4.16
+PyAV SLICE, nd                              4.22 / 7.94     3.16 / 6.87
+PyAV AUTO, R1                               4.05 / 4.15     2.65 / 3.15
+PyAV FRAME, R1                              3.75 / 4.88     2.73 / 3.77
+PyAV SLICE, R1 (chosen)                     3.80 / 6.97     2.52 / 3.75
+PyAV one thread, R1                         3.70 / 5.16     2.53 / 2.87
+PyAV AUTO, decoding alone (no BGR)          3.44 / 4.07     2.38 / 2.46
+==========================================  ==============  ==============
+
+Kept: PyAV, ``thread_type = "SLICE"`` (FFmpeg's default count), one reused single-threaded
+reformatter: as cheap as the cheapest (one thread) and 5-9 % under OpenCV; it threads streams
+cut in slices only, so a single-slice stream decodes on one core (about 270 frames/s here).
+Frame threading (AUTO, FRAME) buys wall time on many cores for a few % more CPU: change
+:data:`DECODER_THREAD_TYPE`. The pixels are OpenCV's bit for bit (both are FFmpeg's h264
+decoder and swscale's yuv420p -> bgr24 with the stream's BT.709 coefficients): max abs
+difference 0 on every frame of test_video.mp4 (tests/adas/sources/test_video.py) and of a
+B-frame clip (tests/adas/sources/test_encoded.py), so detections on the clip cannot change.
+Converting with ``cv2.cvtColor(..., COLOR_YUV2BGR_I420)`` instead would differ by up to 24.
+
+Encoded units (``keep_encoded``): packets come out of the demuxer in decode order; each goes
+to the decoder, then through FFmpeg's ``h264_mp4toannexb`` bitstream filter (MP4/MOV's AVCC
+length prefixes -> Annex B start codes, the avcC record's SPS and PPS put before every IDR
+unit; a stream already in Annex B passes unchanged). The decoder hands frames out in
+presentation order (B-frames are reordered), so a unit waits under its ``pts`` until the
+frame with that ``pts`` comes out: each frame carries its own coded picture. Consequence: with
+B-frames the units, taken in frame order, are not in decode order. ``keyframe`` is set where
+the unit holds an IDR slice (NAL type 5). Codecs other than H.264 give no units.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+from av.bitstream import BitStreamFilterContext
+from av.video.reformatter import VideoReformatter
+
+from adas.errors import DataFormatError
+from adas.sources.image_codec import U8Array
+from adas.types import EncodedImage
+
+log = logging.getLogger(__name__)
+
+# FFmpeg's threading for the decoder: slice threads (FFmpeg picks the count from the CPUs),
+# chosen by the CPU measurement in the module docstring; "AUTO" adds frame threads.
+DECODER_THREAD_TYPE = "SLICE"
+ANNEX_B_FILTER = "h264_mp4toannexb"
+NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
+
+
+class VideoOpenError(DataFormatError):
+    """FFmpeg cannot open the file or it holds no video stream."""
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedFrame:
+    """One decoded picture: BGR8 pixels, its time from the stream start (None where the
+    container gives no pts) and its H.264 access unit when asked for and available."""
+
+    image: U8Array
+    time_s: Fraction | None
+    encoded: EncodedImage | None = None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says before decoding: frames per second (0 when unknown), frame
+    count (from the index; estimated from duration x rate where there is none) and codec."""
+
+    fps: float
+    frame_count: int
+    codec: str
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        msg = f"{path}: FFmpeg cannot open this video (damaged, or not a video): {err}"
+        raise VideoOpenError(msg) from err
+    if not container.streams.video:
+        container.close()
+        msg = f"{path}: FFmpeg cannot open a video stream in this file"
+        raise VideoOpenError(msg)
+    return container
+
+
+def probe(path: Path) -> VideoInfo:
+    """Frame rate, frame count and codec of the first video stream of ``path``."""
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        count = int(stream.frames or 0)
+        if count <= 0 and container.duration and fps > 0:  # duration in AV_TIME_BASE (us)
+            count = round(container.duration / av.time_base * fps)
+        return VideoInfo(fps=fps, frame_count=count, codec=stream.codec_context.name)
+
+
+def nal_unit_types(data: bytes) -> list[int]:
+    """NAL unit types of an Annex B byte stream, in order (start codes of 3 or 4 bytes)."""
+    types = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0 and i + 3 < len(data):
+        types.append(data[i + 3] & 0x1F)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    return types
+
+
+def _annex_b_filter(stream: av.video.stream.VideoStream) -> BitStreamFilterContext | None:
+    if stream.codec_context.name != "h264":
+        return None
+    try:
+        return BitStreamFilterContext(ANNEX_B_FILTER, in_stream=stream)
+    except (av.error.FFmpegError, ValueError) as err:
+        log.warning("%s cannot take this H.264 stream (%s): no encoded frames", ANNEX_B_FILTER, err)
+        return None
+
+
+def decode_frames(
+    path: Path,
+    *,
+    keep_encoded: bool = False,
+    on_unreadable: Callable[[str], None] | None = None,
+) -> Iterator[DecodedFrame]:
+    """The frames of ``path``'s first video stream in presentation order.
+
+    A packet the decoder rejects is reported to ``on_unreadable`` (one call per packet) and
+    decoding goes on; a demuxer error (a cut file) ends the stream. See the module docstring
+    for ``keep_encoded``.
+    """
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = DECODER_THREAD_TYPE
+        start = stream.start_time or 0
+        base = stream.time_base or Fraction(1, 1)
+        bsf = _annex_b_filter(stream) if keep_encoded else None
+        to_bgr = VideoReformatter()
+        pending: dict[int, EncodedImage] = {}  # units waiting for their frame, by pts
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as err:  # damaged or cut container
+                log.info("%s: demuxing stopped: %s", path, err)
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as err:
+                if on_unreadable is not None:
+                    on_unreadable(f"packet at pts {packet.pts}: {err}")
+                frames = []
+            if bsf is not None and packet.size and packet.pts is not None:
+                _hold_units(bsf, packet, pending)
+            for frame in frames:
+                bgr = to_bgr.reformat(frame, format="bgr24", threads=1)
+                image: U8Array = np.asarray(bgr.to_ndarray(), np.uint8)  # H x W x 3, no copy
+                pts = frame.pts
+                encoded = None
+                if pts is not None and pending:
+                    encoded = pending.pop(pts, None)
+                    for old in [p for p in pending if p < pts]:  # their frames never came
+                        del pending[old]
+                time_s = None if pts is None else (pts - start) * base
+                yield DecodedFrame(image=image, time_s=time_s, encoded=encoded)
+
+
+def _hold_units(
+    bsf: BitStreamFilterContext, packet: av.Packet, pending: dict[int, EncodedImage]
+) -> None:
+    """Filter ``packet`` (which the filter takes over) into Annex B units kept by pts."""
+    try:
+        units = bsf.filter(packet)
+    except av.error.FFmpegError as err:
+        log.debug("%s rejected the packet at pts %s: %s", ANNEX_B_FILTER, packet.pts, err)
+        return
+    for unit in units:
+        data = bytes(unit)
+        if unit.pts is None or not data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01")):
+            continue
+        keyframe = NAL_IDR in nal_unit_types(data)
+        pending[unit.pts] = EncodedImage("h264", data, keyframe=keyframe)
+
+
+def decode_cpu_ms_per_frame(path: str | Path, frames: int | None = None) -> float:
+    """Process CPU time per frame [ms] (``time.process_time``: every thread of the process)
+    of decoding ``path`` to BGR8 with this module's decoder alone, over its first ``frames``
+    frames (all when None). Nothing else may run in the process meanwhile."""
+    p = Path(path)
+    n = 0
+    start = time.process_time()
+    for _ in decode_frames(p):
+        n += 1
+        if frames is not None and n >= frames:
+            break
+    spent = time.process_time() - start
+    if n == 0:
+        msg = f"{p}: no frame decoded"
+        raise DataFormatError(msg)
+    return spent * 1e3 / n

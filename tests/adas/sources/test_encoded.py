@@ -1,0 +1,200 @@
+"""Frames as recorded (``SourceItem.encoded``) and the PyAV video decoder: H.264 units that decode
+back to the frames, JPEG/PNG bytes of bags and folders byte for byte, OpenCV's pixels."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from adas.sources.bag import BagSource
+from adas.sources.source import Skip, SourceItem
+from adas.sources.video import ImageFolderSource, VideoSource, open_source
+from adas.sources.video_decode import decode_cpu_ms_per_frame, nal_unit_types
+from tests.adas.sources._bags import PERIOD, T0, Msgs, drive, images, write_bag
+from tests.adas.sources.test_video import opencv_frames, write_video
+
+GOP = 8  # frames from one IDR to the next
+
+
+def write_h264(
+    path: Path,
+    n: int,
+    *,
+    b_frames: int = 0,
+    size: tuple[int, int] = (64, 48),
+    options: dict[str, str] | None = None,
+) -> Path:
+    """An MP4 of moving noise, libx264 with an IDR every GOP frames and ``b_frames`` B-frames
+    (``options``: the muxer's, e.g. ``movflags=faststart``, the index before the media)."""
+    rng = np.random.default_rng(1)
+    w, h = size
+    texture = rng.integers(0, 256, (2 * h, 2 * w, 3), np.uint8)
+    with av.open(str(path), "w", options=options or {}) as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"g": str(GOP), "bf": str(b_frames), "sc_threshold": "0"}
+        for i in range(n):
+            image = np.ascontiguousarray(texture[i : i + h, 2 * i : 2 * i + w])
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def decode_units(units: list[bytes]) -> list[np.ndarray]:
+    """Annex B units fed in the given order to a fresh h264 decoder -> BGR frames."""
+    codec = av.CodecContext.create("h264", "r")
+    frames = []
+    for data in units:
+        frames += codec.decode(av.Packet(data))
+    frames += codec.decode(None)
+    return [f.to_ndarray(format="bgr24") for f in frames]
+
+
+def check_units(items: list[SourceItem]) -> None:
+    """Every frame has a unit: Annex B, keyframes (IDR with SPS and PPS) where flagged."""
+    for item in items:
+        enc = item.encoded
+        assert enc is not None and enc.format == "h264"
+        assert enc.data.startswith((b"\x00\x00\x01", b"\x00\x00\x00\x01"))
+        types = nal_unit_types(enc.data)
+        assert enc.keyframe == (5 in types)
+        if enc.keyframe:
+            assert {7, 8} <= set(types)  # SPS and PPS travel with the IDR
+
+
+def test_h264_units_decode_back_to_the_frames(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "clip.mp4", 3 * GOP + 3)
+    with VideoSource(path, keep_encoded=True) as src:
+        items = list(src)
+    assert len(items) == 3 * GOP + 3 and not src.skipped
+    check_units(items)
+    assert [i for i, it in enumerate(items) if it.encoded and it.encoded.keyframe] == [
+        0,
+        GOP,
+        2 * GOP,
+        3 * GOP,
+    ]
+    back = decode_units([it.encoded.data for it in items if it.encoded])
+    assert len(back) == len(items)
+    for item, image in zip(items, back, strict=True):
+        np.testing.assert_array_equal(item.frame.image, image)
+
+
+def test_b_frame_units_belong_to_the_frame_they_come_with(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "b.mp4", 2 * GOP + 2, b_frames=2)
+    with av.open(str(path)) as c:  # decode order of the pictures, by pts
+        stream = c.streams.video[0]
+        pts_in_decode_order = [p.pts for p in c.demux(stream) if p.size]
+        start, base = stream.start_time or 0, stream.time_base
+    assert pts_in_decode_order != sorted(pts_in_decode_order)  # the clip has B-frames
+    items = list(VideoSource(path, keep_encoded=True))
+    assert len(items) == len(pts_in_decode_order)
+    check_units(items)
+    # Frames come in presentation order; a frame's pts is its t_ns on the stream's time base.
+    assert base is not None
+    pts = [
+        round(it.frame.t_ns * base.denominator / (base.numerator * 10**9)) + start for it in items
+    ]
+    assert pts == sorted(pts_in_decode_order)
+    by_pts = {p: it for p, it in zip(pts, items, strict=True)}
+    units = [by_pts[p].encoded.data for p in pts_in_decode_order]  # type: ignore[union-attr]
+    back = decode_units(units)  # in decode order the units give the frames back
+    assert len(back) == len(items)
+    for item, image in zip(items, back, strict=True):
+        np.testing.assert_array_equal(item.frame.image, image)
+
+
+def test_h264_frames_are_opencvs(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "b.mp4", 12, b_frames=2, size=(96, 64))
+    expected = opencv_frames(path)
+    items = list(VideoSource(path))
+    assert len(items) == len(expected) == 12
+    for item, frame in zip(items, expected, strict=True):
+        np.testing.assert_array_equal(item.frame.image, frame)
+        assert item.encoded is None  # not asked for
+
+
+def test_other_codecs_and_the_default_carry_no_units(tmp_path: Path) -> None:
+    mjpg = write_video(tmp_path / "clip.avi", 3)
+    assert all(it.encoded is None for it in VideoSource(mjpg, keep_encoded=True))
+    h264 = write_h264(tmp_path / "clip.mp4", 3)
+    assert all(it.encoded is None for it in open_source(h264))
+    assert all(it.encoded is not None for it in open_source(h264, keep_encoded=True))
+
+
+def test_a_cut_h264_file_counts_as_truncated_and_keeps_its_units(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "whole.mp4", 40, size=(160, 96), options={"movflags": "faststart"})
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with VideoSource(cut, keep_encoded=True) as src:
+        items = list(src)
+    n = len(items)
+    assert 5 < n < 40 and src.skipped == {Skip.TRUNCATED: 1}
+    assert src.truncation == f"input ended early after {n} of 40 frames"
+    check_units(items[: n - 1])  # the last picture may have lost the end of its unit
+    whole = list(VideoSource(path))
+    for item, full in zip(items, whole[:n], strict=True):
+        np.testing.assert_array_equal(item.frame.image, full.frame.image)
+
+
+def test_decode_cpu_ms_per_frame_is_a_positive_figure(tmp_path: Path) -> None:
+    path = write_h264(tmp_path / "clip.mp4", 10)
+    for frames in (None, 4):
+        ms = decode_cpu_ms_per_frame(path, frames)
+        assert math.isfinite(ms) and 0 <= ms < 1000
+
+
+def test_image_folder_keeps_jpeg_and_png_bytes(tmp_path: Path) -> None:
+    px = images(2, (10, 14, 3))
+    files = {"0.jpg": cv2.imencode(".jpg", px[0])[1].tobytes()}
+    files["1.png"] = cv2.imencode(".png", px[1])[1].tobytes()
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    items = list(ImageFolderSource(tmp_path, keep_encoded=True))
+    got = [(it.encoded.format, it.encoded.data) for it in items if it.encoded]
+    assert got == [("jpeg", files["0.jpg"]), ("png", files["1.png"])]
+    assert all(it.encoded is None for it in ImageFolderSource(tmp_path))
+
+
+@pytest.mark.parametrize("kind", ["ros1", "mcap"])
+def test_bag_keeps_compressed_bytes_and_not_raw_images(tmp_path: Path, kind: str) -> None:
+    m = Msgs(kind)
+    px = images(3)
+    payloads = [(cv2.imencode(".jpg", px[0])[1].tobytes(), "jpeg")]
+    payloads.append((cv2.imencode(".png", px[1])[1].tobytes(), "png"))
+    payloads.append((cv2.imencode(".jpg", px[2])[1].tobytes(), "rgb8; jpeg compressed bgr8"))
+    records = [
+        ("/cam/image_raw/compressed", T0 + i * PERIOD, *m.compressed(T0 + i * PERIOD, d, f))
+        for i, (d, f) in enumerate(payloads)
+    ]
+    bag = write_bag(tmp_path / "c", kind, records)
+    with BagSource(bag, keep_encoded=True) as src:
+        got = [(it.encoded.format, it.encoded.data) for it in src if it.encoded]
+    assert got == [("jpeg", payloads[0][0]), ("png", payloads[1][0]), ("jpeg", payloads[2][0])]
+    with BagSource(bag) as src:
+        assert all(it.encoded is None for it in src)
+    raw = write_bag(tmp_path / "r", kind, drive(m, images(2)))
+    with BagSource(raw, keep_encoded=True) as src:
+        items = list(src)
+    assert len(items) == 2 and all(it.encoded is None for it in items)
+
+
+@pytest.mark.data
+def test_real_clip_units_decode_back(data_dir: Path) -> None:
+    path = data_dir / "video" / "udacity" / "test_video.mp4"
+    items = list(VideoSource(path, keep_encoded=True))
+    assert len(items) == 38
+    check_units(items)
+    assert items[0].encoded is not None and items[0].encoded.keyframe
+    back = decode_units([it.encoded.data for it in items if it.encoded])
+    assert len(back) == 38
+    for item, image in zip(items, back, strict=True):
+        np.testing.assert_array_equal(item.frame.image, image)
