@@ -212,6 +212,7 @@ def replay_drive(
         topics=options.topics,
         ego_csv=options.ego_csv,
         ego_kitti_poses=options.ego_kitti_poses,
+        keep_encoded=options.mcap_images,  # the MCAP stores frames as recorded
     )
     with source:
         items = iter(source)

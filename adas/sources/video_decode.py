@@ -40,9 +40,11 @@ to the decoder, then through FFmpeg's ``h264_mp4toannexb`` bitstream filter (MP4
 length prefixes -> Annex B start codes, the avcC record's SPS and PPS put before every IDR
 unit; a stream already in Annex B passes unchanged). The decoder hands frames out in
 presentation order (B-frames are reordered), so a unit waits under its ``pts`` until the
-frame with that ``pts`` comes out: each frame carries its own coded picture. Consequence: with
-B-frames the units, taken in frame order, are not in decode order. ``keyframe`` is set where
-the unit holds an IDR slice (NAL type 5). Codecs other than H.264 give no units.
+frame with that ``pts`` comes out: each frame carries its own coded picture. With B-frames
+the units, taken in frame order, would not be in decode order, and foxglove_msgs/
+CompressedVideo takes no B-frames: a stream whose first packets come out of presentation
+order (:func:`reorders`) keeps no units, and its frames are stored re-encoded. ``keyframe``
+is set where the unit holds an IDR slice (NAL type 5). Codecs other than H.264 give no units.
 """
 
 from __future__ import annotations
@@ -97,6 +99,10 @@ class VideoInfo:
     codec: str
 
 
+# Packets scanned for B-frames before keeping units: a GOP or two of every common encoder.
+REORDER_SCAN_PACKETS = 64
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path))
@@ -132,8 +138,33 @@ def nal_unit_types(data: bytes) -> list[int]:
     return types
 
 
-def _annex_b_filter(stream: av.video.stream.VideoStream) -> BitStreamFilterContext | None:
+def reorders(path: Path, packets: int = REORDER_SCAN_PACKETS) -> bool:
+    """Whether the stream's first ``packets`` packets come out of presentation order: B-frames."""
+    last = None
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        try:
+            for k, packet in enumerate(container.demux(stream)):
+                if k >= packets:
+                    break
+                if packet.size and packet.pts is not None:
+                    if last is not None and packet.pts < last:
+                        return True
+                    last = packet.pts
+        except av.error.FFmpegError:
+            pass
+    return False
+
+
+def _annex_b_filter(
+    stream: av.video.stream.VideoStream, path: Path
+) -> BitStreamFilterContext | None:
     if stream.codec_context.name != "h264":
+        return None
+    if reorders(path):
+        # Units in presentation order are not in decode order where B-frames reorder them, and
+        # foxglove_msgs/CompressedVideo takes no B-frames: such frames are stored re-encoded.
+        log.info("%s has B-frames: its frames are not kept as recorded", path)
         return None
     try:
         return BitStreamFilterContext(ANNEX_B_FILTER, in_stream=stream)
@@ -159,7 +190,7 @@ def decode_frames(
         stream.thread_type = DECODER_THREAD_TYPE
         start = stream.start_time or 0
         base = stream.time_base or Fraction(1, 1)
-        bsf = _annex_b_filter(stream) if keep_encoded else None
+        bsf = _annex_b_filter(stream, path) if keep_encoded else None
         to_bgr = VideoReformatter()
         pending: dict[int, EncodedImage] = {}  # units waiting for their frame, by pts
         packets = container.demux(stream)

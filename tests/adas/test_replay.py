@@ -403,3 +403,25 @@ def test_video_is_alert_clips_by_default_and_the_whole_drive_with_full_video(
     with av.open(str(out / "annotated.mp4")) as video:
         assert sum(1 for _ in video.decode(video=0)) == 4
     assert [p.name for p in (out / "annotated").iterdir()] == ["clip_001_0.0s_unavailable.mp4"]
+
+
+def test_an_h264_clip_goes_to_the_mcap_as_recorded(clip: Path, tmp_path: Path) -> None:
+    """No JPEG re-encoding: every frame of the H.264 clip is stored as its own access unit
+    (CompressedVideo, Annex B, the first an IDR), byte-equal to the source's units."""
+    from mcap.reader import make_reader
+
+    from adas.sources import VideoSource
+
+    units = [it.encoded for it in VideoSource(clip, keep_encoded=True)]
+    replay_drive(clip, tmp_path / "o", ReplayOptions(ego_speed_mps=20.0, video=False))
+    topics: dict[str, list[bytes]] = {}
+    with (tmp_path / "o" / "results" / "results.mcap").open("rb") as f:
+        for _, channel, message in make_reader(f, validate_crcs=True).iter_messages():
+            topics.setdefault(channel.topic, []).append(message.data)
+    assert "/camera/image/compressed" not in topics
+    stored = topics["/camera/video"]
+    assert len(stored) == len(units) == 38 and all(u is not None for u in units)
+    typestore = adas_typestore()
+    msgs = [typestore.deserialize_cdr(d, "foxglove_msgs/msg/CompressedVideo") for d in stored]
+    assert [bytes(m.data) for m in msgs] == [u.data for u in units if u is not None]
+    assert all(m.format == "h264" for m in msgs) and units[0] is not None and units[0].keyframe
