@@ -49,6 +49,7 @@ is set where the unit holds an IDR slice (NAL type 5). Codecs other than H.264 g
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -138,33 +139,29 @@ def nal_unit_types(data: bytes) -> list[int]:
     return types
 
 
+def _head(packets: Iterator[av.Packet], n: int) -> tuple[list[av.Packet], bool]:
+    """The first ``n`` packets (fewer where the file ends or is cut), and whether they come out
+    of presentation order: B-frames."""
+    head: list[av.Packet] = []
+    try:
+        for packet in packets:
+            head.append(packet)
+            if len(head) >= n:
+                break
+    except av.error.FFmpegError:
+        pass
+    pts = [p.pts for p in head if p.size and p.pts is not None]
+    return head, any(b < a for a, b in itertools.pairwise(pts))
+
+
 def reorders(path: Path, packets: int = REORDER_SCAN_PACKETS) -> bool:
-    """Whether the stream's first ``packets`` packets come out of presentation order: B-frames."""
-    last = None
+    """Whether ``path``'s first ``packets`` video packets come out of presentation order."""
     with _open(path) as container:
-        stream = container.streams.video[0]
-        try:
-            for k, packet in enumerate(container.demux(stream)):
-                if k >= packets:
-                    break
-                if packet.size and packet.pts is not None:
-                    if last is not None and packet.pts < last:
-                        return True
-                    last = packet.pts
-        except av.error.FFmpegError:
-            pass
-    return False
+        return _head(container.demux(container.streams.video[0]), packets)[1]
 
 
-def _annex_b_filter(
-    stream: av.video.stream.VideoStream, path: Path
-) -> BitStreamFilterContext | None:
+def _annex_b_filter(stream: av.video.stream.VideoStream) -> BitStreamFilterContext | None:
     if stream.codec_context.name != "h264":
-        return None
-    if reorders(path):
-        # Units in presentation order are not in decode order where B-frames reorder them, and
-        # foxglove_msgs/CompressedVideo takes no B-frames: such frames are stored re-encoded.
-        log.info("%s has B-frames: its frames are not kept as recorded", path)
         return None
     try:
         return BitStreamFilterContext(ANNEX_B_FILTER, in_stream=stream)
@@ -190,10 +187,18 @@ def decode_frames(
         stream.thread_type = DECODER_THREAD_TYPE
         start = stream.start_time or 0
         base = stream.time_base or Fraction(1, 1)
-        bsf = _annex_b_filter(stream, path) if keep_encoded else None
+        bsf = _annex_b_filter(stream) if keep_encoded else None
         to_bgr = VideoReformatter()
         pending: dict[int, EncodedImage] = {}  # units waiting for their frame, by pts
-        packets = container.demux(stream)
+        packets: Iterator[av.Packet] = container.demux(stream)
+        if bsf is not None:
+            head, reordered = _head(packets, REORDER_SCAN_PACKETS)
+            packets = itertools.chain(head, packets)
+            if reordered:
+                # Units in presentation order would not be in decode order, and foxglove_msgs/
+                # CompressedVideo takes no B-frames: such frames are stored re-encoded.
+                log.info("%s has B-frames: its frames are not kept as recorded", path)
+                bsf = None
         while True:
             try:
                 packet = next(packets)
