@@ -12,6 +12,7 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,25 @@ def load_config(path: str | Path | None = None) -> AdasConfig:
     """Shipped defaults (``data/config/default.toml``) overridden by ``path`` when given.
 
     Mount angles are written in degrees in the file (``pitch_deg`` ...) and converted here.
+    The result is frozen, so it is kept per (file, modification time): a process replaying
+    many drives parses and validates the files once, and an edited file is read again.
     """
-    table = read_toml(DEFAULT_CONFIG_PATH)
-    if path is not None:
-        table = merge(table, read_toml(path))
+    files = (DEFAULT_CONFIG_PATH, *(() if path is None else (Path(path),)))
+    return _load_config(tuple((str(f), _mtime_ns(f)) for f in files))
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1  # read_toml says what is wrong with it
+
+
+@lru_cache(maxsize=8)
+def _load_config(files: tuple[tuple[str, int], ...]) -> AdasConfig:
+    table = read_toml(files[0][0])
+    if len(files) > 1:
+        table = merge(table, read_toml(files[1][0]))
     unknown = sorted(set(table) - set(SECTIONS))
     if unknown:
         msg = f"config has unknown sections {unknown}; allowed: {list(SECTIONS)}"

@@ -89,3 +89,17 @@ def test_mount_errors_name_the_keys_a_user_writes(tmp_path: Path) -> None:
         load_config(p)
     p.write_text("[mount]\nyaw_deg = -5\n")
     assert load_config(p).mount.yaw_rad == pytest.approx(math.radians(-5.0))
+
+
+def test_a_loaded_config_is_kept_until_its_file_changes(tmp_path: Path) -> None:
+    import os
+
+    user = tmp_path / "user.toml"
+    user.write_text("[replay]\nfov_deg = 50.0\n")
+    first = load_config(user)
+    assert first.replay.fov_deg == 50.0 and load_config(user) is first  # parsed once
+    user.write_text("[replay]\nfov_deg = 70.0\n")
+    st = user.stat()
+    os.utime(user, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # an edit, later
+    assert load_config(user).replay.fov_deg == 70.0
+    assert load_config() is load_config()
