@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adas.errors import ConfigError
-from adas.kinematics import VehicleConfig, required_decel
+from adas.kinematics import VehicleConfig, finite_or, required_decel
 from adas.params import param, validate
 from adas.types import (
     DangerLevel,
@@ -294,7 +294,7 @@ class Controller:
         top = int(danger.max())
         if top <= int(DangerLevel.NONE):
             return -1, DangerLevel.NONE, math.inf
-        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
+        ttc = finite_or(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         rows = np.flatnonzero(danger == top)
         row = int(rows[np.argmin(ttc[rows])])
         return row, DangerLevel(top), float(ttc[row])

@@ -61,7 +61,7 @@ from adas.danger_crossing import (
     lateral_speeds,
 )
 from adas.errors import ConfigError, ContractError
-from adas.kinematics import VehicleConfig, required_decel, unavoidable_after
+from adas.kinematics import VehicleConfig, finite_or, required_decel, unavoidable_after
 from adas.params import param, validate
 from adas.priors import SizePriors
 from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
@@ -156,6 +156,12 @@ class DangerAssessor:
         # Length of each class [m], its longest side (the car's where the class has none), so
         # the ego's interval covers an object whichever way it faces.
         self._length = np.nan_to_num(self.priors.length, nan=self.priors.length[ObjectClass.CAR])
+        # Per class: a vulnerable road user (whose lateral band has its own sigmas)?
+        self._vru = np.zeros(len(self._speed_limit), bool)
+        self._vru[list(VRU_CLASSES)] = True
+        self._horizon: tuple[CameraModel, float] | None = None  # (camera, its horizon row)
+        # Half width of each class [m] (as SizePriors.width_or_unknown), indexed by class id.
+        self._half_width = 0.5 * self.priors.width_or_unknown(np.arange(len(self.priors.width)))
 
     def zone_length_m(self, speed_mps: float) -> float:
         cfg = self.config
@@ -194,7 +200,7 @@ class DangerAssessor:
             )
         usable &= ~self._no_threat(tracks, objects)
         yaw = (
-            float(np.clip(ego.yaw_rate_rps, -cfg.max_yaw_rate_rps, cfg.max_yaw_rate_rps))
+            min(max(float(ego.yaw_rate_rps), -cfg.max_yaw_rate_rps), cfg.max_yaw_rate_rps)
             if math.isfinite(ego.yaw_rate_rps)
             else 0.0
         )
@@ -202,18 +208,19 @@ class DangerAssessor:
         x = np.maximum(d, 0.0)
         path_y = 0.5 * kappa * x * x  # lateral offset of the path centre at distance x
         half_w = self._half_widths(tracks)
-        closing = np.maximum(-np.nan_to_num(objects.range_rate_mps, nan=0.0), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_reach = np.where(closing > 0, x / closing, np.inf)  # constant closing speed
-        t_pred = np.minimum(np.nan_to_num(t_reach, nan=np.inf), cfg.horizon_s)
+        rate = finite_or(objects.range_rate_mps, nan=0.0)
+        closing = np.maximum(-rate, 0.0)
+        # (Floating-point warnings are off for all of _assess: see update.)
+        t_reach = np.where(closing > 0, x / closing, np.inf)  # constant closing speed
+        t_pred = np.fmin(t_reach, cfg.horizon_s)  # NaN (and inf) reach: the horizon
         # The lateral velocity bounded by what the class can do, beyond its noise: coming in
         # by a wider band than going out (adas.danger_crossing.lateral_speeds).
-        cls = np.clip(np.asarray(tracks.class_id, np.int64), 0, len(self._speed_limit) - 1)
+        cls = np.minimum(np.maximum(tracks.class_id, 0), len(self._speed_limit) - 1)
         vy = bound_lateral_velocity(objects.lateral_velocity_mps, self._speed_limit[cls])
         v_in, v_out = lateral_speeds(
             vy, objects.sigma_lateral_velocity_mps, deadband_mps=cfg.lateral_velocity_deadband_mps,
             sigmas=np.where(
-                np.isin(cls, VRU_CLASSES), cfg.vru_lateral_velocity_sigmas,
+                self._vru[cls], cfg.vru_lateral_velocity_sigmas,
                 cfg.lateral_velocity_sigmas,
             ),
         )  # fmt: skip
@@ -226,10 +233,9 @@ class DangerAssessor:
         # (a parked car 50 m ahead on the outer verge of a 150 m curve, ranged 10 % short,
         # sits 0.8 m nearer the path than it is). Inside means inside by offset_range_sigmas
         # of that error (on a straight road only the bearing term is left, small ahead).
-        sig_d = np.nan_to_num(np.asarray(objects.sigma_distance_m, np.float64), nan=np.inf)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            slope = np.abs(np.asarray(objects.lateral_m) / np.maximum(x, 1e-3) - kappa * x)
-            sig_off = np.nan_to_num(slope * sig_d, nan=np.inf)
+        sig_d = finite_or(np.asarray(objects.sigma_distance_m, np.float64), nan=np.inf)
+        slope = np.abs(np.asarray(objects.lateral_m) / np.maximum(x, 1e-3) - kappa * x)
+        sig_off = finite_or(slope * sig_d, nan=np.inf)
         margin = cfg.offset_range_sigmas * sig_off
         # In path when the time the target is in the corridor overlaps the time the ego
         # occupies its longitudinal position (adas.danger_crossing): a car cutting in or a
@@ -255,8 +261,7 @@ class DangerAssessor:
         zone[in_path] = int(Zone.IN_PATH)
         zone[adjacent] = int(Zone.ADJACENT)
 
-        rate = np.nan_to_num(objects.range_rate_mps, nan=0.0)
-        rel_acc = np.nan_to_num(objects.accel_mps2, nan=0.0)
+        rel_acc = finite_or(objects.accel_mps2, nan=0.0)
         a_ego = float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0
         b = required_decel(
             d, v, rate, rel_acc, a_ego, self.vehicle.brake_latency_s,
@@ -264,13 +269,12 @@ class DangerAssessor:
         )  # fmt: skip
         b = np.where(in_path, b, 0.0)
         required = b
-        with np.errstate(divide="ignore"):
-            headway = np.where(v > cfg.headway_min_speed_mps, x / max(v, 1e-9), np.inf)
-        ttc = np.nan_to_num(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
+        headway = np.where(v > cfg.headway_min_speed_mps, x / max(v, 1e-9), np.inf)
+        ttc = finite_or(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
         real = closing >= cfg.min_closing_speed_mps
         # A TTC counts once it is known to +-ttc_max_rel_sigma (a young or distant track's
         # range rate rests on a few noisy range differences).
-        sig = np.nan_to_num(np.asarray(objects.sigma_ttc_s, np.float64), nan=np.inf)
+        sig = finite_or(np.asarray(objects.sigma_ttc_s, np.float64), nan=np.inf)
         ttc_known = sig <= cfg.ttc_max_rel_sigma * ttc
         levels = (
             (DangerLevel.BRAKE_FULL, cfg.full_ttc_s, cfg.full_decel_mps2),
@@ -301,8 +305,7 @@ class DangerAssessor:
         # braking. Braking levels get no such hysteresis.
         ids = tracks.track_id.tolist()
         warned = np.array([t in self._warned for t in ids], bool)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ttc_cv = np.where(closing > 0.0, x / closing, np.inf)
+        ttc_cv = t_reach  # the TTC at constant closing speed
         unset = in_path & old_enough
         for level, ttc_max, decel_min in levels:
             hit = unset & collision_ahead & ((ttc <= ttc_max) | (b >= decel_min))
@@ -332,7 +335,8 @@ class DangerAssessor:
     def _half_widths(self, tracks: Tracks) -> FloatArray:
         """Half width of each object: its class prior, the same the distance stage ranges
         with (the box's width would need its range)."""
-        return 0.5 * self.priors.width_or_unknown(tracks.class_id)
+        table = self._half_width
+        return table[np.minimum(np.maximum(tracks.class_id, 0), len(table) - 1)]
 
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
         """Rows that can never be threats: no ground contact, or an implausible size.
@@ -352,18 +356,20 @@ class DangerAssessor:
         d = np.asarray(objects.distance_m, np.float64) + cam.mount.behind_bumper_m
         y_bottom = np.asarray(tracks.xyxy[:, 3], np.float64)
         y_top = np.asarray(tracks.xyxy[:, 1], np.float64)
-        horizon = cam.horizon_v()
+        if self._horizon is None or self._horizon[0] is not cam:  # a frozen camera's constant
+            self._horizon = (cam, cam.horizon_v())
+        horizon = self._horizon[1]
         # Height of the box bottom above the road at the object's range (level camera).
         z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
         bottom_cut = y_bottom >= cam.height - cfg.bottom_cut_margin_px
         top_cut = y_top <= cfg.top_cut_margin_px
         seen = tracks.time_since_update == 0
-        floating = np.nan_to_num(z_bottom > cfg.max_ground_clearance_m, nan=False) & ~bottom_cut
-        cls = np.clip(tracks.class_id, 0, len(self.priors.height) - 1)
+        floating = (z_bottom > cfg.max_ground_clearance_m) & ~bottom_cut  # NaN compares False
+        cls = np.minimum(np.maximum(tracks.class_id, 0), len(self.priors.height) - 1)
         prior = self.priors.height[cls]
         ratio = (y_bottom - y_top) * d / cam.fy / prior
         bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
-        odd = np.nan_to_num(bad, nan=False) & ~bottom_cut & ~top_cut & np.isfinite(prior)
+        odd = bad & ~bottom_cut & ~top_cut & np.isfinite(prior)
         latched = np.zeros(n, bool)
         # A latched track is released by latch_frames consecutive frames of ground contact
         # seen at its bottom edge: a car beyond a sag curve stands above our road plane and

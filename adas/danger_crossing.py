@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from adas.kinematics import finite_or
 from adas.types import FloatArray, ObjectClass
 
 __all__ = [
@@ -66,7 +67,7 @@ def class_speed_limits(
 def bound_lateral_velocity(velocity_mps: npt.ArrayLike, limit_mps: npt.ArrayLike) -> FloatArray:
     """Lateral velocity clipped to ``+-limit_mps`` (each row its class's plausible speed);
     NaN becomes 0 (no lateral motion known)."""
-    v = np.nan_to_num(np.asarray(velocity_mps, np.float64), nan=0.0)
+    v = finite_or(np.asarray(velocity_mps, np.float64), nan=0.0)
     limit = np.asarray(limit_mps, np.float64)
     return np.asarray(np.clip(v, -limit, limit))
 
@@ -88,7 +89,7 @@ def lateral_speeds(
     out leaves the path as soon as its motion shows. (Our own turning is not in the lateral
     velocity: the motion stage takes it as a known input.)
     """
-    v = np.nan_to_num(np.asarray(velocity_mps, np.float64), nan=0.0)
+    v = finite_or(np.asarray(velocity_mps, np.float64), nan=0.0)
     sigma = np.asarray(sigma_mps, np.float64)
     sigma = np.where(np.isnan(sigma), np.inf, sigma)
     far_band = np.maximum(deadband_mps, np.asarray(sigmas, np.float64) * sigma)

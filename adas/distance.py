@@ -217,7 +217,7 @@ class DistanceEstimator:
         cfg, cam = self.config, self.camera
         n = len(tracks)
         xyxy = np.ascontiguousarray(tracks.xyxy, dtype=np.float64)
-        cls = np.clip(tracks.class_id, 0, len(ObjectClass) - 1)
+        cls = np.minimum(np.maximum(tracks.class_id, 0), len(ObjectClass) - 1)
         scores = np.asarray(tracks.score if score is None else score, np.float64)
         status = np.empty(n, np.int64)
         k.box_status(xyxy, cam.width, cam.height, cfg.min_box_px, status)

@@ -34,7 +34,7 @@ def rigid_side_cut(class_id: npt.ArrayLike, side_cut: npt.ArrayLike) -> BoolArra
     """Rows whose side-cut box misleads the rates: all but the height-only classes (people
     and two-wheelers), whose size and range come from the box's height and whose centre from
     its inner edge, none of which a side border cuts (module docstring of adas.motion)."""
-    cls = np.clip(np.asarray(class_id, np.int64), 0, HEIGHT_ONLY.size - 1)
+    cls = np.minimum(np.maximum(np.asarray(class_id, np.int64), 0), HEIGHT_ONLY.size - 1)
     return np.asarray(np.asarray(side_cut, np.bool_) & ~HEIGHT_ONLY[cls])
 
 

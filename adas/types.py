@@ -101,10 +101,10 @@ def _require(cond: bool, msg: str) -> None:
 
 def _check_rows(name: str, arrays: dict[str, np.ndarray], n: int) -> None:
     for key, arr in arrays.items():
-        _require(
-            arr.ndim >= 1 and arr.shape[0] == n,
-            f"{name}.{key} has shape {arr.shape}, expected {n} rows like the other fields",
-        )
+        shape = arr.shape
+        if not shape or shape[0] != n:  # the message is only formatted for a failure
+            msg = f"{name}.{key} has shape {shape}, expected {n} rows like the other fields"
+            raise ContractError(msg)
 
 
 @dataclass(frozen=True)
@@ -165,11 +165,11 @@ class Detections:
     class_id: IntArray
 
     def __post_init__(self) -> None:
-        n = self.xyxy.shape[0] if self.xyxy.ndim == 2 else -1
-        _require(
-            self.xyxy.ndim == 2 and self.xyxy.shape[1] == 4,
-            f"Detections.xyxy must be N x 4, got {self.xyxy.shape}",
-        )
+        shape = self.xyxy.shape
+        if len(shape) != 2 or shape[1] != 4:
+            msg = f"Detections.xyxy must be N x 4, got {shape}"
+            raise ContractError(msg)
+        n = shape[0]
         _check_rows("Detections", {"score": self.score, "class_id": self.class_id}, n)
 
     def __len__(self) -> int:
@@ -213,11 +213,11 @@ class Tracks:
     det_index: IntArray  # row of this frame's Detections associated with the track, -1 if coasting
 
     def __post_init__(self) -> None:
-        _require(
-            self.xyxy.ndim == 2 and self.xyxy.shape[1] == 4,
-            f"Tracks.xyxy must be N x 4, got {self.xyxy.shape}",
-        )
-        n = self.xyxy.shape[0]
+        shape = self.xyxy.shape
+        if len(shape) != 2 or shape[1] != 4:
+            msg = f"Tracks.xyxy must be N x 4, got {shape}"
+            raise ContractError(msg)
+        n = shape[0]
         _check_rows(
             "Tracks",
             {
