@@ -328,6 +328,26 @@ class Preprocessor:
         self.backend.run(frame, out)
         return out, self.transform
 
+    def run_into(self, image: np.ndarray, out: np.ndarray) -> LetterboxTransform:
+        """This frame's tensor written into ``out`` (a (1, C, out_h, out_w) array of the
+        tensor's dtype, which may be a view: the rows of a tile's slot in a bigger input), and
+        the box transform. Backends that write strided views do so in place (no temporary
+        tensor, no copy); the others fill a temporary that is copied in."""
+        if out.shape != self.plan.out_shape or out.dtype != self.plan.lut.dtype:
+            msg = (
+                f"out must be {self.plan.lut.dtype} {list(self.plan.out_shape)}, "
+                f"got {out.dtype} {list(out.shape)}"
+            )
+            raise ContractError(msg)
+        frame = self._check(image)
+        if getattr(self.backend, "writes_views", False) or out.flags.c_contiguous:
+            self.backend.run(frame, out)
+        else:
+            tmp = np.empty(self.plan.out_shape, self.plan.lut.dtype)
+            self.backend.run(frame, tmp)
+            out[...] = tmp
+        return self.transform
+
     def _check(self, image: np.ndarray) -> np.ndarray:
         """The frame as a C-contiguous uint8 array of the canonical shape of its format."""
         fmt, (iw, ih) = self.plan.fmt, self.plan.in_size

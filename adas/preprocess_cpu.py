@@ -52,8 +52,11 @@ class OpenCVBackend:
 
     crop view -> cvtColor -> resize(INTER_LINEAR_EXACT) -> split into planes; per output
     plane the pad strips are filled with ``lut[c][pad_value]`` and the content is the plane
-    (uint8) or ``cv2.LUT`` of it with the float32 table.
+    (uint8) or ``cv2.LUT`` of it with the float32 table, written by OpenCV straight into the
+    output (which may be a strided view: a tile's rows of a bigger input).
     """
+
+    writes_views = True  # run() fills a (1, C, H, W) view in place
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -85,4 +88,12 @@ class OpenCVBackend:
             if out.dtype == np.uint8:
                 dst[py : py + ch, px : px + cw] = planes[s]
             else:
-                dst[py : py + ch, px : px + cw] = cv2.LUT(planes[s], self._luts[c])
+                _lut_into(planes[s], self._luts[c], dst[py : py + ch, px : px + cw])
+
+
+def _lut_into(src: np.ndarray, lut: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[...] = cv2.LUT(src, lut)`` without the temporary: OpenCV writes the view in place
+    (its rows may be strided); should it return a new array instead, that is copied in."""
+    got = cv2.LUT(src, lut, dst=dst)
+    if got is not dst:
+        dst[...] = got

@@ -112,19 +112,34 @@ def suppress_nested(
         raise ContractError(msg)
     order = np.argsort(-scores, kind="stable")
     area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    # Row i against every box j at once (the same float64 arithmetic, element by element, as
+    # testing i against its kept boxes one by one): i is dropped by the kept boxes of its
+    # group when the largest of their ``inside * ~nearer`` reaches ``fraction``, a NaN among
+    # them (a non-finite box) keeping it as numpy's max would. The greedy loop that follows
+    # then only reads these tables, in Python.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.minimum(boxes[None, :, 2], boxes[:, None, 2]) - np.maximum(
+            boxes[None, :, 0], boxes[:, None, 0]
+        )
+        h = np.minimum(boxes[None, :, 3], boxes[:, None, 3]) - np.maximum(
+            boxes[None, :, 1], boxes[:, None, 1]
+        )
+        inside = np.clip(w, 0, None) * np.clip(h, 0, None) / area[:, None]
+        b3, b1 = boxes[None, :, 3], boxes[None, :, 1]
+        nearer = boxes[:, None, 3] > b3 + NEARER_TOL * (b3 - b1)
+        value = inside * ~nearer
+        covered = (value >= fraction).tolist()
+        undefined = np.isnan(value).tolist()
+    can_drop = ((groups >= 0) & (area > 0)).tolist()
+    group_of = groups.tolist()
     kept: list[int] = []
-    for i in order:
-        g = groups[i]
-        others = [j for j in kept if groups[j] == g] if g >= 0 and area[i] > 0 else []
-        if others:
-            b = boxes[others]
-            w = np.minimum(b[:, 2], boxes[i, 2]) - np.maximum(b[:, 0], boxes[i, 0])
-            h = np.minimum(b[:, 3], boxes[i, 3]) - np.maximum(b[:, 1], boxes[i, 1])
-            inside = np.clip(w, 0, None) * np.clip(h, 0, None) / area[i]
-            nearer = boxes[i, 3] > b[:, 3] + NEARER_TOL * (b[:, 3] - b[:, 1])
-            if (inside * ~nearer).max() >= fraction:
+    for i in order.tolist():
+        if can_drop[i]:
+            g, cov, nan = group_of[i], covered[i], undefined[i]
+            others = [j for j in kept if group_of[j] == g]
+            if others and any(cov[j] for j in others) and not any(nan[j] for j in others):
                 continue
-        kept.append(int(i))
+        kept.append(i)
     return np.asarray(kept, np.int64)
 
 

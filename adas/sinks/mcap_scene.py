@@ -20,6 +20,7 @@ The camera frame follows the ROS optical convention (z forward, x right, y down)
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -84,6 +85,14 @@ def quaternion_xyzw(r: np.ndarray) -> tuple[float, float, float, float]:
     sign = -1.0 if q[3] < 0 else 1.0
     x, y, z, w = (sign * float(v) for v in q)
     return x, y, z, w
+
+
+@functools.lru_cache(maxsize=8)
+def _mount_quaternion(
+    pitch_rad: float, roll_rad: float, yaw_rad: float
+) -> tuple[float, float, float, float]:
+    """The camera's rotation on the vehicle as a quaternion: one per mount, not per frame."""
+    return quaternion_xyzw(rotation_vehicle_camera(pitch_rad, roll_rad, yaw_rad))
 
 
 class SceneMessages:
@@ -171,8 +180,7 @@ class SceneMessages:
     def transform(self, stamp: Any, mount: Mount, camera_frame: str) -> Any:
         """``/tf``: ``vehicle`` -> ``camera_frame`` (the camera's optical frame) from the mount."""
         t = self.t
-        r = rotation_vehicle_camera(mount.pitch_rad, mount.roll_rad, mount.yaw_rad)
-        qx, qy, qz, qw = quaternion_xyzw(r)
+        qx, qy, qz, qw = _mount_quaternion(mount.pitch_rad, mount.roll_rad, mount.yaw_rad)
         tf = t["geometry_msgs/msg/TransformStamped"](
             header=t["std_msgs/msg/Header"](stamp=stamp, frame_id=VEHICLE_FRAME),
             child_frame_id=camera_frame,

@@ -153,5 +153,11 @@ def adas_typestore() -> Typestore:
 def writer_typestore() -> Typestore:
     """The sinks' own store, made once per process: rosbags compiles a type's CDR serializer
     on first use (~90 ms for these types, 2.4 ms a frame over a 38-frame drive) and keeps it in
-    the store, so every drive after the first reuses it. Only serialised from, never added to."""
-    return adas_typestore()
+    the store, so every drive after the first reuses it. Only serialised from, never added to.
+
+    rosbags' generated serializers look up every nested message's definition by name through
+    ``get_msgdef`` (about 180 calls a frame); as the store never changes, those look-ups are
+    memoised in a C-level cache of the store's own method."""
+    store = adas_typestore()
+    store.get_msgdef = functools.cache(store.get_msgdef)  # type: ignore[method-assign]
+    return store

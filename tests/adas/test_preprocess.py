@@ -489,3 +489,22 @@ def test_bad_frame(backend: str, fmt: str, image: Any, needle: str) -> None:
 
 def test_registry_covers_every_backend() -> None:
     assert set(BACKENDS) == set(PreprocessBackend)
+
+
+@pytest.mark.parametrize("backend", ["reference", "opencv"])
+@pytest.mark.parametrize("norm", [None, NORM])
+def test_run_into_a_view_is_the_same_bytes_and_leaves_the_rest(backend: str, norm: Any) -> None:
+    """``run_into`` fills a tile's rows of a bigger input (a strided view) with exactly the
+    bytes ``__call__`` returns, and touches nothing outside them."""
+    image = np.random.default_rng(3).integers(0, 256, (375, 1242, 3), np.uint8)
+    pre = Preprocessor(
+        backend, input_format="bgr8", in_size=(1242, 375), out_size=(416, 204),
+        roi=(524, 60, 718, 315), normalize=norm, mode="letterbox", align="top-left",
+    )  # fmt: skip
+    want, tf = pre(image)
+    big = np.full((1, 3, 416, 416), 7, want.dtype)
+    assert pre.run_into(image, big[:, :, 212:416, :]) is tf
+    assert np.array_equal(big[:, :, 212:416, :], want)
+    assert (big[:, :, :212, :] == 7).all()
+    with pytest.raises(ContractError):
+        pre.run_into(image, big[:, :, 200:416, :])
