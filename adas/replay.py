@@ -212,7 +212,8 @@ def replay_drive(
         topics=options.topics,
         ego_csv=options.ego_csv,
         ego_kitti_poses=options.ego_kitti_poses,
-        keep_encoded=options.mcap_images,  # the MCAP stores frames as recorded
+        # The MCAP stores frames as recorded; the clips' pre-roll holds JPEGs, not images.
+        keep_encoded=options.mcap_images or options.video,
     )
     with source:
         items = iter(source)

@@ -15,7 +15,9 @@ Only written frames are drawn and encoded. The pre-roll comes from a ring of (re
 references, no copies: replay hands each frame a fresh array. The ring holds at most
 ``ceil(before_s * fps) + 1`` frames (frames older than ``before_s`` leave it first): with the
 default 3 s at 30 frames/s, 91 frames of W x H x 3 bytes, 252 MB at 1280 x 720 and 566 MB at
-1920 x 1080.
+1920 x 1080. A frame recorded as JPEG (a bag's CompressedImage) is held as its bytes instead,
+about a tenth of that, and decoded again (OpenCV, as the sources decode it) only if a clip
+takes it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from adas.sinks.base import SinkBase, SinkError, output_path
@@ -57,11 +60,31 @@ class Clip:
 
 @dataclass(frozen=True)
 class _Held:
-    """A frame in the pre-roll ring: its result and image, or its drawn frame (full video)."""
+    """A frame in the pre-roll ring: its result and image, or its drawn frame (full video), or
+    (``image`` None) the JPEG it was recorded as, decoded only if a clip takes it."""
 
     result: FrameResult
-    image: np.ndarray
+    image: np.ndarray | None
     drawn: bool
+    jpeg: bytes | None = None
+
+    def picture(self) -> np.ndarray:
+        if self.image is not None:
+            return self.image
+        assert self.jpeg is not None
+        return decode_jpeg_bgr(self.jpeg)
+
+
+def decode_jpeg_bgr(data: bytes) -> np.ndarray:
+    """A recorded JPEG as the BGR image replay hands the sinks: OpenCV's decoder as the sources
+    use it (``IMREAD_UNCHANGED``), grey made BGR as ``adas.app.to_bgr`` does."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        msg = "video: a held JPEG frame does not decode"
+        raise SinkError(msg)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return np.asarray(cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR))
+    return np.ascontiguousarray(image[:, :, :3])
 
 
 class ClipSink(SinkBase):
@@ -145,16 +168,28 @@ class ClipSink(SinkBase):
         # An alert frame is always inside its clip (its episode's start opened it).
         in_clip = self._clip is not None and (self._until_ns is None or t <= self._until_ns)
         held = _Held(result, image, drawn=False)
+        if not in_clip and encoded is not None and encoded.format == "jpeg":
+            # The pre-roll keeps the recorded JPEG (~0.2 MB at 720p) instead of the decoded
+            # image (2.8 MB): decoded again only for the frames a clip takes.
+            held = _Held(result, None, drawn=False, jpeg=encoded.data)
         if self.full_path is not None:
-            held = _Held(result, self._paint(image, result), drawn=True)
-            self._full = self._full or self._open(self.full_path, held.image)
-            self._full.write(held.image, t)
+            drawn = self._paint(image, result)
+            held = _Held(result, drawn, drawn=True)
+            self._full = self._full or self._open(self.full_path, drawn)
+            self._full.write(drawn, t)
         if in_clip:
             self._emit(held)
             return
         while self._ring and self._ring[0].result.t_ns < t - self.before_ns:
             self._ring.popleft()  # too old for any later episode's pre-roll
         self._ring.append(held)
+
+    @property
+    def pre_roll_bytes(self) -> int:
+        """Bytes the pre-roll ring holds now: images, or the JPEGs held in their place."""
+        return sum(
+            h.image.nbytes if h.image is not None else len(h.jpeg or b"") for h in self._ring
+        )
 
     def _paint(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         self.drawn += 1
@@ -177,7 +212,7 @@ class ClipSink(SinkBase):
         """Draw (unless drawn) and encode one frame into the open clip."""
         clip = self._clip
         assert clip is not None
-        frame = held.image if held.drawn else self._paint(held.image, held.result)
+        frame = held.picture() if held.drawn else self._paint(held.picture(), held.result)
         if self._writer is None:
             self._writer = self._open(clip.path, frame)
             clip.path = self._writer.path  # the fallback may write .avi

@@ -176,3 +176,28 @@ def test_without_an_h264_encoder_clips_fall_back_to_opencv(tmp_path: Path) -> No
     cap = cv2.VideoCapture(str(clip.path))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 18
     cap.release()
+
+
+def test_the_pre_roll_holds_recorded_jpegs_and_draws_the_same_pixels(tmp_path: Path) -> None:
+    """A bag's JPEG frames: the ring keeps the bytes (no decoded image), and a clip that takes
+    them draws exactly the image replay handed in (the same OpenCV decoder)."""
+    from adas.types import EncodedImage
+
+    drive = _drive({range(30, 35): W}, 45)
+    jpegs = [cv2.imencode(".jpg", make_image(r))[1].tobytes() for r in drive]
+    images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_UNCHANGED) for j in jpegs]
+    seen: dict[int, np.ndarray] = {}
+
+    def draw(image: np.ndarray, result: FrameResult) -> np.ndarray:
+        seen[result.seq] = image.copy()
+        return annotate(image, result)
+
+    with ClipSink(tmp_path, fps=10.0, before_s=1.0, after_s=0.5, draw=draw) as sink:
+        for r, img, jpg in zip(drive, images, jpegs, strict=True):
+            sink.write(r, img, EncodedImage("jpeg", jpg))
+            if r.seq == 19:  # 1 s of quiet frames held (9-19, both ends): their JPEGs
+                assert sink.pre_roll_bytes == sum(len(j) for j in jpegs[9:20])
+                assert sink.pre_roll_bytes < 11 * img.nbytes / 3
+    assert _span(sink) == [(20, 40)] and sorted(seen) == list(range(20, 41))
+    for k, image in seen.items():
+        np.testing.assert_array_equal(image, images[k])  # bit for bit the replay's image
