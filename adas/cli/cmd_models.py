@@ -153,7 +153,14 @@ def _session(model: str, card: Path | None) -> Any:
 def inspect(args: argparse.Namespace) -> int:
     check_input(args.model_card, "model card")
     check_output(args.json, "--json")
-    from adas.detect.cards import ModelInfo, build_spec, card_path_for, card_template
+    from adas.detect.cards import (
+        SPEC_KEYS,
+        ModelInfo,
+        build_spec,
+        card_path_for,
+        card_template,
+        spec_values,
+    )
     from adas.detect.classes import label_table
     from adas.detect.heads import identify_family
     from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
@@ -178,8 +185,7 @@ def inspect(args: argparse.Namespace) -> int:
         ObjectClass(int(c)).name.lower(): [int(i) for i in (table == c).nonzero()[0]]
         for c in sorted(set(table.tolist()) - {-1})
     }
-    keys = ("family", "channel_order", "resize", "align", "pad_value", "mean", "std", "classes",
-            "min_score")  # fmt: skip
+    values, origin = spec_values(spec)
     report: dict[str, Any] = {
         "model": str(info.path),
         "sha256": sha256_of(info.path),
@@ -194,9 +200,8 @@ def inspect(args: argparse.Namespace) -> int:
         ],
         "metadata": info.metadata,
         "family_from_shapes": shapes_say,
-        "spec": {k: list(v) if isinstance(v, tuple) else getattr(spec, k) for k in keys
-                 if (v := getattr(spec, k)) is not None},
-        "origin": {k: spec.origin.get(k, "") for k in keys},
+        "spec": values,
+        "origin": origin,
         "adas_classes": mapped,
         "family_source": FAMILY_PREPROCESSING.get(spec.family, {}).get("source", ""),
     }  # fmt: skip
@@ -208,7 +213,7 @@ def inspect(args: argparse.Namespace) -> int:
     for k, v in info.metadata.items():
         print(f"metadata {k} = {v[:100]}", file=out)
     print(f"output shapes read as family: {shapes_say or 'none known'}", file=out)
-    for k in keys:
+    for k in SPEC_KEYS:
         v = report["spec"][k]
         shown = v if k != "classes" or isinstance(v, str) else f"{len(v)} names"
         print(f"{k:14s} {json.dumps(shown)}  <- {report['origin'][k]}", file=out)

@@ -44,6 +44,7 @@ from typing import Any
 from adas.detect.heads import DECODERS, identify_family
 from adas.detect.heads.preprocessing import FAMILY_PREPROCESSING
 from adas.detect.registry import ModelSpec
+from adas.detect.session import parse_imgsz
 from adas.errors import ConfigError, ModelFormatError
 
 log = logging.getLogger(__name__)
@@ -165,12 +166,7 @@ def metadata_values(info: ModelInfo) -> dict[str, Any]:
             out["classes"] = tuple(str(n) for n in names)
     imgsz = meta.get("imgsz")
     if imgsz:
-        try:
-            size = ast.literal_eval(imgsz)
-            pair = size if isinstance(size, list | tuple) else (size, size)
-            hw = (int(pair[0]), int(pair[1]))
-        except (ValueError, SyntaxError, TypeError, IndexError):
-            hw = None
+        hw = parse_imgsz(imgsz)
         wh = info.input_wh
         if hw is not None and hw != (wh[1], wh[0]):
             log.warning("%s: metadata imgsz %s but the input is %dx%d", info.path, imgsz, *wh)
@@ -184,6 +180,30 @@ def card_input_size(config_card: str | Path | None, model_path: Path) -> tuple[i
         return None
     size = read_card(path).get("input_size")
     return (int(size[0]), int(size[1])) if size else None
+
+
+SPEC_KEYS = ("family", *PREPROCESSING_KEYS, "classes", "min_score")
+
+
+def spec_values(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, str]]:
+    """What a model runs with (JSON-ready: tuples as lists) and where each value came from."""
+    values = {k: getattr(spec, k) for k in SPEC_KEYS}
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return values, {k: spec.origin.get(k, "") for k in SPEC_KEYS}
+
+
+def card_text(values: dict[str, Any], note: str = "") -> str:
+    """A card's TOML for ``values`` (strings, numbers, lists of either), ``note`` as comments."""
+    lines = [f"# {line}" for line in note.splitlines()]
+    for key, v in values.items():
+        if isinstance(v, str):
+            lines.append(f'{key} = "{v}"')
+        elif isinstance(v, tuple | list):
+            inner = ", ".join(f'"{x}"' if isinstance(x, str) else repr(float(x)) for x in v)
+            lines.append(f"{key} = [{inner}]")
+        else:
+            lines.append(f"{key} = {v!r}")
+    return "\n".join(lines) + "\n"
 
 
 def card_template(info: ModelInfo | None = None, family: str = "") -> str:

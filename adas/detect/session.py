@@ -75,6 +75,16 @@ def _fixed(d: Any) -> bool:
     return isinstance(d, int) and d > 0
 
 
+def parse_imgsz(text: str) -> tuple[int, int] | None:
+    """An exporter's ``imgsz`` metadata (Ultralytics: ``[h, w]`` or one int) as (h, w)."""
+    try:
+        size = ast.literal_eval(text)
+        pair = size if isinstance(size, list | tuple) else (size, size)
+        return int(pair[0]), int(pair[1])
+    except (ValueError, SyntaxError, TypeError, IndexError):
+        return None
+
+
 def image_size(
     path: Path,
     name: str,
@@ -96,11 +106,7 @@ def image_size(
     hw: Any = input_hw
     where = "the card's input_size"
     if hw is None and "imgsz" in metadata:
-        try:
-            hw = ast.literal_eval(metadata["imgsz"])
-        except (ValueError, SyntaxError):
-            hw = None
-        hw = [hw, hw] if isinstance(hw, int) else hw
+        hw = parse_imgsz(metadata["imgsz"])
         where = "the metadata's imgsz"
     if not (isinstance(hw, list | tuple) and len(hw) == 2 and all(_fixed(v) for v in hw)):
         msg = (

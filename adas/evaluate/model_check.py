@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from adas.detect.cards import PREPROCESSING_KEYS, card_path_for
+from adas.detect.cards import PREPROCESSING_KEYS, card_path_for, card_text, spec_values
 from adas.detect.config import DetectConfig
 from adas.detect.detector import Detector
 from adas.detect.heads import DECODERS
@@ -111,11 +111,8 @@ def verdict(cars: dict[str, Any]) -> tuple[bool, str]:
 
 
 def spec_summary(detector: Detector) -> dict[str, Any]:
-    spec = detector.spec
-    keys = ("family", *PREPROCESSING_KEYS, "classes", "min_score")
-    values = {k: getattr(spec, k) for k in keys}
-    values = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-    return {"values": values, "origin": {k: spec.origin.get(k, "") for k in keys}}
+    values, origin = spec_values(detector.spec)
+    return {"values": values, "origin": origin}
 
 
 def check(
@@ -146,19 +143,6 @@ def check(
 def _f1(c: dict[str, Any]) -> float:
     tp, fp, gt = c["tp"], c["fp"], c["gt"]
     return 2.0 * tp / (gt + tp + fp) if gt + tp + fp else 0.0
-
-
-def _card_text(values: dict[str, Any], note: str) -> str:
-    lines = [f"# {line}" for line in note.splitlines()]
-    for key, v in values.items():
-        if isinstance(v, str):
-            lines.append(f'{key} = "{v}"')
-        elif isinstance(v, tuple | list):
-            inner = ", ".join(f'"{x}"' if isinstance(x, str) else repr(float(x)) for x in v)
-            lines.append(f"{key} = [{inner}]")
-        else:
-            lines.append(f"{key} = {v!r}")
-    return "\n".join(lines) + "\n"
 
 
 def fit_card(
@@ -202,7 +186,7 @@ def fit_card(
     with tempfile.TemporaryDirectory() as tmp:
         for norm, values in candidates(family):
             path = Path(tmp) / "candidate.toml"
-            path.write_text(_card_text(values, "candidate"))
+            path.write_text(card_text(values, "candidate"))
             cars = score(
                 Detector(dataclasses.replace(base, model_card=str(path))), samples, ("car",)
             )
@@ -225,7 +209,7 @@ def fit_card(
         f"{FIT_TIE_SIGMAS:g} Poisson sigmas went to the {family} family's convention)"
     )
     if out is not None:
-        out.write_text(_card_text(values, note))
+        out.write_text(card_text(values, note))
     return {
         "family": family,
         "chosen": {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()},
@@ -274,7 +258,7 @@ def _family_trials(
             d = FAMILY_PREPROCESSING.get(fam, {})
             values = {"family": fam, **{k: d[k] for k in PREPROCESSING_KEYS if k in d}}
             path = Path(tmp) / "family.toml"
-            path.write_text(_card_text(values, "family trial"))
+            path.write_text(card_text(values, "family trial"))
             det = Detector(dataclasses.replace(base, model_card=str(path)))
             trials.append({"family": fam, "cars": score(det, samples, ("car",))["cars"]})
     best = max(trials, key=lambda t: _f1(t["cars"]))

@@ -80,6 +80,27 @@ def decode_yolox(
     return finish("yolox", corners, score, label, outputs)
 
 
+def _pixel_rows(
+    family: str,
+    per_cell: int,
+    outputs: Sequence[np.ndarray],
+    input_wh: tuple[int, int],
+    score_threshold: float,
+) -> RawDetections:
+    """Rows [1, per_cell * G, 5 + C] of (cx, cy, w, h) in input pixels, objectness, classes."""
+    wh = check_args(input_wh, score_threshold)
+    pred = single_output(family, outputs, rank=2)
+    ns = [per_cell * grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
+    if pred.shape[0] not in ns or pred.shape[1] < 6:
+        what = f"expected 1 x ({' or '.join(map(str, ns))}) x (5 + classes)"
+        raise_format_error(family, what, outputs)
+    with np.errstate(invalid="ignore"):
+        idx, score, label = _obj_cls(pred, score_threshold)
+        rows = pred[idx]
+        corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
+    return finish(family, corners, score, label, outputs)
+
+
 def decode_yolov5(
     outputs: Sequence[np.ndarray],
     input_wh: tuple[int, int],
@@ -88,17 +109,7 @@ def decode_yolov5(
     output_names: Sequence[str] | None = None,
 ) -> RawDetections:
     """YOLOv5 (and YOLOv7) output [1, 3 N, 5 + C], boxes (cx, cy, w, h) in input pixels."""
-    wh = check_args(input_wh, score_threshold)
-    pred = single_output("yolov5", outputs, rank=2)
-    ns = [YOLOV5_ANCHORS_PER_CELL * grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
-    if pred.shape[0] not in ns or pred.shape[1] < 6:
-        what = f"expected 1 x ({' or '.join(map(str, ns))}) x (5 + classes)"
-        raise_format_error("yolov5", what, outputs)
-    with np.errstate(invalid="ignore"):
-        idx, score, label = _obj_cls(pred, score_threshold)
-        rows = pred[idx]
-        corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
-    return finish("yolov5", corners, score, label, outputs)
+    return _pixel_rows("yolov5", YOLOV5_ANCHORS_PER_CELL, outputs, input_wh, score_threshold)
 
 
 def decode_yolov6(
@@ -109,17 +120,7 @@ def decode_yolov6(
     output_names: Sequence[str] | None = None,
 ) -> RawDetections:
     """YOLOv6 output [1, N, 5 + C], one row per cell, boxes (cx, cy, w, h) in input pixels."""
-    wh = check_args(input_wh, score_threshold)
-    pred = single_output("yolov6", outputs, rank=2)
-    ns = [grid_total(wh, s) for s in (STRIDES_P5, STRIDES_P6)]
-    if pred.shape[0] not in ns or pred.shape[1] < 6:
-        what = f"expected 1 x ({' or '.join(map(str, ns))}) x (5 + classes)"
-        raise_format_error("yolov6", what, outputs)
-    with np.errstate(invalid="ignore"):
-        idx, score, label = _obj_cls(pred, score_threshold)
-        rows = pred[idx]
-        corners = xywh_corners(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3])
-    return finish("yolov6", corners, score, label, outputs)
+    return _pixel_rows("yolov6", 1, outputs, input_wh, score_threshold)
 
 
 def decode_yolov8(
