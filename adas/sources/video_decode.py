@@ -216,8 +216,7 @@ def decode_frames(
             if bsf is not None and packet.size and packet.pts is not None:
                 _hold_units(bsf, packet, pending)
             for frame in frames:
-                bgr = to_bgr.reformat(frame, format="bgr24", threads=1)
-                image: U8Array = np.asarray(bgr.to_ndarray(), np.uint8)  # H x W x 3, no copy
+                image = frame_to_bgr(frame, to_bgr)
                 pts = frame.pts
                 encoded = None
                 if pts is not None and pending:
@@ -226,6 +225,14 @@ def decode_frames(
                         del pending[old]
                 time_s = None if pts is None else (pts - start) * base
                 yield DecodedFrame(image=image, time_s=time_s, encoded=encoded)
+
+
+def frame_to_bgr(frame: av.VideoFrame, reformatter: VideoReformatter) -> U8Array:
+    """A decoded picture as BGR8, H x W x 3: swscale with the stream's coefficients on one
+    thread, OpenCV's pixels bit for bit (module docstring). Every decoder of this package
+    converts through here, so a picture decoded twice is the same array twice."""
+    bgr = reformatter.reformat(frame, format="bgr24", threads=1)
+    return np.asarray(bgr.to_ndarray(), np.uint8)  # no copy
 
 
 def _hold_units(
