@@ -37,7 +37,7 @@ from adas.types import (
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
-    from adas.detect.detector import Detector, PreparedInput
+    from adas.detect.detector import Detector, ModelRun, PreparedInput
 
 # Per-stage latency keys of FrameResult.latency_ns, in pipeline order.
 STAGES = ("preprocess", "infer", "decode", "track", "distance", "motion", "danger", "control")
@@ -119,8 +119,18 @@ class Pipeline:
         return self.detector.prepare(frame.image, frame.pixel_format)
 
     def infer(self, prepared: PreparedInput) -> tuple[Detections, dict[str, int]]:
-        """Stage 2: run the model and decode; detections and their stage latencies [ns]."""
-        dets, lat = self.detector.infer(prepared)
+        """Stage 2: run the model and decode; detections and their stage latencies [ns].
+        Exactly ``finish(run_model(prepared))``."""
+        return self.finish(self.detector.run_model(prepared))
+
+    def run_model(self, prepared: PreparedInput) -> ModelRun:
+        """Stage 2a, the model alone, its outputs kept for :meth:`finish` (thread-safe
+        beside ``finish`` of an earlier frame, not beside another ``run_model``)."""
+        return self.detector.run_model(prepared, keep=True)
+
+    def finish(self, run: ModelRun) -> tuple[Detections, dict[str, int]]:
+        """Stage 2b: the model's outputs decoded into detections; their stage latencies."""
+        dets, lat = self.detector.finish(run)
         return dets, {
             "preprocess": lat.preprocess_ns,
             "infer": lat.infer_ns,

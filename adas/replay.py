@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from adas import app
+from adas.allocator import keep_freed_memory
 from adas.closing import Closing
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
@@ -50,7 +51,7 @@ from adas.sinks import (
     SummaryBuilder,
 )
 from adas.sinks.summary import DriveSummary
-from adas.sources import BagSource, Skip, Source, SourceItem, TopicMap
+from adas.sources import BagSource, Skip, Source, TopicMap
 from adas.types import EgoState, EncodedImage, FrameResult
 
 log = logging.getLogger(__name__)
@@ -202,6 +203,7 @@ def replay_drive(
 ) -> DriveSummary:
     """Replay one drive into ``out_dir``; returns its summary (also in summary.json)."""
     path, out_dir = Path(path), Path(out_dir)
+    keep_freed_memory()  # frame buffers stay in the process (adas.allocator), once
     if out_dir.exists() and any(out_dir.iterdir()) and not options.force:
         msg = f"{out_dir} exists and is not empty; pass --force to replace its outputs"
         raise ReplayError(msg)
@@ -229,19 +231,29 @@ def replay_drive(
         pipe = app.pipeline(config, camera)
         app.warm_up(pipe)
         counts = _Counts()
-        out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
-        sinks, summary = _sinks(out_dir, options, title, config)
-        with MultiSink(sinks, timing=options.sink_timing) as out:
-            try:
-                _run(itertools.chain((first,), items), pipe, out, options, counts)
-            except KeyboardInterrupt:
-                log.warning("replay of %s interrupted; outputs end at the last frame", path)
-                counts.errors["interrupted"] += 1
-            finally:
-                summary.add_skipped({**{str(k): v for k, v in source.skipped.items()},
-                                     **counts.errors})  # fmt: skip
-                for warning in _warnings(source, counts):
-                    summary.add_warning(warning)
+        stop = threading.Event()
+        frames = itertools.chain((first,), items)
+        # A pipelined stream starts at once: the model takes the first frame while the
+        # outputs are created.
+        stream = pipelined(frames, pipe, stop) if options.pipelined else sequential(frames, pipe)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)  # the drive can start: outputs from here
+            sinks, summary = _sinks(out_dir, options, title, config)
+            with MultiSink(sinks, timing=options.sink_timing) as out:
+                try:
+                    _run(stream, pipe, out, options, counts)
+                except KeyboardInterrupt:
+                    log.warning("replay of %s interrupted; outputs end at the last frame", path)
+                    counts.errors["interrupted"] += 1
+                finally:
+                    summary.add_skipped({**{str(k): v for k, v in source.skipped.items()},
+                                         **counts.errors})  # fmt: skip
+                    for warning in _warnings(source, counts):
+                        summary.add_warning(warning)
+        finally:
+            stop.set()  # every thread ends within one queue timeout
+            if hasattr(stream, "close"):
+                stream.close()
         return summary.summary()
 
 
@@ -267,14 +279,12 @@ def _warnings(source: Source, counts: _Counts) -> list[str]:
 
 
 def _run(
-    items: Iterator[SourceItem],
+    stream: Iterator[tuple[Any, Any]],
     pipe: Pipeline,
     out: Sink,
     options: ReplayOptions,
     counts: _Counts,
 ) -> None:
-    stop = threading.Event()
-    stream = pipelined(items, pipe, stop) if options.pipelined else sequential(items, pipe)
     bar = _progress(options.progress)
     need_image = options.video or options.mcap_images
     try:
@@ -306,10 +316,7 @@ def _run(
             if options.max_frames is not None and counts.frames >= options.max_frames:
                 break
     finally:
-        stop.set()
         bar.close()
-        if hasattr(stream, "close"):
-            stream.close()
 
 
 class _NoBar:

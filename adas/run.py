@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from adas import app
+from adas.allocator import keep_freed_memory
 from adas.config import AdasConfig, load_config
 from adas.errors import AdasError
 from adas.runtime.core import Cycle
@@ -189,6 +190,7 @@ def main(options: RunOptions) -> int:
     def print_status(status: dict[str, Any]) -> None:
         print(json.dumps(status), flush=True)
 
+    keep_freed_memory()  # frame buffers stay in the process: no page faults per frame
     try:
         runtime, output = build(options, on_status=print_status)
     except (AdasError, OSError) as exc:

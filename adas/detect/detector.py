@@ -67,6 +67,16 @@ class PreparedInput:
     pixel_format: PixelFormat = PixelFormat.BGR8
 
 
+@dataclass(frozen=True)
+class ModelRun:
+    """The model's raw outputs on one prepared input (session order) and its wall time [ns]:
+    what :meth:`Detector.finish` decodes."""
+
+    prepared: PreparedInput
+    outputs: list[np.ndarray]
+    infer_ns: int
+
+
 class Detector:
     """A model, its session, and the geometry cache of the frame sizes it has seen.
 
@@ -251,9 +261,26 @@ class Detector:
 
     def infer(self, prepared: PreparedInput) -> tuple[Detections, DetectLatency]:
         """Run the model on a prepared input and decode its boxes into image pixels; the
-        detections and this frame's latencies (preprocessing as measured by :meth:`prepare`)."""
+        detections and this frame's latencies (preprocessing as measured by :meth:`prepare`).
+        Exactly ``finish(run_model(prepared))``."""
+        return self.finish(self.run_model(prepared))
+
+    def run_model(self, prepared: PreparedInput, *, keep: bool = False) -> ModelRun:
+        """The model on a prepared input, nothing else: the part a pipelined loop gives a
+        thread of its own. ``keep``: the outputs are copied out of the session's buffers,
+        which its next run overwrites (a caller that runs the next frame before
+        :meth:`finish` of this one)."""
         t1 = time.perf_counter_ns()
         outputs = self.session.run(prepared.tensor)
+        infer_ns = time.perf_counter_ns() - t1
+        if keep:
+            outputs = [o.copy() for o in outputs]
+        return ModelRun(prepared, outputs, infer_ns)
+
+    def finish(self, run: ModelRun) -> tuple[Detections, DetectLatency]:
+        """A model run's boxes decoded into image pixels, the second look, the riders, the
+        thresholds and NMS: the detections and the frame's latencies."""
+        prepared, outputs = run.prepared, run.outputs
         t2 = time.perf_counter_ns()
         raw = self.decode(
             outputs,
@@ -277,7 +304,7 @@ class Detector:
         dets = self._finish(xyxy, score, cls, extra)
         t3 = time.perf_counter_ns()
         self.frames += 1
-        return dets, DetectLatency(prepared.preprocess_ns, t2 - t1, t3 - t2, t_look)
+        return dets, DetectLatency(prepared.preprocess_ns, run.infer_ns, t3 - t2, t_look)
 
     def _finish(
         self,

@@ -175,7 +175,8 @@ def _run_cells(
         part, tf = pre(prepared.image)
         tensor[:, :, c.slot_y : c.slot_y + c.side, c.slot_x : c.slot_x + c.side] = part
         transforms.append(tf)
-    outputs = det.session.run(tensor)
+    # Unbound: a pipelined replay decodes this frame while the model runs the next one.
+    outputs = det.session.run(tensor, bound=False)
     raw = det.decode(
         outputs, det.session.input_wh, det.candidate_floor, output_names=det.session.output_names
     )

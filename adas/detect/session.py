@@ -260,15 +260,20 @@ class OnnxSession:
     def input_wh(self) -> tuple[int, int]:
         return self.input_w, self.input_h
 
-    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
-        """Run on one 1 x C x H x W float32 tensor; returns the outputs in session order."""
+    def run(self, tensor: np.ndarray, *, bound: bool = True) -> list[np.ndarray]:
+        """Run on one 1 x C x H x W float32 tensor; returns the outputs in session order.
+
+        With the CPU provider's bound outputs (``bound``, where the outputs are static) they
+        are the session's own buffers, overwritten by the next bound run: one thread at a time.
+        ``bound=False`` returns new arrays and may run beside a bound run in another thread
+        (ONNX Runtime's ``run`` is thread-safe); the values are the same."""
         expected = (1, self.channels, self.input_h, self.input_w)
         if tensor.shape != expected or tensor.dtype != np.float32:
             msg = f"input tensor {tensor.shape} {tensor.dtype}; the model needs {expected} float32"
             raise ModelFormatError(msg)
         if self.input_dtype != np.float32:  # a half-precision export: cast once, here
             tensor = tensor.astype(self.input_dtype)
-        if self._binding is None:
+        if self._binding is None or not bound:
             feed = {self.input_name: tensor, **self.aux_inputs}
             return list(self._sess.run(self.output_names, feed))
         t = np.ascontiguousarray(tensor)

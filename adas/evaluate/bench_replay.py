@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from adas import app
+from adas.allocator import keep_freed_memory
 from adas.detect.detector import Detector
 from adas.errors import AdasError
 from adas.replay import ReplayOptions, replay_config, replay_drive
@@ -71,6 +72,7 @@ def bench_replay(
         msg = f"runs = {runs}: must be at least 1"
         raise AdasError(msg)
     clip = Path(clip)
+    keep_freed_memory()  # as replay_drive does, before the bare model's passes too
     options = ReplayOptions(
         config_file=config_file, model=model, ego_speed_mps=ego_speed_mps, force=True,
         video=video, mcap_images=mcap_images, progress=False,

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -52,7 +53,7 @@ from adas.sources.source import (
     SourceItem,
     record_skip,
 )
-from adas.sources.video_decode import VideoOpenError, decode_frames, probe
+from adas.sources.video_decode import VideoOpenError, decode_frames, open_video
 from adas.types import EgoState, EncodedImage, Frame, PixelFormat
 
 log = logging.getLogger(__name__)
@@ -206,10 +207,11 @@ class VideoSource(_FileSource):
         if not self.path.is_file():
             msg = f"{self.path}: no such video file"
             raise SourceError(msg)
-        try:
-            info = probe(self.path)
+        try:  # kept open for the first pass: the file is opened and probed once
+            opened, info = open_video(self.path)
         except VideoOpenError as err:
             raise SourceError(str(err)) from err
+        self._opened: Any = opened
         self.codec = info.codec
         self.container_fps = info.fps
         self.frame_count = info.frame_count  # an estimate for some files
@@ -217,6 +219,12 @@ class VideoSource(_FileSource):
         if not (math.isfinite(self.nominal_fps) and 0 < self.nominal_fps <= 1000):
             log.warning("%s: no usable frame rate; assuming %s fps", self.path, FALLBACK_FPS)
             self.nominal_fps = FALLBACK_FPS
+
+    def close(self) -> None:
+        """Closes the file if no pass has read it (a pass closes it at its end)."""
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            opened.close()
 
     def _time_ns(self, time_s: Fraction | None, index: int, last: tuple[int, int] | None) -> int:
         """Capture time of frame ``index``; ``last`` is the previous (index, t_ns)."""
@@ -236,9 +244,11 @@ class VideoSource(_FileSource):
         self.truncation = None
         index, last = -1, None
         failed: list[str] = []  # rejected packets since the last frame: counted before the next
+        opened, self._opened = self._opened, None
         for decoded in decode_frames(
-            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append
-        ):
+            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append,
+            container=opened,
+        ):  # fmt: skip
             for detail in failed:
                 index += 1
                 self._skip(Skip.UNREADABLE_FRAME, f"frame {index}: {detail}")

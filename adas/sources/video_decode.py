@@ -120,13 +120,25 @@ def _open(path: Path) -> av.container.InputContainer:
 def probe(path: Path) -> VideoInfo:
     """Frame rate, frame count and codec of the first video stream of ``path``."""
     with _open(path) as container:
-        stream = container.streams.video[0]
-        rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else 0.0
-        count = int(stream.frames or 0)
-        if count <= 0 and container.duration and fps > 0:  # duration in AV_TIME_BASE (us)
-            count = round(container.duration / av.time_base * fps)
-        return VideoInfo(fps=fps, frame_count=count, codec=stream.codec_context.name)
+        return _info(container)
+
+
+def open_video(path: Path) -> tuple[av.container.InputContainer, VideoInfo]:
+    """``path`` opened, and what :func:`probe` says of it: the container can go to
+    :func:`decode_frames`, so a file is opened (and FFmpeg's stream probing paid, about 10 ms
+    for the shared clip) once, not twice. The caller closes it if it never decodes."""
+    container = _open(path)
+    return container, _info(container)
+
+
+def _info(container: av.container.InputContainer) -> VideoInfo:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else 0.0
+    count = int(stream.frames or 0)
+    if count <= 0 and container.duration and fps > 0:  # duration in AV_TIME_BASE (us)
+        count = round(container.duration / av.time_base * fps)
+    return VideoInfo(fps=fps, frame_count=count, codec=stream.codec_context.name)
 
 
 def nal_unit_types(data: bytes) -> list[int]:
@@ -175,14 +187,16 @@ def decode_frames(
     *,
     keep_encoded: bool = False,
     on_unreadable: Callable[[str], None] | None = None,
+    container: av.container.InputContainer | None = None,
 ) -> Iterator[DecodedFrame]:
     """The frames of ``path``'s first video stream in presentation order.
 
     A packet the decoder rejects is reported to ``on_unreadable`` (one call per packet) and
     decoding goes on; a demuxer error (a cut file) ends the stream. See the module docstring
-    for ``keep_encoded``.
+    for ``keep_encoded``. ``container``: ``path`` as :func:`open_video` opened it, not yet
+    read; closed at the end, as the one opened here otherwise.
     """
-    with _open(path) as container:
+    with container if container is not None else _open(path) as container:
         stream = container.streams.video[0]
         stream.thread_type = DECODER_THREAD_TYPE
         start = stream.start_time or 0

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 
 from adas.errors import DataFormatError
-from adas.sources import video
+from adas.sources import video, video_decode
 from adas.sources.bag import BagSource
 from adas.sources.source import CameraInfo, Degraded, Skip
 from adas.sources.video import (
@@ -76,7 +78,7 @@ def test_forced_fps_sets_the_clock(tmp_path: Path) -> None:
 
 
 def fake_decode(
-    path: Path, *, keep_encoded: bool, on_unreadable: Callable[[str], None]
+    path: Path, *, keep_encoded: bool, on_unreadable: Callable[[str], None], container: Any
 ) -> Iterator[DecodedFrame]:
     """decode_frames stand-in: a packet rejected before slot 2, the pts stuck at 0."""
     for i, ok in enumerate((True, True, False, True, True)):
@@ -91,7 +93,8 @@ def test_failed_reads_are_counted_and_bad_container_times_extrapolated(
 ) -> None:
     path = tmp_path / "fake.mp4"
     path.write_bytes(b"not read")
-    monkeypatch.setattr(video, "probe", lambda p: VideoInfo(fps=10.0, frame_count=5, codec="x"))
+    info = VideoInfo(fps=10.0, frame_count=5, codec="x")
+    monkeypatch.setattr(video, "open_video", lambda p: (None, info))
     monkeypatch.setattr(video, "decode_frames", fake_decode)
     src = VideoSource(path)
     items = list(src)
@@ -221,3 +224,36 @@ def test_real_clip_matches_opencv_at_25_fps(data_dir: Path) -> None:
     for item, frame in zip(items, expected, strict=True):
         np.testing.assert_array_equal(item.frame.image, frame)
     assert not src.skipped
+
+
+def test_a_source_opens_the_file_once_and_closes_it_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe's container is the first pass's: one av.open for a drive; a source closed
+    before any pass closes it; a second pass opens the file again."""
+    path = write_video(tmp_path / "clip.avi", 3)
+    opened: list[Any] = []
+    real = video_decode._open
+
+    def counting(p: Path) -> Any:
+        opened.append(real(p))
+        return opened[-1]
+
+    monkeypatch.setattr(video_decode, "_open", counting)
+    src = VideoSource(path)
+    assert len(list(src)) == 3
+    assert len(opened) == 1
+    assert len(list(src)) == 3
+    assert len(opened) == 2
+    unread = VideoSource(path)
+    assert _fds_on(path) == 1
+    unread.close()
+    assert _fds_on(path) == 0
+
+
+def _fds_on(path: Path) -> int:
+    """This process's open file descriptors on ``path`` (Linux's /proc)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("no /proc/self/fd on this system: open files cannot be counted")
+    return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(path.resolve()))
