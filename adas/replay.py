@@ -51,7 +51,7 @@ from adas.sinks import (
     SummaryBuilder,
 )
 from adas.sinks.summary import DriveSummary
-from adas.sources import BagSource, Skip, Source, TopicMap
+from adas.sources import BagSource, Skip, Source, TopicMap, decode_h264_units
 from adas.types import EgoState, EncodedImage, FrameResult
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class _LazyVideo(Closing):
 
     def __init__(self, make: Callable[[float], Sink]) -> None:
         self.make = make
-        self._first: tuple[FrameResult, np.ndarray | None] | None = None
+        self._first: tuple[FrameResult, np.ndarray | None, EncodedImage | None] | None = None
         self._sink: Sink | None = None
 
     def write(
@@ -121,13 +121,13 @@ class _LazyVideo(Closing):
         encoded: EncodedImage | None = None,
     ) -> None:
         if self._sink is None and self._first is None:
-            self._first = (result, image)
+            self._first = (result, image, encoded)
             return
         if self._sink is None and self._first is not None:
             dt = (result.t_ns - self._first[0].t_ns) * 1e-9
             self._open(1.0 / dt if 0.0 < dt < 10.0 else DEFAULT_VIDEO_FPS)
         assert self._sink is not None
-        self._sink.write(result, image)
+        self._sink.write(result, image, encoded)  # the pre-roll holds recorded frames
 
     def _open(self, fps: float) -> None:
         self._sink = self.make(fps)
@@ -164,7 +164,7 @@ def _sinks(
         rp = config.replay
         full = rp.full_video if options.full_video is None else options.full_video
         sinks.append(_LazyVideo(lambda fps: ClipSink(
-            out_dir, fps=fps, overwrite=force, full_video=full,
+            out_dir, fps=fps, overwrite=force, full_video=full, decode_units=decode_h264_units,
             before_s=rp.clip_before_s, after_s=rp.clip_after_s)))  # fmt: skip
     return sinks, summary
 
@@ -214,7 +214,8 @@ def replay_drive(
         topics=options.topics,
         ego_csv=options.ego_csv,
         ego_kitti_poses=options.ego_kitti_poses,
-        # The MCAP stores frames as recorded; the clips' pre-roll holds JPEGs, not images.
+        # The MCAP stores frames as recorded; the clips' pre-roll holds JPEGs and H.264 units,
+        # not images.
         keep_encoded=options.mcap_images or options.video,
     )
     with source:

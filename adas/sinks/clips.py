@@ -11,30 +11,34 @@ decimal) and ``<level>`` the start event's level in lower case (``clip_002_41.3s
 With ``full_video`` the sink also writes the whole drive into ``annotated.mp4``, drawing each
 frame once for both.
 
-Only written frames are drawn and encoded. The pre-roll comes from a ring of (result, image)
-references, no copies: replay hands each frame a fresh array. The ring holds at most
-``ceil(before_s * fps) + 1`` frames (frames older than ``before_s`` leave it first): with the
-default 3 s at 30 frames/s, 91 frames of W x H x 3 bytes, 252 MB at 1280 x 720 and 566 MB at
-1920 x 1080. A frame recorded as JPEG (a bag's CompressedImage) is held as its bytes instead,
-about a tenth of that, and decoded again (OpenCV, as the sources decode it) only if a clip
-takes it.
+Only written frames are drawn and encoded. The pre-roll (:mod:`adas.sinks.preroll`) holds the
+frames from ``before_s`` before the newest, at most ``ceil(before_s * fps) + 1``. As images
+(references, no copies: replay hands each frame a fresh array) that is, with the default 3 s at
+30 frames/s, 91 frames of W x H x 3 bytes: 252 MB at 1280 x 720, 566 MB at 1920 x 1080. A frame
+recorded as JPEG (a bag's CompressedImage) is held as its bytes, about a tenth of that. A frame
+of an H.264 video (``adas replay video.mp4``; ``decode_units`` given) is held as its access
+unit, back to the keyframe the oldest needs, and the units a clip takes are decoded again when
+it opens, to the same pixels. Measured on test_video.mp4 (1280 x 720, 25 frames/s, an IDR every
+30 frames, 21 kB a unit on average, 110 kB the first IDR): the 37 frames before an alert at
+frame 37 take 0.78 MB as units against 102 MB as images (0.8 %); a 3 s pre-roll at 30 frames/s
+with one keyframe interval more would be about 2.5 MB. The price is one decode of the pre-roll
+per clip, from its keyframe (about 4-5 ms CPU a 720p frame: those 37 frames, 0.1 s).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from adas.sinks.base import SinkBase, SinkError, output_path
 from adas.sinks.encode import H264_ENCODERS, FrameWriter, open_writer
 from adas.sinks.events import EventDetector
+from adas.sinks.preroll import MAX_RUN_BYTES, DecodeUnits, Held, PreRoll
 from adas.sinks.video import VIDEO_FILE, annotate
 from adas.types import DecisionLevel, EncodedImage, FrameResult
 
@@ -58,41 +62,15 @@ class Clip:
     episodes: int = 1  # alert episodes merged into this clip
 
 
-@dataclass(frozen=True)
-class _Held:
-    """A frame in the pre-roll ring: its result and image, or its drawn frame (full video), or
-    (``image`` None) the JPEG it was recorded as, decoded only if a clip takes it."""
-
-    result: FrameResult
-    image: np.ndarray | None
-    drawn: bool
-    jpeg: bytes | None = None
-
-    def picture(self) -> np.ndarray:
-        if self.image is not None:
-            return self.image
-        assert self.jpeg is not None
-        return decode_jpeg_bgr(self.jpeg)
-
-
-def decode_jpeg_bgr(data: bytes) -> np.ndarray:
-    """A recorded JPEG as the BGR image replay hands the sinks: OpenCV's decoder as the sources
-    use it (``IMREAD_UNCHANGED``), grey made BGR as ``adas.app.to_bgr`` does."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        msg = "video: a held JPEG frame does not decode"
-        raise SinkError(msg)
-    if image.ndim == 2 or image.shape[2] == 1:
-        return np.asarray(cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR))
-    return np.ascontiguousarray(image[:, :, :3])
-
-
 class ClipSink(SinkBase):
     """Event clips into ``out_dir/annotated/`` and, with ``full_video``, ``annotated.mp4``.
 
     ``fps`` is the nominal frame rate (frames/s: the ring's size, the keyframe interval).
     ``draw`` is the drawing function (:func:`annotate`; a test may count its calls).
-    :attr:`clips` lists the clips written, :attr:`drawn` counts the frames drawn.
+    ``decode_units`` decodes runs of H.264 units (``adas.sources.decode_h264_units``): given,
+    the pre-roll holds a frame's unit instead of its image (:mod:`adas.sinks.preroll`).
+    :attr:`clips` lists the clips written, :attr:`drawn` counts the frames drawn and
+    :attr:`preroll_lost` the pre-roll frames lost to units that did not decode.
     """
 
     def __init__(
@@ -106,6 +84,8 @@ class ClipSink(SinkBase):
         overwrite: bool = False,
         encoders: tuple[str, ...] = H264_ENCODERS,
         draw: Callable[[np.ndarray, FrameResult], np.ndarray] = annotate,
+        decode_units: DecodeUnits | None = None,
+        max_run_bytes: int = MAX_RUN_BYTES,
     ) -> None:
         if not (math.isfinite(fps) and fps > 0):
             msg = f"ClipSink: fps = {fps}, must be a positive frame rate (frames/s)"
@@ -129,7 +109,12 @@ class ClipSink(SinkBase):
         self.clips: list[Clip] = []
         self.drawn = self.skipped = 0
         self.detector = EventDetector()
-        self._ring: deque[_Held] = deque(maxlen=self.ring_frames)
+        self._pre_roll = PreRoll(
+            before_ns=self.before_ns,
+            max_frames=self.ring_frames,
+            decode_units=None if full_video else decode_units,  # drawn frames are held
+            max_run_bytes=max_run_bytes,
+        )
         self._clip: Clip | None = None
         self._writer: FrameWriter | None = None  # the open clip's, from its first frame
         self._until_ns: int | None = None  # the open clip's last time; None while alert
@@ -156,40 +141,34 @@ class ClipSink(SinkBase):
             else:
                 self._clip.episodes += 1
             self._until_ns = None
-            while self._ring:
-                held = self._ring.popleft()
-                if held.result.t_ns >= t - self.before_ns:
-                    self._emit(held)
+            for held in self._pre_roll.take(t):
+                self._emit(held)
         elif event is not None and event.kind == "end" and self._clip is not None:
             self._until_ns = t + self.after_ns
         if image is None:
             self.skipped += 1
+            self._pre_roll.gap()
             return
         # An alert frame is always inside its clip (its episode's start opened it).
         in_clip = self._clip is not None and (self._until_ns is None or t <= self._until_ns)
-        held = _Held(result, image, drawn=False)
-        if not in_clip and encoded is not None and encoded.format == "jpeg":
-            # The pre-roll keeps the recorded JPEG (~0.2 MB at 720p) instead of the decoded
-            # image (2.8 MB): decoded again only for the frames a clip takes.
-            held = _Held(result, None, drawn=False, jpeg=encoded.data)
+        picture, drawn = image, False
         if self.full_path is not None:
-            drawn = self._paint(image, result)
-            held = _Held(result, drawn, drawn=True)
-            self._full = self._full or self._open(self.full_path, drawn)
-            self._full.write(drawn, t)
+            picture, drawn = self._paint(image, result), True
+            self._full = self._full or self._open(self.full_path, picture)
+            self._full.write(picture, t)
         if in_clip:
-            self._emit(held)
-            return
-        while self._ring and self._ring[0].result.t_ns < t - self.before_ns:
-            self._ring.popleft()  # too old for any later episode's pre-roll
-        self._ring.append(held)
+            self._emit(Held(result, picture, drawn=drawn))
+        self._pre_roll.hold(result, picture, encoded, drawn=drawn, written=in_clip)
 
     @property
     def pre_roll_bytes(self) -> int:
-        """Bytes the pre-roll ring holds now: images, or the JPEGs held in their place."""
-        return sum(
-            h.image.nbytes if h.image is not None else len(h.jpeg or b"") for h in self._ring
-        )
+        """Bytes the pre-roll holds now: images, or the JPEGs or H.264 units in their place."""
+        return self._pre_roll.nbytes
+
+    @property
+    def preroll_lost(self) -> int:
+        """Pre-roll frames no clip got: their H.264 units did not decode (logged)."""
+        return self._pre_roll.lost
 
     def _paint(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         self.drawn += 1
@@ -208,7 +187,7 @@ class ClipSink(SinkBase):
         self.clips.append(self._clip)
         log.info("video: clip %s", name)
 
-    def _emit(self, held: _Held) -> None:
+    def _emit(self, held: Held) -> None:
         """Draw (unless drawn) and encode one frame into the open clip."""
         clip = self._clip
         assert clip is not None
@@ -233,7 +212,7 @@ class ClipSink(SinkBase):
         if self.closed:
             return
         super().close()
-        self._ring.clear()
+        self._pre_roll.clear()
         try:
             self._close_clip()
         finally:

@@ -1,6 +1,6 @@
 """Input sources: recorded drives (ROS 1/2 bags, MCAP), video files, image folders, KITTI labels
 and KITTI odometry poses (ego speed and yaw rate); :func:`decode_cpu_ms_per_frame`, the video
-decoder's CPU cost alone.
+decoder's CPU cost alone; :func:`decode_h264_units`, recorded H.264 units decoded again.
 
 Every drive source yields :class:`SourceItem` (frame, matched ego state, camera info) in
 recorded time order and counts what it had to drop in ``skipped`` (see :class:`Skip`).
@@ -23,7 +23,7 @@ from adas.sources.video import (
     load_ego_csv,
     open_source,
 )
-from adas.sources.video_decode import decode_cpu_ms_per_frame
+from adas.sources.video_decode import decode_cpu_ms_per_frame, decode_h264_units
 
 __all__ = [
     "AmbiguousTopicError",
@@ -41,6 +41,7 @@ __all__ = [
     "TopicMap",
     "VideoSource",
     "decode_cpu_ms_per_frame",
+    "decode_h264_units",
     "ego_from_poses",
     "kitti_poses_ego",
     "load_ego_csv",

@@ -45,6 +45,10 @@ the units, taken in frame order, would not be in decode order, and foxglove_msgs
 CompressedVideo takes no B-frames: a stream whose first packets come out of presentation
 order (:func:`reorders`) keeps no units, and its frames are stored re-encoded. ``keyframe``
 is set where the unit holds an IDR slice (NAL type 5). Codecs other than H.264 give no units.
+
+:func:`decode_h264_units` decodes such units again, from an IDR on, with the same decoder and
+the same BGR conversion (:func:`frame_to_bgr`): an IDR resets the decoder, so each picture is
+the one :func:`decode_frames` gave, bit for bit (the clips' pre-roll holds units, not images).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -247,6 +251,48 @@ def frame_to_bgr(frame: av.VideoFrame, reformatter: VideoReformatter) -> U8Array
     converts through here, so a picture decoded twice is the same array twice."""
     bgr = reformatter.reformat(frame, format="bgr24", threads=1)
     return np.asarray(bgr.to_ndarray(), np.uint8)  # no copy
+
+
+def decode_h264_units(units: Sequence[EncodedImage]) -> list[U8Array]:
+    """The BGR8 pictures of H.264 access units in decode order, one per unit, the first an IDR.
+
+    A fresh decoder (as :func:`decode_frames` configures it) takes the units in order, each
+    tagged with its index, and is flushed at the end; each picture must come out under its
+    unit's index, in order, unflagged: a unit the decoder rejects, conceals or drops raises
+    :class:`DataFormatError` instead of giving a picture that differs from the recording's.
+    """
+    if not units:
+        return []
+    if units[0].format != "h264" or not units[0].keyframe:
+        msg = "decode_h264_units: the first unit must be an H.264 keyframe (IDR with SPS/PPS)"
+        raise DataFormatError(msg)
+    codec = av.CodecContext.create("h264", "r")
+    codec.thread_type = DECODER_THREAD_TYPE
+    frames: list[av.VideoFrame] = []
+    for index, unit in enumerate([*units, None]):  # None: flush
+        packet = None
+        if unit is not None:
+            if unit.format != "h264" or not unit.data:  # an empty packet would flush
+                msg = f"decode_h264_units: unit {index} is {unit.format}, {len(unit.data)} bytes"
+                raise DataFormatError(msg)
+            packet = av.Packet(unit.data)
+            packet.pts = index
+        try:
+            frames += codec.decode(packet)
+        except av.error.FFmpegError as err:
+            what = f"unit {index} of {len(units)}" if unit is not None else "the flush"
+            msg = f"decode_h264_units: the decoder rejected {what}: {err}"
+            raise DataFormatError(msg) from err
+    got = [f.pts for f in frames]
+    if got != list(range(len(units))) or any(f.is_corrupt for f in frames):
+        bad = sum(f.is_corrupt for f in frames)
+        msg = (
+            f"decode_h264_units: {len(units)} units gave {len(frames)} pictures "
+            f"({bad} flagged corrupt), not one each in order"
+        )
+        raise DataFormatError(msg)
+    to_bgr = VideoReformatter()
+    return [frame_to_bgr(frame, to_bgr) for frame in frames]
 
 
 def _hold_units(

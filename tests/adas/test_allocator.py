@@ -71,4 +71,3 @@ def test_decoded_frames_reuse_their_memory(tmp_path: Path) -> None:
     assert kept["kept"] is True and left["kept"] is False
     assert kept["faults"] < 200
     assert left["faults"] > FRAMES * 300
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from adas.pipeline import STAGES
 from adas.replay import ReplayError, ReplayOptions, replay_drive
 from adas.replay_fleet import replay_many
 from adas.sinks import adas_typestore
-from adas.types import Frame, PixelFormat
+from adas.types import EncodedImage, Frame, PixelFormat
 from tests.tools._scripts import load_script
 
 pytestmark = pytest.mark.data
@@ -425,3 +426,60 @@ def test_an_h264_clip_goes_to_the_mcap_as_recorded(clip: Path, tmp_path: Path) -
     msgs = [typestore.deserialize_cdr(d, "foxglove_msgs/msg/CompressedVideo") for d in stored]
     assert [bytes(m.data) for m in msgs] == [u.data for u in units if u is not None]
     assert all(m.format == "h264" for m in msgs) and units[0] is not None and units[0].keyframe
+
+
+def _plain_h264(path: Path, n: int, *, gop: int) -> Path:
+    """640 x 360 at 10 frames/s: a grey road under a lighter sky with a bright band sliding
+    across, no object to detect; libx264, an IDR every ``gop`` frames, no B-frames."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        stream.options = {"g": str(gop), "bf": "0", "sc_threshold": "0"}
+        for k in range(n):
+            image = np.full((360, 640, 3), 90, np.uint8)
+            image[:160] = 150
+            image[:, 12 * k : 12 * k + 40] += 60
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_an_alert_clip_of_an_h264_video_has_its_pre_roll_from_the_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ego speed for the first 2 s only: UNAVAILABLE from the frame whose last sample is over
+    max_ego_age_s old, one episode to the end. Its clip holds the 1 s (clip_before_s) before
+    it, decoded again from the units (IDRs every 12 frames), then every frame to the end."""
+    from adas.sinks import read_events
+    from adas.sources import decode_h264_units
+    from tests.adas.sinks._av import read_av
+
+    video = _plain_h264(tmp_path / "drive.mp4", 32, gop=12)
+    ego = tmp_path / "ego.csv"
+    ego.write_text("time_s,speed_mps\n" + "".join(f"{k / 10},10\n" for k in range(20)))
+    config = tmp_path / "c.toml"
+    config.write_text("[replay]\nclip_before_s = 1.0\n")
+    runs: list[int] = []  # units per decoded run
+
+    def decode(units: Sequence[EncodedImage]) -> list[np.ndarray]:
+        assert units[0].keyframe
+        runs.append(len(units))
+        return decode_h264_units(units)
+
+    monkeypatch.setattr(rp, "decode_h264_units", decode)
+    out = tmp_path / "out"
+    options = ReplayOptions(config_file=config, ego_csv=ego, mcap_images=False)
+    replay_drive(video, out, options)
+    # The last sample (1.9 s) is 0.5 s old at frame 24, too old at 25: the alert's frame.
+    (start,) = [e for e in read_events(out / "events.jsonl") if e["event"] == "start"]
+    assert start["t_s"] == pytest.approx(2.5) and start["level"] == "UNAVAILABLE"
+    (path,) = (out / "annotated").iterdir()
+    clip = read_av(path)
+    assert len(clip.frames) == 17  # 15-31
+    assert clip.times_s == pytest.approx([k / 10 for k in range(17)], abs=1e-4)
+    # The pre-roll 15-24 decoded once: 15-23 from the IDR at 12 (12-23), 24 an IDR itself.
+    assert runs == [12, 1]

@@ -135,9 +135,9 @@ def test_ring_holds_references_and_stays_bounded(tmp_path: Path, period_ns: int)
             r = dataclasses.replace(r, t_ns=T0_NS + k * period_ns)
             image = make_image(r)
             sink.write(r, image)
-            assert len(sink._ring) <= sink.ring_frames
-            assert sink._ring[-1].image is image  # no copy
-        held = [(h.result.t_ns - T0_NS) // period_ns for h in sink._ring]
+            assert len(sink._pre_roll.held) <= sink.ring_frames
+            assert sink._pre_roll.held[-1].image is image  # no copy
+        held = [(h.result.t_ns - T0_NS) // period_ns for h in sink._pre_roll.held]
         assert held == list(range(200 - len(held), 200))
         assert len(held) == 11  # at 10 Hz the 1 s bound, at 50 Hz the count bound
 

@@ -11,10 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
+from adas.errors import DataFormatError
+from adas.sources import decode_h264_units
 from adas.sources.bag import BagSource
 from adas.sources.source import Skip, SourceItem
 from adas.sources.video import ImageFolderSource, VideoSource, open_source
-from adas.sources.video_decode import decode_cpu_ms_per_frame, nal_unit_types
+from adas.sources.video_decode import decode_cpu_ms_per_frame, decode_frames, nal_unit_types
+from adas.types import EncodedImage
 from tests.adas.sources._bags import PERIOD, T0, Msgs, drive, images, write_bag
 from tests.adas.sources.test_video import opencv_frames, write_video
 
@@ -28,16 +31,18 @@ def write_h264(
     b_frames: int = 0,
     size: tuple[int, int] = (64, 48),
     options: dict[str, str] | None = None,
+    gop: int = GOP,
 ) -> Path:
-    """An MP4 of moving noise, libx264 with an IDR every GOP frames and ``b_frames`` B-frames
-    (``options``: the muxer's, e.g. ``movflags=faststart``, the index before the media)."""
+    """An MP4 of moving noise, libx264 with an IDR every ``gop`` frames and ``b_frames``
+    B-frames (``options``: the muxer's, e.g. ``movflags=faststart``, the index before the
+    media)."""
     rng = np.random.default_rng(1)
     w, h = size
     texture = rng.integers(0, 256, (2 * h, 2 * w, 3), np.uint8)
     with av.open(str(path), "w", options=options or {}) as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"g": str(GOP), "bf": str(b_frames), "sc_threshold": "0"}
+        stream.options = {"g": str(gop), "bf": str(b_frames), "sc_threshold": "0"}
         for i in range(n):
             image = np.ascontiguousarray(texture[i : i + h, 2 * i : 2 * i + w])
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
@@ -85,6 +90,49 @@ def test_h264_units_decode_back_to_the_frames(tmp_path: Path) -> None:
     assert len(back) == len(items)
     for item, image in zip(items, back, strict=True):
         np.testing.assert_array_equal(item.frame.image, image)
+
+
+def test_decode_h264_units_gives_the_sources_pixels_from_any_keyframe(tmp_path: Path) -> None:
+    """Units decoded again from a keyframe on are the pictures the source decoded, bit for bit
+    (the same decoder and BGR conversion): the clips' pre-roll relies on it."""
+    frames = list(decode_frames(write_h264(tmp_path / "c.mp4", 3 * GOP + 3), keep_encoded=True))
+    units = [f.encoded for f in frames if f.encoded is not None]
+    assert len(units) == len(frames) == 3 * GOP + 3
+    for first in (0, GOP, 3 * GOP):  # each a keyframe; the last run is 3 units long
+        back = decode_h264_units(units[first:])
+        assert len(back) == len(frames) - first
+        for frame, image in zip(frames[first:], back, strict=True):
+            np.testing.assert_array_equal(frame.image, image)
+    assert decode_h264_units([]) == []
+
+
+def _damaged(unit: EncodedImage, how: str) -> EncodedImage:
+    """``unit`` zeroed after its start code (rejected), cut to a third (concealed, flagged
+    corrupt), emptied (a flush to the decoder) or made a JPEG."""
+    n = len(unit.data)
+    data = {"zeroed": unit.data[:5] + bytes(n - 5), "cut": unit.data[: n // 3], "empty": b"",
+            "jpeg": unit.data}[how]  # fmt: skip
+    return EncodedImage("jpeg" if how == "jpeg" else "h264", data, keyframe=unit.keyframe)
+
+
+@pytest.mark.parametrize("how", ["zeroed", "cut", "empty", "jpeg"])
+@pytest.mark.parametrize("at", [0, 3, GOP + 1])
+def test_decode_h264_units_raises_rather_than_give_a_wrong_picture(
+    tmp_path: Path, how: str, at: int
+) -> None:
+    frames = list(decode_frames(write_h264(tmp_path / "c.mp4", GOP + 2, size=(160, 96)),
+                                keep_encoded=True))  # fmt: skip
+    units = [f.encoded for f in frames if f.encoded is not None]
+    units[at] = _damaged(units[at], how)
+    with pytest.raises(DataFormatError, match="decode_h264_units"):
+        decode_h264_units(units)
+
+
+def test_decode_h264_units_starts_at_a_keyframe(tmp_path: Path) -> None:
+    frames = list(decode_frames(write_h264(tmp_path / "c.mp4", 4), keep_encoded=True))
+    units = [f.encoded for f in frames if f.encoded is not None]
+    with pytest.raises(DataFormatError, match=r"first unit must be an H\.264 keyframe"):
+        decode_h264_units(units[1:])
 
 
 def test_a_stream_with_b_frames_keeps_no_units(tmp_path: Path) -> None:
@@ -192,3 +240,10 @@ def test_real_clip_units_decode_back(data_dir: Path) -> None:
     assert len(back) == 38
     for item, image in zip(items, back, strict=True):
         np.testing.assert_array_equal(item.frame.image, image)
+    # Keyframes 30 frames (1.2 s) apart; decode_h264_units from either gives the same pixels.
+    units = [it.encoded for it in items if it.encoded]
+    assert [k for k, u in enumerate(units) if u.keyframe] == [0, 30]
+    for first in (0, 30):
+        again = decode_h264_units(units[first:])
+        for item, image in zip(items[first:], again, strict=True):
+            np.testing.assert_array_equal(item.frame.image, image)
