@@ -108,9 +108,21 @@ class VideoInfo:
 REORDER_SCAN_PACKETS = 64
 
 
+# FFmpeg's stream probing at open (avformat_find_stream_info) decodes the first frames to learn
+# what a container's header already says: 11.8 of the shared clip's (MP4) 12.3 ms open, spent
+# again when the decoder decodes them. A file is first opened reading its header only; where
+# the header does not give the stream's size and frame rate (MPEG-TS: its rate comes from the
+# probe), it is opened again with the full probe. The decoder learns the pixel format from the
+# stream itself, so the pictures are the same either way (tested on the shared clip).
+HEADER_ONLY = {"probesize": "32", "analyzeduration": "0"}
+
+
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        container = av.open(str(path))
+        container = av.open(str(path), options=HEADER_ONLY)
+        if not _described(container):
+            container.close()
+            container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
         msg = f"{path}: FFmpeg cannot open this video (damaged, or not a video): {err}"
         raise VideoOpenError(msg) from err
@@ -119,6 +131,14 @@ def _open(path: Path) -> av.container.InputContainer:
         msg = f"{path}: FFmpeg cannot open a video stream in this file"
         raise VideoOpenError(msg)
     return container
+
+
+def _described(container: av.container.InputContainer) -> bool:
+    """Whether the header gave the first video stream's size and frame rate."""
+    if not container.streams.video:
+        return False
+    stream = container.streams.video[0]
+    return bool(stream.codec_context.width and stream.codec_context.height and stream.average_rate)
 
 
 def probe(path: Path) -> VideoInfo:
