@@ -359,6 +359,14 @@ def test_bench_replay_measures_both_throughputs_on_the_same_clip(
         rep["replay_fps"] / rep["inference_fps_ort_default_threads"], abs=2e-3
     )
     assert all(v >= 0 for v in rep["sequential_stage_mean_ms"].values())
+    # The model's CPU subtracted is its own in the replay where ONNX Runtime computes in the
+    # calling thread: the same model on the same frames as the bare pass.
+    in_situ = rep["intra_op_threads"] == 1
+    assert rep["model_cpu_subtracted"] == ("in_replay" if in_situ else "bare")
+    if in_situ:
+        assert 0.5 < rep["model_cpu_ms_per_frame_in_replay"] / rep["model_cpu_ms_per_frame"] < 2
+    else:  # the calling thread's share only
+        assert 0 < rep["model_cpu_ms_per_frame_in_replay"] < 2 * rep["model_cpu_ms_per_frame"]
     # Nothing of the bench is left behind in the working folder.
     assert not (tmp_path / "out").exists()
     assert main(["bench", "replay", "--input", str(clip), "--runs", "0"]) == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +166,33 @@ def test_session_reports_providers_and_io_binding_matches_plain_run(fastestdet: 
     np.testing.assert_array_equal(a[0], b[0])
     with pytest.raises(ModelFormatError, match="needs"):
         bound.run(np.zeros((1, 3, 320, 320), np.float32))
+
+
+def test_unbound_runs_beside_a_bound_run_and_the_model_cpu_is_counted(fastestdet: Path) -> None:
+    """bound=False gives new arrays equal to the bound run's while a bound run goes on in
+    another thread (a pipelined replay's second look); run_cpu_ns is the calling threads' CPU
+    in the session: with one intra-op thread, nearly all of a caller's CPU over its runs."""
+    sess = OnnxSession(fastestdet, providers=("cpu",), io_binding=True, intra_op_threads=1)
+    rng = np.random.default_rng(2)
+    xs = [rng.random((1, 3, 352, 352), dtype=np.float32) for _ in range(6)]
+    want = [[o.copy() for o in sess.run(x)] for x in xs]
+    got: list[list[np.ndarray]] = []
+
+    def unbound() -> None:
+        got.extend(sess.run(x, bound=False) for x in xs)
+
+    side = threading.Thread(target=unbound)
+    side.start()
+    for x in xs * 3:  # bound runs meanwhile
+        sess.run(x)
+    side.join()
+    for a, b in zip(want, got, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+    before, c0 = sess.run_cpu_ns, time.thread_time_ns()
+    for x in xs:
+        sess.run(x)
+    spent, counted = time.thread_time_ns() - c0, sess.run_cpu_ns - before
+    assert 0.8 * spent <= counted <= spent
 
 
 @pytest.mark.data
