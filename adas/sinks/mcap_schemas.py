@@ -157,7 +157,10 @@ def writer_typestore() -> Typestore:
 
     rosbags' generated serializers look up every nested message's definition by name through
     ``get_msgdef`` (about 180 calls a frame); as the store never changes, those look-ups are
-    memoised in a C-level cache of the store's own method."""
+    memoised in a C-level cache of the store's own method. So are a channel's schema text and
+    type hash (``generate_msgdef``, ``hash_rihs01``: 0.7 ms a channel, 5 ms a drive)."""
     store = adas_typestore()
     store.get_msgdef = functools.cache(store.get_msgdef)  # type: ignore[method-assign]
+    store.generate_msgdef = functools.cache(store.generate_msgdef)  # type: ignore[method-assign]
+    store.hash_rihs01 = functools.cache(store.hash_rihs01)  # type: ignore[method-assign]
     return store

@@ -212,7 +212,8 @@ def _steady(ns: np.ndarray) -> np.ndarray:
 def _histogram(stage: str, ns: np.ndarray) -> str:
     """Latency histogram of one stage in ms, with p50 / p95 / p99 lines."""
     ms = ns.astype(np.float64) / 1e6
-    hi = max(float(np.percentile(ms, 99.5)) * 1.1, 1e-3)
+    p995, *lines = np.percentile(ms, (99.5, 50, 95, 99)).tolist()
+    hi = max(p995 * 1.1, 1e-3)
     counts, _ = np.histogram(np.minimum(ms, hi), bins=HIST_BINS, range=(0.0, hi))
     h, span = 90, W - PAD_L - PAD_R
     y0, bw, top = PAD_T, span / HIST_BINS, max(int(counts.max()), 1)
@@ -227,8 +228,8 @@ def _histogram(stage: str, ns: np.ndarray) -> str:
             f'<rect x="{PAD_L + i * bw:.1f}" y="{y0 + h - bh:.1f}" width="{bw - 1:.1f}" '
             f'height="{bh:.1f}" fill="#4a7fb5"/>'
         )
-    for i, (q, colour) in enumerate(((50, "#2a2"), (95, "#e90"), (99, "#d22"))):
-        v = float(np.percentile(ms, q))
+    marks = ((50, "#2a2"), (95, "#e90"), (99, "#d22"))
+    for i, ((q, colour), v) in enumerate(zip(marks, lines, strict=True)):
         x = PAD_L + span * min(v, hi) / hi
         parts.append(
             f'<line x1="{x:.1f}" y1="{y0}" x2="{x:.1f}" y2="{y0 + h}" stroke="{colour}"/>'

@@ -234,6 +234,7 @@ class SummaryBuilder(SinkBase):
         self._previous = DecisionLevel.NONE
         self._skipped: Counter[str] = Counter()
         self._warnings: list[str] = []
+        self._closed_summary: DriveSummary | None = None
 
     def write(
         self,
@@ -257,10 +258,12 @@ class SummaryBuilder(SinkBase):
     def add_skipped(self, reasons: Mapping[str, int]) -> None:
         """Add frames the source or pipeline skipped, by reason (``{"decode_error": 2}``)."""
         self._skipped.update({str(k): int(v) for k, v in reasons.items()})
+        self._closed_summary = None  # (after close: summary() counts them, the file does not)
 
     def add_warning(self, text: str) -> None:
         """Add a warning for the reader of the summary (one sentence, with what fixes it)."""
         self._warnings.append(text)
+        self._closed_summary = None
 
     @property
     def stages(self) -> list[str]:
@@ -271,7 +274,10 @@ class SummaryBuilder(SinkBase):
         return np.array(self._latency.get(stage, array("q")), np.int64)
 
     def summary(self) -> DriveSummary:
-        """The drive's summary now (wall time up to now, or up to ``close``)."""
+        """The drive's summary now (wall time up to now, or up to ``close``: then computed
+        once)."""
+        if self._closed_summary is not None:
+            return self._closed_summary
         wall = (self._t_end if self._t_end is not None else self._clock()) - self._t_start
         span = 0 if self._first_ns is None else (self._last_ns or 0) - self._first_ns
         return DriveSummary(
@@ -288,5 +294,6 @@ class SummaryBuilder(SinkBase):
             return
         super().close()
         self._t_end = self._clock()
+        self._closed_summary = self.summary()
         if self.path is not None:
-            self.summary().write(self.path)
+            self._closed_summary.write(self.path)
