@@ -42,6 +42,7 @@ from adas.errors import AdasError
 from adas.pipeline import Pipeline
 from adas.pipelined import pipelined, sequential
 from adas.sinks import (
+    Clip,
     ClipSink,
     EventsSink,
     FramesCsvSink,
@@ -114,6 +115,10 @@ class _LazyVideo(Closing):
         self._first: tuple[FrameResult, np.ndarray | None, EncodedImage | None] | None = None
         self._sink: Sink | None = None
 
+    def clips(self) -> list[Clip]:
+        """The clips written so far (none before the sink opens)."""
+        return list(getattr(self._sink, "clips", []))
+
     def write(
         self,
         result: FrameResult,
@@ -150,9 +155,17 @@ def _sinks(
     force = options.force
     events = EventsSink(out_dir, overwrite=force)
     summary = SummaryBuilder(out_dir, name=title, overwrite=force)
+    video: _LazyVideo | None = None
+    if options.video:
+        rp = config.replay
+        full = rp.full_video if options.full_video is None else options.full_video
+        video = _LazyVideo(lambda fps: ClipSink(
+            out_dir, fps=fps, overwrite=force, full_video=full, decode_units=decode_h264_units,
+            before_s=rp.clip_before_s, after_s=rp.clip_after_s))  # fmt: skip
     report = ReportSink(
-        out_dir, title=title, overwrite=force, summary=summary, detector=events.detector
-    )
+        out_dir, title=title, overwrite=force, summary=summary, detector=events.detector,
+        clips=None if video is None else video.clips,
+    )  # fmt: skip
     sinks: list[Any] = [
         events,
         FramesCsvSink(out_dir, overwrite=force),
@@ -160,12 +173,8 @@ def _sinks(
         report,
         summary,
     ]
-    if options.video:
-        rp = config.replay
-        full = rp.full_video if options.full_video is None else options.full_video
-        sinks.append(_LazyVideo(lambda fps: ClipSink(
-            out_dir, fps=fps, overwrite=force, full_video=full, decode_units=decode_h264_units,
-            before_s=rp.clip_before_s, after_s=rp.clip_after_s)))  # fmt: skip
+    if video is not None:
+        sinks.append(video)
     return sinks, summary
 
 

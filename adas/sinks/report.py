@@ -3,7 +3,8 @@ external resources), written on ``close``.
 
 Sections: distance and TTC over time for the most relevant tracks (every track the decision
 ever targeted first, then the longest in path, at most :data:`MAX_TRACKS`), the decision
-timeline (one coloured band per run of a level), the decision events, a latency histogram per
+timeline (one coloured band per run of a level), the decision events, the alert clips (links
+to ``annotated/``, where the replay writes them), a latency histogram per
 pipeline stage (p50 / p95 / p99 marked), and the summary tables (:mod:`adas.sinks.summary`).
 The plot panels and tables reuse :mod:`adas.scenarios.report`'s SVG helpers. Long drives are
 thinned to at most :data:`MAX_POINTS` points per curve (every k-th frame) to keep the page
@@ -15,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 from array import array
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from adas.sinks.base import LEVEL_BGR, SinkBase, bgr_hex, object_rows, output_path
+from adas.sinks.clips import Clip
 from adas.sinks.events import DecisionEvent, EventDetector
 from adas.sinks.summary import DriveSummary, SummaryBuilder
 from adas.svgplot import PAD_L, PAD_R, PAD_T, PANEL_H, W, nice_range, panel, table
@@ -68,9 +71,11 @@ class ReportSink(SinkBase):
         overwrite: bool = False,
         summary: SummaryBuilder | None = None,
         detector: EventDetector | None = None,
+        clips: Callable[[], Sequence[Clip]] | None = None,
     ) -> None:
         self.path = output_path(out_dir, REPORT_FILE, overwrite=overwrite)
         self.title = title
+        self.clips = clips  # the drive's alert clips at close (a ClipSink's); None: no section
         self._feeds_summary, self._feeds_detector = summary is None, detector is None
         self.summary = SummaryBuilder(name=title) if summary is None else summary
         self.detector = EventDetector() if detector is None else detector
@@ -115,7 +120,10 @@ class ReportSink(SinkBase):
         super().close()
         if self._feeds_summary:
             self.summary.close()
-        page = _page(self.title, self._t_s, self._levels, self._tracks, self.events, self.summary)
+        clips = "" if self.clips is None else _clips(self.clips(), self.path.parent, self._t0_ns)
+        page = _page(
+            self.title, self._t_s, self._levels, self._tracks, self.events, self.summary, clips
+        )
         tmp = self.path.with_name(self.path.name + ".tmp")
         tmp.write_text(page, encoding="utf-8")
         tmp.replace(self.path)
@@ -274,6 +282,27 @@ def _summary_tables(s: DriveSummary) -> str:
     return table(rows, _SUMMARY_COLS) + table(levels, _LEVEL_COLS) + table(lat, _LATENCY_COLS)
 
 
+def _clips(clips: Sequence[Clip], folder: Path, t0_ns: int | None) -> str:
+    """The alert clips: a link to each file (relative to the page), its start event's level,
+    the capture times it holds (s since the drive's first frame), frames and episodes."""
+    head = '<section id="clips"><h2>Alert clips</h2>'
+    if not clips:
+        return head + "<p>No clips: no alert.</p></section>"
+    rows, t0_ns = [], t0_ns or 0
+    for c in clips:
+        inside = c.path.is_relative_to(folder)
+        href = html.escape(c.path.relative_to(folder).as_posix() if inside else c.path.as_uri())
+        span = ""
+        if c.first_t_ns is not None and c.last_t_ns is not None:
+            span = f"{(c.first_t_ns - t0_ns) * 1e-9:.2f} - {(c.last_t_ns - t0_ns) * 1e-9:.2f}"
+        rows.append(
+            f'<tr><td><a href="{href}">{html.escape(c.path.name)}</a></td>'
+            f"<td>{c.level.name}</td><td>{span}</td><td>{c.frames}</td><td>{c.episodes}</td></tr>"
+        )
+    cols = "".join(f"<th>{h}</th>" for h in ("clip", "level", "t [s]", "frames", "episodes"))
+    return f"{head}<table><tr>{cols}</tr>{''.join(rows)}</table></section>"
+
+
 def _page(
     title: str,
     t_s: array[float],
@@ -281,8 +310,9 @@ def _page(
     tracks: dict[int, _TrackSeries],
     events: list[DecisionEvent],
     summary: SummaryBuilder,
+    clips: str = "",
 ) -> str:
-    """The whole page as a string (``ReportSink.close`` writes it)."""
+    """The whole page as a string (``ReportSink.close`` writes it); ``clips``: its section."""
     ids = _pick_tracks(tracks)
     no_tracks = "<p>(no tracks)</p>"
     parts = [
@@ -300,7 +330,7 @@ def _page(
         '<section id="decisions"><h2>Decision timeline</h2>', _timeline(t_s, levels),
         table([e.to_json() for e in events], _EVENT_COLS) if events
         else "<p>No decision events: the decision stayed NONE throughout.</p>", "</section>",
-        '<section id="latency"><h2>Latency per stage</h2>',
+        clips, '<section id="latency"><h2>Latency per stage</h2>',
     ]  # fmt: skip
     if summary.frames > 2 * WARMUP_FRAMES:
         parts.append(

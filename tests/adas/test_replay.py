@@ -6,6 +6,7 @@ import csv
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -406,6 +407,16 @@ def test_video_is_alert_clips_by_default_and_the_whole_drive_with_full_video(
     with av.open(str(only)) as video:
         assert video.streams.video[0].codec_context.name == "h264"
         assert sum(1 for _ in video.decode(video=0)) == 6
+    # The report links it, with its level, capture times, frames and episodes.
+    page = (tmp_path / "clips/report.html").read_text()
+    row = '<tr><td><a href="annotated/clip_001_0.0s_unavailable.mp4">'
+    assert row in page and "<td>UNAVAILABLE</td><td>0.00 - 0.20</td><td>6</td><td>1</td>" in page
+    # Standing still, nothing to warn of: the report says there is no clip; no video, no section.
+    opts = ReplayOptions(max_frames=3, mcap_images=False, ego_speed_mps=0.0)
+    replay_drive(clip, tmp_path / "still", opts)
+    assert "No clips: no alert." in (tmp_path / "still/report.html").read_text()
+    replay_drive(clip, tmp_path / "none", replace(opts, video=False))
+    assert 'id="clips"' not in (tmp_path / "none/report.html").read_text()
     out = tmp_path / "full"
     assert main(["replay", str(clip), "--out", str(out), "--full-video", "--no-images",
                  "--max-frames", "4"]) == 0  # fmt: skip
