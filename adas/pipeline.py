@@ -37,7 +37,7 @@ from adas.types import (
 
 if TYPE_CHECKING:
     from adas.camera import CameraModel
-    from adas.detect.detector import Detector, ModelRun, PreparedInput
+    from adas.detect.detector import DetectLatency, Detector, ModelRun, PreparedInput
 
 # Per-stage latency keys of FrameResult.latency_ns, in pipeline order.
 STAGES = ("preprocess", "infer", "decode", "track", "distance", "motion", "danger", "control")
@@ -120,8 +120,8 @@ class Pipeline:
 
     def infer(self, prepared: PreparedInput) -> tuple[Detections, dict[str, int]]:
         """Stage 2: run the model and decode; detections and their stage latencies [ns].
-        Exactly ``finish(run_model(prepared))``."""
-        return self.finish(self.detector.run_model(prepared))
+        The same as ``finish(run_model(prepared))``."""
+        return _stage_latencies(*self.detector.infer(prepared))
 
     def run_model(self, prepared: PreparedInput) -> ModelRun:
         """Stage 2a, the model alone, its outputs kept for :meth:`finish` (thread-safe
@@ -130,12 +130,7 @@ class Pipeline:
 
     def finish(self, run: ModelRun) -> tuple[Detections, dict[str, int]]:
         """Stage 2b: the model's outputs decoded into detections; their stage latencies."""
-        dets, lat = self.detector.finish(run)
-        return dets, {
-            "preprocess": lat.preprocess_ns,
-            "infer": lat.infer_ns,
-            "decode": lat.postprocess_ns,
-        }
+        return _stage_latencies(*self.detector.finish(run))
 
     def post(
         self,
@@ -167,3 +162,11 @@ class Pipeline:
         """The whole pipeline on one frame, sequentially."""
         dets, lat = self.infer(self.prepare(frame))
         return self.post(frame, dets, ego, lat)
+
+
+def _stage_latencies(dets: Detections, lat: DetectLatency) -> tuple[Detections, dict[str, int]]:
+    return dets, {
+        "preprocess": lat.preprocess_ns,
+        "infer": lat.infer_ns,
+        "decode": lat.postprocess_ns,
+    }

@@ -246,9 +246,8 @@ class VideoSource(_FileSource):
         failed: list[str] = []  # rejected packets since the last frame: counted before the next
         opened, self._opened = self._opened, None
         for decoded in decode_frames(
-            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append,
-            container=opened,
-        ):  # fmt: skip
+            self.path, keep_encoded=self.keep_encoded, on_unreadable=failed.append, container=opened
+        ):
             for detail in failed:
                 index += 1
                 self._skip(Skip.UNREADABLE_FRAME, f"frame {index}: {detail}")
