@@ -56,19 +56,19 @@ def stage_constants(cfg: DangerConfig, latency_s: float, collision_decel_mps2: f
     )  # fmt: skip
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _max(a: float, b: float) -> float:
     """``np.maximum``: NaN if either is NaN, the second operand on a tie."""
     return a if math.isnan(a) else (a if a > b else b)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _min(a: float, b: float) -> float:
     """``np.minimum``: NaN if either is NaN, the second operand on a tie."""
     return a if math.isnan(a) else (a if a < b else b)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _sign(a: float) -> float:
     """``np.sign``: 0.0 for either zero, NaN for NaN."""
     if a > 0.0:
@@ -78,7 +78,7 @@ def _sign(a: float) -> float:
     return 0.0 if a == 0.0 else a
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _finite_or(a: float, nan: float, posinf: float, neginf: float) -> float:
     """:func:`adas.kinematics.finite_or` of one float64."""
     if math.isfinite(a):
@@ -88,7 +88,7 @@ def _finite_or(a: float, nan: float, posinf: float, neginf: float) -> float:
     return posinf if a > 0.0 else neginf
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _clip(a: float, lo: float, hi: float) -> float:
     """``np.clip`` with scalar bounds: NaN stays, a value equal to a bound is left."""
     if math.isnan(a):
@@ -97,21 +97,21 @@ def _clip(a: float, lo: float, hi: float) -> float:
     return a if a <= hi else hi
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _clip_to(a: float, lo: float, hi: float) -> float:
     """``np.clip`` with array bounds: a value equal to a bound becomes the bound."""
     a = a if a > lo else lo
     return a if a < hi else hi
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _advance(v: float, a: float, t: float) -> tuple[float, float]:
     """:func:`adas.kinematics.advance` of one row."""
     t_stop = -v / a if a < 0.0 and v + a * t < 0.0 else t
     return v * t_stop + 0.5 * a * t_stop * t_stop, _max(v + a * t_stop, 0.0)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _required_decel(
     d0: float, v_e0: float, rate: float, rel_acc: float, a_e: float, t: float, coll: float
 ) -> float:

@@ -165,7 +165,7 @@ def _predict(
 _MEDIAN_MAX = 128  # up to this many anchors numpy sums pairwise in one block (_numpy_sum)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _numpy_sum(w: FloatArray) -> float:
     """``w.sum()`` as numpy adds up to 128 float64: in order below 8, else 8 running sums
     combined pairwise, then the rest in order."""

@@ -83,7 +83,7 @@ def detection_rows(
     return idx[:m].copy(), box, z, sc, bad
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _floor_size(f: np.ndarray, a: int, floor: float) -> None:
     """``np.maximum(f[2:4], floor, out=f[2:4])`` of column ``a``: NaN stays, a tie gives
     ``floor``."""

@@ -19,7 +19,7 @@ from adas.detect.tiling import Layout
 from adas.preprocess_plan import LetterboxTransform
 from adas.types import IntArray
 
-__all__ = ["TileTables", "image_candidates", "tile_tables"]
+__all__ = ["TileTableCache", "TileTables", "image_candidates", "tile_tables"]
 
 # Tiles (x, y, w, h, slot_y, slot_h), their transforms (kernels.SCALE_X ..) and the smallest
 # box side as float32.
@@ -43,6 +43,25 @@ def tile_tables(layout: Layout, transforms: list[Any], min_box_px: float) -> Til
         np.float64,
     )
     return tiles, tfs, np.float32(min_box_px)
+
+
+class TileTableCache:
+    """:func:`tile_tables` of each layout and its transforms, built once (the objects are
+    held, so their ids, the keys, cannot be reused while an entry lives)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[int, ...], tuple[Any, ...]] = {}
+
+    def get(self, layout: Layout, transforms: list[Any], min_box_px: float) -> TileTables | None:
+        key = (id(layout), *map(id, transforms), id(min_box_px))
+        hit = self._entries.get(key)
+        if hit is None:
+            tables = tile_tables(layout, transforms, min_box_px)
+            hit = self._entries[key] = (layout, tuple(transforms), min_box_px, tables)
+        return hit[-1]
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 def image_candidates(

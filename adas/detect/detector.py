@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adas.detect import classes as coco
-from adas.detect.candidates import TileTables, image_candidates, tile_tables
+from adas.detect.candidates import TileTableCache, image_candidates
 from adas.detect.cards import ModelInfo, build_spec, card_input_size
 from adas.detect.config import DetectConfig
 from adas.detect.heads import DECODERS
@@ -123,7 +123,7 @@ class Detector:
             [int(ObjectClass[c.upper()]) for c in cfg.vehicle_classes], len(ObjectClass)
         )
         self._geometry: dict[tuple[PixelFormat, int, int], tuple[Layout, list[Preprocessor]]] = {}
-        self._tables: dict[tuple[int, ...], tuple[Any, ...]] = {}  # by _tile_tables
+        self._tables = TileTableCache()  # the candidates kernel's view of each layout
         self._input = np.empty(
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
         )
@@ -365,7 +365,7 @@ class Detector:
         out, score, cls, tile = image_candidates(
             layout,
             transforms,
-            self._tile_tables(layout, transforms),
+            self._tables.get(layout, transforms, self.config.min_box_px),
             (xyxy, score, label),
             self.label_table,
             self.candidate_floors,
@@ -386,16 +386,6 @@ class Detector:
             out, score, cls = out[keep], score[keep], cls[keep]
         idx = self.suppress(out, score, cls)
         return out[idx], score[idx], cls[idx]
-
-    def _tile_tables(self, layout: Layout, transforms: list[Any]) -> TileTables | None:
-        """:func:`adas.detect.candidates.tile_tables`, built once per layout."""
-        key = (id(layout), *map(id, transforms))
-        hit = self._tables.get(key)
-        if hit is None:
-            # The entry holds the objects, so their ids cannot be reused while it lives.
-            tables = tile_tables(layout, transforms, self.config.min_box_px)
-            hit = self._tables[key] = (layout, tuple(transforms), tables)
-        return hit[2]
 
 
 def _checked_format(pixel_format: object) -> PixelFormat:

@@ -129,7 +129,7 @@ TILE_X, TILE_Y, TILE_W, TILE_H, SLOT_Y, SLOT_H = range(6)
 SCALE_X, SCALE_Y, PAD_X, PAD_Y, ROI_X, ROI_Y, IMAGE_W, IMAGE_H = range(8)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _clip(x: Any, lo: Any, hi: Any) -> Any:
     """``np.clip`` of one float as numpy clips: NaN stays NaN, and a bound equal to ``x``
     leaves ``x`` (-0.0 stays -0.0 at a bound of 0.0)."""
@@ -269,19 +269,19 @@ def nms_candidates(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -
     return idx, rects, dense, exact
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _min_nan(a: float, b: float) -> float:
     """``np.minimum`` of two floats: NaN if either is."""
     return a + b if math.isnan(a) or math.isnan(b) else min(a, b)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _max_nan(a: float, b: float) -> float:
     """``np.maximum`` of two floats: NaN if either is."""
     return a + b if math.isnan(a) or math.isnan(b) else max(a, b)
 
 
-@numba.njit(inline="always")
+@numba.njit(cache=True, inline="always")
 def _clip0(a: float) -> float:
     """``np.clip(a, 0, None)``: NaN stays NaN."""
     return 0.0 if a < 0.0 else a
