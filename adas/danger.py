@@ -44,7 +44,6 @@ The thresholds are in ``data/config/default.toml`` ``[danger]`` with their sourc
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -52,16 +51,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adas.danger_crossing import (
-    bound_lateral_velocity,
-    class_speed_limits,
-    corridor_interval,
-    ego_interval,
-    intervals_overlap,
-    lateral_speeds,
-)
+from adas import danger_kernels as dk
+from adas.danger_crossing import class_speed_limits
 from adas.errors import ConfigError, ContractError
-from adas.kinematics import VehicleConfig, finite_or, required_decel, unavoidable_after
+from adas.kinematics import VehicleConfig, unavoidable_after
 from adas.params import param, validate
 from adas.priors import SizePriors
 from adas.types import DangerLevel, EgoState, FloatArray, ObjectClass, ObjectStates, Tracks, Zone
@@ -162,6 +155,10 @@ class DangerAssessor:
         self._horizon: tuple[CameraModel, float] | None = None  # (camera, its horizon row)
         # Half width of each class [m] (as SizePriors.width_or_unknown), indexed by class id.
         self._half_width = 0.5 * self.priors.width_or_unknown(np.arange(len(self.priors.width)))
+        vehicle = self.vehicle
+        self._constants = dk.stage_constants(
+            cfg, vehicle.brake_latency_s, vehicle.collision_decel_mps2
+        )
 
     def zone_length_m(self, speed_mps: float) -> float:
         cfg = self.config
@@ -180,10 +177,6 @@ class DangerAssessor:
     def _assess(self, tracks: Tracks, objects: ObjectStates, ego: EgoState) -> ObjectStates:
         n = len(objects)
         cfg = self.config
-        zone = np.full(n, int(Zone.OUTSIDE), np.int64)
-        danger = np.full(n, int(DangerLevel.NONE), np.int64)
-        required = np.zeros(n)
-        headway = np.full(n, np.inf)
         # A non-finite or absurd ego speed (the controller reports UNAVAILABLE for it) must
         # not overflow here: clamp to what a road vehicle can do.
         v = (
@@ -191,12 +184,14 @@ class DangerAssessor:
             if math.isfinite(ego.speed_mps)
             else 0.0
         )
-        d = np.asarray(objects.distance_m, np.float64)
-        usable = np.isfinite(d) & np.isfinite(objects.lateral_m) & (d > cfg.min_usable_distance_m)
+        obj = _rows(objects)
+        d = obj[0]
+        usable = np.isfinite(d) & np.isfinite(obj[1]) & (d > cfg.min_usable_distance_m)
         if not usable.any():
             self._warned = set()
-            return dataclasses.replace(
-                objects, zone=zone, danger=danger, required_decel_mps2=required, headway_s=headway
+            zone = np.full(n, int(Zone.OUTSIDE), np.int64)
+            return _with_danger(
+                objects, zone, np.zeros(n, np.int64), np.zeros(n), np.full(n, np.inf)
             )
         usable &= ~self._no_threat(tracks, objects)
         yaw = (
@@ -205,122 +200,38 @@ class DangerAssessor:
             else 0.0
         )
         kappa = yaw / v if v >= cfg.min_curvature_speed_mps else 0.0
-        x = np.maximum(d, 0.0)
-        path_y = 0.5 * kappa * x * x  # lateral offset of the path centre at distance x
-        half_w = self._half_widths(tracks)
-        rate = finite_or(objects.range_rate_mps, nan=0.0)
-        closing = np.maximum(-rate, 0.0)
-        # (Floating-point warnings are off for all of _assess: see update.)
-        t_reach = np.where(closing > 0, x / closing, np.inf)  # constant closing speed
-        t_pred = np.fmin(t_reach, cfg.horizon_s)  # NaN (and inf) reach: the horizon
-        # The lateral velocity bounded by what the class can do, beyond its noise: coming in
-        # by a wider band than going out (adas.danger_crossing.lateral_speeds).
-        cls = np.minimum(np.maximum(tracks.class_id, 0), len(self._speed_limit) - 1)
-        vy = bound_lateral_velocity(objects.lateral_velocity_mps, self._speed_limit[cls])
-        v_in, v_out = lateral_speeds(
-            vy, objects.sigma_lateral_velocity_mps, deadband_mps=cfg.lateral_velocity_deadband_mps,
-            sigmas=np.where(
-                self._vru[cls], cfg.vru_lateral_velocity_sigmas,
-                cfg.lateral_velocity_sigmas,
-            ),
-        )  # fmt: skip
-        offset_now = objects.lateral_m - path_y
-        inner_now = np.abs(offset_now) - half_w  # gap between its near side and the path centre
-        half_zone = 0.5 * cfg.ego_width_m + cfg.path_margin_m
-        inner_pred = np.abs(offset_now + v_in * t_pred) - half_w
-        # A range error moves the object against the path: its lateral is bearing x range and
-        # the path's offset there kappa x^2 / 2, so d(offset)/d(range) = lateral / x - kappa x
-        # (a parked car 50 m ahead on the outer verge of a 150 m curve, ranged 10 % short,
-        # sits 0.8 m nearer the path than it is). Inside means inside by offset_range_sigmas
-        # of that error (on a straight road only the bearing term is left, small ahead).
-        sig_d = finite_or(np.asarray(objects.sigma_distance_m, np.float64), nan=np.inf)
-        slope = np.abs(np.asarray(objects.lateral_m) / np.maximum(x, 1e-3) - kappa * x)
-        sig_off = finite_or(slope * sig_d, nan=np.inf)
-        margin = cfg.offset_range_sigmas * sig_off
-        # In path when the time the target is in the corridor overlaps the time the ego
-        # occupies its longitudinal position (adas.danger_crossing): a car cutting in or a
-        # pedestrian walking in before we have passed is a threat before it arrives; a car
-        # turning out or a pedestrian who will be across before we arrive is none. Inside
-        # now, it leaves at its deadband speed; outside, it comes in at its far-band speed.
-        inside_now = inner_now + margin <= half_zone
-        t_in, t_out = corridor_interval(
-            offset_now, np.where(inside_now, v_out, v_in), half_w,
-            enter_half_m=half_zone - margin, exit_half_m=half_zone,
-        )  # fmt: skip
-        t_arrive, t_passed = ego_interval(
-            x, closing, sig_d, range_sigmas=cfg.arrival_range_sigmas,
-            ego_length_m=cfg.ego_length_m, target_length_m=self._length[cls],
-        )  # fmt: skip
-        inside = intervals_overlap(t_in, t_out, t_arrive, t_passed, horizon_s=cfg.horizon_s)
-        in_length = x <= self.zone_length_m(v)
-        # Alongside (nearest face behind our front bumper): a matter for side systems, and the
-        # box is cut by the image border by then, its lateral estimate unreliable.
-        in_path = usable & in_length & inside & (d > 0.0)
-        near = np.minimum(inner_now, inner_pred) <= half_zone + cfg.lane_width_m
-        adjacent = usable & in_length & ~in_path & near
-        zone[in_path] = int(Zone.IN_PATH)
-        zone[adjacent] = int(Zone.ADJACENT)
-
-        rel_acc = finite_or(objects.accel_mps2, nan=0.0)
         a_ego = float(ego.accel_mps2) if math.isfinite(ego.accel_mps2) else 0.0
-        b = required_decel(
-            d, v, rate, rel_acc, a_ego, self.vehicle.brake_latency_s,
-            self.vehicle.collision_decel_mps2,
+        # The zone, the required deceleration and the headway of every row (the rules of the
+        # module docstring, adas.danger_crossing, adas.kinematics.required_decel): one
+        # compiled pass, the same arithmetic as numpy's.
+        ids = tracks.track_id.tolist()
+        zone, out, flags = np.empty(n, np.int64), np.empty((8, n)), np.empty((5, n), np.bool_)
+        dk.assess_rows(
+            obj, np.asarray(tracks.class_id, np.int64), usable, self._speed_limit, self._length,
+            self._vru, self._half_width, self._track_age(tracks, ego.t_ns), v, kappa,
+            max(v, 0.0) if math.isfinite(v) else 0.0, a_ego, self.zone_length_m(v),
+            self._constants, zone, out, flags,
         )  # fmt: skip
-        b = np.where(in_path, b, 0.0)
-        required = b
-        headway = np.where(v > cfg.headway_min_speed_mps, x / max(v, 1e-9), np.inf)
-        ttc = finite_or(np.asarray(objects.ttc_s, np.float64), nan=np.inf, posinf=np.inf)
-        real = closing >= cfg.min_closing_speed_mps
-        # A TTC counts once it is known to +-ttc_max_rel_sigma (a young or distant track's
-        # range rate rests on a few noisy range differences).
-        sig = finite_or(np.asarray(objects.sigma_ttc_s, np.float64), nan=np.inf)
-        ttc_known = sig <= cfg.ttc_max_rel_sigma * ttc
-        levels = (
-            (DangerLevel.BRAKE_FULL, cfg.full_ttc_s, cfg.full_decel_mps2),
-            (DangerLevel.BRAKE_PARTIAL, cfg.partial_ttc_s, cfg.partial_decel_mps2),
-            (DangerLevel.WARNING, cfg.warning_ttc_s, cfg.warning_decel_mps2),
-        )
-        # Every level needs a predicted collision: a finite TTC known to its tolerance. The
-        # TTC already credits a target's acceleration only where it stands out of its noise
-        # (adas.motion), so a high required deceleration on a target that is not closing and
-        # whose braking is not established (a cut box, a noisy young track: "partial braking,
-        # TTC inf s, required 25 m/s^2" on real dashcam clips) raises no level.
-        collision_ahead = real & ttc_known & np.isfinite(ttc)
         # A new track's range rate comes from a few range differences: held back for
         # min_track_age_s, unless holding it would leave the collision unavoidable.
-        age = self._track_age(tracks, ego.t_ns)
-        wait = cfg.min_track_age_s - age
-        old_enough = wait <= 0.0
-        for i in np.flatnonzero(in_path & collision_ahead & ~old_enough & (age > 0.0)).tolist():
-            old_enough[i] = unavoidable_after(
-                wait[i], d[i], v, rate[i], rel_acc[i], a_ego, vehicle=self.vehicle
+        for i in np.flatnonzero(flags[4]).tolist():
+            flags[3, i] = unavoidable_after(
+                out[7, i], d[i], v, out[5, i], out[6, i], a_ego, vehicle=self.vehicle
             )
-        # Hysteresis: a track already at WARNING or above keeps WARNING while it closes in,
-        # until its TTC and its TTC without the acceleration credit are both, less one sigma,
-        # beyond the warning threshold. A TTC estimate wandering around 3.2 s (a 40 km/h
-        # stationary-target trial hit at 9 km/h) or a slow drift of the boxes read as the
-        # target pulling away (+6 m/s^2 on a stopped car under the measured sensor, TTC inf)
-        # must not end the warning and restart it, with R152's 0.8 s to wait again before
-        # braking. Braking levels get no such hysteresis.
-        ids = tracks.track_id.tolist()
+        # Levels (dk.danger_levels): BRAKE_FULL, BRAKE_PARTIAL, WARNING where a collision is
+        # predicted (a finite TTC known to ttc_max_rel_sigma) and the TTC is below, or the
+        # required deceleration above, the level's threshold. Hysteresis: a track already at
+        # WARNING or above keeps WARNING while it closes in, until its TTC and its TTC
+        # without the acceleration credit are both, less one sigma, beyond the warning
+        # threshold (a TTC wandering around 3.2 s, or a slow drift of the boxes read as the
+        # target pulling away, must not end the warning and restart it, with R152's 0.8 s to
+        # wait again before braking). Braking levels get no such hysteresis.
         warned = np.array([t in self._warned for t in ids], bool)
-        ttc_cv = t_reach  # the TTC at constant closing speed
-        unset = in_path & old_enough
-        for level, ttc_max, decel_min in levels:
-            hit = unset & collision_ahead & ((ttc <= ttc_max) | (b >= decel_min))
-            if level == DangerLevel.WARNING:
-                clear = np.isfinite(ttc) & (ttc - sig > ttc_max) & (ttc_cv - sig > ttc_max)
-                hit |= unset & warned & real & ~clear
-            danger[hit] = int(level)
-            unset &= ~hit
+        danger = np.empty(n, np.int64)
+        dk.danger_levels(flags, warned, out, self._constants, danger)
         self._warned = {t for t, lv in zip(ids, danger.tolist(), strict=True)
                         if lv >= DangerLevel.WARNING}  # fmt: skip
-        caution = (unset | (in_path & ~old_enough)) & (headway < cfg.caution_headway_s)
-        danger[caution] = int(DangerLevel.CAUTION)
-        return dataclasses.replace(
-            objects, zone=zone, danger=danger, required_decel_mps2=required, headway_s=headway
-        )
+        return _with_danger(objects, zone, danger, out[0], out[1])
 
     def _track_age(self, tracks: Tracks, t_ns: int) -> FloatArray:
         """Seconds since each track was first seen by this stage."""
@@ -331,12 +242,6 @@ class DangerAssessor:
             alive = set(ids)
             self._born_ns = {k: v for k, v in self._born_ns.items() if k in alive}
         return np.array([(t_ns - self._born_ns[t]) * 1e-9 for t in ids], np.float64)
-
-    def _half_widths(self, tracks: Tracks) -> FloatArray:
-        """Half width of each object: its class prior, the same the distance stage ranges
-        with (the box's width would need its range)."""
-        table = self._half_width
-        return table[np.minimum(np.maximum(tracks.class_id, 0), len(table) - 1)]
 
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
         """Rows that can never be threats: no ground contact, or an implausible size.
@@ -353,36 +258,36 @@ class DangerAssessor:
         if cam is None or n == 0:
             return out
         cfg = self.config
-        d = np.asarray(objects.distance_m, np.float64) + cam.mount.behind_bumper_m
-        y_bottom = np.asarray(tracks.xyxy[:, 3], np.float64)
-        y_top = np.asarray(tracks.xyxy[:, 1], np.float64)
         if self._horizon is None or self._horizon[0] is not cam:  # a frozen camera's constant
             self._horizon = (cam, cam.horizon_v())
-        horizon = self._horizon[1]
-        # Height of the box bottom above the road at the object's range (level camera).
-        z_bottom = cam.mount.height_m - d * (y_bottom - horizon) / cam.fy
-        bottom_cut = y_bottom >= cam.height - cfg.bottom_cut_margin_px
-        top_cut = y_top <= cfg.top_cut_margin_px
-        seen = tracks.time_since_update == 0
-        floating = (z_bottom > cfg.max_ground_clearance_m) & ~bottom_cut  # NaN compares False
-        cls = np.minimum(np.maximum(tracks.class_id, 0), len(self.priors.height) - 1)
-        prior = self.priors.height[cls]
-        ratio = (y_bottom - y_top) * d / cam.fy / prior
-        bad = (ratio > cfg.plausible_size_ratio) | (ratio < 1.0 / cfg.plausible_size_ratio)
-        odd = bad & ~bottom_cut & ~top_cut & np.isfinite(prior)
+        m = cam.mount
+        geo = np.array([
+            m.behind_bumper_m, m.height_m, cam.fy, self._horizon[1],
+            cam.height - cfg.bottom_cut_margin_px, cfg.top_cut_margin_px,
+            cfg.max_ground_clearance_m, cfg.plausible_size_ratio, 1.0 / cfg.plausible_size_ratio,
+        ])  # fmt: skip
+        # Height of the box bottom above the road at the object's range (level camera), its
+        # size at that range against the class prior: one compiled pass (dk.no_threat_rows).
+        floating, odd, grounded = np.empty((3, n), np.bool_)
+        dk.no_threat_rows(
+            np.asarray(objects.distance_m, np.float64), np.asarray(tracks.xyxy, np.float64),
+            np.asarray(tracks.class_id, np.int64), np.asarray(tracks.time_since_update, np.int64),
+            self.priors.height, geo, floating, odd, grounded,
+        )  # fmt: skip
         latched = np.zeros(n, bool)
         # A latched track is released by latch_frames consecutive frames of ground contact
         # seen at its bottom edge: a car beyond a sag curve stands above our road plane and
         # looks "floating" from afar (the measured-sensor R152 60 km/h trial on a 5 % rise
         # hit at full speed), and touches down as we come closer. A sign never shows that.
-        grounded = seen & ~floating & ~bottom_cut & np.isfinite(z_bottom)
+        seen = (tracks.time_since_update == 0).tolist()
+        is_floating, is_grounded = floating.tolist(), grounded.tolist()
         for i, tid in enumerate(tracks.track_id.tolist()):
             count, back = self._floating.get(tid, 0), self._grounded.get(tid, 0)
             if seen[i]:
-                if floating[i]:
+                if is_floating[i]:
                     count, back = count + 1, 0
                 elif count >= cfg.latch_frames:
-                    back = back + 1 if grounded[i] else 0
+                    back = back + 1 if is_grounded[i] else 0
                     if back >= cfg.latch_frames:
                         count = back = 0
                 else:
@@ -396,3 +301,26 @@ class DangerAssessor:
         self.no_threat["no_ground_contact"] += int(np.count_nonzero(floating | latched))
         self.no_threat["implausible_size"] += int(np.count_nonzero(odd & ~(floating | latched)))
         return floating | latched | odd
+
+
+def _rows(objects: ObjectStates) -> FloatArray:
+    """The fields the danger kernels read, one row each (float64, as the contract holds)."""
+    o = objects
+    return np.array(
+        [
+            o.distance_m, o.lateral_m, o.sigma_distance_m, o.range_rate_mps, o.accel_mps2,
+            o.lateral_velocity_mps, o.sigma_lateral_velocity_mps, o.ttc_s, o.sigma_ttc_s,
+        ],
+        np.float64,
+    ).reshape(9, len(o))  # fmt: skip
+
+
+def _with_danger(
+    o: ObjectStates, zone: np.ndarray, danger: np.ndarray, required: FloatArray, headway: FloatArray
+) -> ObjectStates:
+    """``o`` with the danger stage's fields (dataclasses.replace, without its introspection)."""
+    return ObjectStates(
+        o.track_id, o.distance_m, o.lateral_m, o.sigma_distance_m, o.range_rate_mps,
+        o.accel_mps2, o.lateral_velocity_mps, o.ttc_s, o.sigma_ttc_s, zone, danger, required,
+        headway, o.sigma_lateral_velocity_mps, o.class_id,
+    )  # fmt: skip

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from adas import distance_batch as kb
 from adas import distance_kernels as k
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
 from adas.distance_ground import GroundPlane
@@ -117,8 +118,6 @@ def rotation_level_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> 
 
 
 _OK = int(RangeStatus.OK)  # plain ints: IntEnum comparisons on arrays are slow
-_ABOVE_HORIZON = int(RangeStatus.ABOVE_HORIZON)
-_OUT_OF_RANGE = int(RangeStatus.OUT_OF_RANGE)
 
 
 class DistanceEstimator:
@@ -172,6 +171,16 @@ class DistanceEstimator:
         self._rot_a = lvl.T @ rotation_vehicle_camera(0.0, 0.0, m.yaw_rad) @ lvl.T
         self._rot_c = rotation_vehicle_camera(0.0, m.roll_rad, 0.0)
         self.rejected: dict[RangeStatus, int] = {s: 0 for s in RangeStatus if s != RangeStatus.OK}
+        margin = self.config.border_margin_px
+        self._geo = np.array([  # what range_outputs reads
+            m.behind_bumper_m, m.lateral_m, self.config.min_distance_m, self.config.max_distance_m,
+            margin, camera.width - 1 - margin, camera.height - 1 - margin,
+        ])  # fmt: skip
+        # With no curvature, the width cue is spoiled nowhere (kappa d is 0 or NaN) unless a
+        # class's width spread is negative: _turned_on_curve skips its geometry then.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            spread = self._prior_table[:, 3] / self._prior_table[:, 2]
+        self._straight_turns = bool((spread < 0.0).any())
         self.reset()
 
     def reset(self) -> None:
@@ -224,19 +233,14 @@ class DistanceEstimator:
         self._predict_pitch(t_ns)
         f = 0.5 * (cam.fx + cam.fy)
         edge = box_edge_sigma(xyxy, cfg.edge_sigma_px, cfg.edge_var_per_px) / f  # per row
-        m = cam.mount
         cues = np.full((n, k.N_CUES), np.nan)
         res = np.full((n, 3), np.nan)
         idx = np.flatnonzero(status == _OK)
         if idx.size:
             sub = xyxy[idx]
-            margin = cfg.border_margin_px
             cut = np.empty((idx.size, 5), np.bool_)
-            cut[:, 0] = sub[:, 3] >= cam.height - 1 - margin
-            cut[:, 1] = sub[:, 1] <= margin
-            cut[:, 3] = sub[:, 0] <= margin
-            cut[:, 4] = sub[:, 2] >= cam.width - 1 - margin
-            cut[:, 2] = cut[:, 3] | cut[:, 4] | self._turned_on_curve(sub, cls[idx], ego)
+            turned = self._turned_on_curve(sub, cls[idx], ego)
+            kb.border_cuts(sub, cam.width, cam.height, cfg.border_margin_px, turned, cut)
             c_idx = cls[idx]
             hyp = self.hypotheses.classes[c_idx]  # n x G classes each box may really be
             logp = np.ascontiguousarray(self._log_prob[c_idx])
@@ -270,35 +274,22 @@ class DistanceEstimator:
                 math.log1p(cfg.scale_max_rel), sub_res,
             )  # fmt: skip
             res[idx] = sub_res
-        d = res[:, 0]
-        with np.errstate(invalid="ignore"):
-            no_range = (status == _OK) & ~np.isfinite(d)
-            status[no_range] = _ABOVE_HORIZON
-            dist = d - m.behind_bumper_m
-            bad = (status == _OK) & ((dist < cfg.min_distance_m) | (dist > cfg.max_distance_m))
-        status[bad] = _OUT_OF_RANGE
-        good = status == _OK
-        if not good.all():
-            for s in np.unique(status[~good]):
+        out, method = np.empty((4, n)), np.empty(n, np.int64)
+        side_cut, bottom_cut = np.empty(n, np.bool_), np.empty(n, np.bool_)
+        # No range (ABOVE_HORIZON) or out of range: NaN in every float; one compiled pass.
+        kb.range_outputs(
+            res, cues, edge, xyxy, status, self._geo, out, method, side_cut, bottom_cut
+        )
+        if not (status == _OK).all():
+            for s in np.unique(status[status != _OK]):
                 c = int(np.count_nonzero(status == s))
                 self.rejected[RangeStatus(s)] += c
                 log.debug("distance: %d box(es) rejected: %s", c, RangeStatus(s).name)
-        nan = np.full(n, np.nan)
-        sig = np.where(good, res[:, 1], nan)
-        x_cam = cues[:, k.LAT_A] * d + cues[:, k.LAT_B]
         return RangeEstimates(
-            distance_m=np.where(good, dist, nan),
-            lateral_m=np.where(good, m.lateral_m - x_cam, nan),  # camera x right -> y left
-            sigma_distance_m=sig,
-            # Lateral error: the range error seen through the box's bearing, plus pixels.
-            sigma_lateral_m=np.where(good, np.abs(cues[:, k.LAT_A]) * sig + edge * d, nan),
-            status=status,
-            method=np.where(good, res[:, 2], 0.0).astype(np.int64),
-            pitch_rad=self._ground.pitch,
-            side_cut=(xyxy[:, 0] <= cfg.border_margin_px)
-            | (xyxy[:, 2] >= cam.width - 1 - cfg.border_margin_px),
-            bottom_cut=xyxy[:, 3] >= cam.height - 1 - cfg.border_margin_px,
-        )
+            distance_m=out[0], lateral_m=out[1], sigma_distance_m=out[2], sigma_lateral_m=out[3],
+            status=status, method=method, pitch_rad=self._ground.pitch, side_cut=side_cut,
+            bottom_cut=bottom_cut,
+        )  # fmt: skip
 
     def _turned_on_curve(
         self, xyxy: FloatArray, cls: npt.NDArray[np.int64], ego: EgoState | None
@@ -320,27 +311,13 @@ class DistanceEstimator:
         if not (math.isfinite(v) and math.isfinite(w)) or v < cfg.min_curvature_speed_mps:
             return out
         kappa = abs(w / v)
+        if kappa == 0.0 and not self._straight_turns:
+            return out
         below = xyxy[:, 3] - cam.horizon_v(self._ground.pitch)
         with np.errstate(divide="ignore", invalid="ignore"):
             d = np.where(below > 0.0, cam.fy * cam.mount.height_m / below, np.inf)
             p = self._prior_table[cls]  # H, sH, W, sW, L, sL, width_cue, ground offset, sigma
             return np.asarray((p[:, 4] / p[:, 2]) * kappa * d > p[:, 3] / p[:, 2])
-
-    def _cues(
-        self, norm: FloatArray, prior: FloatArray, cut: npt.NDArray[np.bool_], edge: FloatArray
-    ) -> FloatArray:
-        cfg, m = self.config, self.camera.mount
-        out = np.empty((prior.shape[0], k.N_CUES))
-        g = self._ground
-        cp, sp = math.cos(g.pitch), math.sin(g.pitch)
-        rot = self._rot_a @ np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]]) @ self._rot_c
-        plane = np.array([g.slope, g.cov[0, 0], g.cov[0, 1], g.cov[1, 1]])
-        k.range_cues(
-            norm, rot, abs(math.sin(m.roll_rad)), prior, cut,
-            m.height_m, edge, cfg.road_height_sigma_m, math.radians(cfg.road_grade_sigma_deg),
-            plane, cfg.width_gate_sigma, out,
-        )  # fmt: skip
-        return out
 
     def _hyp_cues(
         self,
@@ -351,11 +328,17 @@ class DistanceEstimator:
         edge: FloatArray,
     ) -> FloatArray:
         """G x N x N_CUES: the cue table of every box under each class it may be (columns
-        that no box uses are left NaN)."""
-        out = np.full((hyp.shape[1], hyp.shape[0], k.N_CUES), np.nan)
-        for j in cols:
-            prior = np.ascontiguousarray(self._prior_table[hyp[:, j]])
-            out[j] = self._cues(norm, prior, cut, edge)
+        that no box uses are left NaN), at the current road plane."""
+        cfg, m, g = self.config, self.camera.mount, self._ground
+        cp, sp = math.cos(g.pitch), math.sin(g.pitch)
+        rot = self._rot_a @ np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]]) @ self._rot_c
+        plane = np.array([g.slope, g.cov[0, 0], g.cov[0, 1], g.cov[1, 1]])
+        out = np.empty((hyp.shape[1], hyp.shape[0], k.N_CUES))
+        kb.hyp_cues(
+            norm, rot, abs(math.sin(m.roll_rad)), self._prior_table, hyp, cols, cut,
+            m.height_m, edge, cfg.road_height_sigma_m, math.radians(cfg.road_grade_sigma_deg),
+            plane, cfg.width_gate_sigma, out,
+        )  # fmt: skip
         return out
 
     def _slots(
@@ -374,9 +357,10 @@ class DistanceEstimator:
         if new:
             self._scale[new], self._scale_var[new], self._last_ns[new] = 0.0, -1.0, t_ns
         changed = slots[self._ref[slots] != ref]
-        self._scale_var[changed] = -1.0
-        fresh = np.concatenate([np.asarray(new, np.int64), changed])
-        self._bounds[fresh] = (np.inf, -np.inf)
+        if new or changed.size:
+            self._scale_var[changed] = -1.0
+            fresh = np.concatenate([np.asarray(new, np.int64), changed])
+            self._bounds[fresh] = (np.inf, -np.inf)
         self._ref[slots] = ref
         return slots
 

@@ -125,6 +125,122 @@ def _update(
         cov[0, 0], cov[0, 1], cov[1, 0], cov[1, 1] = c00, c01, c01, c11
 
 
+@numba.njit(
+    "Tuple((f8[::1], f8[:, ::1]))(f8[:], f8[:, :], f8[:], f8[:], f8[:], f8, f8[:])",
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+)
+def _predict(
+    mean: FloatArray,
+    cov: FloatArray,
+    mount: FloatArray,
+    a: FloatArray,  # exp(-dt / revert_s)
+    rate2: FloatArray,
+    dt: float,
+    limit: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """:meth:`GroundPlane.predict`'s new mean and covariance, as numpy computed them:
+    ``mount + a (mean - mount)``, ``cov a a^T + diag(rate2 dt)``, then scaled by
+    ``sqrt(min(1, limit^2 / max(var, 1e-300)))`` per side (np.minimum / np.maximum: NaN
+    wins, the second operand on a tie; the off-diagonal gets numpy's + 0.0)."""
+    m = np.empty(2)
+    c = np.empty((2, 2))
+    scale = np.empty(2)
+    for i in range(2):
+        m[i] = mount[i] + a[i] * (mean[i] - mount[i])
+        for j in range(2):
+            c[i, j] = cov[i, j] * (a[i] * a[j]) + (rate2[i] * dt if i == j else 0.0)
+    for i in range(2):
+        var = c[i, i]
+        floor = var if math.isnan(var) or var > 1e-300 else 1e-300
+        q = limit[i] * limit[i] / floor
+        scale[i] = math.sqrt(1.0 if q > 1.0 else q)  # np.minimum(1.0, q): NaN stays
+    for i in range(2):
+        for j in range(2):
+            c[i, j] = c[i, j] * (scale[i] * scale[j])
+    return m, c
+
+
+_MEDIAN_MAX = 128  # up to this many anchors numpy sums pairwise in one block (_numpy_sum)
+
+
+@numba.njit(cache=True, inline="always")
+def _numpy_sum(w: FloatArray) -> float:
+    """``w.sum()`` as numpy adds up to 128 float64: in order below 8, else 8 running sums
+    combined pairwise, then the rest in order."""
+    n = w.size
+    if n < 8:
+        s = w[0]
+        for i in range(1, n):
+            s += w[i]
+        return s
+    r = w[:8].copy()
+    end = n - n % 8
+    for i in range(8, end, 8):
+        for j in range(8):
+            r[j] += w[i + j]
+    s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for i in range(end, n):
+        s += w[i]
+    return s
+
+
+@numba.njit(
+    "b1(f8[:], f8[:, :], f8[:], f8[:], i8, f8, f8[:], f8[:])",
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+)
+def _level_update(
+    mean: FloatArray,
+    cov: FloatArray,
+    theta: FloatArray,
+    var: FloatArray,
+    m: int,
+    min_var: float,
+    mount: FloatArray,
+    limit: FloatArray,
+) -> bool:
+    """:meth:`GroundPlane.update` held level across (in place), numpy's steps compiled: the
+    weighted median of the anchors (a stable sort, numpy's sum, the first cumulative weight
+    reaching half), the pitch's scalar update, the bound. False, with nothing changed, for
+    anchors with a non-finite pitch or weight (numpy's path orders those)."""
+    w = 1.0 / var[:m]
+    for j in range(m):
+        if not (math.isfinite(theta[j]) and math.isfinite(w[j])):
+            return False
+    order = np.empty(m, np.int64)  # np.argsort(theta, kind="stable")
+    for j in range(m):
+        q = j
+        while q > 0 and theta[j] < theta[order[q - 1]]:
+            order[q] = order[q - 1]
+            q -= 1
+        order[q] = j
+    total = _numpy_sum(w)
+    half = 0.5 * total
+    acc = 0.0
+    k = m - 1
+    for q in range(m):  # np.searchsorted(np.cumsum(w[order]), half): the first >= half
+        acc = w[order[q]] if q == 0 else acc + w[order[q]]
+        if not acc < half:
+            k = q
+            break
+    z = theta[order[k]]
+    # Median of n anchors: variance ~ (pi/2) / sum(w); floored (shared road relief).
+    r = 0.5 * math.pi / total
+    r = min_var if min_var > r else r
+    gain = cov[0, 0] / (cov[0, 0] + r)
+    mean[0] += gain * (z - mean[0])
+    cov[0, 0] *= 1.0 - gain
+    for i in range(2):  # np.clip with array bounds: NaN stays, a tie gives the bound
+        lo, hi = mount[i] - limit[i], mount[i] + limit[i]
+        if not math.isnan(mean[i]):
+            mean[i] = mean[i] if mean[i] > lo else lo
+            mean[i] = mean[i] if mean[i] < hi else hi
+    return True
+
+
 def _weighted_median(values: FloatArray, weights: FloatArray) -> tuple[float, float]:
     """The weighted median of ``values`` (the first value where the cumulative weight of the
     sorted values reaches half) and the total weight."""
@@ -182,12 +298,11 @@ class GroundPlane:
         the bound)."""
         if dt <= 0.0:
             return
-        a = np.exp(-dt / self.revert_s)
-        self.mean = self.mount + a * (self.mean - self.mount)
-        self.cov = self.cov * np.outer(a, a) + np.diag(self.rate2 * dt)
-        var = np.diag(self.cov)
-        scale = np.sqrt(np.minimum(1.0, self.limit**2 / np.maximum(var, 1e-300)))
-        self.cov = self.cov * np.outer(scale, scale)
+        # numpy's exponential, the 2 x 2 algebra compiled (_predict).
+        self.mean, self.cov = _predict(
+            self.mean, self.cov, self.mount, np.exp(-dt / self.revert_s), self.rate2, dt,
+            self.limit,
+        )  # fmt: skip
 
     def update(self, theta: FloatArray, x: FloatArray, var: FloatArray, m: int) -> None:
         """Update from ``m`` anchors (see :func:`ground_anchors`), then bound the estimate.
@@ -197,6 +312,10 @@ class GroundPlane:
             return
         if self.rate2[1] > 0.0:
             _update(self.mean, self.cov, theta, x, var, m, self.min_var)
+        elif m <= _MEDIAN_MAX and _level_update(
+            self.mean, self.cov, theta, var, m, self.min_var, self.mount, self.limit
+        ):
+            return  # the update below, compiled (mean bounded too)
         else:
             z, total = _weighted_median(theta[:m], 1.0 / var[:m])
             # Median of n anchors: variance ~ (pi/2) / sum(w); floored (shared road relief).

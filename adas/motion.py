@@ -68,6 +68,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adas import motion_bank as mb
+from adas import motion_frame as mf
 from adas import motion_kernels as mk
 from adas.errors import ContractError
 from adas.motion_kernels import solve_ttc as solve_ttc  # re-exported: adas.motion API
@@ -230,19 +231,21 @@ class MotionEstimator:
         self._last_t_ns = t_ns
         self._drop_stale(t_ns)
         slots = self._slots(tracks.track_id, t_ns)
-        dt = np.minimum(np.maximum((t_ns - self._t_ns[slots]) * 1e-9, 0.0), cfg.state_timeout_s)
-        self._t_ns[slots] = t_ns
-        fresh = np.asarray(tracks.time_since_update) == 0
+        dt, fresh, cut = np.empty(n), np.empty(n, np.bool_), np.empty(n, np.bool_)
+        # Time steps, the ego's acceleration change and turning as known inputs, the rows whose
+        # side cut misleads the rates (_ego_input, _yaw_input, mk.rigid_side_cut): one pass.
+        mf.frame_inputs(
+            slots, self._t_ns, t_ns, cfg.state_timeout_s,
+            np.asarray(tracks.time_since_update, np.int64), np.asarray(tracks.class_id, np.int64),
+            np.asarray(ranges.side_cut, np.bool_), self._ego_accel(ego), self._ego_a,
+            self._rng.X, self._rng.live, self._yaw_rate(ego, n), dt, fresh, cut,
+        )  # fmt: skip
         with np.errstate(all="ignore"):
-            self._ego_input(slots, ego)
-            self._yaw_input(slots, dt, ego)
-            cut = mk.rigid_side_cut(tracks.class_id, ranges.side_cut)
             # The fast box error is white to the filter at the variance of its sample means:
             # x (1 + rho) / (1 - rho), rho its correlation over one frame interval.
             rho = np.exp(-dt / cfg.box_error_fast_tau_s) if cfg.box_error_fast_tau_s else 0 * dt
-            fast_gain = np.where(dt > 0, (1 + rho) / (1 - rho), 1.0)
-            xs, ps, f_s, rel2 = self._scale_step(
-                slots, dt, tracks, fresh, cut, ranges.bottom_cut, fast_gain, t_ns
+            xs, ps, f_s, rel2, fast_gain = self._scale_step(
+                slots, dt, rho, tracks, fresh, cut, ranges.bottom_cut, t_ns
             )
             x, p, f_r = self._range_step(slots, dt, ranges, fresh, cut, fast_gain, rel2, t_ns)
         out = np.empty((13, n))
@@ -282,14 +285,13 @@ class MotionEstimator:
     def _drop_stale(self, t_ns: int) -> None:
         self._track.drop_stale(t_ns, int(self.config.state_timeout_s * 1e9))
 
-    def _ego_input(self, slots: IntArray, ego: EgoState | None) -> None:
+    @staticmethod
+    def _ego_accel(ego: EgoState | None) -> float:
+        """The ego acceleration as a known input of the relative one: a change between frames
+        shifts it at once (d'' = a_object - a_ego), so our own braking is not learned as jerk.
+        NaN where unknown or absurd."""
         a_now = float(ego.accel_mps2) if ego is not None and ego.valid else math.nan
-        if not (math.isfinite(a_now) and abs(a_now) < 100.0):
-            a_now = math.nan
-        elif len(slots):
-            prev = self._ego_a[slots]
-            self._rng.X[slots, 2] -= np.where(np.isfinite(prev), a_now - prev, 0.0)
-        self._ego_a[slots] = a_now
+        return a_now if math.isfinite(a_now) and abs(a_now) < 100.0 else math.nan
 
     @staticmethod
     def _ego_motion(ego: EgoState | None) -> tuple[float, float]:
@@ -302,8 +304,9 @@ class MotionEstimator:
             return math.nan, math.nan
         return v, a if math.isfinite(a) and abs(a) < 100.0 else 0.0
 
-    def _yaw_input(self, slots: IntArray, dt: FloatArray, ego: EgoState | None) -> None:
-        """Our own turning as a known input of the lateral prediction.
+    @staticmethod
+    def _yaw_rate(ego: EgoState | None, n: int) -> float:
+        """Our own turning as a known input of the lateral prediction (NaN: none this frame).
 
         In the ego frame a parked car ``d`` metres ahead drifts sideways at ``-yaw_rate * d``
         while we turn (6 m/s at 60 m on a 200 m curve at 80 km/h). Moving each live lateral
@@ -313,36 +316,31 @@ class MotionEstimator:
         already holds our turning, is not given it twice.
         """
         w = float(ego.yaw_rate_rps) if ego is not None and ego.valid else math.nan
-        if not (math.isfinite(w) and abs(w) < 10.0) or not len(slots):
-            return
-        live = self._rng.live[slots]
-        rows = slots[live]
-        self._rng.X[rows, 3] -= w * (self._rng.X[rows, 0] - self._rng.X[rows, 5]) * dt[live]
+        return w if math.isfinite(w) and abs(w) < 10.0 and n else math.nan
 
     def _range_step(
         self, slots: IntArray, dt: FloatArray, ranges: RangeEstimates, fresh: BoolArray,
         side_cut: BoolArray, fast_gain: FloatArray, rel2: FloatArray, t_ns: int,
     ) -> tuple[FloatArray, FloatArray, IntArray]:  # fmt: skip
-        r = ranges
-        m = np.stack([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], 1)
-        m = m.astype(np.float64)
-        sane = (np.abs(m) <= mk.MAX_ABS).all(1) & (m[:, 2] >= 0) & (m[:, 3] >= 0)
-        meas = fresh & (np.asarray(r.status) == _OK) & sane
-        ones, z, var = np.ones(len(slots)), np.ascontiguousarray(m[:, :2]), m[:, 2:] ** 2
-        # A box cut by a side border ranges its visible part: as more of the object enters
-        # (or leaves) the image, its range and lateral position change with the cut, not with
-        # the object (an overtaking car entering at the left border "closed" at 22 m/s and
-        # "moved" into our path). Such a measurement moves the positions only; the rates keep
-        # what whole boxes taught (zero with the start variance for a track born cut).
-        cut = side_cut & meas
-        self._sig_meas[slots[meas]] = m[meas, 2]
-        # The box's part of the range error: its relative size error (a size-prior range is
-        # off by as much). The lateral error is taken as white, as before the error states:
-        # its slow part would widen a walker's lateral-speed band (danger), the decision
-        # docs/vru.md leaves open.
-        box = (rel2 * m[:, 0] ** 2)[:, None]
+        r, n = ranges, len(slots)
+        m = np.array([r.distance_m, r.lateral_m, r.sigma_distance_m, r.sigma_lateral_m], np.float64)
+        z, var, box = np.empty((n, 2)), np.empty((n, 2)), np.empty((n, 1))
+        meas, cut = np.empty(n, np.bool_), np.empty(n, np.bool_)
+        # Rows seen now, ranged, with sane numbers measure (mf.range_inputs). A box cut by a
+        # side border ranges its visible part: as more of the object enters (or leaves) the
+        # image, its range and lateral position change with the cut, not with the object (an
+        # overtaking car entering at the left border "closed" at 22 m/s and "moved" into our
+        # path). Such a measurement moves the positions only; the rates keep what whole boxes
+        # taught (zero with the start variance for a track born cut). The box's part of the
+        # range error is its relative size error (a size-prior range is off by as much); the
+        # lateral error is taken as white, as before the error states: its slow part would
+        # widen a walker's lateral-speed band (danger), the decision docs/vru.md leaves open.
+        mf.range_inputs(
+            m.reshape(4, n), np.asarray(r.status, np.int64), fresh,
+            np.asarray(side_cut, np.bool_), rel2, slots, self._sig_meas, z, var, meas, cut, box,
+        )  # fmt: skip
         x, p, flags = self._rng.step(
-            slots, dt, ones, z, var, meas, self._prior_r, fast_gain, box, t_ns,
+            slots, dt, np.ones(n), z, var, meas, self._prior_r, fast_gain, box, t_ns,
             *self._timeouts(), cut,
         )  # fmt: skip
         self.rejected_measurements += int(np.count_nonzero(flags & mk.REJECTED))
@@ -350,9 +348,9 @@ class MotionEstimator:
         return x, p, flags
 
     def _scale_step(
-        self, slots: IntArray, dt: FloatArray, tracks: Tracks, fresh: BoolArray,
-        side_cut: BoolArray, bottom_cut: BoolArray, fast_gain: FloatArray, t_ns: int,
-    ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:  # fmt: skip
+        self, slots: IntArray, dt: FloatArray, rho: FloatArray, tracks: Tracks, fresh: BoolArray,
+        side_cut: BoolArray, bottom_cut: BoolArray, t_ns: int,
+    ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray, FloatArray]:  # fmt: skip
         cfg, n = self.config, len(slots)
         u, R, prior, meas = np.empty(n), np.empty((n, 1)), np.zeros((n, 2)), np.empty(n, bool)
         xyxy = np.asarray(tracks.xyxy, np.float64)
@@ -364,14 +362,18 @@ class MotionEstimator:
         # The size of a box cut by a side border is the size of the cut: no scale measurement
         # from it (the filter coasts on what whole boxes taught). Nor from a box cut by the
         # bottom border: its height shrinks as the object comes nearer (a walker 3 m ahead
-        # "receded" and its TTC went to inf in the last metres of a 10 km/h approach).
-        meas &= ~(np.asarray(side_cut, np.bool_) | np.asarray(bottom_cut, np.bool_))
-        q = cfg.scale_accel_psd_1ps3 * self._scl.X[slots, 0] ** 2
+        # "receded" and its TTC went to inf in the last metres of a 10 km/h approach). The
+        # fast error's gain, the filter's noise and the box's relative variance: mf.scale_inputs.
+        fast_gain, q, rel2 = np.empty(n), np.empty(n), np.empty(n)
+        mf.scale_inputs(
+            dt, rho, meas, np.asarray(side_cut, np.bool_), np.asarray(bottom_cut, np.bool_),
+            self._scl.X, slots, cfg.scale_accel_psd_1ps3, u, R, fast_gain, q, rel2,
+        )  # fmt: skip
         x, p, flags = self._scl.step(
             slots, dt, q, u[:, None], R, meas, prior, fast_gain, R, t_ns, *self._timeouts()
         )
         self.rejected_boxes += int(np.count_nonzero(flags & mk.REJECTED))
-        return x, p, flags, R[:, 0] / u**2
+        return x, p, flags, rel2, fast_gain
 
     def _timeouts(self) -> tuple[int, int]:
         return int(self.config.state_timeout_s * 1e9), self.config.reinit_after_rejections

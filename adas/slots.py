@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -53,8 +54,7 @@ class TrackSlots:
 
     def drop_stale(self, t_ns: int, timeout_ns: int) -> None:
         """Free the rows of ids not seen for more than ``timeout_ns``."""
-        stale = (self.slot_id >= 0) & (t_ns - self.seen_ns > timeout_ns)
-        for s in np.flatnonzero(stale).tolist():
+        for s in _stale(self.slot_id, self.seen_ns, t_ns, timeout_ns).tolist():
             del self.ids[int(self.slot_id[s])]
             self.slot_id[s] = -1
             self._free.append(s)
@@ -78,3 +78,17 @@ class TrackSlots:
         """``arr`` padded along its first axis with ``fill`` to ``size`` rows."""
         extra = size - arr.shape[0]
         return np.concatenate([arr, np.full((extra, *arr.shape[1:]), fill, arr.dtype)])
+
+
+@numba.njit("i8[::1](i8[:], i8[:], i8, i8)", cache=True, nogil=True)
+def _stale(slot_id: IntArray, seen_ns: IntArray, t_ns: int, timeout_ns: int) -> IntArray:
+    """Rows holding an id (``slot_id >= 0``) last seen more than ``timeout_ns`` before
+    ``t_ns``, in order: ``np.flatnonzero((slot_id >= 0) & (t_ns - seen_ns > timeout_ns))``
+    in one call (int64 arithmetic, wrapping as numpy's)."""
+    rows = np.empty(slot_id.size, np.int64)
+    m = 0
+    for s in range(slot_id.size):
+        if slot_id[s] >= 0 and t_ns - seen_ns[s] > timeout_ns:
+            rows[m] = s
+            m += 1
+    return rows[:m].copy()

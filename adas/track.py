@@ -28,29 +28,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adas import track_kernels as tk
 from adas.errors import ConfigError
 from adas.params import param, validate
 from adas.track_assoc import (
-    AGE,
     CLASS_GROUP,
     CONFIRMED,
     GROUP,
     HITS,
     ID,
     LAST_NS,
-    N_CLASSES,
     N_FLOAT,
     N_INT,
     POS,
     PPP,
-    PPV,
     PVV,
     SCORE,
-    TSU,
-    VEL,
     VOTES,
     assign,
-    boxes,
     pair_matrices,
 )
 from adas.types import Detections, Tracks
@@ -213,20 +208,14 @@ class Tracker:
             if m:
                 mt, md = self._associate(f, i, box, z, grp, det_score)
                 if mt.size:
-                    self._correct(f, mt, z.take(md, axis=1))
-            track_det[mt] = det_idx[md]
-            i[AGE : TSU + 1] += 1
-            i[TSU, mt] = 0
-            i[HITS, mt] += 1
-            i[LAST_NS, mt] = t_ns
-            i[CONFIRMED] |= i[HITS] >= cfg.min_hits
-            sc = det_score[md]
-            f[SCORE, mt] = sc
-            f[VOTES.start + detections.class_id[det_idx[md]], mt] += sc
-            # Misses of a tentative track in total since its birth: age + 1 - hits.
-            keep = (i[CONFIRMED] == 1) | (i[AGE] - i[HITS] < cfg.tentative_max_misses)
-            # Defensive: a non-finite filter state (impossible with sanitised input) is dropped.
-            keep &= np.isfinite(f[: PVV.stop]).all(axis=0)
+                    tk.correct(f, mt, md, z, self.config.meas_std, MIN_SIZE_PX)
+            # Ages, hits, confirmation, scores and class votes; tentative tracks die at
+            # their (tentative_max_misses + 1)-th miss (age + 1 - hits in total), and
+            # (defensive: impossible with sanitised input) a non-finite filter state too.
+            keep = tk.match_bookkeeping(
+                f, i, mt, md, det_idx, det_score, np.asarray(detections.class_id, np.int64),
+                t_ns, cfg.min_hits, cfg.tentative_max_misses, track_det,
+            )  # fmt: skip
             if not keep.all():
                 f, i = f.compress(keep, axis=1), i.compress(keep, axis=1)
                 track_det = track_det[keep]
@@ -253,19 +242,11 @@ class Tracker:
         Returns (input rows, boxes x1 y1 x2 y2 as 4 x M, boxes cx cy w h as 4 x M, class
         groups, scores).
         """
-        xyxy = np.array(detections.xyxy.T, np.float64, order="C")
-        score = detections.score.astype(np.float64)
-        cls = detections.class_id
-        with np.errstate(invalid="ignore"):
-            good = (
-                (np.abs(xyxy) <= MAX_ABS_COORD_PX).all(axis=0)  # False for NaN too
-                & (xyxy[2] > xyxy[0])
-                & (xyxy[3] > xyxy[1])
-                & (np.abs(score) < np.inf)  # False for NaN too
-                & (cls >= 0)
-                & (cls < N_CLASSES)
-            )
-        n_bad = good.size - int(np.count_nonzero(good))
+        # One compiled pass (adas.track_kernels.detection_rows) of the checks below.
+        idx, box, z, score, n_bad = tk.detection_rows(
+            np.asarray(detections.xyxy, np.float64), np.asarray(detections.score, np.float64),
+            np.asarray(detections.class_id, np.int64), MAX_ABS_COORD_PX, self.config.low_score,
+        )  # fmt: skip
         if n_bad:
             self.skipped_detections += n_bad
             log.debug(
@@ -273,26 +254,16 @@ class Tracker:
                 "out-of-range coordinates or class, non-finite score)",
                 n_bad,
             )
-        idx = (good & (score >= self.config.low_score)).nonzero()[0]
-        box = xyxy.take(idx, axis=1)
-        z = np.empty_like(box)
-        np.add(box[0:2], box[2:4], out=z[0:2])
-        z[0:2] *= 0.5
-        np.subtract(box[2:4], box[0:2], out=z[2:4])
-        return idx, box, z, CLASS_GROUP[cls[idx]], score[idx]
+        return idx, box, z, CLASS_GROUP[detections.class_id[idx]], score
 
     def _predict(self, f: np.ndarray, dt: float) -> None:
         """Constant-velocity prediction over ``dt`` seconds, in place on all tracks."""
         c = self.config
-        h2 = f[3] ** 2  # h >= MIN_SIZE_PX always
-        ppp, ppv, pvv = f[PPP], f[PPV], f[PVV]
         # P <- F P F' + Q with F = [[1, dt], [0, 1]] per coordinate and random-walk noise on
-        # position and rate whose variance grows linearly with dt (frame-rate independent).
-        ppp += dt * (2.0 * ppv + dt * pvv) + (c.process_pos_std**2 * dt) * h2
-        ppv += dt * pvv
-        pvv += (c.process_vel_std**2 * dt) * h2
-        f[POS] += dt * f[VEL]
-        np.maximum(f[2:4], MIN_SIZE_PX, out=f[2:4])
+        # position and rate whose variance grows linearly with dt (frame-rate independent),
+        # scaled by h^2 (h >= MIN_SIZE_PX always). Compiled: adas.track_kernels.predict.
+        q_pos, q_vel = c.process_pos_std**2 * dt, c.process_vel_std**2 * dt
+        tk.predict(f, dt, q_pos, q_vel, MIN_SIZE_PX)
 
     def _associate(
         self,
@@ -318,30 +289,6 @@ class Tracker:
         ok2[r1] = False
         r2, c2 = assign(ok2, iou, c.iou_stage2)
         return np.concatenate((r1, r2)), np.concatenate((c1, c2))
-
-    def _correct(self, f: np.ndarray, t: np.ndarray, z: np.ndarray) -> None:
-        """Kalman measurement update of tracks ``t`` with boxes ``z`` (cx, cy, w, h: 4 x K).
-
-        Runs on all tracks with a zero gain for the unmatched ones (which leaves them as they
-        are): cheaper than gathering and scattering the matched columns.
-        """
-        ppp, ppv, pvv = f[PPP], f[PPV], f[PVV]
-        matched = np.zeros(f.shape[1])
-        matched[t] = 1.0
-        gain = matched / (ppp + (self.config.meas_std * f[3]) ** 2)  # 1 / S, 0 if unmatched
-        innov = np.zeros((4, f.shape[1]))
-        innov[:, t] = z
-        innov -= f[POS]
-        k_pos = ppp * gain
-        k_vel = ppv * gain
-        f[POS] += k_pos * innov
-        f[VEL] += k_vel * innov
-        # P <- (I - K H) P, written out for the 2 x 2 block.
-        pvv -= k_vel * ppv
-        k_pos -= 1.0
-        ppv *= -k_pos
-        ppp *= -k_pos
-        np.maximum(f[2:4], MIN_SIZE_PX, out=f[2:4])
 
     def _birth(
         self, detections: Detections, rows: np.ndarray, z: np.ndarray, grp: np.ndarray, t_ns: int
@@ -369,23 +316,20 @@ class Tracker:
     @staticmethod
     def _output(detections: Detections, f: np.ndarray, i: np.ndarray, det: np.ndarray) -> Tracks:
         """Confirmed tracks as the ``Tracks`` contract (copies, safe from later updates)."""
-        sel = i[CONFIRMED].nonzero()[0]
-        if not sel.size:
+        if not i[CONFIRMED].any():
             return Tracks.empty()
-        f, i, det = f.take(sel, axis=1), i.take(sel, axis=1), det[sel]
-        xyxy = boxes(f[POS]).T.astype(np.float32, order="C")
-        score = f[SCORE].astype(np.float32)
-        seen = (det >= 0).nonzero()[0]
-        xyxy[seen] = detections.xyxy[det[seen]]
-        score[seen] = detections.score[det[seen]]
+        xyxy, score, cls, ints, det_index = tk.output_rows(
+            f, i, det, np.asarray(detections.xyxy, np.float32),
+            np.asarray(detections.score, np.float32),
+        )  # fmt: skip
         # Columns are kept in birth order, so track ids are already ascending.
         return Tracks(
             xyxy=xyxy,
             score=score,
-            class_id=f[VOTES].argmax(axis=0),
-            track_id=i[ID],
-            age=i[AGE],
-            hits=i[HITS],
-            time_since_update=i[TSU],
-            det_index=det,
+            class_id=cls,
+            track_id=ints[0],
+            age=ints[1],
+            hits=ints[2],
+            time_since_update=ints[3],
+            det_index=det_index,
         )

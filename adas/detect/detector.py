@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adas.detect import classes as coco
+from adas.detect.candidates import TileTableCache, image_candidates
 from adas.detect.cards import ModelInfo, build_spec, card_input_size
 from adas.detect.config import DetectConfig
 from adas.detect.heads import DECODERS
@@ -122,6 +123,7 @@ class Detector:
             [int(ObjectClass[c.upper()]) for c in cfg.vehicle_classes], len(ObjectClass)
         )
         self._geometry: dict[tuple[PixelFormat, int, int], tuple[Layout, list[Preprocessor]]] = {}
+        self._tables = TileTableCache()  # the candidates kernel's view of each layout
         self._input = np.empty(
             (1, self.session.channels, self.session.input_h, self.session.input_w), np.float32
         )
@@ -132,6 +134,7 @@ class Detector:
         """Place the horizon band for another camera (a new drive); the session is kept."""
         self.camera = camera
         self._geometry.clear()
+        self._tables.clear()
 
     @property
     def providers_used(self) -> list[str]:
@@ -315,18 +318,15 @@ class Detector:
     ) -> Detections:
         """Riders fused with their two-wheeler (partners from both passes), then each class's
         own threshold, then class-aware NMS once more."""
-        n = len(xyxy)
-        xyxy = np.concatenate([xyxy, extra[0]]).astype(np.float32)
-        score = np.concatenate([score, extra[1]]).astype(np.float32)
-        cls = np.concatenate([cls, extra[2]]).astype(np.int64)
+        partner = None  # the second look's two-wheelers: partners only
+        if len(extra[0]):
+            n = len(xyxy)
+            xyxy = np.concatenate([xyxy, extra[0]]).astype(np.float32)
+            score = np.concatenate([score, extra[1]]).astype(np.float32)
+            cls = np.concatenate([cls, extra[2]]).astype(np.int64)
+            partner = np.arange(len(xyxy)) >= n
         xyxy, score, cls = fuse_riders(
-            xyxy,
-            score,
-            cls,
-            self._thresholds,
-            np.arange(len(xyxy)) >= n,
-            self.rider_rule,
-            self.ridden,
+            xyxy, score, cls, self._thresholds, partner, self.rider_rule, self.ridden
         )
         if not len(xyxy):
             return Detections.empty()
@@ -362,43 +362,28 @@ class Detector:
     ) -> tuple[np.ndarray, np.ndarray, IntArray]:
         """Decoded rows -> the candidates in image pixels (class floors of the candidates,
         tiles merged, class-aware NMS), in descending score."""
-        cls, known = coco.map_labels(label, self.label_table)
-        xyxy, score, cls = xyxy[known], score[known], cls[known]
-        ok = score >= self.candidate_floors[cls]
-        xyxy, score, cls = xyxy[ok], score[ok], cls[ok]
-        if len(xyxy) == 0:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
-        # Which tile drew each box: the slot holding its centre row.
-        cy = 0.5 * (xyxy[:, 1] + xyxy[:, 3])
-        tile = np.full(len(xyxy), -1, np.int64)
-        out = np.empty_like(xyxy, dtype=np.float32)
-        for i, (t, tf) in enumerate(zip(layout.tiles, transforms, strict=True)):
-            sel = (cy >= t.slot_y) & (cy < t.slot_y + t.slot_h) & (tile < 0)
-            if not sel.any():
-                continue
-            local = xyxy[sel].astype(np.float32).copy()
-            local[:, [1, 3]] -= t.slot_y
-            img = tf.to_image(local)
-            # Boxes reaching into the letterbox padding end at the tile's edge.
-            np.clip(img[:, 0::2], t.x, t.x + t.w, out=img[:, 0::2])
-            np.clip(img[:, 1::2], t.y, t.y + t.h, out=img[:, 1::2])
-            out[sel] = img
-            tile[sel] = i
-        use = tile >= 0
-        out, score, cls, tile = out[use], score[use].astype(np.float32), cls[use], tile[use]
-        wh = out[:, 2:] - out[:, :2]
-        good = np.isfinite(out).all(axis=1) & (wh.min(axis=1) >= self.config.min_box_px)
-        out, score, cls, tile = out[good], score[good], cls[good], tile[good]
-        keep = merge_tiles(
+        out, score, cls, tile = image_candidates(
             layout,
-            out,
-            score,
-            cls,
-            tile,
-            edge_tol_px=self.config.seam_edge_tol_px,
-            cover_fraction=self.config.seam_cover_fraction,
+            transforms,
+            self._tables.get(layout, transforms, self.config.min_box_px),
+            (xyxy, score, label),
+            self.label_table,
+            self.candidate_floors,
+            self.config.min_box_px,
         )
-        out, score, cls = out[keep], score[keep], cls[keep]
+        if len(out) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+        if len(layout.tiles) > 1:
+            keep = merge_tiles(
+                layout,
+                out,
+                score,
+                cls,
+                tile,
+                edge_tol_px=self.config.seam_edge_tol_px,
+                cover_fraction=self.config.seam_cover_fraction,
+            )
+            out, score, cls = out[keep], score[keep], cls[keep]
         idx = self.suppress(out, score, cls)
         return out[idx], score[idx], cls[idx]
 

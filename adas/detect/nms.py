@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from adas.detect.kernels import nested_keep, nms_candidates
 from adas.errors import ConfigError, ContractError
 
 IntArray = npt.NDArray[np.int64]
@@ -58,6 +59,23 @@ def nms(
     if max_detections < 1:
         msg = f"max_detections = {max_detections} must be >= 1"
         raise ConfigError(msg)
+    if classes.dtype == np.int64:  # class ids as the detector has them: one compiled pass
+        idx, rects, dense, exact = nms_candidates(boxes, scores, classes)
+        if not exact:  # a zero of both signs at the smallest x or y: numpy's translation
+            idx, rects, dense = _candidates(boxes, scores, classes)
+    else:
+        idx, rects, dense = _candidates(boxes, scores, classes)
+    if idx.size == 0:
+        return np.zeros(0, np.int64)
+    kept = _nms_boxes_batched(rects, scores[idx], dense, -np.inf, float(iou_threshold))
+    order = np.asarray(kept, np.int64).reshape(-1)[:max_detections]
+    return idx[order]
+
+
+def _candidates(
+    boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray
+) -> tuple[IntArray, np.ndarray, np.ndarray]:
+    """:func:`adas.detect.kernels.nms_candidates` for class ids of any dtype."""
     with np.errstate(invalid="ignore"):
         valid = (
             np.isfinite(boxes).all(axis=1)
@@ -66,17 +84,11 @@ def nms(
             & (boxes[:, 3] > boxes[:, 1])
         )
     idx = np.flatnonzero(valid)
-    if idx.size == 0:
-        return np.zeros(0, np.int64)
     b = boxes[idx]
-    x0, y0 = b[:, 0].min(), b[:, 1].min()  # IoU does not change under translation
+    x0, y0 = (b[:, 0].min(), b[:, 1].min()) if idx.size else (0.0, 0.0)
     rects = np.column_stack([b[:, 0] - x0, b[:, 1] - y0, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
     _, dense = np.unique(classes[idx], return_inverse=True)
-    kept = _nms_boxes_batched(
-        rects, scores[idx], dense.astype(np.int32).reshape(-1), -np.inf, float(iou_threshold)
-    )
-    order = np.asarray(kept, np.int64).reshape(-1)[:max_detections]
-    return idx[order]
+    return idx, rects, dense.astype(np.int32).reshape(-1)
 
 
 # How far below a containing box's bottom edge (a fraction of its height) a nested box's may
@@ -110,37 +122,9 @@ def suppress_nested(
         msg = f"suppress_nested needs N boxes, scores and groups; got {len(boxes)}, "
         msg += f"{len(scores)}, {len(groups)}"
         raise ContractError(msg)
-    order = np.argsort(-scores, kind="stable")
-    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    # Row i against every box j at once (the same float64 arithmetic, element by element, as
-    # testing i against its kept boxes one by one): i is dropped by the kept boxes of its
-    # group when the largest of their ``inside * ~nearer`` reaches ``fraction``, a NaN among
-    # them (a non-finite box) keeping it as numpy's max would. The greedy loop that follows
-    # then only reads these tables, in Python.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w = np.minimum(boxes[None, :, 2], boxes[:, None, 2]) - np.maximum(
-            boxes[None, :, 0], boxes[:, None, 0]
-        )
-        h = np.minimum(boxes[None, :, 3], boxes[:, None, 3]) - np.maximum(
-            boxes[None, :, 1], boxes[:, None, 1]
-        )
-        inside = np.clip(w, 0, None) * np.clip(h, 0, None) / area[:, None]
-        b3, b1 = boxes[None, :, 3], boxes[None, :, 1]
-        nearer = boxes[:, None, 3] > b3 + NEARER_TOL * (b3 - b1)
-        value = inside * ~nearer
-        covered = (value >= fraction).tolist()
-        undefined = np.isnan(value).tolist()
-    can_drop = ((groups >= 0) & (area > 0)).tolist()
-    group_of = groups.tolist()
-    kept: list[int] = []
-    for i in order.tolist():
-        if can_drop[i]:
-            g, cov, nan = group_of[i], covered[i], undefined[i]
-            others = [j for j in kept if group_of[j] == g]
-            if others and any(cov[j] for j in others) and not any(nan[j] for j in others):
-                continue
-        kept.append(i)
-    return np.asarray(kept, np.int64)
+    # One compiled pass (adas.detect.kernels.nested_keep): per candidate in descending score,
+    # the share of its area inside each kept box of its group, in float64 as numpy would.
+    return nested_keep(boxes, scores, groups, float(fraction), NEARER_TOL)
 
 
 def vehicle_groups(vehicles: list[int], n_classes: int) -> tuple[IntArray, IntArray]:

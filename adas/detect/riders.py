@@ -130,12 +130,21 @@ def fuse_riders(
     the model itself (a KITTI-trained model's ``Cyclist``: :func:`adas.detect.classes.
     ridden_classes`): a box of theirs with no person on it is still a cyclist.
     """
+    thr = np.asarray(thresholds)
+    cls = np.asarray(class_id, np.int64)
+    wheel = (cls == TWO_WHEELERS[0]) | (cls == TWO_WHEELERS[1])  # np.isin, cheaper
+    if not wheel.any():
+        # No two-wheeler: no pair, no fused box, no class to change; only the thresholds
+        # (and the partner-only rows) remain, on the same arrays.
+        sc = np.asarray(score, np.float32)
+        keep = sc >= thr[cls]
+        if partner_only is not None:
+            keep &= ~np.asarray(partner_only, bool)
+        return np.asarray(xyxy, np.float32).reshape(-1, 4)[keep], sc[keep], cls[keep]
     out = np.array(xyxy, np.float32, copy=True).reshape(-1, 4)
     sc = np.array(score, np.float32, copy=True)
-    cls = np.array(class_id, np.int64, copy=True)
-    thr = np.asarray(thresholds)
+    cls = cls.copy()
     extra = np.zeros(len(out), bool) if partner_only is None else np.asarray(partner_only, bool)
-    wheel = np.isin(cls, TWO_WHEELERS)
     alive = np.where(wheel, sc >= thr[cls], sc > 0.0)
     fused = np.zeros(len(out), bool)
     rider = np.zeros(len(out), bool)

@@ -128,16 +128,15 @@ def second_look(
     only when there are some); returns the rows and the second pass's two-wheelers."""
     cfg = det.config
     empty = (np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    uncertain = det.look_classes[cls] & (score < cfg.second_look_accept_score)
+    if not uncertain.any():
+        return xyxy, score, cls, empty
     # Only where the crop draws the object at least second_look_min_zoom times larger than
     # the first pass did: a big near object gains nothing from a second look.
     cell = min(det.session.input_wh) // cfg.second_look_grid
     side = cfg.second_look_crop * np.max(xyxy[:, 2:] - xyxy[:, :2], axis=1)
     zoom = cell / np.maximum(side, 1e-9) / prepared.layout.scale
-    rows = np.flatnonzero(
-        det.look_classes[cls]
-        & (score < cfg.second_look_accept_score)
-        & (zoom >= cfg.second_look_min_zoom)
-    )
+    rows = np.flatnonzero(uncertain & (zoom >= cfg.second_look_min_zoom))
     if not rows.size or prepared.image is None:
         return xyxy, score, cls, empty
     rows = rows[: cfg.second_look_max_crops]  # NMS left them in descending score

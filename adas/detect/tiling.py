@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from adas.detect.kernels import seam_cuts
 from adas.errors import ConfigError
 
 
@@ -168,14 +169,7 @@ def merge_tiles(
     keep = np.ones(n, bool)
     if n == 0 or len(layout.tiles) == 1:
         return keep
-    edges = layout.inner_edges
-    cut = np.zeros(n, bool)
-    for i in range(n):
-        t = layout.tiles[int(tile[i])]
-        left_in, right_in = edges[int(tile[i])]
-        cut[i] = (left_in and xyxy[i, 0] <= t.x + edge_tol_px) or (
-            right_in and xyxy[i, 2] >= t.x + t.w - 1 - edge_tol_px
-        )
+    cut = _cuts(layout, xyxy, tile, edge_tol_px)
     if not cut.any():
         return keep
     inter = _inter(xyxy, xyxy)
@@ -197,3 +191,27 @@ def merge_tiles(
             score[a] = max(score[a], score[b])
             keep[b] = False
     return keep
+
+
+def _cuts(layout: Layout, xyxy: np.ndarray, tile: np.ndarray, edge_tol_px: float) -> np.ndarray:
+    """Rows with an edge within ``edge_tol_px`` of an inner edge of their tile."""
+    edges = layout.inner_edges
+    if xyxy.dtype == np.float32 and tile.dtype == np.int64 and type(edge_tol_px) in (int, float):
+        # numpy compares a float32 with a Python number as float32: the same test, compiled.
+        ts = layout.tiles
+        return seam_cuts(
+            xyxy,
+            tile,
+            np.array([e[0] for e in edges]),
+            np.array([t.x + edge_tol_px for t in ts], np.float32),
+            np.array([e[1] for e in edges]),
+            np.array([t.x + t.w - 1 - edge_tol_px for t in ts], np.float32),
+        )
+    cut = np.zeros(len(xyxy), bool)
+    for i in range(len(xyxy)):
+        t = layout.tiles[int(tile[i])]
+        left_in, right_in = edges[int(tile[i])]
+        cut[i] = (left_in and xyxy[i, 0] <= t.x + edge_tol_px) or (
+            right_in and xyxy[i, 2] >= t.x + t.w - 1 - edge_tol_px
+        )
+    return cut

@@ -164,6 +164,7 @@ def test_warm_up_runs_every_chain_kernel_before_the_first_frame() -> None:
     # Every kernel the chain calls itself ran in the warm-up (helpers only called from
     # another kernel, and solve_ttc's kernel outside the chain, are compiled with their caller).
     inner = {
+        "adas.distance_kernels.range_cues",  # from adas.distance_batch.hyp_cues
         "adas.motion_kernels.ttc1",
         "adas.motion_kernels.ettc1",
         "adas.motion_kernels.stop_limited_ttc",

@@ -162,6 +162,17 @@ def finish(
 ) -> RawDetections:
     """Stack the kept rows, drop those with non-finite values, log the count at DEBUG."""
     xyxy = np.stack(corners, axis=1).astype(np.float32, copy=False).reshape(-1, 4)
+    return finish_boxes(family, xyxy, score, label, outputs)
+
+
+def finish_boxes(
+    family: str,
+    xyxy: np.ndarray,
+    score: np.ndarray,
+    label: np.ndarray,
+    outputs: Sequence[np.ndarray],
+) -> RawDetections:
+    """:func:`finish` of rows already stacked into float32 N x 4 boxes."""
     score = np.asarray(score, np.float32).reshape(-1)
     ok = np.isfinite(xyxy).all(axis=1) & np.isfinite(score)
     dropped = int(ok.size - np.count_nonzero(ok))

@@ -35,18 +35,24 @@ from adas.detect.heads.common import (
     RawDetections,
     check_args,
     finish,
+    finish_boxes,
     grid_points,
     grid_total,
     raise_format_error,
     single_output,
     xywh_corners,
 )
+from adas.detect.kernels import grid_boxes, objectness_rows
 
 YOLOV5_ANCHORS_PER_CELL = 3
 
 
 def _obj_cls(rows: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kept row numbers, score = obj * best class, label) of N x (5 + C) rows, obj at 4."""
+    if type(score_threshold) is float:
+        # numpy compares float32 with a Python float as float32: one compiled pass
+        # (adas.detect.kernels) of the same selection.
+        return objectness_rows(rows, np.float32(score_threshold))
     # Class scores are probabilities (<= 1), so obj * cls >= t needs obj >= t: testing the one
     # objectness column first skips the class arg-max for nearly every row.
     idx = np.flatnonzero(rows[:, 4] >= score_threshold)
@@ -74,10 +80,10 @@ def decode_yolox(
     with np.errstate(invalid="ignore", over="ignore"):
         idx, score, label = _obj_cls(pred, score_threshold)
         gx, gy, st = grid_points(wh, STRIDES_P5)
-        rows, s = pred[idx], st[idx]
-        cx, cy = (rows[:, 0] + gx[idx]) * s, (rows[:, 1] + gy[idx]) * s
-        corners = xywh_corners(cx, cy, np.exp(rows[:, 2]) * s, np.exp(rows[:, 3]) * s)
-    return finish("yolox", corners, score, label, outputs)
+        rows = pred[idx]
+        # numpy's exponentials, the rest compiled: ((p0 + gx) s, (p1 + gy) s) +- exp(p) s / 2.
+        xyxy = grid_boxes(rows, idx, gx, gy, st, np.exp(rows[:, 2]), np.exp(rows[:, 3]))
+    return finish_boxes("yolox", xyxy, score, label, outputs)
 
 
 def _pixel_rows(
