@@ -29,7 +29,11 @@ the calling thread with one intra-op thread; with more, the bare pass's figure s
 minus ``decode_cpu_ms_per_frame``, the input's decoder run alone (a GPU host decodes in
 hardware). ``cpu_ms_per_frame_outside_bare_model`` subtracts the bare pass's model CPU instead,
 so it also charges replay with the model's slowdown beside replay's other threads (shared
-caches and memory: on a 2-CPU machine the model took 0-5 % more CPU in the replay).
+caches and memory: on a 2-CPU machine the model took 0-10 % more CPU in the replay).
+``cpu_ms_per_frame_outside_model_sequential``: the same figure for ``--sequential`` replays
+(the model's CPU in them subtracted), the work itself without two busy cores slowing each
+other: on the 2-CPU machine of the figures in the README a pure-Python loop ran 10-24 % slower
+beside a second one, and a replay's stages (decoding, preprocessing, the model) 10-50 %.
 
 What bounds the ratio: replay also decodes the video, preprocesses, decodes boxes, runs the chain
 and writes the outputs. Overlapping those with inference (replay's four threads) hides them only
@@ -145,8 +149,17 @@ def bench_replay(
             outside_bare.append((cpu / frames - model_cpu[-1] - decode_cpu) * 1e3)
             if summary.frames_per_s is not None:
                 summary_fps.append(summary.frames_per_s)
-        # Where the time goes: one sequential replay (no overlap), mean per pipeline stage
-        # and per output.
+        # The same work with no stage beside another (--sequential): on a small machine two
+        # busy cores slow each other (shared caches, memory, maybe one physical core), which
+        # the pipelined replay's CPU figure includes and this one does not.
+        seq_outside = []
+        for _ in range(runs):
+            s0, c0 = det.session.run_cpu_ns, time.process_time()
+            done = replay_drive(clip, out, replace(options, pipelined=False))
+            cpu, model = time.process_time() - c0, (det.session.run_cpu_ns - s0) * 1e-9
+            seq_outside.append(((cpu - model) / done.frames - decode_cpu) * 1e3)
+        # Where the time goes: one more sequential replay, mean per pipeline stage and per
+        # output.
         timing: dict[str, int] = {}
         seq = replay_drive(clip, out, replace(options, pipelined=False, sink_timing=timing))
     stages = {k: round(v.to_json()["mean_ms"], 3) for k, v in seq.latency.items()}
@@ -187,6 +200,7 @@ def bench_replay(
         "model_cpu_ms_per_frame_in_replay": round(statistics.median(in_replay) * 1e3, 3),
         "model_cpu_subtracted": "in_replay" if in_situ else "bare",
         "cpu_ms_per_frame_outside_bare_model": round(statistics.median(outside_bare), 3),
+        "cpu_ms_per_frame_outside_model_sequential": round(statistics.median(seq_outside), 3),
         "cpu_outside_model_runs": [round(x, 3) for x in outside],
         "sequential_replay_fps": round(seq.frames_per_s or 0.0, 2),
         "sequential_stage_mean_ms": stages,

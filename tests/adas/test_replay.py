@@ -364,6 +364,10 @@ def test_bench_replay_measures_both_throughputs_on_the_same_clip(
     # calling thread: the same model on the same frames as the bare pass.
     in_situ = rep["intra_op_threads"] == 1
     assert rep["model_cpu_subtracted"] == ("in_replay" if in_situ else "bare")
+    # The sequential replays' CPU beyond the model and the decoder: positive, at most the
+    # pipelined one's (the same work) plus timing noise.
+    seq = rep["cpu_ms_per_frame_outside_model_sequential"]
+    assert 0 < seq < rep["cpu_ms_per_frame_outside_model"] + 5
     if in_situ:
         assert 0.5 < rep["model_cpu_ms_per_frame_in_replay"] / rep["model_cpu_ms_per_frame"] < 2
     else:  # the calling thread's share only
