@@ -156,8 +156,8 @@ def bench_replay(
         for _ in range(runs):
             s0, c0 = det.session.run_cpu_ns, time.process_time()
             done = replay_drive(clip, out, replace(options, pipelined=False))
-            cpu, model = time.process_time() - c0, (det.session.run_cpu_ns - s0) * 1e-9
-            seq_outside.append(((cpu - model) / done.frames - decode_cpu) * 1e3)
+            cpu, in_model = time.process_time() - c0, (det.session.run_cpu_ns - s0) * 1e-9
+            seq_outside.append(((cpu - in_model) / done.frames - decode_cpu) * 1e3)
         # Where the time goes: one more sequential replay, mean per pipeline stage and per
         # output.
         timing: dict[str, int] = {}
