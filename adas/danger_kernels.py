@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
+from adas.types import DangerLevel, Zone
+
 if TYPE_CHECKING:
     from adas.danger import DangerConfig
 
@@ -26,9 +28,10 @@ __all__ = ["assess_rows", "danger_levels", "no_threat_rows", "stage_constants"]
 _F64_MAX = float(np.finfo(np.float64).max)
 _INF = math.inf
 
-# adas.types.Zone and DangerLevel values (plain ints for the compiled code).
-_IN_PATH, _ADJACENT, _OUTSIDE = 1, 2, 3
-_CAUTION, _WARNING, _PARTIAL, _FULL = 1, 2, 3, 4
+# adas.types.Zone and DangerLevel values (plain ints: compile-time constants of the kernels).
+_IN_PATH, _ADJACENT, _OUTSIDE = int(Zone.IN_PATH), int(Zone.ADJACENT), int(Zone.OUTSIDE)
+_CAUTION, _WARNING = int(DangerLevel.CAUTION), int(DangerLevel.WARNING)
+_PARTIAL, _FULL = int(DangerLevel.BRAKE_PARTIAL), int(DangerLevel.BRAKE_FULL)
 
 # Slots of the stage's constants (stage_constants).
 (
