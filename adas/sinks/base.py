@@ -187,13 +187,28 @@ def class_name(class_id: int) -> str:
         return f"class_{int(class_id)}"
 
 
-def object_rows(result: FrameResult) -> list[ObjectRow]:
+_last_rows: tuple[FrameResult, tuple[ObjectRow, ...]] | None = None
+
+
+def object_rows(result: FrameResult) -> tuple[ObjectRow, ...]:
     """The frame's tracks joined with their object states by track id.
 
     The motion stage returns one state row per track in track order; a result built otherwise
     (states missing, e.g. on an UNAVAILABLE frame, or reordered) is joined by id, and a track
-    without a state gets NaN kinematics, zone UNKNOWN and danger NONE.
+    without a state gets NaN kinematics, zone UNKNOWN and danger NONE. The rows of the last
+    result asked for are kept: a replay's outputs each ask for the same frame's (results are
+    immutable, so the same object has the same rows).
     """
+    global _last_rows
+    last = _last_rows
+    if last is not None and last[0] is result:
+        return last[1]
+    rows = _join_rows(result)
+    _last_rows = (result, rows)
+    return rows
+
+
+def _join_rows(result: FrameResult) -> tuple[ObjectRow, ...]:
     tr, ob = result.tracks, result.objects
     aligned = len(ob) == len(tr) and bool(np.array_equal(ob.track_id, tr.track_id))
     index = {} if aligned else {int(t): j for j, t in enumerate(ob.track_id)}
@@ -223,7 +238,7 @@ def object_rows(result: FrameResult) -> list[ObjectRow]:
                 danger=DangerLevel(int(ob.danger[j])) if j >= 0 else DangerLevel.NONE,
             )
         )
-    return rows
+    return tuple(rows)
 
 
 def object_bgr(zone: Zone, danger: DangerLevel) -> BGR:

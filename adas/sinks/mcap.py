@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ class _Messages:
         ]
         return self.t[DETECTION_ARRAY](header=h, detections=items)
 
-    def tracks(self, t_ns: int, rows: list[ObjectRow]) -> Any:
+    def tracks(self, t_ns: int, rows: Sequence[ObjectRow]) -> Any:
         h = self.header(t_ns)
         items = [
             self.detection(
@@ -174,7 +175,7 @@ class _Messages:
             background_color=self.colour(bgr, 0.8),
         )  # fmt: skip
 
-    def annotations(self, t_ns: int, rows: list[ObjectRow], decision: Decision) -> Any:
+    def annotations(self, t_ns: int, rows: Sequence[ObjectRow], decision: Decision) -> Any:
         t, stamp = self.t, self.stamp(t_ns)
         point2 = t["foxglove_msgs/msg/Point2"]
         points, texts = [], []

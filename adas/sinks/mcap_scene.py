@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,7 +168,7 @@ class SceneMessages:
         )  # fmt: skip
         return self._entity(stamp, "corridor", lines=[line])
 
-    def scene(self, stamp: Any, rows: list[ObjectRow]) -> Any:
+    def scene(self, stamp: Any, rows: Sequence[ObjectRow]) -> Any:
         """One frame's SceneUpdate: delete all, then the corridor and every ranged object."""
         t = self.t
         delete = t["foxglove_msgs/msg/SceneEntityDeletion"](

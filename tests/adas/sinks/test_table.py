@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from pathlib import Path
 
@@ -88,3 +89,16 @@ def test_interrupted_run_is_readable_up_to_the_last_frame(tmp_path: Path) -> Non
     rows = _read(tmp_path / "frames.csv")
     assert sorted({int(r["seq"]) for r in rows}) == [r.seq for r in drive[:9]]
     _check_frame([r for r in rows if int(r["seq"]) == drive[8].seq], drive[8])
+
+
+def test_object_rows_are_joined_once_per_result() -> None:
+    """The outputs of one frame share its rows (the same tuple); another result, even one
+    equal to it in every field, gets rows of its own, equal to the first's."""
+    a, b = [r for r in make_drive() if len(r.tracks)][:2]
+    rows = object_rows(a)
+    assert object_rows(a) is rows and len(rows) == len(a.tracks)
+    assert object_rows(b) is not rows
+    copy = dataclasses.replace(a)
+    again = object_rows(copy)
+    assert again is not rows and again == rows
+    assert [r.track_id for r in object_rows(a)] == [int(t) for t in a.tracks.track_id]
