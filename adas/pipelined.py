@@ -103,29 +103,40 @@ def pipelined(
     ]
     for w in workers:
         w.start()
-    return _results(q2, pipe, workers, stop)
+    return _Stream(_results(q2, pipe), workers, stop)
 
 
-def _results(
-    q2: queue.Queue[Any], pipe: Pipeline, workers: list[threading.Thread], stop: threading.Event
-) -> Iterator[tuple[Any, Any]]:
-    """The model's outputs from ``q2`` decoded into boxes, in the consumer's thread."""
-    try:
-        while (out := q2.get()) is not _END:
-            it, run = out if isinstance(out, tuple) else (out, None)
-            if isinstance(it, Exception) or isinstance(run, Exception):
-                yield out
-                continue
-            try:
-                found = pipe.finish(run)
-            except Exception as err:  # counted by the consumer
-                yield it, err
-                continue
-            yield it, found
-    finally:
-        stop.set()  # every thread sees it within one queue timeout
-        for w in workers:
+class _Stream(Iterator[tuple[Any, Any]]):
+    """The results, and ``close``: stop every thread and wait for it, whether or not the
+    results were read (a generator never started would not run its ``finally``)."""
+
+    def __init__(
+        self, results: Iterator[Any], workers: list[threading.Thread], stop: threading.Event
+    ) -> None:
+        self._results, self._workers, self._stop = results, workers, stop
+
+    def __next__(self) -> tuple[Any, Any]:
+        return next(self._results)
+
+    def close(self) -> None:
+        self._stop.set()  # every thread sees it within one queue timeout
+        for w in self._workers:
             w.join(timeout=5.0)
+
+
+def _results(q2: queue.Queue[Any], pipe: Pipeline) -> Iterator[tuple[Any, Any]]:
+    """The model's outputs from ``q2`` decoded into boxes, in the consumer's thread."""
+    while (out := q2.get()) is not _END:
+        it, run = out if isinstance(out, tuple) else (out, None)
+        if isinstance(it, Exception) or isinstance(run, Exception):
+            yield out
+            continue
+        try:
+            found = pipe.finish(run)
+        except Exception as err:  # counted by the consumer
+            yield it, err
+            continue
+        yield it, found
 
 
 def sequential(items: Iterator[SourceItem], pipe: Pipeline) -> Iterator[tuple[Any, Any]]:

@@ -506,3 +506,21 @@ def test_an_alert_clip_of_an_h264_video_has_its_pre_roll_from_the_units(
     assert clip.times_s == pytest.approx([k / 10 for k in range(17)], abs=1e-4)
     # The pre-roll 15-24 decoded once: 15-23 from the IDR at 12 (12-23), 24 an IDR itself.
     assert runs == [12, 1]
+
+
+def test_outputs_that_fail_to_open_stop_the_started_pipeline(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline starts before the outputs are created; when creating them fails, its
+    threads are stopped and joined before the source closes."""
+    import threading
+
+    from adas.sinks import SinkError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise SinkError("injected: the outputs cannot be created")
+
+    monkeypatch.setattr(rp, "_sinks", refuse)
+    with pytest.raises(SinkError, match="injected"):
+        replay_drive(clip, tmp_path / "out", ReplayOptions(video=False))
+    assert not [t for t in threading.enumerate() if t.name == "replay-decode" and t.is_alive()]
