@@ -33,8 +33,8 @@ caches and memory: on a 2-CPU machine the model took 0-10 % more CPU in the repl
 ``cpu_ms_per_frame_outside_model_sequential``: the same figure for ``--sequential`` replays
 (the model's CPU in them subtracted), the work itself without two busy cores slowing each
 other: on the 2-CPU machine of the figures in the README a pure-Python loop ran 10-24 % slower
-beside a second one, and in a pipelined replay the decoding took 30-40 %, the preprocessing
-40-55 % and the model 2-10 % more CPU than in a sequential one.
+beside a second one, and in a pipelined replay the decoding took 25-40 %, the preprocessing
+40-55 % and the model 0-10 % more CPU than in a sequential one.
 
 What bounds the ratio: replay also decodes the video, preprocesses, decodes boxes, runs the chain
 and writes the outputs. Overlapping those with inference (replay's four threads) hides them only
