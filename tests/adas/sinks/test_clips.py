@@ -21,15 +21,18 @@ N, W, U = DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.UNAVAILABLE
 BASE = make_drive()
 
 
-def _drive(alerts: dict[range, DecisionLevel], n: int) -> list[FrameResult]:
-    """``n`` frames at 10 Hz, quiet (NONE) but for the frame ranges of ``alerts``."""
+def alert_drive(
+    alerts: dict[range, DecisionLevel], n: int, period_ns: int = PERIOD_NS
+) -> list[FrameResult]:
+    """``n`` frames ``period_ns`` apart (default 10 Hz), quiet (NONE) but for the frame ranges of
+    ``alerts``."""
     levels = [N] * n
     for frames, level in alerts.items():
         for k in frames:
             levels[k] = level
     quiet = Decision(N, 0.0, -1, "scripted")
     return [
-        dataclasses.replace(BASE[k % N_FRAMES], t_ns=T0_NS + k * PERIOD_NS, seq=k,
+        dataclasses.replace(BASE[k % N_FRAMES], t_ns=T0_NS + k * period_ns, seq=k,
                             decision=dataclasses.replace(quiet, level=level))
         for k, level in enumerate(levels)
     ]  # fmt: skip
@@ -62,7 +65,7 @@ def _span(sink: ClipSink) -> list[tuple[int, int]]:
 
 
 def test_clip_runs_from_before_the_start_to_after_the_end(tmp_path: Path) -> None:
-    drive = _drive({range(50, 60): W}, 110)  # start event at frame 50, end event at 60
+    drive = alert_drive({range(50, 60): W}, 110)  # start event at frame 50, end event at 60
     sink, draw = _replay(tmp_path, drive)
     # 1.0 s (10 frames) before the start to 0.5 s (5 frames) after the end, both included.
     assert _span(sink) == [(40, 65)]
@@ -93,7 +96,7 @@ def test_overlapping_clips_merge_and_others_do_not(
     tmp_path: Path, second: range, spans: list[tuple[int, int]], names: list[str]
 ) -> None:
     # The first episode: frames 20-24, its end event at 25, so its clip runs from 10 to 30.
-    drive = _drive({range(20, 25): W, second: U}, 70)
+    drive = alert_drive({range(20, 25): W, second: U}, 70)
     sink, draw = _replay(tmp_path, drive)
     assert _span(sink) == spans
     assert [c.episodes for c in sink.clips] == ([2] if len(spans) == 1 else [1, 1])
@@ -105,7 +108,7 @@ def test_overlapping_clips_merge_and_others_do_not(
 
 
 def test_full_video_has_every_frame_and_draws_each_once(tmp_path: Path) -> None:
-    drive = _drive({range(20, 25): W}, 60)
+    drive = alert_drive({range(20, 25): W}, 60)
     sink, draw = _replay(tmp_path, drive, full_video=True)
     assert draw.seqs == list(range(60))  # clip frames reuse the full video's drawing
     assert _span(sink) == [(10, 30)]
@@ -115,13 +118,13 @@ def test_full_video_has_every_frame_and_draws_each_once(tmp_path: Path) -> None:
 
 
 def test_quiet_drive_writes_and_draws_nothing(tmp_path: Path) -> None:
-    sink, draw = _replay(tmp_path, _drive({}, 40))
+    sink, draw = _replay(tmp_path, alert_drive({}, 40))
     assert sink.clips == [] and draw.seqs == [] and sink.drawn == 0
     assert not (tmp_path / CLIP_DIR).exists() or not any((tmp_path / CLIP_DIR).iterdir())
 
 
 def test_alert_at_the_end_of_the_drive_ends_its_clip_there(tmp_path: Path) -> None:
-    sink, _ = _replay(tmp_path, _drive({range(30, 40): W}, 40))
+    sink, _ = _replay(tmp_path, alert_drive({range(30, 40): W}, 40))
     assert _span(sink) == [(20, 39)]
     assert len(read_av(sink.clips[0].path).frames) == 20
 
@@ -131,7 +134,7 @@ def test_ring_holds_references_and_stays_bounded(tmp_path: Path, period_ns: int)
     # 1 s pre-roll at a nominal 10 frames/s: 11 frames at most, also when frames come 5x faster.
     with ClipSink(tmp_path, fps=10.0, before_s=1.0, after_s=0.5) as sink:
         assert sink.ring_frames == 11
-        for k, r in enumerate(_drive({}, 200)):
+        for k, r in enumerate(alert_drive({}, 200)):
             r = dataclasses.replace(r, t_ns=T0_NS + k * period_ns)
             image = make_image(r)
             sink.write(r, image)
@@ -152,7 +155,7 @@ def test_the_sink_drive_with_replay_defaults(tmp_path: Path) -> None:
 
 
 def test_frames_without_image_are_counted_not_written(tmp_path: Path) -> None:
-    drive = _drive({range(10, 12): W}, 20)
+    drive = alert_drive({range(10, 12): W}, 20)
     with ClipSink(tmp_path, fps=10.0, before_s=0.2, after_s=0.1) as sink:
         for r in drive:
             sink.write(r, None if r.seq in (9, 11) else make_image(r))
@@ -170,7 +173,7 @@ def test_old_clips_are_replaced_only_with_overwrite(tmp_path: Path) -> None:
 
 
 def test_without_an_h264_encoder_clips_fall_back_to_opencv(tmp_path: Path) -> None:
-    sink, _ = _replay(tmp_path, _drive({range(10, 12): W}, 20), encoders=("no_such",))
+    sink, _ = _replay(tmp_path, alert_drive({range(10, 12): W}, 20), encoders=("no_such",))
     clip = sink.clips[0]  # alert 10-11, end event at 12: frames 0-17
     assert clip.path.suffix in (".mp4", ".avi") and clip.frames == 18
     cap = cv2.VideoCapture(str(clip.path))
@@ -183,7 +186,7 @@ def test_the_pre_roll_holds_recorded_jpegs_and_draws_the_same_pixels(tmp_path: P
     them draws exactly the image replay handed in (the same OpenCV decoder)."""
     from adas.types import EncodedImage
 
-    drive = _drive({range(30, 35): W}, 45)
+    drive = alert_drive({range(30, 35): W}, 45)
     jpegs = [cv2.imencode(".jpg", make_image(r))[1].tobytes() for r in drive]
     images = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_UNCHANGED) for j in jpegs]
     seen: dict[int, np.ndarray] = {}

@@ -16,31 +16,14 @@ import pytest
 from adas.sinks import ClipSink, annotate
 from adas.sources import decode_h264_units
 from adas.sources.video_decode import DecodedFrame, decode_frames
-from adas.types import Decision, DecisionLevel, EncodedImage, FrameResult
+from adas.types import DecisionLevel, EncodedImage, FrameResult
 from tests.adas.sinks._av import read_av
-from tests.adas.sinks._results import N_FRAMES, PERIOD_NS, T0_NS, make_drive
+from tests.adas.sinks.test_clips import alert_drive
 from tests.adas.sources.test_encoded import write_h264
 
 N, W, U = DecisionLevel.NONE, DecisionLevel.WARNING, DecisionLevel.UNAVAILABLE
-BASE = make_drive()
 GOP = 12  # the synthetic clip's keyframe interval: IDRs at 0, 12, 24, 36, 48
 FRAMES = 60
-
-
-def _drive(
-    alerts: dict[range, DecisionLevel], n: int, period_ns: int = PERIOD_NS
-) -> list[FrameResult]:
-    """``n`` frames ``period_ns`` apart, quiet (NONE) but for the frame ranges of ``alerts``."""
-    levels = [N] * n
-    for frames, level in alerts.items():
-        for k in frames:
-            levels[k] = level
-    quiet = Decision(N, 0.0, -1, "scripted")
-    return [
-        dataclasses.replace(BASE[k % N_FRAMES], t_ns=T0_NS + k * period_ns, seq=k,
-                            decision=dataclasses.replace(quiet, level=level))
-        for k, level in enumerate(levels)
-    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +90,7 @@ def test_the_pre_roll_holds_units_back_to_their_keyframe_and_gives_the_sources_p
     synthetic: list[DecodedFrame], tmp_path: Path
 ) -> None:
     # Alert 30-34, its end at 35: the clip takes 20-40, and 20 decodes from the IDR at 12.
-    drive = _drive({range(30, 35): W}, FRAMES)
+    drive = alert_drive({range(30, 35): W}, FRAMES)
     capture = _Capture()
     with ClipSink(tmp_path, fps=10.0, before_s=1.0, after_s=0.5, draw=capture,
                   decode_units=decode_h264_units) as sink:  # fmt: skip
@@ -137,7 +120,7 @@ def test_the_pre_roll_holds_units_back_to_their_keyframe_and_gives_the_sources_p
 def test_a_clip_from_units_is_the_clip_from_images(
     synthetic: list[DecodedFrame], tmp_path: Path, alerts: dict[range, DecisionLevel]
 ) -> None:
-    drive = _drive(alerts, FRAMES)
+    drive = alert_drive(alerts, FRAMES)
     by_images, drawn_images = _feed(tmp_path / "images", synthetic, drive, units=False)
     by_units, drawn_units = _feed(tmp_path / "units", synthetic, drive, units=True)
     assert sorted(drawn_units.images) == sorted(drawn_images.images)
@@ -158,7 +141,7 @@ def test_the_units_pre_roll_is_bounded_by_the_window_and_one_keyframe_interval(
 ) -> None:
     # A quiet drive, 1 s (11 frames) before: from the IDR at or before 10 frames back on.
     with ClipSink(tmp_path, fps=10.0, before_s=1.0, decode_units=decode_h264_units) as sink:
-        for frame, r in zip(synthetic, _drive({}, FRAMES), strict=True):
+        for frame, r in zip(synthetic, alert_drive({}, FRAMES), strict=True):
             sink.write(r, frame.image, frame.encoded)
             held = [h.result.seq for h in sink._pre_roll.held]
             first = max(r.seq - 10, 0) // GOP * GOP
@@ -176,7 +159,7 @@ def test_the_shared_clip_pre_roll_is_its_units_a_fraction_of_the_images(
     frames = list(decode_frames(data_dir / "video/udacity/test_video.mp4", keep_encoded=True))
     assert len(frames) == 38
     assert [k for k, f in enumerate(frames) if f.encoded and f.encoded.keyframe] == [0, 30]
-    drive = _drive({range(35, 38): W}, 38, period_ns=40_000_000)
+    drive = alert_drive({range(35, 38): W}, 38, period_ns=40_000_000)
     sizes: dict[bool, int] = {}
     for units in (False, True):
         capture = _Capture()
@@ -225,7 +208,7 @@ def test_a_unit_that_does_not_decode_loses_the_pre_roll_not_the_drive(
         images = decode_h264_units(units)
         return images[:-1] if damage is None and bad in units else images
 
-    drive = _drive({range(30, 35): W, range(55, 58): U}, FRAMES)
+    drive = alert_drive({range(30, 35): W, range(55, 58): U}, FRAMES)
     capture = _Capture()
     with (
         caplog.at_level(logging.WARNING, logger="adas.sinks.preroll"),
@@ -271,7 +254,7 @@ def test_frames_without_a_decodable_unit_are_held_as_images(
     drawn: range,
 ) -> None:
     frames = [_without_unit(f) if k in plain else f for k, f in enumerate(synthetic)]
-    drive = _drive({alert: W}, FRAMES)
+    drive = alert_drive({alert: W}, FRAMES)
     capture = _Capture()
     with (
         caplog.at_level(logging.INFO, logger="adas.sinks.preroll"),
@@ -293,7 +276,7 @@ def test_a_run_past_max_run_bytes_is_held_as_images_until_the_next_keyframe(
 ) -> None:
     sizes = [len(f.encoded.data) for f in synthetic if f.encoded]
     cap = sum(sizes[24:27])  # a run holds at most 3 units of the IDR at 24 and those after
-    drive = _drive({range(30, 35): W}, FRAMES)
+    drive = alert_drive({range(30, 35): W}, FRAMES)
     capture = _Capture()
     with ClipSink(tmp_path, fps=10.0, before_s=1.0, after_s=0.5, draw=capture,
                   decode_units=decode_h264_units, max_run_bytes=cap) as sink:  # fmt: skip
@@ -308,7 +291,7 @@ def test_a_run_past_max_run_bytes_is_held_as_images_until_the_next_keyframe(
 def test_the_full_video_holds_its_drawn_frames_not_units(
     synthetic: list[DecodedFrame], tmp_path: Path
 ) -> None:
-    drive = _drive({range(30, 35): W}, 40)
+    drive = alert_drive({range(30, 35): W}, 40)
     sink, capture = _feed(tmp_path, synthetic[:40], drive, units=True, full_video=True)
     assert sorted(capture.images) == list(range(40))  # every frame drawn once, for both
     assert all(h.drawn and h.unit is None for h in sink._pre_roll.held)
