@@ -112,6 +112,17 @@ def unbatch(arr: np.ndarray, rank: int) -> np.ndarray | None:
     return arr if arr.ndim == rank else None
 
 
+def two_matrices(family: str, outputs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The two outputs of a two-output layout as float32 matrices (batch stripped), in session
+    order; the caller tells which is which."""
+    mats = [unbatch(np.asarray(o, np.float32), 2) for o in outputs]
+    if any(m is None for m in mats):
+        what = "expected 2-D outputs after the batch dimension of 1"
+        raise_format_error(family, what, outputs)
+    a, b = (m for m in mats if m is not None)
+    return a, b
+
+
 def single_output(family: str, outputs: Sequence[np.ndarray], rank: int) -> np.ndarray:
     """The one output of a single-output family as float32 of ``rank`` (batch stripped)."""
     if len(outputs) != 1:

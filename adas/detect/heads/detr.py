@@ -30,6 +30,7 @@ from adas.detect.heads.common import (
     check_args,
     finish,
     raise_format_error,
+    two_matrices,
     unbatch,
     xywh_corners,
 )
@@ -51,11 +52,7 @@ def _boxes_logits(
     outputs: Sequence[np.ndarray], output_names: Sequence[str] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(boxes Q x 4, logits Q x C) of the two-output layout, in either session order."""
-    mats = [unbatch(np.asarray(o, np.float32), 2) for o in outputs]
-    if any(m is None for m in mats):
-        what = "expected 2-D outputs after the batch dimension of 1"
-        raise_format_error("rtdetr", what, outputs)
-    a, b = (m for m in mats if m is not None)
+    a, b = two_matrices("rtdetr", outputs)
     said = [_is_boxes_name(n) for n in output_names] if output_names is not None else []
     if sorted(map(str, said)) == ["False", "True"]:
         boxes, logits = (a, b) if said[0] else (b, a)

@@ -49,6 +49,7 @@ from adas.detect.heads.common import (
     grid_size,
     grid_total,
     raise_format_error,
+    two_matrices,
     unbatch,
 )
 
@@ -182,11 +183,7 @@ def _picodet_boxes_scores(
     outputs: Sequence[np.ndarray], output_names: Sequence[str] | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(boxes N x 4, scores C x N) of PicoDet's ``export.nms=False`` outputs, in either order."""
-    mats = [unbatch(np.asarray(o, np.float32), 2) for o in outputs]
-    if any(m is None for m in mats):
-        what = "expected 2-D outputs after the batch dimension of 1"
-        raise_format_error("picodet", what, outputs)
-    a, b = (m for m in mats if m is not None)
+    a, b = two_matrices("picodet", outputs)
     roles = [_gfl_role(n) for n in output_names] if output_names is not None else []
     if sorted(map(str, roles)) == ["cls", "dis"]:  # names say which is which
         boxes, scores = (a, b) if roles[0] == "dis" else (b, a)
