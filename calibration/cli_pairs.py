@@ -299,7 +299,7 @@ def _coverage(title: str, coverage: Any, size: tuple[int, int]) -> dict[str, str
 
 def _uncalibrated_figures(result: Any, s: dict[str, Any]) -> dict[str, str]:
     """Row misalignment of every candidate F (red: not acceptable), where the matches lie."""
-    from calibration.intrinsics import coverage_of_points
+    from calibration.coverage import coverage_of_points
     from calibration.report import bars
 
     size = result.image_size

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calibration.coverage import coverage_map
 from calibration.detect import Detection
 from calibration.errors import CalibrationError, NotEnoughViewsError
 
@@ -36,7 +37,6 @@ REJECT_FACTOR = 3.0  # x median view RMS; a view 3x worse than typical has a rea
 REJECT_FLOOR_PX = 0.5  # never reject a view whose RMS is below this, however good the rest
 MAX_REJECT_FRACTION = 0.25  # rejecting more than this means the model, not the views, is wrong
 MIN_VIEWS = 3
-COVERAGE_GRID = (8, 6)  # cells across, down
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 
 
@@ -282,28 +282,6 @@ def _std(
     dof = max(1, r0.size - params.size)
     cov = np.linalg.pinv(J.T @ J) * float(r0 @ r0) / dof
     return {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
-
-
-def coverage_of_points(
-    points: npt.ArrayLike, size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
-) -> npt.NDArray[np.int64]:
-    """Point counts per image cell (rows x cols) of N x 2 pixel positions."""
-    cols, rows = grid
-    counts = np.zeros((rows, cols), np.int64)
-    pts = np.asarray(points, np.float64).reshape(-1, 2)
-    if pts.size:
-        c = np.clip((pts[:, 0] + 0.5) * cols // size[0], 0, cols - 1).astype(int)
-        r = np.clip((pts[:, 1] + 0.5) * rows // size[1], 0, rows - 1).astype(int)
-        np.add.at(counts, (r, c), 1)
-    return counts
-
-
-def coverage_map(
-    views: Sequence[Detection], size: tuple[int, int], grid: tuple[int, int] = COVERAGE_GRID
-) -> npt.NDArray[np.int64]:
-    """Corner counts per image cell (rows x cols): where the views constrained the model."""
-    pts = [np.asarray(v.image_points, np.float64).reshape(-1, 2) for v in views]
-    return coverage_of_points(np.concatenate(pts) if pts else np.zeros((0, 2)), size, grid)
 
 
 T = TypeVar("T")
