@@ -71,6 +71,7 @@ class BoardSpec:
     marker_m: float = 0.0  # ChArUco only
     dictionary: str = "DICT_4X4_1000"  # ChArUco only
     legacy: bool | None = None  # ChArUco only; None = detect the layout automatically
+    first_marker_id: int = 0  # ChArUco only: markers are ids first.. (boards of an array)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", BoardKind(self.kind))
@@ -89,13 +90,16 @@ class BoardSpec:
                     f"than its square ({self.square_m} m)"
                 )
                 raise BoardSpecError(msg)
-            aruco_dictionary_id(self.dictionary)
-            needed = self.squares_x * self.squares_y // 2
+            first = self.first_marker_id
+            if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+                msg = f"board first_marker_id = {first!r}: expected an integer >= 0"
+                raise BoardSpecError(msg)
+            needed = first + self.squares_x * self.squares_y // 2
             size = cv2.aruco.getPredefinedDictionary(aruco_dictionary_id(self.dictionary))
             if len(size.bytesList) < needed:
                 msg = (
                     f"board dictionary {self.dictionary} has {len(size.bytesList)} markers; "
-                    f"{self.squares_x}x{self.squares_y} squares need {needed}"
+                    f"{self.squares_x}x{self.squares_y} squares from id {first} need {needed}"
                 )
                 raise BoardSpecError(msg)
         if self.legacy is not None and not isinstance(self.legacy, bool):
@@ -120,10 +124,9 @@ class BoardSpec:
             cx, cy = self.inner_corners
             return f"chessboard {sx}x{sy} squares ({cx}x{cy} inner corners), {square}"
         layout = {None: "layout auto", True: "legacy layout", False: "modern layout"}
-        return (
-            f"ChArUco {sx}x{sy} squares, {square}, marker {self.marker_m * 1e3:.3f} mm, "
-            f"{self.dictionary}, {layout[self.legacy]}"
-        )
+        first = f", markers from id {self.first_marker_id}" * bool(self.first_marker_id)
+        marker = f"marker {self.marker_m * 1e3:.3f} mm, {self.dictionary}"
+        return f"ChArUco {sx}x{sy} squares, {square}, {marker}, {layout[self.legacy]}{first}"
 
     def charuco_board(self, *, legacy: bool | None = None) -> cv2.aruco.CharucoBoard:
         """The OpenCV board; ``legacy`` overrides the spec's layout (None: spec, else modern)."""
@@ -131,9 +134,9 @@ class BoardSpec:
             msg = "a plain chessboard has no ChArUco board object"
             raise BoardSpecError(msg)
         dictionary = cv2.aruco.getPredefinedDictionary(aruco_dictionary_id(self.dictionary))
-        board = cv2.aruco.CharucoBoard(
-            (self.squares_x, self.squares_y), self.square_m, self.marker_m, dictionary
-        )
+        ids = np.arange(self.squares_x * self.squares_y // 2) + self.first_marker_id
+        size = (self.squares_x, self.squares_y)
+        board = cv2.aruco.CharucoBoard(size, self.square_m, self.marker_m, dictionary, ids)
         use = legacy if legacy is not None else bool(self.legacy)
         board.setLegacyPattern(use)
         return board
@@ -152,8 +155,8 @@ class BoardSpec:
         """The spec file's content (JSON)."""
         d = dataclasses.asdict(self)
         d["kind"] = self.kind.value
-        if self.kind is BoardKind.CHESSBOARD:
-            for key in ("marker_m", "dictionary", "legacy"):
+        for key in ("marker_m", "dictionary", "legacy", "first_marker_id"):
+            if self.kind is BoardKind.CHESSBOARD or (key == "first_marker_id" and not d[key]):
                 d.pop(key)
         return {"board_spec_version": SPEC_VERSION, **d}
 
@@ -360,11 +363,8 @@ class BoardFiles:
 def write_board(
     spec: BoardSpec, stem: str | Path, *, dpi: float = 300.0, margin_m: float = 0.01
 ) -> BoardFiles:
-    """Write ``STEM.png`` (at ``dpi``), ``STEM.svg`` and ``STEM.json`` (the spec).
-
-    The spec written has an explicit layout (modern unless the spec says legacy), because a
-    printed board has exactly one.
-    """
+    """Write ``STEM.png`` (at ``dpi``), ``STEM.svg`` and ``STEM.json`` (the spec, with an explicit
+    layout, modern unless the spec says legacy, because a printed board has exactly one)."""
     if spec.kind is BoardKind.CHARUCO and spec.legacy is None:
         spec = dataclasses.replace(spec, legacy=False)
     stem = Path(stem)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calibration.board_array import ArraySpec
 from calibration.boards import BoardKind, BoardSpec
 from calibration.errors import DetectionError
 
@@ -133,6 +134,16 @@ def _read_grey(path: Path) -> npt.NDArray[np.uint8] | None:
     return None if image is None else np.asarray(image, np.uint8)
 
 
+def _markers(image: npt.NDArray[np.uint8], spec: BoardSpec) -> tuple[Sequence, np.ndarray | None]:
+    """ArUco markers of ``spec``'s dictionary in ``image``: corners and ids (None: none)."""
+    dictionary = spec.charuco_board().getDictionary()
+    params = cv2.aruco.DetectorParameters()
+    params.perspectiveRemovePixelPerCell = _MARKER_PIXELS_PER_BIT
+    params.perspectiveRemoveIgnoredMarginPerCell = _MARKER_IGNORED_MARGIN
+    corners, ids, _ = cv2.aruco.ArucoDetector(dictionary, params).detectMarkers(image)
+    return corners, ids
+
+
 def _charuco_one(
     path: Path, spec: BoardSpec, layouts: Sequence[bool]
 ) -> tuple[tuple[int, int] | None, dict[bool, Detection]]:
@@ -142,11 +153,7 @@ def _charuco_one(
         return None, {
             legacy: _empty(path.name, str(path), "unreadable image") for legacy in layouts
         }
-    dictionary = spec.charuco_board().getDictionary()
-    params = cv2.aruco.DetectorParameters()
-    params.perspectiveRemovePixelPerCell = _MARKER_PIXELS_PER_BIT
-    params.perspectiveRemoveIgnoredMarginPerCell = _MARKER_IGNORED_MARGIN
-    corners, marker_ids, _ = cv2.aruco.ArucoDetector(dictionary, params).detectMarkers(image)
+    corners, marker_ids = _markers(image, spec)
     out: dict[bool, Detection] = {}
     for legacy in layouts:
         board = spec.charuco_board(legacy=legacy)
@@ -289,6 +296,76 @@ def detect_images(
         totals, layout = {}, Layout.NONE
         chosen = tuple(r[False] for _, r in results)
     result = DetectionSet(chosen, sizes.pop(), layout, min_corners, totals)
+    for d in result.not_detected:
+        log.warning("%s: %s", d.name, d.error or f"{d.count} corners (< {min_corners}); not used")
+    return result
+
+
+def _array_one(path: Path, array: ArraySpec) -> tuple[tuple[int, int] | None, Detection]:
+    """Every board of ``array`` in one image: markers once, then each board's ChArUco corners
+    from its own markers; corner ids global, object points in the array frame (designed)."""
+    image = _read_grey(path)
+    if image is None:
+        return None, _empty(path.name, str(path), "unreadable image")
+    size = (image.shape[1], image.shape[0])
+    corners, marker_ids = _markers(image, array.board)
+    if marker_ids is None or len(marker_ids) == 0:
+        return size, _empty(path.name, str(path))
+    mids = np.asarray(marker_ids).ravel()
+    found_ids, found_px = [], []
+    for b in range(array.n_boards):
+        first = b * array.markers_per_board
+        mine = np.flatnonzero((mids >= first) & (mids < first + array.markers_per_board))
+        if mine.size == 0:
+            continue
+        detector = cv2.aruco.CharucoDetector(array.board_spec(b).charuco_board())
+        ch_corners, ch_ids, _, _ = detector.detectBoard(
+            image, markerCorners=[corners[i] for i in mine], markerIds=marker_ids[mine]
+        )
+        if ch_ids is not None and len(ch_ids) > 0:
+            found_ids.append(np.asarray(ch_ids, np.int64).ravel() + b * array.corners_per_board)
+            found_px.append(np.asarray(ch_corners, np.float32).reshape(-1, 2))
+    if not found_ids:
+        return size, _empty(path.name, str(path))
+    ids = np.concatenate(found_ids)
+    obj = array.array_points(ids).astype(np.float32)
+    px = np.concatenate(found_px)
+    return size, Detection(path.name, str(path), px, obj, ids.astype(np.int32), "charuco-array")
+
+
+def detect_array_images(
+    paths: Sequence[str | Path],
+    array: ArraySpec,
+    *,
+    workers: int = 2,
+    min_corners: int = MIN_CORNERS,
+    on_image: Callable[[], None] | None = None,
+) -> DetectionSet:
+    """Detect a board array (:mod:`calibration.board_array`) in every image: one Detection per
+    image holding the corners of all the boards found, global ids, array-frame points."""
+    files = [Path(p) for p in paths]
+    if not files:
+        msg = "no images to detect the board array in"
+        raise DetectionError(msg)
+
+    def work(path: Path) -> tuple[tuple[int, int] | None, Detection]:
+        try:
+            return _array_one(path, array)
+        finally:
+            if on_image is not None:
+                on_image()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(work, files))
+    sizes = {size for size, _ in results if size is not None}
+    if len(sizes) != 1:
+        msg = f"images: {len(files)} given, sizes {sorted(sizes)}; need readable, one size"
+        raise DetectionError(msg)
+    layout = Layout.LEGACY if array.board.legacy else Layout.MODERN
+    dets = tuple(d for _, d in results)
+    result = DetectionSet(
+        dets, sizes.pop(), layout, min_corners, {layout: sum(d.count for d in dets)}
+    )
     for d in result.not_detected:
         log.warning("%s: %s", d.name, d.error or f"{d.count} corners (< {min_corners}); not used")
     return result

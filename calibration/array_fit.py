@@ -1,0 +1,297 @@
+"""Intrinsics from a board array (:mod:`calibration.board_array`): one image is enough.
+
+The boards' corners, placed in the array frame by their designed poses, are a non-planar
+target, so one view constrains focal lengths, principal point and distortion together.
+Procedure:
+
+1. Start: ``cv2.initCameraMatrix2D`` with every board of every view as its own planar view
+   (board frame), no distortion. ``cv2.calibrateCamera`` cannot start from non-planar points
+   alone, which is why it gets this guess (``CALIB_USE_INTRINSIC_GUESS``).
+2. ``cv2.calibrateCameraExtended`` on the array-frame points: one array pose per image; the
+   parameter standard deviations are OpenCV's sigma^2 (J^T J)^-1, sigma from the residuals.
+3. ``estimate_poses``: the array was not built exactly as designed, so a bundle adjustment
+   (``scipy.optimize.least_squares``) refines the intrinsics, every image's array pose and
+   every board's pose relative to the reference board (the first board seen, held at its
+   designed pose: it defines the array frame). Standard deviations come from its Jacobian
+   in the same way. Each board's offset from its design (centre in mm, angle in degrees) is
+   reported. Needs :data:`MIN_ESTIMATE_VIEWS` images: from one image the boards would be
+   independent planar views, and the array would add nothing.
+
+Held-out error: boards, not images, are held out (one image must work): the camera is
+calibrated without board ``b`` and ``b``'s corners are reprojected with those intrinsics and
+the image's array pose from the remaining boards. Needs 3 boards seen (two left are still
+non-planar); with estimated poses there is none (a held-out board's pose would be unknown).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import least_squares
+
+from calibration.board_array import ArraySpec
+from calibration.coverage import coverage_map
+from calibration.detect import Detection
+from calibration.errors import CalibrationError, NotEnoughViewsError
+from calibration.intrinsics import DIST_NAMES, IntrinsicsResult, Model, ViewError, project
+
+FloatArray = npt.NDArray[np.float64]
+MIN_BOARD_CORNERS = 6  # a board's pose has 6 DoF: fewer corners cannot place it (nor start K)
+MIN_ESTIMATE_VIEWS = 2  # see the module doc, step 3
+MIN_HELDOUT_BOARDS = 3  # see the module doc, held-out error
+# Non-planar test of one view's points: smallest / largest singular value of the centred
+# points; 1e-3 is the board_array.MIN_DEPTH_RATIO rule (0.5 mm deep on a 0.5 m target).
+_PLANAR_RATIO = 1e-3
+_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+
+
+@dataclass(frozen=True)
+class BoardPose:
+    """A board's pose T_array_board in the final fit and its offset from the designed one."""
+
+    index: int
+    corners: int  # corners seen over all images
+    rvec: FloatArray  # radians
+    tvec: FloatArray  # metres
+    offset_mm: float  # board centre, estimated vs designed (0 when not estimated)
+    offset_deg: float  # rotation between estimated and designed (0 when not estimated)
+    estimated: bool
+
+
+@dataclass(frozen=True, eq=False)
+class ArrayResult:
+    """Intrinsics from an array target, the board poses used, each image's T_cam_array."""
+
+    intrinsics: IntrinsicsResult
+    boards: tuple[BoardPose, ...]
+    array_poses: tuple[tuple[FloatArray, FloatArray], ...]  # (rvec, tvec) per used view
+    heldout: str  # "boards" or "none" (why: see the module doc)
+
+
+def _planar(points: FloatArray) -> bool:
+    sv = np.linalg.svd(points - points.mean(axis=0), compute_uv=False)
+    return bool(sv[2] < _PLANAR_RATIO * sv[0])
+
+
+def _by_board(array: ArraySpec, view: Detection) -> dict[int, npt.NDArray[np.intp]]:
+    boards = array.board_of(view.ids)
+    return {int(b): np.flatnonzero(boards == b) for b in np.unique(boards)}
+
+
+def initial_camera(
+    array: ArraySpec, views: Sequence[Detection], size: tuple[int, int]
+) -> FloatArray:
+    """Step 1 of the module doc: K from every board of every view as a planar view."""
+    obj, img = [], []
+    for v in views:
+        for sel in _by_board(array, v).values():
+            if sel.size >= MIN_BOARD_CORNERS:
+                obj.append(array.local_points(v.ids[sel]).astype(np.float32))
+                img.append(np.asarray(v.image_points, np.float32)[sel])
+    if not obj:
+        msg = f"no board seen with {MIN_BOARD_CORNERS} corners: nothing to start the camera from"
+        raise NotEnoughViewsError(msg)
+    return np.asarray(cv2.initCameraMatrix2D(obj, img, size), np.float64)
+
+
+def _opencv_fit(
+    model: Model, views: Sequence[Detection], size: tuple[int, int], K0: FloatArray,
+    D0: FloatArray, points: Sequence[FloatArray],
+) -> tuple[float, FloatArray, FloatArray, list[FloatArray], list[FloatArray], FloatArray]:  # fmt: skip
+    """Step 2: calibrateCameraExtended from (K0, D0) on ``points`` (array frame, per view)."""
+    flags = cv2.CALIB_USE_INTRINSIC_GUESS
+    flags |= cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0
+    obj = [np.asarray(p, np.float32).reshape(-1, 1, 3) for p in points]
+    img = [np.asarray(v.image_points, np.float32).reshape(-1, 1, 2) for v in views]
+    try:
+        out = cv2.calibrateCameraExtended(
+            obj, img, size, K0.copy(), D0.reshape(-1, 1).copy(), flags=flags, criteria=_CRITERIA
+        )
+    except cv2.error as exc:
+        msg = f"OpenCV could not calibrate on the board array ({len(views)} images): {exc}"
+        raise CalibrationError(msg) from exc
+    n = len(DIST_NAMES[model])
+    rvecs = [np.asarray(r, np.float64).reshape(3) for r in out[3]]
+    tvecs = [np.asarray(t, np.float64).reshape(3) for t in out[4]]
+    std = np.asarray(out[5], np.float64).ravel()[: 4 + n]
+    return float(out[0]), np.asarray(out[1]), np.asarray(out[2]).ravel()[:n], rvecs, tvecs, std
+
+
+def _unpack(p: FloatArray, nd: int) -> tuple[FloatArray, FloatArray]:
+    K = np.array([[p[0], 0.0, p[2]], [0.0, p[1], p[3]], [0.0, 0.0, 1.0]])
+    return K, p[4 : 4 + nd]
+
+
+def bundle_adjust(
+    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
+    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]],
+) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray,
+           FloatArray, FloatArray]:  # fmt: skip
+    """Step 3: returns K, dist, the views' T_cam_array, the boards' rvecs and tvecs, the
+    residuals (pixels, flat) and the standard deviations of (fx, fy, cx, cy, dist...).
+
+    Board poses are in the frame of the reference board (the first seen) held at its design;
+    boards seen with fewer than MIN_BOARD_CORNERS corners in total keep their designed pose."""
+    nd, nv = dist.size, len(views)
+    seen = np.bincount(
+        np.concatenate([array.board_of(v.ids) for v in views]), minlength=array.n_boards
+    )
+    free = [b for b in range(array.n_boards) if seen[b] >= MIN_BOARD_CORNERS][1:]
+    local = [array.local_points(v.ids) for v in views]
+    board = [array.board_of(v.ids) for v in views]
+    px = [np.asarray(v.image_points, np.float64) for v in views]
+    x0 = np.concatenate(
+        [[K[0, 0], K[1, 1], K[0, 2], K[1, 2]], dist]
+        + [np.concatenate(p) for p in poses]
+        + [np.concatenate([array.rvecs[b], array.tvecs[b]]) for b in free]
+    )
+    first_board = 4 + nd + 6 * nv
+
+    def boards_of(p: FloatArray) -> tuple[FloatArray, FloatArray]:
+        rv, tv = array.rvecs.copy(), array.tvecs.copy()
+        for k, b in enumerate(free):
+            rv[b] = p[first_board + 6 * k : first_board + 6 * k + 3]
+            tv[b] = p[first_board + 6 * k + 3 : first_board + 6 * k + 6]
+        return rv, tv
+
+    def residuals(p: FloatArray) -> FloatArray:
+        Kp, dp = _unpack(p, nd)
+        rv, tv = boards_of(p)
+        Rs = np.array([cv2.Rodrigues(r)[0] for r in rv])
+        out = []
+        for i in range(nv):
+            pts = np.einsum("nij,nj->ni", Rs[board[i]], local[i]) + tv[board[i]]
+            pose = p[4 + nd + 6 * i : 10 + nd + 6 * i]
+            out.append((project(model, pts, pose[:3], pose[3:], Kp, dp) - px[i]).ravel())
+        return np.concatenate(out)
+
+    fit = least_squares(residuals, x0, x_scale="jac", method="trf")
+    J, r = fit.jac, fit.fun
+    dof = max(1, r.size - x0.size)
+    cov = np.linalg.pinv(J.T @ J) * float(r @ r) / dof
+    std = np.sqrt(np.clip(np.diag(cov)[: 4 + nd], 0.0, None))
+    Kf, df = _unpack(fit.x, nd)
+    view_poses = [
+        (fit.x[4 + nd + 6 * i : 7 + nd + 6 * i], fit.x[7 + nd + 6 * i : 10 + nd + 6 * i])
+        for i in range(nv)
+    ]
+    rv, tv = boards_of(fit.x)
+    return Kf, df.copy(), view_poses, rv, tv, r, std
+
+
+def _rms(res: FloatArray) -> float:
+    res = np.asarray(res, np.float64).reshape(-1, 2)
+    return float(math.sqrt(np.mean(np.sum(res**2, axis=1)))) if res.size else math.nan
+
+
+def _heldout_boards(
+    model: Model, array: ArraySpec, views: Sequence[Detection], size: tuple[int, int],
+    K: FloatArray, dist: FloatArray,
+) -> dict[int, list[FloatArray]] | None:  # fmt: skip
+    """Held-out residuals per view index (module doc), or None with too few boards."""
+    boards = np.unique(np.concatenate([array.board_of(v.ids) for v in views]))
+    if boards.size < MIN_HELDOUT_BOARDS:
+        return None
+    out: dict[int, list[FloatArray]] = {}
+    for b in boards:
+        keep = [(i, array.board_of(v.ids) != b) for i, v in enumerate(views)]
+        keep = [(i, m) for i, m in keep if m.sum() >= MIN_BOARD_CORNERS]
+        sub = [_subset(views[i], m) for i, m in keep]
+        if not sub or (len(sub) < 3 and all(_planar(np.asarray(v.object_points)) for v in sub)):
+            continue  # the rest is one flat board: no honest calibration without b
+        _, Kb, Db, rvecs, tvecs, _ = _opencv_fit(
+            model, sub, size, K, dist, [v.object_points for v in sub]
+        )
+        for (i, m), rv, tv in zip(keep, rvecs, tvecs, strict=True):
+            held = ~m
+            if held.any():
+                v = views[i]
+                pred = project(model, v.object_points[held], rv, tv, Kb, Db)
+                out.setdefault(i, []).append(pred - v.image_points[held])
+    return out
+
+
+def _subset(v: Detection, m: npt.NDArray[np.bool_]) -> Detection:
+    return Detection(v.name, v.path, v.image_points[m], v.object_points[m], v.ids[m], v.method)
+
+
+def calibrate_array(
+    views: Sequence[Detection],
+    image_size: tuple[int, int],
+    array: ArraySpec,
+    model: Model | str = Model.PINHOLE5,
+    *,
+    estimate_poses: bool = False,
+    heldout: bool = True,
+) -> ArrayResult:
+    """Calibrate ``model`` from views of ``array`` (global ids, array-frame points, as
+    :func:`calibration.detect.detect_array_images` gives them); see the module doc."""
+    model = Model(model)
+    if model is Model.FISHEYE:
+        msg = "board arrays calibrate pinhole5 and pinhole8; fisheye arrays are not done yet"
+        raise CalibrationError(msg)
+    views = list(views)
+    if not views:
+        msg = "no image shows the board array"
+        raise NotEnoughViewsError(msg)
+    if len(views) < 3 and all(_planar(np.asarray(v.object_points, np.float64)) for v in views):
+        msg = (
+            f"{len(views)} images each show only one flat board of the array: a single flat "
+            "board needs 3 images; show more of the array (the boards at different angles)"
+        )
+        raise NotEnoughViewsError(msg)
+    if estimate_poses and len(views) < MIN_ESTIMATE_VIEWS:
+        msg = f"estimating board poses needs {MIN_ESTIMATE_VIEWS} images of the array, got 1"
+        raise NotEnoughViewsError(msg)
+    n = len(DIST_NAMES[model])
+    K0 = initial_camera(array, views, image_size)
+    points = [array.array_points(v.ids) for v in views]
+    _, K, dist, rvecs, tvecs, std = _opencv_fit(model, views, image_size, K0, np.zeros(n), points)
+    poses = list(zip(rvecs, tvecs, strict=True))
+    rv, tv = array.rvecs, array.tvecs
+    if estimate_poses:
+        K, dist, poses, rv, tv, _, std = bundle_adjust(model, array, views, K, dist, poses)
+    residuals = []
+    for v, (r, t) in zip(views, poses, strict=True):
+        pts = array.array_points(v.ids, rv, tv)
+        residuals.append(project(model, pts, r, t, K, dist) - v.image_points)
+    held = None
+    if heldout and not estimate_poses:
+        held = _heldout_boards(model, array, views, image_size, K, dist)
+    view_errors = tuple(
+        ViewError(
+            v.name, v.count, _rms(res),
+            None if held is None or i not in held else _rms(np.concatenate(held[i])),
+            used=True,
+        )
+        for i, (v, res) in enumerate(zip(views, residuals, strict=True))
+    )  # fmt: skip
+    heldout_rms = None
+    if held:
+        heldout_rms = _rms(np.concatenate([r for rs in held.values() for r in rs]))
+    names = ("fx", "fy", "cx", "cy", *DIST_NAMES[model])
+    result = IntrinsicsResult(
+        model=model, K=K, dist=dist, image_size=image_size,
+        rms_px=_rms(np.concatenate(residuals)), heldout_rms_px=heldout_rms,
+        std={k: float(s) for k, s in zip(names, std, strict=True)}, views=view_errors,
+        rejected=(), coverage=coverage_map(views, image_size),
+    )  # fmt: skip
+    seen = np.bincount(
+        np.concatenate([array.board_of(v.ids) for v in views]), minlength=array.n_boards
+    )
+    boards = []
+    for b in range(array.n_boards):
+        R_d = cv2.Rodrigues(array.rvecs[b])[0]
+        R_e = cv2.Rodrigues(rv[b])[0]
+        angle = math.degrees(float(np.linalg.norm(cv2.Rodrigues(R_d.T @ R_e)[0])))
+        w, h = array.board.size_m
+        c = np.array([w / 2, h / 2, 0.0])
+        offset = float(np.linalg.norm(R_e @ c + tv[b] - (R_d @ c + array.tvecs[b]))) * 1e3
+        boards.append(BoardPose(b, int(seen[b]), rv[b].copy(), tv[b].copy(), offset, angle,
+                                estimated=estimate_poses))  # fmt: skip
+    return ArrayResult(result, tuple(boards), tuple(poses), "none" if held is None else "boards")
