@@ -47,6 +47,7 @@ MIN_HELDOUT_BOARDS = 3  # see the module doc, held-out error
 # Non-planar test of one view's points: smallest / largest singular value of the centred
 # points; 1e-3 is the board_array.MIN_DEPTH_RATIO rule (0.5 mm deep on a 0.5 m target).
 _PLANAR_RATIO = 1e-3
+_OpenCVFit = tuple[float, FloatArray, FloatArray, list[FloatArray], list[FloatArray], FloatArray]
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
 
 
@@ -102,7 +103,7 @@ def initial_camera(
 def _opencv_fit(
     model: Model, views: Sequence[Detection], size: tuple[int, int], K0: FloatArray,
     D0: FloatArray, points: Sequence[FloatArray],
-) -> tuple[float, FloatArray, FloatArray, list[FloatArray], list[FloatArray], FloatArray]:  # fmt: skip
+) -> _OpenCVFit:  # fmt: skip
     """Step 2: calibrateCameraExtended from (K0, D0) on ``points`` (array frame, per view)."""
     flags = cv2.CALIB_USE_INTRINSIC_GUESS
     flags |= cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0

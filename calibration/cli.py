@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adas.cli.common import VersionAction
-from calibration import cli_mount, cli_pairs
+from calibration import cli_array, cli_mount, cli_pairs
 from calibration.cli_args import board_args, output_args, print_summary, save_json
 
 if TYPE_CHECKING:
@@ -70,20 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
 
     b = sub.add_parser(
-        "board", help="write a printable board and its spec", description=BOARD_EXAMPLE,
-        formatter_class=fmt,
+        "board", help="write a printable board and its spec (or an array of boards)",
+        description=BOARD_EXAMPLE + "\n" + cli_array.ARRAY_EXAMPLE, formatter_class=fmt,
     )  # fmt: skip
     board_args(b, spec_file=False)
     b.add_argument("--out", required=True, metavar="STEM", help="writes STEM.png/.svg/.json")
     b.add_argument("--dpi", type=float, default=300.0, help="PNG resolution (%(default)s)")
     b.add_argument("--margin", type=float, default=0.01, metavar="M", help="white margin, m")
+    cli_array.add_board_args(b)
 
     i = sub.add_parser(
         "intrinsics", help="calibrate one camera from board images",
         description=INTRINSICS_EXAMPLE, formatter_class=fmt,
     )  # fmt: skip
     i.add_argument("images", nargs="+", help="image files, folders or glob patterns")
-    board_args(i, spec_file=True)
+    board_args(i, spec_file=True, array=True)
+    cli_array.add_intrinsics_args(i)
     i.add_argument("--model", choices=("pinhole5", "pinhole8", "fisheye"), default="pinhole5")
     i.add_argument("--out", metavar="camera.yaml", help="OpenCV FileStorage YAML")
     i.add_argument("--ros-out", metavar="camera_info.yaml", help="ROS calibration file")
@@ -141,6 +143,8 @@ def _spec(args: argparse.Namespace) -> BoardSpec:
 def _cmd_board(args: argparse.Namespace) -> int:
     from calibration.boards import write_board
 
+    if args.array:
+        return cli_array.run_board(args, _spec(args))
     files = write_board(_spec(args), args.out, dpi=args.dpi, margin_m=args.margin)
     w, h = files.png_size_px
     print(f"{files.png} ({w} x {h} px at {args.dpi:g} dpi)\n{files.svg}\n{files.spec}")
@@ -206,11 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {
         "board": _cmd_board,
-        "intrinsics": _cmd_intrinsics,
+        "intrinsics": lambda a: cli_array.run_intrinsics(a) if a.array_spec else _cmd_intrinsics(a),
         "mount": lambda a: cli_mount.run(a, _spec(a)),
         "rectify-uncalibrated": lambda a: cli_pairs.run_uncalibrated(a, _spec),
         "stereo": lambda a: cli_pairs.run_stereo(a, _spec(a)),
-        "rig": lambda a: cli_pairs.run_rig(a, _spec(a)),
+        "rig": lambda a: cli_pairs.run_rig(a, None if a.array_spec else _spec(a)),
         "bench": _cmd_bench,
     }
     try:

@@ -7,11 +7,17 @@ import json
 from typing import Any
 
 
-def board_args(p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True) -> None:
+def board_args(
+    p: argparse.ArgumentParser, *, spec_file: bool, required: bool = True, array: bool = False
+) -> None:
     g = p.add_argument_group("board")
     kind = g.add_mutually_exclusive_group(required=required)
     if spec_file:
         kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
+    if array:
+        kind.add_argument(
+            "--array-spec", metavar="ARRAY.json", help="board array (`board --array`)"
+        )
     kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
     kind.add_argument("--chessboard", metavar="COLSxROWS", help="chessboard inner corners, 9x6")
     g.add_argument("--square", type=float, metavar="M", help="square side, metres")

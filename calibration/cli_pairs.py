@@ -194,7 +194,7 @@ def add_stereo_parsers(sub: Any) -> None:
         "--camera", nargs=2, action="append", required=True, metavar=("NAME", "GLOB"),
         help="a camera and its images (repeat; the first is the reference)",
     )  # fmt: skip
-    board_args(r, spec_file=True)
+    board_args(r, spec_file=True, array=True)
     r.add_argument("--model", choices=("pinhole5", "pinhole8"), default="pinhole5")
     r.add_argument("--common-size", nargs=2, type=int, metavar=("W", "H"), help="rectified size")
     r.add_argument("--out", metavar="rig.yaml", help="OpenCV YAML: K, D, R, T per camera")
@@ -246,8 +246,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
 
 def run_rig(args: argparse.Namespace, spec: Any) -> int:
     """Detect every camera's images, calibrate the rig, write; prints the short summary."""
-    from calibration import io, report
-    from calibration.detect import detect_images, expand_inputs
+    from calibration import cli_array, io, report
     from calibration.errors import CalibrationError
     from calibration.rig import calibrate_rig
     from calibration.rig_io import rig_summary, write_rig_opencv_yaml
@@ -256,11 +255,9 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
     if len(set(names)) != len(names):
         msg = f"camera names must differ: {names}"
         raise CalibrationError(msg)
-    sets = {
-        n: detect_images(expand_inputs([g]), spec, workers=args.workers) for n, g in args.camera
-    }
+    sets, given = cli_array.rig_inputs(args, spec)  # with --array-spec: intrinsics from it
     result = calibrate_rig(
-        sets, model=args.model,
+        sets, model=args.model, intrinsics=given,
         common_size=tuple(args.common_size) if args.common_size else None,
     )  # fmt: skip
     s = rig_summary(result)
