@@ -28,7 +28,12 @@ CAMERA = Camera(
 
 
 def array_pose(
-    array: ArraySpec, cam: Camera, rng: np.random.Generator, *, fill: float = 0.8
+    array: ArraySpec,
+    cam: Camera,
+    rng: np.random.Generator,
+    *,
+    fill: float = 0.8,
+    turn_deg: float = 25.0,
 ) -> tuple[FloatArray, FloatArray]:
     """A pose T_cam_array (rvec, tvec) that shows the whole array over about ``fill`` of the
     image width, turned up to 15 degrees about each axis and shifted a little off centre."""
@@ -36,7 +41,7 @@ def array_pose(
     centre = pts.mean(axis=0)
     extent = np.ptp(pts[:, :2], axis=0) + 2 * array.board.square_m  # width, height, metres
     z = max(cam.K[i, i] * extent[i] / (fill * cam.size[i]) for i in (0, 1))
-    R = cv2.Rodrigues(np.radians(rng.uniform(-15, 15, 3) * np.array([1, 1, 0.5])))[0]
+    R = cv2.Rodrigues(np.radians(rng.uniform(-turn_deg, turn_deg, 3) * np.array([1, 1, 0.5])))[0]
     shift = rng.uniform(-0.04, 0.04, 2) * np.array(cam.size)
     aim = np.linalg.solve(cam.K, [cam.size[0] / 2 + shift[0], cam.size[1] / 2 + shift[1], 1.0])
     tvec = aim * z - R @ centre
