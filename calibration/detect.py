@@ -320,7 +320,7 @@ def _array_one(path: Path, array: ArraySpec) -> tuple[tuple[int, int] | None, De
             continue
         detector = cv2.aruco.CharucoDetector(array.board_spec(b).charuco_board())
         ch_corners, ch_ids, _, _ = detector.detectBoard(
-            image, markerCorners=[corners[i] for i in mine], markerIds=marker_ids[mine]
+            image, markerCorners=[corners[int(i)] for i in mine], markerIds=marker_ids[mine]
         )
         if ch_ids is not None and len(ch_ids) > 0:
             found_ids.append(np.asarray(ch_ids, np.int64).ravel() + b * array.corners_per_board)
