@@ -147,35 +147,37 @@ def test_three_images_give_the_intrinsics_to_a_tenth_of_a_percent() -> None:
         _check(cam.K, cam.std, 0.1, 3.0)
 
 
+@pytest.mark.slow
 def test_misbuilt_array_board_poses_are_estimated() -> None:
-    """Boards 1..5 off by ~3 mm and ~1 degree: the designed fit is visibly wrong, the bundle
-    adjustment finds each board within 1 mm / 0.2 degree and the camera within 0.1 %."""
+    """Boards 1..5 off by N(0, 3 mm) and N(0, 1 degree) per axis, five images: the designed
+    fit is visibly wrong; the bundle adjustment finds each board centre within 1 mm (bench:
+    worst 0.34 mm over 20 seeds) and 0.2 degree, and the camera within 0.1 %."""
     array = _array((3, 2), 30)
-    rng = np.random.default_rng(7)
-    d_rot = rng.normal(0, np.radians(1.0), (6, 3))
-    d_t = rng.normal(0, 0.003, (6, 3))
-    d_rot[0] = d_t[0] = 0  # board 0 is the reference: its pose defines the array frame
-    true_r, true_t = array.rvecs + d_rot, array.tvecs + d_t
-    truth = dataclasses.replace(array, rvecs=true_r, tvecs=true_t)
-    views = []
-    for i in range(3):
-        rvec, tvec = array_pose(array, CAMERA, rng)
-        views.append(projected_array_detection(f"v{i}", array, CAMERA, rvec, tvec, rng,
-                                               noise_px=NOISE_PX, true_rvecs=true_r,
-                                               true_tvecs=true_t))  # fmt: skip
-    designed = calibrate_array(views, CAMERA.size, array)
-    assert designed.intrinsics.rms_px > 3 * NOISE_PX
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        d_rot = rng.normal(0, np.radians(1.0), (6, 3))
+        d_t = rng.normal(0, 0.003, (6, 3))
+        d_rot[0] = d_t[0] = 0  # board 0 is the reference: its pose defines the array frame
+        truth = dataclasses.replace(array, rvecs=array.rvecs + d_rot, tvecs=array.tvecs + d_t)
+        views = []
+        for i in range(5):
+            rvec, tvec = array_pose(array, CAMERA, rng)
+            views.append(projected_array_detection(f"v{i}", array, CAMERA, rvec, tvec, rng,
+                                                   noise_px=NOISE_PX, true_rvecs=truth.rvecs,
+                                                   true_tvecs=truth.tvecs))  # fmt: skip
+        designed = calibrate_array(views, CAMERA.size, array, heldout=False)
+        assert designed.intrinsics.rms_px > 3 * NOISE_PX
+        fit = calibrate_array(views, CAMERA.size, array, estimate_poses=True)
+        _check(fit.intrinsics.K, fit.intrinsics.std, 0.1, 3.0)
+        assert fit.intrinsics.rms_px < 1.2 * NOISE_PX * np.sqrt(2)
+        for b in fit.boards:
+            true_offset = np.linalg.norm(truth.centre(b.index) - array.centre(b.index)) * 1e3
+            assert abs(b.offset_mm - true_offset) < 1.0
+            R_true = cv2.Rodrigues(truth.rvecs[b.index])[0]
+            R_fit = cv2.Rodrigues(b.rvec)[0]
+            assert np.degrees(np.linalg.norm(cv2.Rodrigues(R_true.T @ R_fit)[0])) < 0.2
     with pytest.raises(NotEnoughViewsError, match="needs 2 images"):
         calibrate_array(views[:1], CAMERA.size, array, estimate_poses=True)
-    fit = calibrate_array(views, CAMERA.size, array, estimate_poses=True)
-    _check(fit.intrinsics.K, fit.intrinsics.std, 0.1, 3.0)
-    assert fit.intrinsics.rms_px < 1.2 * NOISE_PX * np.sqrt(2)
-    for b in fit.boards:
-        true_offset = np.linalg.norm(truth.centre(b.index) - array.centre(b.index)) * 1e3
-        assert abs(b.offset_mm - true_offset) < 1.0
-        R_true = cv2.Rodrigues(true_r[b.index])[0]
-        R_fit = cv2.Rodrigues(b.rvec)[0]
-        assert np.degrees(np.linalg.norm(cv2.Rodrigues(R_true.T @ R_fit)[0])) < 0.2
 
 
 def test_fisheye_and_flat_views_are_refused() -> None:
