@@ -243,6 +243,10 @@ class ArraySpec:
             msg = "array spec: board is a board spec object"
             raise BoardSpecError(msg)
         board = BoardSpec.from_dict(d["board"])
+        n = grid[0] * grid[1] if all(isinstance(g, int) for g in grid) else len(boards)
+        if len(boards) != n:
+            msg = f"array spec lists {len(boards)} boards; a {grid[0]}x{grid[1]} grid has {n}"
+            raise BoardSpecError(msg)
         fields = {
             "index",
             "first_marker_id",
