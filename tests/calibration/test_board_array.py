@@ -78,7 +78,7 @@ _POSE = ("rotation_vector_rad", "translation_m")
         (lambda d: d["boards"][0].update(translation_m=[0, 0, 99.0]), "exceeds"),
         (lambda d: d["boards"][1].update({k: d["boards"][0][k] for k in _POSE}), "apart"),
         (lambda d: d["boards"].pop(), "lists 3 boards; a 2x2 grid has 4"),
-        (lambda d: d.update(grid=[1, 1]), "2 to 64"),
+        (lambda d: d.update(grid=[1, 1], boards=d["boards"][:1]), "2 to 64"),
         (lambda d: d["board"].update(dictionary="DICT_4X4_250"), "DICT_4X4_250 has 250"),
         (lambda d: d.update(extra=1), "exactly the keys"),
         (lambda d: d["boards"][0].update(rotation_vector_rad=[0, "x", 0]), "invalid array spec"),
