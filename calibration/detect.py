@@ -7,6 +7,8 @@ fine: every corner carries its id, so it needs no full board. Chessboards need t
 in view: ``findChessboardCornersSB`` first, ``findChessboardCorners`` + ``cornerSubPix`` as a
 fallback. An image with fewer than ``min_corners`` corners is kept in the result and reported
 as not detected, never dropped silently. OpenCV releases the GIL, so threads run in parallel.
+Board arrays (:mod:`calibration.board_array`): each board's corners come from its own markers,
+with global corner ids and array-frame points, one Detection per image for all the boards.
 """
 
 from __future__ import annotations
