@@ -16,7 +16,9 @@ def board_args(
         kind.add_argument("--board", metavar="SPEC.json", help="board spec written by `board`")
     if array:
         kind.add_argument(
-            "--array-spec", metavar="ARRAY.json", help="board array (`board --array`)"
+            "--array-spec",
+            metavar="ARRAY.json",
+            help="board array spec (`board --array`): one image is enough; no view rejection",
         )
     kind.add_argument("--charuco", metavar="SXxSY", help="ChArUco board: squares across x down")
     kind.add_argument("--chessboard", metavar="COLSxROWS", help="chessboard inner corners, 9x6")
