@@ -38,6 +38,12 @@ ROS_DISTORTION_MODEL = {
     Model.FISHEYE: "equidistant",
 }
 OPENCV_DISTORTION_MODEL = {**ROS_DISTORTION_MODEL, Model.FISHEYE: "fisheye"}
+# OpenCV YAML keys of the uncertainty (calibration.uncertainty): the names of the intrinsic
+# parameters (one string), their covariance, and the projection map (depth, grid, sigma px).
+UNCERTAINTY_KEYS = (
+    "intrinsics_covariance_names", "intrinsics_covariance", "projection_depth_m",
+    "projection_grid_u", "projection_grid_v", "projection_sigma_px",
+)  # fmt: skip
 
 
 def json_num(v: float | None) -> float | None:
@@ -45,8 +51,11 @@ def json_num(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any]:
-    """The JSON summary: the issue's contract keys first, then detection and per-view detail."""
+def summary(
+    result: IntrinsicsResult, detections: DetectionSet, uncertainty: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON summary: the issue's contract keys first, then detection and per-view detail,
+    then ``uncertainty`` (``projection_uncertainty``, ``intrinsics_covariance``) when given."""
     r = result
     return {
         "images": len(detections.detections),
@@ -84,6 +93,7 @@ def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any
             for v in r.views
         ],
         "coverage": r.coverage.tolist(),
+        **(uncertainty or {}),
     }
 
 
@@ -116,12 +126,26 @@ def write_camera_fields(
     fs.write("distortion_model", OPENCV_DISTORTION_MODEL[model])
 
 
-def write_opencv_yaml(result: IntrinsicsResult, path: str | Path) -> None:
-    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name."""
+def write_opencv_yaml(
+    result: IntrinsicsResult, path: str | Path, uncertainty: dict[str, Any] | None = None
+) -> None:
+    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name;
+    with ``uncertainty`` (the summary's keys) also the intrinsics' covariance and the
+    projection uncertainty map, which ``adas-calibrate mount`` reads (:data:`UNCERTAINTY_KEYS`)."""
     fs = open_yaml_writer(path)
     try:
         write_camera_fields(fs, result.image_size, result.K, result.dist, result.model)
         fs.write("avg_reprojection_error", float(result.rms_px))
+        cov = (uncertainty or {}).get("intrinsics_covariance")
+        if cov is not None:
+            fs.write(UNCERTAINTY_KEYS[0], " ".join(cov["names"]))
+            fs.write(UNCERTAINTY_KEYS[1], np.asarray(cov["matrix"], np.float64))
+        grid = (uncertainty or {}).get("projection_uncertainty", {}).get("map")
+        if grid is not None:
+            fs.write(UNCERTAINTY_KEYS[2], float(grid["depth_m"]))
+            fs.write(UNCERTAINTY_KEYS[3], np.asarray(grid["u"], np.float64)[None])
+            fs.write(UNCERTAINTY_KEYS[4], np.asarray(grid["v"], np.float64)[None])
+            fs.write(UNCERTAINTY_KEYS[5], np.asarray(grid["sigma_px"], np.float64))
     finally:
         fs.release()
 

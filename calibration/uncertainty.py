@@ -27,15 +27,21 @@ square was given in metres).
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from adas.detect.config import DetectConfig
 from calibration.detect import Detection
 from calibration.errors import CalibrationError
 from calibration.intrinsics import DIST_NAMES, FloatArray, IntrinsicsResult, Model
+
+log = logging.getLogger(__name__)
 
 # Image grid of the projection map: this many columns; rows follow the aspect ratio.
 GRID_COLS = 24
@@ -141,10 +147,10 @@ def fit_covariance(
         raise CalibrationError(msg) from exc
     sigma2 = float(r @ r) / dof
     cov = (inv.T @ inv) * sigma2 / np.outer(scale, scale)
+    r3 = [tuple(np.asarray(x, np.float64).reshape(3) for x in xs) for xs in (rvecs, tvecs)]
     return Covariance(
         model, names, cov, float(np.sqrt(sigma2)), dof, np.asarray(K, np.float64),
-        np.asarray(dist, np.float64).ravel(), tuple(np.asarray(x, np.float64).reshape(3) for x in rvecs),
-        tuple(np.asarray(x, np.float64).reshape(3) for x in tvecs),
+        np.asarray(dist, np.float64).ravel(), r3[0], r3[1],
     )  # fmt: skip
 
 
@@ -214,3 +220,96 @@ def sigma_map(
     uu, vv = np.meshgrid(u, v)
     px = np.column_stack([uu.ravel(), vv.ravel()])
     return u, v, worst_sigma(projection_covariance(cov, px, depth_m)).reshape(len(v), len(u))
+
+
+def detection_band(horizon_v: float, fy: float, height: int) -> tuple[int, int]:
+    """Rows [y0, y1) where adas looks for vehicles: from ``DetectConfig.band_up_deg`` above
+    the horizon row to ``band_down_deg`` below it (90: the image bottom), as
+    :mod:`adas.detect.tiling` cuts it (not imported: it loads numba, seconds for two lines)."""
+    cfg = DetectConfig()
+    y0 = int(
+        np.clip(np.floor(horizon_v - fy * math.tan(math.radians(cfg.band_up_deg))), 0, height - 1)
+    )
+    if cfg.band_down_deg >= 90.0:
+        return y0, height
+    down = fy * math.tan(math.radians(cfg.band_down_deg))
+    return y0, int(np.clip(np.ceil(horizon_v + down), y0 + 1, height))
+
+
+LEVEL_BAND = (
+    "no mount given: a level camera (pitch and roll 0, adas's default mount), so the horizon "
+    "is the row cy at the centre column"
+)
+
+
+def band_stats(
+    u: FloatArray, v: FloatArray, sigma: FloatArray, rows: tuple[int, int]
+) -> dict[str, float | None]:
+    """Median and max of a sigma map over the image and over the grid rows inside ``rows``."""
+    inside = (v >= rows[0]) & (v < rows[1])
+    band = sigma[inside]
+    return {
+        "median_px": float(np.median(sigma)),
+        "max_px": float(np.max(sigma)),
+        "band_median_px": float(np.median(band)) if band.size else None,
+        "band_max_px": float(np.max(band)) if band.size else None,
+    }
+
+
+def projection_summary(
+    cov: Covariance, size: tuple[int, int], depths_m: Sequence[float] = DEFAULT_DEPTHS_M,
+    *, horizon_v: float | None = None, band_note: str = LEVEL_BAND,
+) -> dict[str, Any]:  # fmt: skip
+    """JSON-ready projection uncertainty: per depth the median and max over the image and
+    over the detection band, and the map at the first depth (for the report and ``mount``)."""
+    if not depths_m:
+        msg = "no depth given for the projection uncertainty"
+        raise CalibrationError(msg)
+    horizon = cov.K[1, 2] if horizon_v is None else horizon_v
+    rows = detection_band(horizon, cov.K[1, 1], size[1])
+    cfg = DetectConfig()
+    maps = [sigma_map(cov, size, float(d)) for d in depths_m]
+    per_depth = [
+        {"depth_m": float(d), **band_stats(u, v, sigma, rows)}
+        for d, (u, v, sigma) in zip(depths_m, maps, strict=True)
+    ]
+    u, v, sigma = maps[0]
+    return {
+        "definition": (
+            "worst-direction 1 sigma (px, sqrt of the larger eigenvalue of the 2x2 covariance) "
+            "of the projection of the point at depth_m (along the optical axis) on each "
+            "pixel's ray, the point fixed in the calibration boards' frames (mean over the "
+            "views); from the fit's covariance with the corner noise estimated from the "
+            "residuals (calibration/uncertainty.py)"
+        ),
+        "corner_noise_px": cov.sigma_px,
+        "dof": cov.dof,
+        "band": {
+            "rows": list(rows), "horizon_v": float(horizon), "up_deg": cfg.band_up_deg,
+            "down_deg": cfg.band_down_deg, "assumption": band_note,
+        },
+        "depths": per_depth,
+        "map": {
+            "depth_m": float(depths_m[0]), "u": u.tolist(), "v": v.tolist(),
+            "sigma_px": sigma.tolist(),
+        },
+    }  # fmt: skip
+
+
+def covariance_summary(cov: Covariance) -> dict[str, Any]:
+    """The intrinsic parameters' covariance block as JSON (what ``mount`` reads)."""
+    return {"names": list(cov.names), "matrix": cov.intrinsics.tolist()}
+
+
+def summary_fields(result: IntrinsicsResult, depths_m: Sequence[float]) -> dict[str, Any]:
+    """The intrinsics summary's uncertainty keys: ``projection_uncertainty`` and
+    ``intrinsics_covariance``; when the covariance cannot be formed, the reason instead."""
+    try:
+        cov = result_covariance(result)
+        return {
+            "projection_uncertainty": projection_summary(cov, result.image_size, depths_m),
+            "intrinsics_covariance": covariance_summary(cov),
+        }
+    except CalibrationError as exc:
+        log.warning("no projection uncertainty: %s", exc)
+        return {"projection_uncertainty": {"error": str(exc)}}
