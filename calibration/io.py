@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import cv2
 import numpy as np
 
 from calibration.detect import DetectionSet
-from calibration.errors import OutputError
+from calibration.errors import CalibrationError, OutputError
 from calibration.intrinsics import DIST_NAMES, IntrinsicsResult, Model
 
 ROS_DISTORTION_MODEL = {
@@ -95,6 +96,52 @@ def summary(
         "coverage": r.coverage.tolist(),
         **(uncertainty or {}),
     }
+
+
+@dataclass(frozen=True, eq=False)
+class CameraUncertainty:
+    """The uncertainty an intrinsics YAML carries: the intrinsic parameters' covariance
+    (``names`` order, see :mod:`calibration.uncertainty`) and the projection map (1 sigma px
+    at ``depth_m`` on the grid ``u`` x ``v``; None in files written without it)."""
+
+    names: tuple[str, ...]
+    covariance: np.ndarray
+    depth_m: float | None = None
+    u: np.ndarray | None = None
+    v: np.ndarray | None = None
+    sigma_px: np.ndarray | None = None
+
+
+def read_uncertainty(path: str | Path) -> CameraUncertainty | None:
+    """The uncertainty keys of an OpenCV YAML from ``intrinsics --out``; None if it has none
+    (older files, ROS files). A covariance that does not fit its names raises CalibrationError."""
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError):  # OpenCV 5's Python binding raises SystemError here
+        return None  # not FileStorage YAML: the camera reader reports that, not this
+    try:
+        if not fs.isOpened() or fs.getNode(UNCERTAINTY_KEYS[1]).empty():
+            return None
+        names = tuple(fs.getNode(UNCERTAINTY_KEYS[0]).string().split())
+        cov = np.asarray(fs.getNode(UNCERTAINTY_KEYS[1]).mat(), np.float64)
+        grid = [fs.getNode(k) for k in UNCERTAINTY_KEYS[2:]]
+        has_map = not any(g.empty() for g in grid)
+        depth, u, v, sigma = (
+            (grid[0].real(), *(np.asarray(g.mat(), np.float64) for g in grid[1:]))
+            if has_map
+            else (None, None, None, None)
+        )
+    finally:
+        fs.release()
+    if cov.shape != (len(names), len(names)) or not np.all(np.isfinite(cov)):
+        msg = f"{path}: {UNCERTAINTY_KEYS[1]} is {cov.shape}, not square over {names}"
+        raise CalibrationError(msg)
+    if u is not None and v is not None and sigma is not None:
+        u, v = u.ravel(), v.ravel()
+        if sigma.shape != (v.size, u.size):
+            msg = f"{path}: {UNCERTAINTY_KEYS[5]} is {sigma.shape}, not {v.size} x {u.size}"
+            raise CalibrationError(msg)
+    return CameraUncertainty(names, cov, depth, u, v, sigma)
 
 
 def write_json(data: dict[str, Any], path: str | Path) -> None:
