@@ -126,21 +126,21 @@ def read_uncertainty(path: str | Path) -> CameraUncertainty | None:
         cov = np.asarray(fs.getNode(UNCERTAINTY_KEYS[1]).mat(), np.float64)
         grid = [fs.getNode(k) for k in UNCERTAINTY_KEYS[2:]]
         has_map = not any(g.empty() for g in grid)
-        depth, u, v, sigma = (
-            (grid[0].real(), *(np.asarray(g.mat(), np.float64) for g in grid[1:]))
-            if has_map
-            else (None, None, None, None)
+        depth = float(grid[0].real()) if has_map else None
+        u, v, sigma = (
+            (np.asarray(g.mat(), np.float64) for g in grid[1:]) if has_map else (None,) * 3
         )
     finally:
         fs.release()
     if cov.shape != (len(names), len(names)) or not np.all(np.isfinite(cov)):
         msg = f"{path}: {UNCERTAINTY_KEYS[1]} is {cov.shape}, not square over {names}"
         raise CalibrationError(msg)
-    if u is not None and v is not None and sigma is not None:
-        u, v = u.ravel(), v.ravel()
-        if sigma.shape != (v.size, u.size):
-            msg = f"{path}: {UNCERTAINTY_KEYS[5]} is {sigma.shape}, not {v.size} x {u.size}"
-            raise CalibrationError(msg)
+    if u is None or v is None or sigma is None:
+        return CameraUncertainty(names, cov)
+    u, v = u.ravel(), v.ravel()
+    if sigma.shape != (v.size, u.size):
+        msg = f"{path}: {UNCERTAINTY_KEYS[5]} is {sigma.shape}, not {v.size} x {u.size}"
+        raise CalibrationError(msg)
     return CameraUncertainty(names, cov, depth, u, v, sigma)
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from adas.detect.config import DetectConfig
 from calibration.detect import Detection
@@ -87,7 +88,7 @@ def intrinsic_names(model: Model) -> tuple[str, ...]:
 
 
 def project_with_jacobian(
-    model: Model, obj: FloatArray, rvec: FloatArray, tvec: FloatArray, K: FloatArray,
+    model: Model, obj: npt.ArrayLike, rvec: FloatArray, tvec: FloatArray, K: FloatArray,
     dist: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
     """Pixels (M x 2) of points ``obj`` (M x 3) seen from pose (rvec, tvec), with the analytic
@@ -96,15 +97,18 @@ def project_with_jacobian(
     o = np.asarray(obj, np.float64).reshape(-1, 1, 3)
     r = np.asarray(rvec, np.float64).reshape(3, 1)
     t = np.asarray(tvec, np.float64).reshape(3, 1)
+    d = np.asarray(dist, np.float64)
     if model is Model.FISHEYE:
         # columns: f (2), c (2), k1..k4, om (3), T (3), alpha (skew, fixed: not used)
-        px, jac = cv2.fisheye.projectPoints(o, r, t, K, np.asarray(dist, np.float64))
-        jac = np.asarray(jac, np.float64)
-        return np.asarray(px, np.float64).reshape(-1, 2), jac[:, :8], jac[:, 8:14]
-    # columns: rvec (3), tvec (3), f (2), c (2), the distortion coefficients given
-    px, jac = cv2.projectPoints(o, r, t, K, np.asarray(dist, np.float64))
-    jac = np.asarray(jac, np.float64)
-    return np.asarray(px, np.float64).reshape(-1, 2), jac[:, 6:], jac[:, :6]
+        px, j = cv2.fisheye.projectPoints(o, r, t, K, d)
+        intr, pose = slice(0, 8), slice(8, 14)
+    else:
+        # columns: rvec (3), tvec (3), f (2), c (2), the distortion coefficients given
+        px, j = cv2.projectPoints(o, r, t, K, d)
+        intr, pose = slice(6, None), slice(0, 6)
+    jac = np.asarray(j, np.float64)
+    pixels = np.asarray(px, np.float64).reshape(-1, 2)
+    return pixels, np.asarray(jac[:, intr], np.float64), np.asarray(jac[:, pose], np.float64)
 
 
 def fit_covariance(
