@@ -28,6 +28,11 @@ corner as printed; --board-yaw-deg is the angle of the board's x axis (along the
 from the vehicle's x axis, positive to the left: -90 when the board reads upright from the
 car. mount.toml holds the [mount] section `adas --config` reads. The standard deviations
 cover corner noise only, not errors in the measured board position.
+
+"ground_range" (full JSON): the 1-sigma flat-ground range error at 20, 40 and 60 m from the
+mount's corner noise and, when the camera file came from `intrinsics --out` (it carries the
+covariance), the intrinsics' uncertainty too, with "supported": whether that meets the
+stack's ranging targets (the rule is in the JSON).
 """
 
 

@@ -16,6 +16,11 @@ ROS conventions implemented:
 
 For a monocular camera R = I and P = [K | 0]. Files written here load with
 :mod:`adas.camera` (pinhole models; that loader has no fisheye model).
+
+The OpenCV YAML may also carry the calibration's uncertainty (:data:`UNCERTAINTY_KEYS`: the
+intrinsic parameters' covariance and the projection uncertainty map of
+:mod:`calibration.uncertainty`), which ``adas-calibrate mount`` reads back
+(:func:`read_uncertainty`); readers that do not know the keys ignore them.
 """
 
 from __future__ import annotations

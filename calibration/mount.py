@@ -24,6 +24,8 @@ T_camera_board^-1``); their median starts a joint least-squares fit of the six m
 the reprojection error of every corner of every image. Standard deviations come from that
 fit's Jacobian and cover corner noise only: an error in the measured board placement moves
 the mount by as much (1 cm of board x is 1 cm of ``behind_bumper_m``) and is not included.
+The result also keeps the full 6 x 6 covariance and the mount's sensitivity to the
+intrinsics, which :mod:`calibration.ground_range` turns into a range uncertainty.
 """
 
 from __future__ import annotations
