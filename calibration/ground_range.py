@@ -139,6 +139,11 @@ def range_uncertainty(
             "source": "README, ranging results (issue 2): every range bin",
         },
         "rule": RULE,
+        "note": (
+            "the flat-ground (ground cue) range is the one a calibration error hits hardest; "
+            "beyond ~10 m the stack's fused range follows the size cue "
+            "(docs/ranging_on_detector_boxes.md), which a pitch error moves far less"
+        ),
         "supported": None if None in verdicts else all(verdicts),
     }  # fmt: skip
 
