@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--no-reject", action="store_true", help="keep every detected view")
     i.add_argument("--no-heldout", action="store_true", help="skip leave-one-out (faster)")
     i.add_argument(
-        "--uncertainty-depth", type=float, nargs="+", default=[20.0], metavar="M",
+        "--uncertainty-depth", type=float, nargs="+", default=[20.0], metavar="M",  # 20 m: a car
         help="depths (board units, metres) of the projection uncertainty (%(default)s)",
     )  # fmt: skip
     i.add_argument(

@@ -22,7 +22,9 @@ depth in a scene it was calibrated against. It grows with the distance from the 
 boards were at, because an uncertain camera rotation moves far points and an uncertain
 translation near ones; a point fixed in the camera frame instead would depend on the
 intrinsics alone and not on depth. Depth must be in the board's unit (metres when the board
-square was given in metres).
+square was given in metres). To act on it: where the map is high, add views with the board
+in that part of the image; if it is high everywhere at far depths, add views with the board
+farther away and tilted more (they pin down the rotation).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 # Image grid of the projection map: this many columns; rows follow the aspect ratio.
 GRID_COLS = 24
-DEFAULT_DEPTHS_M = (20.0,)  # where the stack ranges cars: the middle of its 5-60 m bins
+DEFAULT_DEPTHS_M = (20.0,)  # a car 20 m ahead: mid-way in the stack's 5-60 m ranging bins
 
 
 @dataclass(frozen=True, eq=False)
