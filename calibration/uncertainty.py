@@ -309,7 +309,12 @@ def covariance_summary(cov: Covariance) -> dict[str, Any]:
 
 def summary_fields(result: IntrinsicsResult, depths_m: Sequence[float]) -> dict[str, Any]:
     """The intrinsics summary's uncertainty keys: ``projection_uncertainty`` and
-    ``intrinsics_covariance``; when the covariance cannot be formed, the reason instead."""
+    ``intrinsics_covariance``; when the covariance cannot be formed, the reason instead.
+    A depth that is not a positive number raises CalibrationError (a usage error)."""
+    bad = [d for d in depths_m if not (math.isfinite(d) and d > 0)]
+    if bad or not depths_m:
+        msg = f"uncertainty depths {list(depths_m)}: expected positive numbers of metres"
+        raise CalibrationError(msg)
     try:
         cov = result_covariance(result)
         return {

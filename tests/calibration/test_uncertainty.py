@@ -4,6 +4,7 @@ against the scatter of many noisy calibrations of a known camera."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import cv2
@@ -23,6 +24,7 @@ from calibration.uncertainty import (
     projection_summary,
     result_covariance,
     sigma_map,
+    summary_fields,
     unproject,
     worst_sigma,
 )
@@ -235,6 +237,15 @@ def test_bad_inputs_are_refused() -> None:
             sigma_map(cov, CAM.size, depth)
     with pytest.raises(CalibrationError, match="no depth"):
         projection_summary(cov, CAM.size, ())
+    for depths in ((), (20.0, 0.0)):
+        with pytest.raises(CalibrationError, match="positive"):
+            summary_fields(res, depths)
+    # A fit whose views cannot determine the parameters: the summary says why, no crash
+    flat = dataclasses.replace(res, fit_views=few)
+    assert (
+        "corners cannot determine"
+        in summary_fields(flat, (20.0,))["projection_uncertainty"]["error"]
+    )
 
 
 def test_map_svg_has_a_cell_per_grid_point_and_the_band() -> None:
