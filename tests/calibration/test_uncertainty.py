@@ -241,7 +241,7 @@ def test_bad_inputs_are_refused() -> None:
         with pytest.raises(CalibrationError, match="positive"):
             summary_fields(res, depths)
     # A fit whose views cannot determine the parameters: the summary says why, no crash
-    flat = dataclasses.replace(res, fit_views=few)
+    flat = dataclasses.replace(res, fit_views=tuple(few))
     assert (
         "corners cannot determine"
         in summary_fields(flat, (20.0,))["projection_uncertainty"]["error"]

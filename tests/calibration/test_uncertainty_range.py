@@ -119,10 +119,10 @@ def test_range_sigma_matches_250_noisy_calibrations() -> None:
             Kh, dh = res.K, res.dist
         else:  # the same fit without calibrate()'s second run for the std: faster
             obj = [d.object_points for d in dets]
-            _, Kh, dh, _, _ = cv2.calibrateCamera(
+            _, Kc, dc, _, _ = cv2.calibrateCamera(
                 obj, [d.image_points for d in dets], SIZE, None, None
             )
-            dh = dh.ravel()
+            Kh, dh = np.asarray(Kc, np.float64), np.asarray(dc, np.float64).ravel()
         mount = estimate_mount(_ground_views(rng, 2, NOISE_PX), Kh, dh, "pinhole5", GROUND)
         kh = np.array([Kh[0, 0], Kh[1, 1], Kh[0, 2], Kh[1, 2], *dh])
         if k == 0:
