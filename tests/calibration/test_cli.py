@@ -97,6 +97,7 @@ def test_intrinsics_end_to_end_on_the_left_camera(
     assert page.count("<svg") == 3 and "left01.jpg" in page and "<script" not in page
     assert "Projection uncertainty" in page  # the third figure: the map at --uncertainty-depth
     # The YAML carries the intrinsics' covariance, the same numbers as the JSON's
+    assert [d["depth_m"] for d in summary["projection_uncertainty"]["depths"]] == [20.0]
     cov = summary["intrinsics_covariance"]
     np.testing.assert_array_equal(read_uncertainty(out["yaml"]).covariance, cov["matrix"])
 
