@@ -22,12 +22,14 @@ depth in a scene it was calibrated against. It grows with the distance from the 
 boards were at, because an uncertain camera rotation moves far points and an uncertain
 translation near ones; a point fixed in the camera frame instead would depend on the
 intrinsics alone and not on depth. Depth must be in the board's unit (metres when the board
-square was given in metres). It is first order: checked against refits it holds for pinhole5 and, inside the boards'
+square was given in metres).
+
+It is first order: checked against refits it holds for pinhole5 and, inside the boards'
 coverage, for fisheye; pinhole8's rational terms make refits heavy-tailed where the image
 had no corners, so there the real spread can be far larger than the figure. To act on it:
-where the map is high, add views with the board
-in that part of the image; if it is high everywhere at far depths, add views with the board
-farther away and tilted more (they pin down the rotation).
+where the map is high, add views with the board in that part of the image; if it is high
+everywhere at far depths, add views with the board farther away and tilted more (they pin
+down the rotation).
 """
 
 from __future__ import annotations
