@@ -53,6 +53,11 @@ Detects corners in every image (ChArUco: partial views, legacy or modern layout 
 automatically; chessboards: the whole board), calibrates, rejects outlier views (listed in
 "rejected" with the reason), reports the held-out error, parameter standard deviations and a
 coverage map. The YAML files load in `adas` (adas.camera.CameraModel).
+
+"projection_uncertainty": the 1-sigma pixel error of a point at each --uncertainty-depth
+(metres if --square is) over the image and over the band where adas detects vehicles, from
+the fit's covariance; the --out YAML carries the covariance on to `mount`, which turns it
+into a ground-range 1 sigma at 20, 40 and 60 m.
 """
 
 
@@ -97,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--reject-factor", type=float, default=3.0, help="x median view RMS")
     i.add_argument("--no-reject", action="store_true", help="keep every detected view")
     i.add_argument("--no-heldout", action="store_true", help="skip leave-one-out (faster)")
+    i.add_argument(
+        "--uncertainty-depth", type=float, nargs="+", default=[20.0], metavar="M",  # 20 m: a car
+        help="depths (board units, metres) of the projection uncertainty (%(default)s)",
+    )  # fmt: skip
     i.add_argument(
         "--chessboard-method", choices=("auto", "classic"), default="auto",
         help="auto: findChessboardCornersSB with classic fallback; classic: only the classic",
@@ -154,7 +163,7 @@ def _cmd_board(args: argparse.Namespace) -> int:
 def _cmd_intrinsics(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from calibration import io, report
+    from calibration import io, report, uncertainty
     from calibration.detect import detect_images, expand_inputs
     from calibration.intrinsics import calibrate
 
@@ -169,9 +178,10 @@ def _cmd_intrinsics(args: argparse.Namespace) -> int:
         dets.detected, dets.image_size, args.model, reject=not args.no_reject,
         factor=args.reject_factor, heldout=not args.no_heldout,
     )  # fmt: skip
-    summary = io.summary(result, dets)
+    unc = uncertainty.summary_fields(result, args.uncertainty_depth)
+    summary = io.summary(result, dets, unc)
     if args.out:
-        io.write_opencv_yaml(result, args.out)
+        io.write_opencv_yaml(result, args.out, unc)
     if args.ros_out:
         io.write_ros_camera_info(result, args.ros_out, camera_name=args.camera_name)
     if args.ros_msg_out:

@@ -28,6 +28,11 @@ corner as printed; --board-yaw-deg is the angle of the board's x axis (along the
 from the vehicle's x axis, positive to the left: -90 when the board reads upright from the
 car. mount.toml holds the [mount] section `adas --config` reads. The standard deviations
 cover corner noise only, not errors in the measured board position.
+
+"ground_range" (full JSON): the 1-sigma flat-ground range error at 20, 40 and 60 m from the
+mount's corner noise and, when the camera file came from `intrinsics --out` (it carries the
+covariance), the intrinsics' uncertainty too, with "supported": whether that meets the
+stack's ranging targets (the rule is in the JSON).
 """
 
 
@@ -70,6 +75,7 @@ def run(args: argparse.Namespace, spec: Any) -> int:
     """Detect, solve, write; prints the short JSON summary."""
     from calibration import report
     from calibration.detect import detect_images, expand_inputs
+    from calibration.ground_range import band_projection, range_uncertainty
     from calibration.mount import BoardPlacement, estimate_mount, load_intrinsics
     from calibration.mount_io import summary, write_mount_opencv_yaml, write_mount_toml
 
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace, spec: Any) -> int:
         min_corners=args.min_corners,
     )  # fmt: skip
     s = summary(result)
+    s["ground_range"] = range_uncertainty(camera, result)
+    s["projection_uncertainty_band"] = band_projection(camera, result)
     if args.out:
         write_mount_toml(result, args.out)
     if args.yaml_out:
@@ -99,13 +107,19 @@ def run(args: argparse.Namespace, spec: Any) -> int:
             s, args.report, title="Camera mount",
             keys=("images", "used", "height_m", "pitch_deg", "roll_deg", "yaw_deg",
                   "behind_bumper_m", "lateral_m", "rms_px"),
-            tables={"Per image": s["per_image"]},
+            tables={"Per image": s["per_image"], "Ground range 1 sigma (rule: "
+                    + s["ground_range"]["rule"] + ")": s["ground_range"]["ranges"]},
             figures={
                 "Reprojection RMS per image, px (blue: the joint mount, grey: the image alone)":
                 report.bars([(e["name"], e["joint_rms_px"], e["rms_px"], True)
                              for e in s["per_image"]]),
             },
         )  # fmt: skip
-    short = {k: v for k, v in s.items() if k not in ("per_image", "board", "std", "spread")}
+    drop = ("per_image", "board", "std", "spread", "ground_range", "projection_uncertainty_band")
+    short = {k: v for k, v in s.items() if k not in drop}
+    short["range_sigma_pct"] = {
+        f"{r['range_m']:g}": r["sigma_pct"] for r in s["ground_range"]["ranges"]
+    }
+    short["supports_ranging_targets"] = s["ground_range"]["supported"]
     print_summary(short, s, args.json)
     return 0

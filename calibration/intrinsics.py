@@ -90,6 +90,10 @@ class IntrinsicsResult:
     views: tuple[ViewError, ...]  # the used views, then the rejected ones
     rejected: tuple[Rejection, ...]
     coverage: npt.NDArray[np.int64]  # rows x cols corner counts of the used views
+    # The final fit's views and their board poses (for calibration.uncertainty's covariance)
+    fit_views: tuple[Detection, ...] = ()
+    fit_rvecs: tuple[FloatArray, ...] = ()
+    fit_tvecs: tuple[FloatArray, ...] = ()
 
     @property
     def fx(self) -> float:
@@ -375,4 +379,7 @@ def calibrate(
         views=used + dropped,
         rejected=tuple(r for _, r in rejected),
         coverage=coverage_map(views, image_size),
+        fit_views=tuple(views),
+        fit_rvecs=fit.rvecs,
+        fit_tvecs=fit.tvecs,
     )

@@ -16,12 +16,18 @@ ROS conventions implemented:
 
 For a monocular camera R = I and P = [K | 0]. Files written here load with
 :mod:`adas.camera` (pinhole models; that loader has no fisheye model).
+
+The OpenCV YAML may also carry the calibration's uncertainty (:data:`UNCERTAINTY_KEYS`: the
+intrinsic parameters' covariance and the projection uncertainty map of
+:mod:`calibration.uncertainty`), which ``adas-calibrate mount`` reads back
+(:func:`read_uncertainty`); readers that do not know the keys ignore them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +35,7 @@ import cv2
 import numpy as np
 
 from calibration.detect import DetectionSet
-from calibration.errors import OutputError
+from calibration.errors import CalibrationError, OutputError
 from calibration.intrinsics import DIST_NAMES, IntrinsicsResult, Model
 
 ROS_DISTORTION_MODEL = {
@@ -38,6 +44,12 @@ ROS_DISTORTION_MODEL = {
     Model.FISHEYE: "equidistant",
 }
 OPENCV_DISTORTION_MODEL = {**ROS_DISTORTION_MODEL, Model.FISHEYE: "fisheye"}
+# OpenCV YAML keys of the uncertainty (calibration.uncertainty): the names of the intrinsic
+# parameters (one string), their covariance, and the projection map (depth, grid, sigma px).
+UNCERTAINTY_KEYS = (
+    "intrinsics_covariance_names", "intrinsics_covariance", "projection_depth_m",
+    "projection_grid_u", "projection_grid_v", "projection_sigma_px",
+)  # fmt: skip
 
 
 def json_num(v: float | None) -> float | None:
@@ -45,8 +57,11 @@ def json_num(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
-def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any]:
-    """The JSON summary: the issue's contract keys first, then detection and per-view detail."""
+def summary(
+    result: IntrinsicsResult, detections: DetectionSet, uncertainty: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON summary: the issue's contract keys first, then detection and per-view detail,
+    then ``uncertainty`` (``projection_uncertainty``, ``intrinsics_covariance``) when given."""
     r = result
     return {
         "images": len(detections.detections),
@@ -84,7 +99,54 @@ def summary(result: IntrinsicsResult, detections: DetectionSet) -> dict[str, Any
             for v in r.views
         ],
         "coverage": r.coverage.tolist(),
+        **(uncertainty or {}),
     }
+
+
+@dataclass(frozen=True, eq=False)
+class CameraUncertainty:
+    """The uncertainty an intrinsics YAML carries: the intrinsic parameters' covariance
+    (``names`` order, see :mod:`calibration.uncertainty`) and the projection map (1 sigma px
+    at ``depth_m`` on the grid ``u`` x ``v``; None in files written without it)."""
+
+    names: tuple[str, ...]
+    covariance: np.ndarray
+    depth_m: float | None = None
+    u: np.ndarray | None = None
+    v: np.ndarray | None = None
+    sigma_px: np.ndarray | None = None
+
+
+def read_uncertainty(path: str | Path) -> CameraUncertainty | None:
+    """The uncertainty keys of an OpenCV YAML from ``intrinsics --out``; None if it has none
+    (older files, ROS files). A covariance that does not fit its names raises CalibrationError."""
+    try:
+        fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
+    except (cv2.error, SystemError):  # OpenCV 5's Python binding raises SystemError here
+        return None  # not FileStorage YAML: the camera reader reports that, not this
+    try:
+        if not fs.isOpened() or fs.getNode(UNCERTAINTY_KEYS[1]).empty():
+            return None
+        names = tuple(fs.getNode(UNCERTAINTY_KEYS[0]).string().split())
+        cov = np.asarray(fs.getNode(UNCERTAINTY_KEYS[1]).mat(), np.float64)
+        grid = [fs.getNode(k) for k in UNCERTAINTY_KEYS[2:]]
+        has_map = not any(g.empty() for g in grid)
+        depth = float(grid[0].real()) if has_map else None
+        u, v, sigma = (
+            (np.asarray(g.mat(), np.float64) for g in grid[1:]) if has_map else (None,) * 3
+        )
+    finally:
+        fs.release()
+    if cov.shape != (len(names), len(names)) or not np.all(np.isfinite(cov)):
+        msg = f"{path}: {UNCERTAINTY_KEYS[1]} is {cov.shape}, not square over {names}"
+        raise CalibrationError(msg)
+    if u is None or v is None or sigma is None:
+        return CameraUncertainty(names, cov)
+    u, v = u.ravel(), v.ravel()
+    if sigma.shape != (v.size, u.size):
+        msg = f"{path}: {UNCERTAINTY_KEYS[5]} is {sigma.shape}, not {v.size} x {u.size}"
+        raise CalibrationError(msg)
+    return CameraUncertainty(names, cov, depth, u, v, sigma)
 
 
 def write_json(data: dict[str, Any], path: str | Path) -> None:
@@ -116,12 +178,26 @@ def write_camera_fields(
     fs.write("distortion_model", OPENCV_DISTORTION_MODEL[model])
 
 
-def write_opencv_yaml(result: IntrinsicsResult, path: str | Path) -> None:
-    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name."""
+def write_opencv_yaml(
+    result: IntrinsicsResult, path: str | Path, uncertainty: dict[str, Any] | None = None
+) -> None:
+    """OpenCV FileStorage YAML as OpenCV's calibration sample writes it, plus the model name;
+    with ``uncertainty`` (the summary's keys) also the intrinsics' covariance and the
+    projection uncertainty map, which ``adas-calibrate mount`` reads (:data:`UNCERTAINTY_KEYS`)."""
     fs = open_yaml_writer(path)
     try:
         write_camera_fields(fs, result.image_size, result.K, result.dist, result.model)
         fs.write("avg_reprojection_error", float(result.rms_px))
+        cov = (uncertainty or {}).get("intrinsics_covariance")
+        if cov is not None:
+            fs.write(UNCERTAINTY_KEYS[0], " ".join(cov["names"]))
+            fs.write(UNCERTAINTY_KEYS[1], np.asarray(cov["matrix"], np.float64))
+        grid = (uncertainty or {}).get("projection_uncertainty", {}).get("map")
+        if grid is not None:
+            fs.write(UNCERTAINTY_KEYS[2], float(grid["depth_m"]))
+            fs.write(UNCERTAINTY_KEYS[3], np.asarray(grid["u"], np.float64)[None])
+            fs.write(UNCERTAINTY_KEYS[4], np.asarray(grid["v"], np.float64)[None])
+            fs.write(UNCERTAINTY_KEYS[5], np.asarray(grid["sigma_px"], np.float64))
     finally:
         fs.release()
 

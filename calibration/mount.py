@@ -24,6 +24,8 @@ T_camera_board^-1``); their median starts a joint least-squares fit of the six m
 the reprojection error of every corner of every image. Standard deviations come from that
 fit's Jacobian and cover corner noise only: an error in the measured board placement moves
 the mount by as much (1 cm of board x is 1 cm of ``behind_bumper_m``) and is not included.
+The result also keeps the full 6 x 6 covariance and the mount's sensitivity to the
+intrinsics, which :mod:`calibration.ground_range` turns into a range uncertainty.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ from adas.camera import R_VEHICLE_LEVEL, CameraModel, Mount, rotation_vehicle_ca
 from adas.errors import CalibrationFileError, ConfigError
 from calibration.detect import MIN_CORNERS, Detection
 from calibration.errors import BoardSpecError, CalibrationError, NotEnoughViewsError
-from calibration.intrinsics import FloatArray, Model, project, solve_pose
+from calibration.intrinsics import DIST_NAMES, FloatArray, Model, project, solve_pose
+from calibration.io import CameraUncertainty, read_uncertainty
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +136,7 @@ class Intrinsics:
     dist: FloatArray
     model: Model
     image_size: tuple[int, int]  # width, height in pixels
+    uncertainty: CameraUncertainty | None = None  # from the intrinsics YAML, when it has one
 
     def check_image_size(self, size: tuple[int, int]) -> None:
         """Raise CalibrationError unless the images are the size the camera was calibrated at."""
@@ -156,7 +160,11 @@ def load_intrinsics(path: str | Path) -> Intrinsics:
         msg = f"camera intrinsics: {exc}"
         raise CalibrationError(msg) from exc
     model = Model.PINHOLE8 if cam.dist.size > 5 else Model.PINHOLE5
-    return Intrinsics(np.array(cam.K), np.array(cam.dist), model, (cam.width, cam.height))
+    unc = read_uncertainty(path)
+    if unc is not None and unc.names != ("fx", "fy", "cx", "cy", *DIST_NAMES[model]):
+        msg = f"{path}: the covariance is over {unc.names}, not the {model} model's parameters"
+        raise CalibrationError(msg)
+    return Intrinsics(np.array(cam.K), np.array(cam.dist), model, (cam.width, cam.height), unc)
 
 
 def mount_angles(R_vehicle_camera: FloatArray) -> tuple[float, float, float]:
@@ -210,6 +218,10 @@ class MountResult:
     per_image: tuple[ImageEstimate, ...]
     unused: tuple[str, ...]  # images with fewer than min_corners corners
     placements: tuple[BoardPlacement, ...]
+    # 6 x 6 covariance of the Mount values (corner noise only), and d(mount)/d(intrinsics),
+    # 6 x (4 + distortion): how an error in fx, fy, cx, cy, dist moves the fitted mount
+    covariance: FloatArray | None = None
+    sensitivity: FloatArray | None = None
 
     @property
     def images(self) -> int:
@@ -286,6 +298,7 @@ def estimate_mount(
     J = np.asarray(fit.jac, np.float64)
     dof = max(1, res.size - p.size)
     cov = np.linalg.pinv(J.T @ J) * float(res @ res) / dof
+    sensitivity = _sensitivity(p, J, pts, observed, K, dist, model)
     p[1:4] = (p[1:4] + math.pi) % (2 * math.pi) - math.pi
     try:
         mount = Mount(*map(float, p))
@@ -317,7 +330,30 @@ def estimate_mount(
         per_image=per_image,
         unused=unused,
         placements=tuple(dict.fromkeys(b for _, b in pairs)),
+        covariance=cov,
+        sensitivity=sensitivity,
     )
+
+
+def _sensitivity(
+    p: FloatArray, J: FloatArray, pts: FloatArray, observed: FloatArray, K: FloatArray,
+    dist: FloatArray, model: Model,
+) -> FloatArray:  # fmt: skip
+    """d(fitted mount)/d(intrinsics) at the solution: the least-squares optimum moves by
+    -(J^T J)^-1 J^T J_k dk when the intrinsics move by dk (J_k: the residuals' numeric
+    Jacobian over fx, fy, cx, cy, dist; central differences, steps 1e-6 relative)."""
+    k0 = np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2], *dist])
+    cols = []
+    for j in range(k0.size):
+        h = 1e-6 * max(1.0, abs(k0[j]))
+        px = []
+        for sign in (1.0, -1.0):
+            k = k0.copy()
+            k[j] += sign * h
+            Kj = np.array([[k[0], K[0, 1], k[2]], [0.0, k[1], k[3]], [0.0, 0.0, 1.0]])
+            px.append(_pixels(p, pts, Kj, k[4:], model))
+        cols.append(((px[0] - px[1]) / (2 * h)).ravel())
+    return np.asarray(-np.linalg.pinv(J.T @ J) @ J.T @ np.column_stack(cols), np.float64)
 
 
 def shown_value(field: str, value: float | None) -> str:

@@ -1,8 +1,9 @@
 """Self-contained HTML report of an intrinsics calibration (inline SVG, no script, no CDN).
 
 One page: the summary figures, per-view RMS bars (fit and held out; rejected views in red,
-with the rejection threshold), the coverage map of where corners fell in the image, and the
-list of images without a detection.
+with the rejection threshold), the coverage map of where corners fell in the image, the
+list of images without a detection, and the projection uncertainty map
+(:mod:`calibration.uncertainty`).
 """
 
 from __future__ import annotations
@@ -101,6 +102,73 @@ def coverage_svg(coverage: list[list[int]], size: tuple[int, int]) -> str:
     return "".join(out)
 
 
+def uncertainty_svg(
+    grid: dict[str, Any], size: tuple[int, int], band: tuple[int, int] | None = None
+) -> str:
+    """SVG map of the projection uncertainty: a cell per grid point shaded from white (0 px)
+    to red (the map's maximum), its value in a tooltip, every other cell labelled, and the
+    detection band's edges as dashed lines."""
+    sigma = grid["sigma_px"]
+    rows, cols = len(sigma), len(sigma[0]) if sigma else 0
+    if not rows or not cols:
+        return "<p>no uncertainty map</p>"
+    width = 720
+    scale = width / size[0]
+    height = size[1] * scale
+    cw, ch = width / cols, height / rows
+    top = max(max(r) for r in sigma) or 1.0
+    out = [
+        f'<svg width="{width + 2}" height="{height + 2:.0f}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for r, row in enumerate(sigma):
+        for c, val in enumerate(row):
+            shade = 255 - round(215 * val / top)
+            out.append(
+                f'<rect x="{1 + c * cw:.1f}" y="{1 + r * ch:.1f}" width="{cw:.1f}" '
+                f'height="{ch:.1f}" fill="rgb(255,{shade},{shade})">'
+                f"<title>u {grid['u'][c]:.0f}, v {grid['v'][r]:.0f}: {val:.3f} px</title></rect>"
+            )
+            if r % 2 == 0 and c % 2 == 0:
+                out.append(
+                    f'<text x="{1 + (c + 0.5) * cw:.1f}" y="{1 + (r + 0.65) * ch:.1f}" '
+                    f'font-size="8" text-anchor="middle">{val:.2f}</text>'
+                )
+    for y in band or ():
+        if 0 < y < size[1]:
+            out.append(
+                f'<line x1="1" y1="{1 + y * scale:.1f}" x2="{width + 1}" y2="{1 + y * scale:.1f}" '
+                'stroke="#204a87" stroke-width="2" stroke-dasharray="6 4"/>'
+            )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def uncertainty_section(summary: dict[str, Any]) -> str:
+    """The report's projection uncertainty: the per-depth figures and the map (if any)."""
+    p = summary.get("projection_uncertainty")
+    if not p:
+        return ""
+    if "error" in p:
+        return f"<h2>Projection uncertainty</h2><p>not available: {html.escape(p['error'])}</p>"
+    cols = [
+        ("depth_m", "depth, m"), ("median_px", "median, px"), ("max_px", "max, px"),
+        ("band_median_px", "band median, px"), ("band_max_px", "band max, px"),
+    ]  # fmt: skip
+    band = p["band"]
+    size = (summary["image_width"], summary["image_height"])
+    return (
+        "<h2>Projection uncertainty</h2>"
+        f"<p>{html.escape(p['definition'])}. Corner noise from the residuals: "
+        f"{p['corner_noise_px']:.3f} px. Band where adas detects vehicles: rows "
+        f"{band['rows'][0]}-{band['rows'][1]} ({band['up_deg']:g} deg above the horizon row "
+        f"{band['horizon_v']:.1f} to the bottom; {html.escape(band['assumption'])}).</p>"
+        f"{table(p['depths'], cols)}"
+        f"<p>Map at {p['map']['depth_m']:g} m, 1 sigma in px (white 0, red the maximum); "
+        "dashed: the band's edges.</p>"
+        f"{uncertainty_svg(p['map'], size, tuple(band['rows']))}"
+    )
+
+
 def render(summary: dict[str, Any], *, title: str = "Intrinsics calibration") -> str:
     """The HTML page for a summary from :func:`calibration.io.summary`."""
     s = summary
@@ -132,7 +200,7 @@ def render(summary: dict[str, Any], *, title: str = "Intrinsics calibration") ->
         f"<p>Images with fewer than {fmt(s['min_corners'])} corners: {missing}</p>"
         "<h2>Coverage</h2><p>Corners of the used views per image cell; red cells have none, "
         "so the distortion model is extrapolated there.</p>"
-        f"{coverage_svg(s['coverage'], size)}</body></html>\n"
+        f"{coverage_svg(s['coverage'], size)}{uncertainty_section(s)}</body></html>\n"
     )
 
 

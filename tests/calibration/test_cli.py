@@ -14,6 +14,7 @@ import yaml
 
 from adas.camera import CameraModel
 from calibration.cli import build_parser, main
+from calibration.io import read_uncertainty
 from tests.calibration.rectified import pair01_row_misalignment
 
 COMMANDS = ("board", "intrinsics", "stereo", "rectify-uncalibrated", "rig", "mount", "bench")
@@ -93,7 +94,12 @@ def test_intrinsics_end_to_end_on_the_left_camera(
     ros = CameraModel.from_ros_camera_info_yaml(out["ros"])
     assert cam.fx == summary["fx"] and np.array_equal(cam.K, ros.K)
     page = out["html"].read_text()
-    assert page.count("<svg") == 2 and "left01.jpg" in page and "<script" not in page
+    assert page.count("<svg") == 3 and "left01.jpg" in page and "<script" not in page
+    assert "Projection uncertainty" in page  # the third figure: the map at --uncertainty-depth
+    # The YAML carries the intrinsics' covariance, the same numbers as the JSON's
+    assert [d["depth_m"] for d in summary["projection_uncertainty"]["depths"]] == [20.0]
+    cov = summary["intrinsics_covariance"]
+    np.testing.assert_array_equal(read_uncertainty(out["yaml"]).covariance, cov["matrix"])
 
 
 def test_mount_end_to_end_on_rendered_road_images(
@@ -144,7 +150,11 @@ def test_mount_end_to_end_on_rendered_road_images(
     args[args.index("90")] = "-90"
     args[args.index(str(files["mount.json"]))] = "-"
     assert main(args) == 0
-    assert len(json.loads(capsys.readouterr().out)["per_image"]) == 2
+    full = json.loads(capsys.readouterr().out)
+    assert len(full["per_image"]) == 2
+    # No covariance in this camera file: only the mount's part of the range error, no verdict
+    assert full["ground_range"]["intrinsics_covariance"] is False
+    assert full["ground_range"]["supported"] is None
 
 
 @pytest.mark.data

@@ -1,0 +1,331 @@
+"""Uncertainty of an intrinsics calibration: the fit's full covariance and the projection
+uncertainty over the image.
+
+**Covariance.** The calibration minimises the squared reprojection residuals over the
+parameters theta = (fx, fy, cx, cy, distortion..., then each used view's rvec and tvec). With
+J the Jacobian of all residuals (2N rows for N corners) over theta at the solution, the
+covariance is ``sigma^2 (J^T J)^-1`` with ``sigma^2 = RSS / (2N - len(theta))``: the corner
+noise (pixels, per coordinate) estimated from the residuals. J is OpenCV's analytic Jacobian
+(``cv2.projectPoints`` / ``cv2.fisheye.projectPoints``). Skew is fixed for every model.
+
+**Projection uncertainty** of pixel q at depth z (metres along the optical axis): the point
+p = z (x, y, 1) on q's ray is fixed in the frames of the calibration boards, b_i = T_board_i
+p with the estimated pose of each used view i (as mrcal defines it: the boards are the
+world the calibration knows the camera in). A calibration with other noise moves the
+intrinsics and the poses; the point then sits at p' = mean_i T_cam_board_i' b_i in the
+camera and is seen at q' = project(p'; intrinsics'). To first order q' - q = G dtheta with
+G = d q' / d theta, so its 2 x 2 covariance is ``G C G^T`` (C the covariance above). The
+number reported is the worst-direction standard deviation, ``sqrt(max eigenvalue)``, pixels.
+
+What it means: how far (1 sigma, pixels) the calibrated camera may put a point at that
+depth in a scene it was calibrated against. It grows with the distance from the depths the
+boards were at, because an uncertain camera rotation moves far points and an uncertain
+translation near ones; a point fixed in the camera frame instead would depend on the
+intrinsics alone and not on depth. Depth must be in the board's unit (metres when the board
+square was given in metres).
+
+It is first order: checked against refits it holds for pinhole5 and, inside the boards'
+coverage, for fisheye; pinhole8's rational terms make refits heavy-tailed where the image
+had no corners, so there the real spread can be far larger than the figure. To act on it:
+where the map is high, add views with the board in that part of the image; if it is high
+everywhere at far depths, add views with the board farther away and tilted more (they pin
+down the rotation).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from adas.detect.config import DetectConfig
+from calibration.detect import Detection
+from calibration.errors import CalibrationError
+from calibration.intrinsics import DIST_NAMES, FloatArray, IntrinsicsResult, Model
+
+log = logging.getLogger(__name__)
+
+# Image grid of the projection map: this many columns; rows follow the aspect ratio.
+GRID_COLS = 24
+DEFAULT_DEPTHS_M = (20.0,)  # a car 20 m ahead: mid-way in the stack's 5-60 m ranging bins
+
+
+@dataclass(frozen=True, eq=False)
+class Covariance:
+    """Covariance of a fit over (intrinsics, view 1 rvec tvec, view 2 ...); see the module doc.
+
+    ``names`` are the intrinsic parameters, which come first in ``matrix``; ``sigma_px`` is
+    the corner noise estimated from the residuals, ``dof`` its degrees of freedom.
+    """
+
+    model: Model
+    names: tuple[str, ...]
+    matrix: FloatArray
+    sigma_px: float
+    dof: int
+    K: FloatArray
+    dist: FloatArray
+    rvecs: tuple[FloatArray, ...]
+    tvecs: tuple[FloatArray, ...]
+
+    @property
+    def intrinsics(self) -> FloatArray:
+        """The intrinsic parameters' block (``names`` order)."""
+        n = len(self.names)
+        return self.matrix[:n, :n]
+
+    @property
+    def std(self) -> dict[str, float]:
+        """1-sigma of each intrinsic parameter."""
+        return {
+            k: float(np.sqrt(max(v, 0.0)))
+            for k, v in zip(self.names, np.diag(self.intrinsics), strict=True)
+        }
+
+
+def intrinsic_names(model: Model) -> tuple[str, ...]:
+    """The intrinsic parameters in covariance order."""
+    return ("fx", "fy", "cx", "cy", *DIST_NAMES[model])
+
+
+def project_with_jacobian(
+    model: Model, obj: npt.ArrayLike, rvec: FloatArray, tvec: FloatArray, K: FloatArray,
+    dist: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
+    """Pixels (M x 2) of points ``obj`` (M x 3) seen from pose (rvec, tvec), with the analytic
+    Jacobians d(pixels)/d(intrinsics) (2M x n, :func:`intrinsic_names` order) and
+    d(pixels)/d(rvec, tvec) (2M x 6); rows are u0, v0, u1, v1, ..."""
+    o = np.asarray(obj, np.float64).reshape(-1, 1, 3)
+    r = np.asarray(rvec, np.float64).reshape(3, 1)
+    t = np.asarray(tvec, np.float64).reshape(3, 1)
+    d = np.asarray(dist, np.float64)
+    if model is Model.FISHEYE:
+        # columns: f (2), c (2), k1..k4, om (3), T (3), alpha (skew, fixed: not used)
+        px, j = cv2.fisheye.projectPoints(o, r, t, K, d)
+        intr, pose = slice(0, 8), slice(8, 14)
+    else:
+        # columns: rvec (3), tvec (3), f (2), c (2), the distortion coefficients given
+        px, j = cv2.projectPoints(o, r, t, K, d)
+        intr, pose = slice(6, None), slice(0, 6)
+    jac = np.asarray(j, np.float64)
+    pixels = np.asarray(px, np.float64).reshape(-1, 2)
+    return pixels, np.asarray(jac[:, intr], np.float64), np.asarray(jac[:, pose], np.float64)
+
+
+def fit_covariance(
+    model: Model | str, views: Sequence[Detection], K: FloatArray, dist: FloatArray,
+    rvecs: Sequence[FloatArray], tvecs: Sequence[FloatArray],
+) -> Covariance:  # fmt: skip
+    """The covariance of the module doc for a fit with these views and their poses."""
+    model = Model(model)
+    names = intrinsic_names(model)
+    nk, nv = len(names), len(views)
+    if nv == 0 or len(rvecs) != nv or len(tvecs) != nv:
+        msg = f"{nv} views with {len(rvecs)} poses: the covariance needs one pose per view"
+        raise CalibrationError(msg)
+    if np.asarray(dist).size != nk - 4:
+        msg = f"{np.asarray(dist).size} distortion coefficients for the {model} model"
+        raise CalibrationError(msg)
+    blocks, res = [], []
+    for i, v in enumerate(views):
+        px, jk, jp = project_with_jacobian(model, v.object_points, rvecs[i], tvecs[i], K, dist)
+        res.append((px - np.asarray(v.image_points, np.float64)).ravel())
+        row = np.zeros((jk.shape[0], nk + 6 * nv))
+        row[:, :nk], row[:, nk + 6 * i : nk + 6 * i + 6] = jk, jp
+        blocks.append(row)
+    J, r = np.vstack(blocks), np.concatenate(res)
+    dof = r.size - J.shape[1]
+    if dof <= 0:
+        msg = f"{r.size // 2} corners cannot determine {J.shape[1]} parameters"
+        raise CalibrationError(msg)
+    # Scale each column to unit norm before inverting: fx (~1e3) and k3 (~1e-1) differ by 1e4,
+    # which would cost J^T J ~8 digits of condition number for nothing.
+    scale = np.linalg.norm(J, axis=0)
+    if not np.all(scale > 0):
+        msg = "a calibration parameter does not change any corner's projection"
+        raise CalibrationError(msg)
+    Js = J / scale
+    try:
+        inv = np.linalg.inv(np.linalg.cholesky(Js.T @ Js))
+    except np.linalg.LinAlgError as exc:
+        msg = "the views do not determine every parameter (J^T J is singular); add views"
+        raise CalibrationError(msg) from exc
+    sigma2 = float(r @ r) / dof
+    cov = (inv.T @ inv) * sigma2 / np.outer(scale, scale)
+    r3 = [tuple(np.asarray(x, np.float64).reshape(3) for x in xs) for xs in (rvecs, tvecs)]
+    return Covariance(
+        model, names, cov, float(np.sqrt(sigma2)), dof, np.asarray(K, np.float64),
+        np.asarray(dist, np.float64).ravel(), r3[0], r3[1],
+    )  # fmt: skip
+
+
+def result_covariance(result: IntrinsicsResult) -> Covariance:
+    """:func:`fit_covariance` of a calibration result (its used views and their fitted poses)."""
+    return fit_covariance(
+        result.model, result.fit_views, result.K, result.dist, result.fit_rvecs, result.fit_tvecs
+    )
+
+
+def unproject(model: Model, pixels: FloatArray, K: FloatArray, dist: FloatArray) -> FloatArray:
+    """Undistorted normalised coordinates (x/z, y/z), M x 2, of pixels (M x 2)."""
+    px = np.asarray(pixels, np.float64).reshape(-1, 1, 2)
+    crit = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+    if model is Model.FISHEYE:
+        xy = cv2.fisheye.undistortPoints(px, K, dist, criteria=crit)
+    else:
+        xy = cv2.undistortPoints(px, K, dist, criteria=crit)
+    return np.asarray(xy, np.float64).reshape(-1, 2)
+
+
+def board_points(cov: Covariance, pixels: FloatArray, depth_m: float) -> list[FloatArray]:
+    """The points on the pixels' rays at ``depth_m`` in each used view's board frame (M x 3)."""
+    xy = unproject(cov.model, pixels, cov.K, cov.dist)
+    p = np.column_stack([xy, np.ones(len(xy))]) * depth_m
+    out = []
+    for r, t in zip(cov.rvecs, cov.tvecs, strict=True):
+        R = cv2.Rodrigues(r)[0]
+        out.append((p - t) @ R)  # rows of R^T (p - t)
+    return out
+
+
+def projection_covariance(cov: Covariance, pixels: FloatArray, depth_m: float) -> FloatArray:
+    """2 x 2 covariance (pixels^2), M x 2 x 2, of the projection of each pixel's point at
+    ``depth_m``, as the module doc defines it."""
+    if not (np.isfinite(depth_m) and depth_m > 0):
+        msg = f"depth {depth_m!r}: expected a positive number of metres"
+        raise CalibrationError(msg)
+    nk, nv = len(cov.names), len(cov.rvecs)
+    m = len(np.asarray(pixels).reshape(-1, 2))
+    G = np.zeros((2 * m, nk + 6 * nv))
+    for i, b in enumerate(board_points(cov, pixels, depth_m)):
+        _, jk, jp = project_with_jacobian(cov.model, b, cov.rvecs[i], cov.tvecs[i], cov.K, cov.dist)
+        G[:, :nk] = jk  # the same for every view: the point is the same in the camera
+        G[:, nk + 6 * i : nk + 6 * i + 6] = jp / nv  # p' is the mean over the views
+    Gm = G.reshape(m, 2, -1)
+    return np.einsum("mip,pq,mjq->mij", Gm, cov.matrix, Gm)
+
+
+def worst_sigma(cov2: FloatArray) -> FloatArray:
+    """sqrt of the larger eigenvalue of each 2 x 2 covariance: the worst-direction 1 sigma."""
+    return np.sqrt(np.maximum(np.linalg.eigvalsh(cov2)[..., -1], 0.0))
+
+
+def image_grid(size: tuple[int, int], cols: int = GRID_COLS) -> tuple[FloatArray, FloatArray]:
+    """Cell-centre columns and rows (pixels) of a grid over the image, square-ish cells."""
+    w, h = size
+    rows = max(2, round(cols * h / w))
+    return (np.arange(cols) + 0.5) * w / cols - 0.5, (np.arange(rows) + 0.5) * h / rows - 0.5
+
+
+def sigma_map(
+    cov: Covariance, size: tuple[int, int], depth_m: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(u, v, sigma): grid columns, rows and the worst-direction 1 sigma (rows x cols, px)."""
+    u, v = image_grid(size)
+    uu, vv = np.meshgrid(u, v)
+    px = np.column_stack([uu.ravel(), vv.ravel()])
+    return u, v, worst_sigma(projection_covariance(cov, px, depth_m)).reshape(len(v), len(u))
+
+
+def detection_band(horizon_v: float, fy: float, height: int) -> tuple[int, int]:
+    """Rows [y0, y1) where adas looks for vehicles: from ``DetectConfig.band_up_deg`` above
+    the horizon row to ``band_down_deg`` below it (90: the image bottom), as
+    :mod:`adas.detect.tiling` cuts it (not imported: it loads numba, seconds for two lines)."""
+    cfg = DetectConfig()
+    y0 = int(
+        np.clip(np.floor(horizon_v - fy * math.tan(math.radians(cfg.band_up_deg))), 0, height - 1)
+    )
+    if cfg.band_down_deg >= 90.0:
+        return y0, height
+    down = fy * math.tan(math.radians(cfg.band_down_deg))
+    return y0, int(np.clip(np.ceil(horizon_v + down), y0 + 1, height))
+
+
+LEVEL_BAND = (
+    "no mount given: a level camera (pitch and roll 0, adas's default mount), so the horizon "
+    "is the row cy at the centre column"
+)
+
+
+def band_stats(
+    u: FloatArray, v: FloatArray, sigma: FloatArray, rows: tuple[int, int]
+) -> dict[str, float | None]:
+    """Median and max of a sigma map over the image and over the grid rows inside ``rows``."""
+    inside = (v >= rows[0]) & (v < rows[1])
+    band = sigma[inside]
+    return {
+        "median_px": float(np.median(sigma)),
+        "max_px": float(np.max(sigma)),
+        "band_median_px": float(np.median(band)) if band.size else None,
+        "band_max_px": float(np.max(band)) if band.size else None,
+    }
+
+
+def projection_summary(
+    cov: Covariance, size: tuple[int, int], depths_m: Sequence[float] = DEFAULT_DEPTHS_M,
+    *, horizon_v: float | None = None, band_note: str = LEVEL_BAND,
+) -> dict[str, Any]:  # fmt: skip
+    """JSON-ready projection uncertainty: per depth the median and max over the image and
+    over the detection band, and the map at the first depth (for the report and ``mount``)."""
+    if not depths_m:
+        msg = "no depth given for the projection uncertainty"
+        raise CalibrationError(msg)
+    horizon = cov.K[1, 2] if horizon_v is None else horizon_v
+    rows = detection_band(horizon, cov.K[1, 1], size[1])
+    cfg = DetectConfig()
+    maps = [sigma_map(cov, size, float(d)) for d in depths_m]
+    per_depth = [
+        {"depth_m": float(d), **band_stats(u, v, sigma, rows)}
+        for d, (u, v, sigma) in zip(depths_m, maps, strict=True)
+    ]
+    u, v, sigma = maps[0]
+    return {
+        "definition": (
+            "worst-direction 1 sigma (px, sqrt of the larger eigenvalue of the 2x2 covariance) "
+            "of the projection of the point at depth_m (along the optical axis) on each "
+            "pixel's ray, the point fixed in the calibration boards' frames (mean over the "
+            "views); from the fit's covariance with the corner noise estimated from the "
+            "residuals (calibration/uncertainty.py)"
+        ),
+        "corner_noise_px": cov.sigma_px,
+        "dof": cov.dof,
+        "band": {
+            "rows": list(rows), "horizon_v": float(horizon), "up_deg": cfg.band_up_deg,
+            "down_deg": cfg.band_down_deg, "assumption": band_note,
+        },
+        "depths": per_depth,
+        "map": {
+            "depth_m": float(depths_m[0]), "u": u.tolist(), "v": v.tolist(),
+            "sigma_px": sigma.tolist(),
+        },
+    }  # fmt: skip
+
+
+def covariance_summary(cov: Covariance) -> dict[str, Any]:
+    """The intrinsic parameters' covariance block as JSON (what ``mount`` reads)."""
+    return {"names": list(cov.names), "matrix": cov.intrinsics.tolist()}
+
+
+def summary_fields(result: IntrinsicsResult, depths_m: Sequence[float]) -> dict[str, Any]:
+    """The intrinsics summary's uncertainty keys: ``projection_uncertainty`` and
+    ``intrinsics_covariance``; when the covariance cannot be formed, the reason instead.
+    A depth that is not a positive number raises CalibrationError (a usage error)."""
+    bad = [d for d in depths_m if not (math.isfinite(d) and d > 0)]
+    if bad or not depths_m:
+        msg = f"uncertainty depths {list(depths_m)}: expected positive numbers of metres"
+        raise CalibrationError(msg)
+    try:
+        cov = result_covariance(result)
+        return {
+            "projection_uncertainty": projection_summary(cov, result.image_size, depths_m),
+            "intrinsics_covariance": covariance_summary(cov),
+        }
+    except CalibrationError as exc:
+        log.warning("no projection uncertainty: %s", exc)
+        return {"projection_uncertainty": {"error": str(exc)}}
