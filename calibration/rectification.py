@@ -17,12 +17,13 @@ a 150-degree-diagonal 1280 x 800 fisheye with f = 545 px); what lies beyond is c
 ``fov_deg`` instead sets the rectified image's horizontal field of view (focal
 ``w / 2 / tan(fov / 2)``): wider views at a coarser centre. The ``alpha`` of pinhole pairs (a
 zoom between the valid area and every source pixel) has no fisheye meaning and must stay -1;
-the valid area ``roi1``/``roi2`` of a fisheye pair comes from the maps.
+the valid area ``roi1``/``roi2`` of a fisheye pair is found from each lens's own model.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -119,22 +120,23 @@ def scale_camera(K: FloatArray, size: tuple[int, int], new_size: tuple[int, int]
 
 
 def _valid_roi(
-    maps: tuple[FloatArray, FloatArray], src: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """x, y, width, height of an all-valid rectangle of a rectified image (every pixel maps
-    inside the native image ``src``). Greedy, written here because OpenCV has no such
-    function: from the whole image, drop the border row or column with the most invalid pixels
-    until none is left; a largest rectangle is not needed for a report figure."""
-    mx, my = maps
-    ok = (mx >= -0.5) & (mx <= src[0] - 0.5) & (my >= -0.5) & (my <= src[1] - 0.5)
-    y0, x0, y1, x1 = 0, 0, ok.shape[0], ok.shape[1]
-    while y0 < y1 and x0 < x1:
-        edges = (ok[y0, x0:x1], ok[y1 - 1, x0:x1], ok[y0:y1, x0], ok[y0:y1, x1 - 1])
-        bad = [(e.size - int(e.sum()), side) for side, e in enumerate(edges)]
-        worst, side = max(bad)
-        if worst == 0:
-            break
-        y0, y1, x0, x1 = y0 + (side == 0), y1 - (side == 1), x0 + (side == 2), x1 - (side == 3)
+    model: Model, K: FloatArray, D: FloatArray, src: tuple[int, int], R: FloatArray,
+    P: FloatArray, size: tuple[int, int],
+) -> tuple[int, int, int, int]:  # fmt: skip
+    """x, y, width, height of the all-valid area of a camera's rectified image, as OpenCV's
+    ``stereoRectify`` finds it for pinholes: the native image's border, sampled along each
+    edge and mapped into the rectified image, bounds the rectangle from inside (the left
+    edge's rightmost point, the right edge's leftmost...), clipped to the image."""
+    w, h = src
+    t = np.linspace(0.0, 1.0, 64)
+    xs, ys = -0.5 + t * w, -0.5 + t * h
+    edges = [np.column_stack([np.full_like(ys, x), ys]) for x in (-0.5, w - 0.5)]
+    edges += [np.column_stack([xs, np.full_like(xs, y)]) for y in (-0.5, h - 0.5)]
+    left, right, top, bottom = (undistort_points(model, e, K, D, R, P) for e in edges)
+    x0 = max(0, math.ceil(left[:, 0].max() + 0.5))  # rectified pixel centres at integers
+    x1 = min(size[0], math.floor(right[:, 0].min() + 0.5))
+    y0 = max(0, math.ceil(top[:, 1].max() + 0.5))
+    y1 = min(size[1], math.floor(bottom[:, 1].min() + 0.5))
     return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
 
 
@@ -200,8 +202,9 @@ def rectify_cameras(
     )  # fmt: skip
     if not fisheye:
         return rect
-    m1, m2 = rect.maps()
-    return dataclasses.replace(rect, roi1=_valid_roi(m1, size1), roi2=_valid_roi(m2, size2))
+    roi1 = _valid_roi(models[0], rect.K1, rect.D1, size1, R1, P1, size)
+    roi2 = _valid_roi(models[1], rect.K2, rect.D2, size2, R2, P2, size)
+    return dataclasses.replace(rect, roi1=roi1, roi2=roi2)
 
 
 def rectified_points(rect: Rectification, points: npt.ArrayLike, *, second: bool) -> FloatArray:
