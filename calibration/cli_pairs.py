@@ -233,10 +233,10 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
     ]
     fixed = None
     if args.fix_intrinsics:
-        models = (args.model, args.right_model or args.model)
-        fixed = tuple(  # type: ignore[assignment]
-            calibrate(d.detected, d.image_size, m, heldout=False)
-            for d, m in zip(sets, models, strict=True)
+        right_model = args.right_model or args.model
+        fixed = (
+            calibrate(sets[0].detected, sets[0].image_size, args.model, heldout=False),
+            calibrate(sets[1].detected, sets[1].image_size, right_model, heldout=False),
         )
     result = calibrate_stereo(
         sets[0], sets[1], model=args.model, right_model=args.right_model, fix_intrinsics=fixed,

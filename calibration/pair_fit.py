@@ -24,7 +24,7 @@ from scipy.optimize import least_squares
 
 from calibration.detect import Detection
 from calibration.errors import CalibrationError
-from calibration.intrinsics import FloatArray, IntrinsicsResult, Model, project, solve_pose
+from calibration.intrinsics import FloatArray, IntrinsicsResult, Model, solve_pose
 from calibration.rig_fit import invert_transform, mean_transform, to_matrix, to_rt
 
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-12)
@@ -105,9 +105,11 @@ def _project_jac(
     o = obj.reshape(-1, 1, 3)
     if model is Model.FISHEYE:  # columns: f(2) c(2) k(4) r(3) t(3) skew
         px, J = cv2.fisheye.projectPoints(o, rvec.reshape(3, 1), tvec.reshape(3, 1), K, D)
-        return px.ravel(), J[:, :8], J[:, 8:11], J[:, 11:14]
+        jac: FloatArray = np.asarray(J, np.float64)
+        return np.asarray(px, np.float64).ravel(), jac[:, :8], jac[:, 8:11], jac[:, 11:14]
     px, J = cv2.projectPoints(o, rvec, tvec, K, D)  # columns: r(3) t(3) f(2) c(2) dist
-    return px.ravel(), J[:, 6:], J[:, :3], J[:, 3:6]
+    jac = np.asarray(J, np.float64)
+    return np.asarray(px, np.float64).ravel(), jac[:, 6:], jac[:, :3], jac[:, 3:6]
 
 
 def _least_squares_fit(
@@ -148,7 +150,7 @@ def _least_squares_fit(
             r2, t2, dr2_drb, dr2_dtb, dr2_drm, dr2_dtm, dt2_drb, dt2_dtb, dt2_drm, dt2_dtm = (
                 cv2.composeRT(rb, tb, rm, tm)  # x_2 = M (board pose): apply the pose, then M
             )  # fmt: skip
-            px2, ji2, jr2, jt2 = _project_jac(m2, o, r2.ravel(), t2.ravel(), v2)
+            px2, ji2, jr2, jt2 = _project_jac(m2, o, np.ravel(r2), np.ravel(t2), v2)
             r0 = rows[j]
             if not jac:
                 out[r0 : r0 + n2] = px1 - img[j][0]

@@ -218,8 +218,18 @@ def rectified_offsets(
     rect: Rectification, points1: npt.ArrayLike, points2: npt.ArrayLike
 ) -> FloatArray:
     """Misalignment (pixels) of corresponding points after rectification: y1 - y2, or x1 - x2
-    for a vertical rig; 0 for a perfect calibration."""
+    for a vertical rig; 0 for a perfect calibration. In a pair with a fisheye camera, points
+    outside either rectified image are left out: the rectified pair does not show them (the
+    periphery beyond the chosen view, where a pinhole image would stretch a pixel of noise
+    into tens)."""
     axis = 0 if rect.vertical else 1
     a = rectified_points(rect, points1, second=False)
     b = rectified_points(rect, points2, second=True)
+    if Model.FISHEYE in (rect.model1, rect.model2):
+        w, h = rect.size
+        inside = np.ones(len(a), bool)
+        for q in (a, b):  # pixel centres at integers: the image spans -0.5 .. w - 0.5
+            inside &= (q[:, 0] >= -0.5) & (q[:, 0] <= w - 0.5)
+            inside &= (q[:, 1] >= -0.5) & (q[:, 1] <= h - 0.5)
+        a, b = a[inside], b[inside]
     return a[:, axis] - b[:, axis]

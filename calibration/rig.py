@@ -170,10 +170,11 @@ def calibrate_rig(
 ) -> RigResult:
     """Calibrate the rig (see the module doc). ``model``: every camera's lens model, or one per
     camera name (a mixed rig; cameras it does not name are pinhole5). ``intrinsics`` replaces
-    the mono calibration of the cameras it names; ``common_size`` is the rectified size of every pair's dy figure
-    (default: the smaller camera's of each pair); ``alpha`` as in ``calibrate_stereo``: -1
-    keeps the rectified focal length close to the cameras' own (0 can zoom a strongly
-    converging pair by 10x, and its dy with it); pairs with a fisheye camera always use -1."""
+    the mono calibration of the cameras it names; ``common_size`` is the rectified size of
+    every pair's dy figure (default: the smaller camera's of each pair); ``alpha`` as in
+    ``calibrate_stereo``: -1 keeps the rectified focal length close to the cameras' own (0 can
+    zoom a strongly converging pair by 10x, and its dy with it); pairs with a fisheye camera
+    always use -1."""
     if len(sets) < 2:
         msg = f"a rig needs at least 2 cameras, got {list(sets)}"
         raise NotEnoughViewsError(msg)

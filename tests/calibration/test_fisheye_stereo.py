@@ -20,7 +20,7 @@ import yaml
 
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import DetectionSet
-from calibration.intrinsics import Model
+from calibration.intrinsics import IntrinsicsResult, Model
 from calibration.pair_fit import fit_pair
 from calibration.rectification import Rectification, rectified_offsets, rectified_points
 from calibration.rectification import rectify_cameras as rectify_truth
@@ -122,8 +122,10 @@ def fisheye_pair() -> tuple[DetectionSet, DetectionSet, StereoResult]:
 @pytest.fixture(scope="module")
 def mixed_pair() -> tuple[DetectionSet, DetectionSet, StereoResult]:
     left, right = synthetic_pair(PINHOLE, FISH_R, seed=5)
-    return left, right, calibrate_stereo(
-        left, right, model="pinhole5", right_model="fisheye", heldout=False
+    return (
+        left,
+        right,
+        calibrate_stereo(left, right, model="pinhole5", right_model="fisheye", heldout=False),
     )
 
 
@@ -138,15 +140,19 @@ def test_the_truth_is_a_150_degree_fisheye() -> None:
 
 
 @pytest.mark.parametrize("pair", ["fisheye_pair", "mixed_pair"])
-def test_intrinsics_and_extrinsics_match_the_truth(pair: str, request: pytest.FixtureRequest) -> None:
+def test_intrinsics_and_extrinsics_match_the_truth(
+    pair: str, request: pytest.FixtureRequest
+) -> None:
     """fx fy cx cy within the reported 3 sigma (and 0.5 %), R and T within the bounds above."""
     left, _, result = request.getfixturevalue(pair)
     truth = (PINHOLE if pair == "mixed_pair" else FISH_L, FISH_R)
     assert result.models == (truth[0].model, Model.FISHEYE) and len(result.used) >= 8
     assert result.rejected == () and len(result.used) == len(left.detections)
     for cam, true in zip((result.left, result.right), truth, strict=True):
-        for name, got, want in (("fx", cam.fx, true.K[0, 0]), ("fy", cam.fy, true.K[1, 1]),
-                                ("cx", cam.cx, true.K[0, 2]), ("cy", cam.cy, true.K[1, 2])):  # fmt: skip
+        for name, got, want in (
+            ("fx", cam.fx, true.K[0, 0]), ("fy", cam.fy, true.K[1, 1]),
+            ("cx", cam.cx, true.K[0, 2]), ("cy", cam.cy, true.K[1, 2]),
+        ):  # fmt: skip
             assert abs(got - want) < 3 * cam.std[name], (name, got, want, cam.std[name])
             assert abs(got - want) < 0.005 * true.K[0, 0], (name, got, want)
     assert rotation_error_deg(result) < ROTATION_MAX_DEG
@@ -299,10 +305,9 @@ def figure() -> dict[str, object]:
     fresh = np.abs(fresh_dy(r, FISH_L, FISH_R))
     base = float(np.linalg.norm(T_RL))
 
-    def errors(cam: object, true: Camera) -> dict[str, float]:
-        k = cam.K  # type: ignore[attr-defined]
-        return {n: round(float(k[i, j] - true.K[i, j]), 3)
-                for n, (i, j) in {"fx": (0, 0), "fy": (1, 1), "cx": (0, 2), "cy": (1, 2)}.items()}  # fmt: skip
+    def errors(cam: IntrinsicsResult, true: Camera) -> dict[str, float]:
+        at = {"fx": (0, 0), "fy": (1, 1), "cx": (0, 2), "cy": (1, 2)}
+        return {n: round(float(cam.K[ij] - true.K[ij]), 3) for n, ij in at.items()}
 
     return {
         "camera": "equidistant fisheye 1280 x 800, 150 deg diagonal, 0.3 px corner noise",
@@ -314,11 +319,15 @@ def figure() -> dict[str, object]:
         "rotation_error_deg": round(rotation_error_deg(r), 4),
         "rms_px": round(r.rms_px, 3),
         "rectified_fov_deg": [round(v, 1) for v in rectify(r).fov_deg],
-        "heldout_dy_px": {"median": round(float(np.median(held)), 3),
-                          "max": round(float(held.max()), 3),
-                          "rms": round(float(np.sqrt(np.mean(held**2))), 3)},  # fmt: skip
-        "fresh_views_dy_px": {"median": round(float(np.median(fresh)), 3),
-                              "max": round(float(fresh.max()), 3)},  # fmt: skip
+        "heldout_dy_px": {
+            "median": round(float(np.median(held)), 3),
+            "max": round(float(held.max()), 3),
+            "rms": round(float(np.sqrt(np.mean(held**2))), 3),
+        },
+        "fresh_views_dy_px": {
+            "median": round(float(np.median(fresh)), 3),
+            "max": round(float(fresh.max()), 3),
+        },
     }
 
 
