@@ -203,6 +203,13 @@ def calibrate_rig(
         poses, res = joint_fit(cams, views, pose, a, {a: np.eye(4), b: guess}, shared)
         links[a, b] = (shared, poses[b], residual_rms(list(res.values())))
     T_cam_ref, tree = _chain(ref, links)
+    if len(T_cam_ref) < 2:
+        msg = (
+            f"the reference camera {ref!r} shares no views with any other camera (views are "
+            f"matched by image name; a link needs {MIN_SHARED_VIEWS} views with {min_common} "
+            "common corners)"
+        )
+        raise NotEnoughViewsError(msg)
     unconnected = tuple(c for c in sets if c not in T_cam_ref)
     if unconnected:
         log.warning("cameras %s share no views with the rig: no extrinsics", list(unconnected))
