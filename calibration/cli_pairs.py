@@ -153,7 +153,7 @@ calibration (leave-one-pair-out); the in-sample figure is in the JSON too.
 
 Fisheye: --model fisheye (both cameras) or a mixed pair, e.g. --model fisheye --right-model
 pinhole5. A pair with a fisheye is rectified to a pinhole view at the cameras' own focal
-length (about 96 degrees wide for a 150-degree 1280 x 800 fisheye); --fov-deg widens it.
+length (about 99 degrees wide for a 150-degree 1280 x 800 fisheye); --fov-deg widens it.
 """
 
 RIG_EXAMPLE = """\

@@ -12,7 +12,7 @@ common PINHOLE frame, each camera mapped with its own lens model. A pinhole imag
 a 150-degree view (the edge of a 180-degree one is at infinity), so the rectified field of
 view is a choice. Default: the rectified focal length is the cameras' own (the mean of the
 two, as ``stereoRectify`` does with alpha = -1) and the image keeps the rectified size, so the
-centre keeps the cameras' pixel scale and the view is ``2 atan(w / 2f)`` wide (96 degrees for
+centre keeps the cameras' pixel scale and the view is ``2 atan(w / 2f)`` wide (99 degrees for
 a 150-degree-diagonal 1280 x 800 fisheye with f = 545 px); what lies beyond is cut off.
 ``fov_deg`` instead sets the rectified image's horizontal field of view (focal
 ``w / 2 / tan(fov / 2)``): wider views at a coarser centre. The ``alpha`` of pinhole pairs (a

@@ -58,9 +58,9 @@ VIEWS = 10
 # mixed, seed 5); the bounds are ~3x that, so a real regression fails and a reseed does not.
 ROTATION_MAX_DEG = 0.1
 TRANSLATION_MAX_M = 1e-3
-# dy of fresh noise-free views under the estimated calibration: measured 0.06-0.12 px RMS;
-# the bound is the per-axis noise (an error the size of one corner's noise fails)
-FRESH_DY_MAX_PX = NOISE_PX
+# dy of fresh noise-free views under the estimated calibration: measured 0.054 / 0.049 px RMS
+# (fisheye / mixed); ~3x that, as above
+FRESH_DY_MAX_PX = 0.15
 
 
 def t_right_left() -> np.ndarray:
@@ -165,7 +165,7 @@ def test_intrinsics_and_extrinsics_match_the_truth(
 @pytest.mark.parametrize("pair", ["fisheye_pair", "mixed_pair"])
 def test_fresh_views_land_on_one_rectified_row(pair: str, request: pytest.FixtureRequest) -> None:
     """Noise-free true corners of views outside the calibration: under the TRUE calibration dy
-    is 0 (the rectification itself is exact), under the estimate below one corner's noise."""
+    is 0 (the rectification itself is exact), under the estimate a fraction of a pixel."""
     _, _, result = request.getfixturevalue(pair)
     left_cam = PINHOLE if pair == "mixed_pair" else FISH_L
     exact = true_rectification(left_cam, FISH_R)
@@ -205,7 +205,7 @@ def test_maps_agree_with_the_points(fisheye_pair: tuple, mixed_pair: tuple) -> N
     pixel (fisheye and pinhole maps alike)."""
     for _, _, result in (fisheye_pair, mixed_pair):
         rect = rectify(result)
-        # inside the rectified 96-degree view of both cameras
+        # inside the rectified 99-degree view of both cameras
         native = np.array([[640.0, 400.0], [350.0, 220.0], [930.0, 600.0], [400.0, 580.0]])
         for second, (mx, my) in zip((False, True), rect.maps(), strict=True):
             r = rectified_points(rect, native, second=second)
@@ -226,7 +226,7 @@ def test_field_of_view_choice_and_valid_area(fisheye_pair: tuple) -> None:
     f = rect.P1[0, 0]
     assert 0.99 < f / np.mean([result.left.fy, result.right.fy]) < 1.01
     assert rect.fov_deg[0] == pytest.approx(math.degrees(2 * math.atan(640 / f)), abs=0.5)
-    assert rect.roi1 == (0, 0, *SIZE)  # 96 degrees of a 150-degree lens: all valid
+    assert rect.roi1 == (0, 0, *SIZE)  # 99 degrees of a 150-degree lens: all valid
     wide = rectify(result, fov_deg=150.0)
     assert wide.P1[0, 0] == pytest.approx(640 / math.tan(math.radians(75.0)), rel=1e-9)
     # stereoRectify re-centres the rectified view on the rotated cameras', so its two sides
@@ -332,11 +332,23 @@ def test_rendered_fisheye_pair_is_row_aligned_through_the_maps() -> None:
 
 
 def figure() -> dict[str, object]:
-    """The closing note's fisheye stereo figure (the fisheye_pair fixture's calibration)."""
+    """The closing note's fisheye stereo figure (the fisheye_pair fixture's calibration): errors
+    against the truth, the leave-one-pair-out dy (abs, rectified px), the dy the TRUE
+    calibration gives on the same noisy corners (the floor) and the dy of fresh noise-free
+    views under the estimate."""
     left, right = synthetic_pair(FISH_L, FISH_R, seed=5)
     r = calibrate_stereo(left, right, model="fisheye")
     held = np.abs(r.heldout_dy_px if r.heldout_dy_px is not None else np.array([np.nan]))
     fresh = np.abs(fresh_dy(r, FISH_L, FISH_R))
+    exact = true_rectification(FISH_L, FISH_R)
+    floor = np.abs(
+        np.concatenate(
+            [
+                rectified_offsets(exact, p.left.image_points, p.right.image_points)
+                for p in match_pairs(left, right)[0]
+            ]
+        )
+    )
     base = float(np.linalg.norm(T_RL))
 
     def errors(cam: IntrinsicsResult, true: Camera) -> dict[str, float]:
@@ -357,6 +369,11 @@ def figure() -> dict[str, object]:
             "median": round(float(np.median(held)), 3),
             "max": round(float(held.max()), 3),
             "rms": round(float(np.sqrt(np.mean(held**2))), 3),
+        },
+        "truth_on_the_same_corners_dy_px": {
+            "median": round(float(np.median(floor)), 3),
+            "max": round(float(floor.max()), 3),
+            "rms": round(float(np.sqrt(np.mean(floor**2))), 3),
         },
         "fresh_views_dy_px": {
             "median": round(float(np.median(fresh)), 3),
