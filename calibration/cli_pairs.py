@@ -254,7 +254,7 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
             s, args.report, title="Stereo calibration",
             keys=("pairs", "used", "rejected", "rms_px", "baseline", "rectified_dy_rms_px",
                   "rectified_dy_p95_px", "rectified_dy_insample_rms_px", "model",
-                  "rectified_fov_deg"),
+                  "rectified_view_deg"),
             tables={"Per pair": s.get("per_pair", []), "Rejected": s["rejections"],
                     "Skipped": s["skipped"]},
             figures=_stereo_figures(result, s),

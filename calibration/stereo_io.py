@@ -97,6 +97,7 @@ def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> d
         "skipped": [{"name": n, "reason": why} for n, why in r.skipped],
     }
     if rect is not None:
+        out["rectified_view_deg"] = list(rect.fov_deg)  # degrees, horizontal and vertical
         out["rectification"] = {
             "width": rect.size[0], "height": rect.size[1], "alpha": rect.alpha,
             "vertical": rect.vertical, "P1": rect.P1.tolist(), "P2": rect.P2.tolist(),

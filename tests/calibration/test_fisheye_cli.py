@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -53,14 +54,21 @@ def test_stereo_command_on_a_mixed_pair(
         "pinhole5", "fisheye",
     )  # fmt: skip
     assert s["rectified_dy_rms_px"] is None  # --no-heldout
-    assert s["rectification"]["fov_deg"][0] > 90.0  # the cameras' own focal: 2 atan(640 / f)
+    # the cameras' own focal length (700 and 548 px, mean 624): 2 atan(640 / 624) = 91 degrees
+    f = s["rectification"]["P1"][0][0]
+    assert f == pytest.approx((s["left"]["fy"] + s["right"]["fy"]) / 2, rel=0.01)
+    assert s["rectified_view_deg"][0] == pytest.approx(
+        2 * math.degrees(math.atan(640 / f)), abs=0.5
+    )
+    assert s["rectification"]["fov_deg"] == s["rectified_view_deg"]
     ros_r = yaml.safe_load(out["r.yaml"].read_text())
     assert ros_r["distortion_model"] == "equidistant"
     assert yaml.safe_load(out["l.yaml"].read_text())["distortion_model"] == "plumb_bob"
     assert CameraModel.from_ros_camera_info_yaml(out["l.yaml"]).fx == pytest.approx(s["left"]["fx"])
     assert "distortion_model1: plumb_bob" in out["s.yaml"].read_text()
     assert "distortion_model2: fisheye" in out["s.yaml"].read_text()
-    assert "mixed" in out["s.html"].read_text()
+    page = out["s.html"].read_text()
+    assert "mixed" in page and "rectified_view_deg" in page
 
 
 def test_stereo_command_refuses_alpha_for_a_fisheye_pair(
