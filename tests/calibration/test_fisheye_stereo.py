@@ -4,7 +4,8 @@ Detections are the truth's projections with 0.3 px corner noise. Checked: each c
 intrinsics, R and T (rotation error in degrees, baseline error), the rectification (true
 corresponding points on fresh views land on one rectified row; the leave-one-pair-out dy
 against the floor the noise sets), the maps against the points, the field of view choice and
-the files. ``python -m tests.calibration.test_fisheye_stereo`` prints the closing-note figure.
+the files. ``python -m tests.calibration.test_fisheye_stereo`` prints the closing-note figure;
+with ``--render DIR`` it writes 16 rendered pairs of that camera into DIR instead.
 """
 
 from __future__ import annotations
@@ -382,5 +383,24 @@ def figure() -> dict[str, object]:
     }
 
 
+def render_pairs(folder: Path, n: int = VIEWS, seed: int = 5) -> None:
+    """``leftNN.png`` / ``rightNN.png``: the fisheye pair's views of the board, rendered (an
+    input for ``adas-calibrate stereo --model fisheye``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i, (rvec, tvec) in enumerate(random_poses(n, SPEC, FISH_L, rng)):
+        for side, cam, pose in (
+            ("left", FISH_L, (rvec, tvec)),
+            ("right", FISH_R, compose(t_right_left(), rvec, tvec)),
+        ):
+            image = render_view(SPEC, cam, pose[0], pose[1], rng)
+            cv2.imwrite(str(folder / f"{side}{i:02d}.png"), image)
+
+
 if __name__ == "__main__":
-    print(json.dumps(figure(), indent=1))
+    import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--render":
+        render_pairs(Path(sys.argv[2]), n=16)
+    else:
+        print(json.dumps(figure(), indent=1))
