@@ -6,10 +6,12 @@ Convention (OpenCV's ``stereoCalibrate``): ``x_2 = R x_1 + T``; each pair's boar
 ``scipy.optimize.least_squares`` over both cameras' intrinsics (fx fy cx cy and the
 distortion coefficients, unless fixed), R, T and every board pose, each camera projecting
 with its own lens model (:func:`calibration.intrinsics.project`): OpenCV has no stereo fit
-across two lens models, and one fit for fisheye-fisheye and mixed pairs means both are
-estimated, and behave, the same way (``cv2.fisheye.stereoCalibrate`` is checked against it in
-the tests). The start is the mono intrinsics, the boards' PnP poses in camera 1 and the
-chordal mean of the per-view relative poses.
+across two lens models, and ``cv2.fisheye.stereoCalibrate`` needs the same corner count in
+every pair (opencv/opencv#21748), which partial ChArUco views do not give; one fit for
+fisheye-fisheye and mixed pairs also means both behave the same way. The tests check it
+against ``cv2.fisheye.stereoCalibrate`` where that one runs. The start is the mono
+intrinsics, the boards' PnP poses in camera 1 and the chordal mean of the per-view relative
+poses.
 """
 
 from __future__ import annotations
