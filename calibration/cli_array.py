@@ -138,8 +138,9 @@ def rig_inputs(args: argparse.Namespace, spec: Any) -> tuple[dict[str, Detection
 
     array = ArraySpec.load(args.array_spec)
     sets = {n: _detect(args, array, [g]) for n, g in args.camera}
+    model = {n: args.model for n, _ in args.camera} | dict(getattr(args, "camera_model", []))
     cams = {
-        n: calibrate_array(s.detected, s.image_size, array, args.model).intrinsics
+        n: calibrate_array(s.detected, s.image_size, array, model[n]).intrinsics
         for n, s in sets.items()
     }
     return sets, cams

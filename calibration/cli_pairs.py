@@ -150,6 +150,10 @@ rejected), then the pair jointly (--fix-intrinsics keeps the mono intrinsics); p
 stereo error stands out are rejected with the reason. rectified_dy_* is the vertical
 disparity of corresponding corners after rectification, on each pair held out of the
 calibration (leave-one-pair-out); the in-sample figure is in the JSON too.
+
+Fisheye: --model fisheye (both cameras) or a mixed pair, e.g. --model fisheye --right-model
+pinhole5. A pair with a fisheye is rectified to a pinhole view at the cameras' own focal
+length (about 99 degrees wide for a 150-degree 1280 x 800 fisheye); --fov-deg widens it.
 """
 
 RIG_EXAMPLE = """\
@@ -164,8 +168,12 @@ Each camera is calibrated at its own resolution; views are matched across camera
 name (cal1.jpg of every camera is one instant). Pairwise extrinsics come from the views two
 cameras share, chained from the reference (the first --camera) and refined jointly over all
 cameras and board poses. Every pair sharing views is rectified to a common size (the smaller
-camera's, or --common-size) and its rows' disparity reported.
+camera's, or --common-size) and its rows' disparity reported. --model sets every camera's
+lens model, --camera-model NAME fisheye one camera's (mixed rigs).
 """
+
+
+MODELS = ("pinhole5", "pinhole8", "fisheye")
 
 
 def add_stereo_parsers(sub: Any) -> None:
@@ -178,7 +186,11 @@ def add_stereo_parsers(sub: Any) -> None:
     s.add_argument("--left", required=True, metavar="GLOB", help="left images")
     s.add_argument("--right", required=True, metavar="GLOB", help="right images")
     board_args(s, spec_file=True)
-    s.add_argument("--model", choices=("pinhole5", "pinhole8"), default="pinhole5")
+    s.add_argument("--model", choices=MODELS, default="pinhole5", help="both cameras' model")
+    s.add_argument("--right-model", choices=MODELS, help="the right camera's, if not --model")
+    s.add_argument(
+        "--fov-deg", type=float, help="rectified horizontal view of a pair with a fisheye"
+    )
     s.add_argument("--fix-intrinsics", action="store_true", help="keep the mono intrinsics")
     s.add_argument("--alpha", type=float, default=-1.0, help="rectification scaling (-1: auto)")
     s.add_argument("--out", metavar="stereo.yaml", help="OpenCV YAML (K1 D1 ... R1 P1 Q)")
@@ -195,7 +207,11 @@ def add_stereo_parsers(sub: Any) -> None:
         help="a camera and its images (repeat; the first is the reference)",
     )  # fmt: skip
     board_args(r, spec_file=True, array=True)
-    r.add_argument("--model", choices=("pinhole5", "pinhole8"), default="pinhole5")
+    r.add_argument("--model", choices=MODELS, default="pinhole5", help="every camera's model")
+    r.add_argument(
+        "--camera-model", nargs=2, action="append", default=[], metavar=("NAME", "MODEL"),
+        help="one camera's model, if not --model (repeat)",
+    )  # fmt: skip
     r.add_argument("--common-size", nargs=2, type=int, metavar=("W", "H"), help="rectified size")
     r.add_argument("--out", metavar="rig.yaml", help="OpenCV YAML: K, D, R, T per camera")
     r.add_argument("--ros-out-dir", metavar="DIR", help="ROS camera_info per camera")
@@ -217,13 +233,16 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
     ]
     fixed = None
     if args.fix_intrinsics:
-        lm, rm = (calibrate(d.detected, d.image_size, args.model, heldout=False) for d in sets)
-        fixed = (lm, rm)
+        right_model = args.right_model or args.model
+        fixed = (
+            calibrate(sets[0].detected, sets[0].image_size, args.model, heldout=False),
+            calibrate(sets[1].detected, sets[1].image_size, right_model, heldout=False),
+        )
     result = calibrate_stereo(
-        sets[0], sets[1], model=args.model, fix_intrinsics=fixed,
-        heldout=not args.no_heldout, alpha=args.alpha,
+        sets[0], sets[1], model=args.model, right_model=args.right_model, fix_intrinsics=fixed,
+        heldout=not args.no_heldout, alpha=args.alpha, fov_deg=args.fov_deg,
     )  # fmt: skip
-    rect = rectify(result, alpha=args.alpha)
+    rect = rectify(result)
     s = stereo_summary(result, rect)
     if args.out:
         write_stereo_opencv_yaml(result, rect, args.out)
@@ -234,7 +253,8 @@ def run_stereo(args: argparse.Namespace, spec: Any) -> int:
         report.write_summary_page(
             s, args.report, title="Stereo calibration",
             keys=("pairs", "used", "rejected", "rms_px", "baseline", "rectified_dy_rms_px",
-                  "rectified_dy_p95_px", "rectified_dy_insample_rms_px", "model"),
+                  "rectified_dy_p95_px", "rectified_dy_insample_rms_px", "model",
+                  "rectified_view_deg"),
             tables={"Per pair": s.get("per_pair", []), "Rejected": s["rejections"],
                     "Skipped": s["skipped"]},
             figures=_stereo_figures(result, s),
@@ -255,9 +275,14 @@ def run_rig(args: argparse.Namespace, spec: Any) -> int:
     if len(set(names)) != len(names):
         msg = f"camera names must differ: {names}"
         raise CalibrationError(msg)
+    unknown = sorted({n for n, _ in args.camera_model} - set(names))
+    bad = sorted({m for _, m in args.camera_model} - set(MODELS))
+    if unknown or bad:
+        msg = f"--camera-model: unknown cameras {unknown} or models {bad} (models: {MODELS})"
+        raise CalibrationError(msg)
     sets, given = cli_array.rig_inputs(args, spec)  # with --array-spec: intrinsics from it
     result = calibrate_rig(
-        sets, model=args.model, intrinsics=given,
+        sets, model={n: args.model for n in names} | dict(args.camera_model), intrinsics=given,
         common_size=tuple(args.common_size) if args.common_size else None,
     )  # fmt: skip
     s = rig_summary(result)

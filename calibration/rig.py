@@ -14,6 +14,11 @@ reference; then every camera pose and board pose is refined jointly (the least s
 in :mod:`calibration.rig_fit`). Each link's pair is then rectified under the JOINT extrinsics
 and its corners' row misalignment measured. Loop closure compares a link with the chain of
 two others: it measures consistency, not truth. Result files: :mod:`calibration.rig_io`.
+
+Cameras may be pinhole or fisheye, mixed in one rig (``model`` per camera): every projection
+and pose goes through the camera's own lens model, and a pair with a fisheye camera is
+rectified to a common pinhole frame of the cameras' own focal length (see
+:mod:`calibration.rectification` for that choice of field of view).
 """
 
 from __future__ import annotations
@@ -127,8 +132,10 @@ def _rectified_dy(
     """RMS and 95th percentile of |dy| (rectified px, ``rsize``) of the corners both cameras
     see in the ``shared`` views, the pair rectified under ``J`` = T_b_a of the joint fit."""
     ka, kb = cams[a], cams[b]
+    fisheye = Model.FISHEYE in (ka.model, kb.model)  # a fisheye pair is rectified at alpha -1
     rect = rectify_cameras(ka.K, ka.dist, size[a], kb.K, kb.dist, size[b], J[:3, :3],
-                           J[:3, 3], alpha=alpha, new_size=rsize)  # fmt: skip
+                           J[:3, 3], alpha=-1.0 if fisheye else alpha, new_size=rsize,
+                           models=(ka.model, kb.model))  # fmt: skip
     dy = []
     for v in shared:
         _, ia, ib = np.intersect1d(views[a][v].ids, views[b][v].ids, return_indices=True)
@@ -138,11 +145,22 @@ def _rectified_dy(
     return float(np.sqrt(np.mean(d**2))), float(np.percentile(np.abs(d), 95))
 
 
+def _models(model: Model | str | dict[str, Model | str], cameras: list[str]) -> dict[str, Model]:
+    """Each camera's lens model from one model or a camera -> model map (others pinhole5)."""
+    if not isinstance(model, dict):
+        return {c: Model(model) for c in cameras}
+    unknown = sorted(set(model) - set(cameras))
+    if unknown:
+        msg = f"models given for cameras {unknown} that are not in the rig {cameras}"
+        raise CalibrationError(msg)
+    return {c: Model(model.get(c, Model.PINHOLE5)) for c in cameras}
+
+
 def calibrate_rig(
     sets: dict[str, DetectionSet],
     *,
     reference: str | None = None,
-    model: Model | str = Model.PINHOLE5,
+    model: Model | str | dict[str, Model | str] = Model.PINHOLE5,
     intrinsics: dict[str, IntrinsicsResult] | None = None,
     reject: bool = True,
     heldout: bool = False,
@@ -150,17 +168,17 @@ def calibrate_rig(
     common_size: tuple[int, int] | None = None,
     alpha: float = -1.0,
 ) -> RigResult:
-    """Calibrate the rig (see the module doc). ``intrinsics`` replaces the mono calibration of
-    the cameras it names; ``common_size`` is the rectified size of every pair's dy figure
-    (default: the smaller camera's of each pair); ``alpha`` as in ``calibrate_stereo``: -1
-    keeps the rectified focal length close to the cameras' own (0 can zoom a strongly
-    converging pair by 10x, and its dy with it)."""
+    """Calibrate the rig (see the module doc). ``model``: every camera's lens model, or one per
+    camera name (a mixed rig; cameras it does not name are pinhole5). ``intrinsics`` replaces
+    the mono calibration of the cameras it names; ``common_size`` is the rectified size of
+    every pair's dy figure (default: the smaller camera's of each pair); ``alpha`` as in
+    ``calibrate_stereo``: -1 keeps the rectified focal length close to the cameras' own (0 can
+    zoom a strongly converging pair by 10x, and its dy with it); pairs with a fisheye camera
+    always use -1."""
     if len(sets) < 2:
         msg = f"a rig needs at least 2 cameras, got {list(sets)}"
         raise NotEnoughViewsError(msg)
-    if Model(model) is Model.FISHEYE:
-        msg = "rig calibration supports pinhole5 and pinhole8; fisheye rigs are not done yet"
-        raise CalibrationError(msg)
+    models = _models(model, list(sets))
     ref = reference or next(iter(sets))
     if ref not in sets:
         msg = f"reference camera {ref!r} is not one of {list(sets)}"
@@ -168,7 +186,7 @@ def calibrate_rig(
     given = intrinsics or {}
     cams = {
         c: given.get(c)
-        or calibrate(d.detected, d.image_size, model, reject=reject, heldout=heldout)
+        or calibrate(d.detected, d.image_size, models[c], reject=reject, heldout=heldout)
         for c, d in sets.items()
     }
     views = {
@@ -185,6 +203,13 @@ def calibrate_rig(
         poses, res = joint_fit(cams, views, pose, a, {a: np.eye(4), b: guess}, shared)
         links[a, b] = (shared, poses[b], residual_rms(list(res.values())))
     T_cam_ref, tree = _chain(ref, links)
+    if len(T_cam_ref) < 2:
+        msg = (
+            f"the reference camera {ref!r} shares no views with any other camera (views are "
+            f"matched by image name; a link needs {MIN_SHARED_VIEWS} views with {min_common} "
+            "common corners)"
+        )
+        raise NotEnoughViewsError(msg)
     unconnected = tuple(c for c in sets if c not in T_cam_ref)
     if unconnected:
         log.warning("cameras %s share no views with the rig: no extrinsics", list(unconnected))

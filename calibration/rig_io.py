@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from calibration.io import json_num, open_yaml_writer
+from calibration.io import OPENCV_DISTORTION_MODEL, json_num, open_yaml_writer
 from calibration.rig import RigResult, loop_closures
 from calibration.stereo_io import camera_summary
 
@@ -69,7 +69,9 @@ def rig_summary(result: RigResult) -> dict[str, Any]:
 
 def write_rig_opencv_yaml(result: RigResult, path: str | Path) -> None:
     """OpenCV FileStorage YAML: ``reference``, ``cameras`` (names), then per camera a map
-    ``camera_<i>`` with name, image size, K, D, R, T (``x_cam = R x_ref + T``) and RMS."""
+    ``camera_<i>`` with name, image size, K, D, its ``distortion_model`` (as
+    :mod:`calibration.io` names it: ``fisheye`` for a fisheye), R, T (``x_cam = R x_ref + T``)
+    and RMS."""
     fs = open_yaml_writer(path)
     try:
         fs.write("reference", result.reference)
@@ -82,6 +84,7 @@ def write_rig_opencv_yaml(result: RigResult, path: str | Path) -> None:
             fs.write("image_height", int(k.image_size[1]))
             fs.write("K", np.asarray(k.K, np.float64))
             fs.write("D", np.asarray(k.dist, np.float64).reshape(1, -1))
+            fs.write("distortion_model", OPENCV_DISTORTION_MODEL[k.model])
             fs.write("R", np.asarray(cam.R, np.float64))
             fs.write("T", np.asarray(cam.T, np.float64).reshape(3, 1))
             fs.write("rms_px", float(cam.rms_px))

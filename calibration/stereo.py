@@ -3,8 +3,11 @@
 Convention (OpenCV's ``stereoCalibrate``): ``R, T`` map the left camera's frame to the right
 one's, ``x_right = R x_left + T``, T in board units (metres for a board given in metres).
 Both cameras are first calibrated alone (``intrinsics.calibrate``, which may reject views),
-then the pair is refined jointly (intrinsics and extrinsics) with ``cv2.stereoCalibrate``,
-or only the extrinsics when ``fix_intrinsics`` is given.
+then the pair is refined jointly (intrinsics and extrinsics), or only the extrinsics when
+``fix_intrinsics`` is given: ``cv2.stereoCalibrate`` for two pinhole cameras, least squares
+with each camera's own lens model for a pair with a fisheye camera (two fisheyes, or a
+fisheye and a pinhole; :mod:`calibration.pair_fit`). Fisheye pairs are rectified to a common
+pinhole frame whose field of view is a choice (:mod:`calibration.rectification`).
 
 Pairs are matched by image name with the first ``left``/``right`` removed (``left01.jpg`` and
 ``right01.jpg`` are pair ``01.jpg``; identical names, as in one folder per camera, pair
@@ -28,7 +31,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from calibration.detect import Detection, DetectionSet
@@ -45,11 +47,12 @@ from calibration.intrinsics import (
     project,
     reject_outliers,
 )
+from calibration.pair_fit import PairFit, fit_pair
 from calibration.rectification import Rectification, rectified_offsets, rectify_cameras
+from calibration.rig_fit import to_matrix, to_rt
 
 log = logging.getLogger(__name__)
 
-_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-12)
 _SIDE = re.compile(r"left|right", re.IGNORECASE)
 
 
@@ -84,9 +87,10 @@ class PairError:
 @dataclass(frozen=True, eq=False)
 class StereoResult:
     """A calibrated pair. ``left``/``right`` carry the jointly refined K and dist, with
-    ``rms_px`` the camera's RMS in the joint fit; their other figures are the mono fit's."""
+    ``rms_px`` the camera's RMS in the joint fit; their other figures are the mono fit's.
+    Each camera's lens model is ``left.model`` / ``right.model`` (they differ in a mixed pair).
+    """
 
-    model: Model
     left: IntrinsicsResult
     right: IntrinsicsResult
     R: FloatArray  # 3 x 3, left frame -> right frame
@@ -101,6 +105,17 @@ class StereoResult:
     dy_px: FloatArray  # in-sample rectified dy of every corner of the used pairs
     heldout_dy_px: FloatArray | None  # held-out dy of every corner, None when not measured
     alpha: float  # the rectification the dy figures were measured with
+    fov_deg: float | None = None  # a fisheye pair's rectified horizontal view (None: default)
+
+    @property
+    def models(self) -> tuple[Model, Model]:
+        """The left and right cameras' lens models."""
+        return self.left.model, self.right.model
+
+    @property
+    def model(self) -> Model | None:
+        """The pair's lens model; None for a mixed pair (see ``models``)."""
+        return self.left.model if self.left.model is self.right.model else None
 
     @property
     def baseline(self) -> float:
@@ -171,53 +186,12 @@ def match_pairs(
     return pairs, skipped
 
 
-@dataclass(frozen=True)
-class _Fit:
-    rms_px: float
-    K1: FloatArray
-    D1: FloatArray
-    K2: FloatArray
-    D2: FloatArray
-    R: FloatArray
-    T: FloatArray
-    E: FloatArray
-    F: FloatArray
-    rvecs: tuple[FloatArray, ...]
-    tvecs: tuple[FloatArray, ...]
-
-
-def _flags(model: Model) -> int:
-    return cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0
-
-
 def _stereo_fit(
-    model: Model, pairs: Sequence[StereoPair], left: IntrinsicsResult, right: IntrinsicsResult,
+    pairs: Sequence[StereoPair], left: IntrinsicsResult, right: IntrinsicsResult,
     size: tuple[int, int], *, fixed: bool,
-) -> _Fit:  # fmt: skip
-    """``cv2.stereoCalibrate`` on ``pairs`` from the mono intrinsics (kept with ``fixed``)."""
-    obj = [p.left.object_points.astype(np.float32).reshape(-1, 1, 3) for p in pairs]
-    il = [p.left.image_points.astype(np.float32).reshape(-1, 1, 2) for p in pairs]
-    ir = [p.right.image_points.astype(np.float32).reshape(-1, 1, 2) for p in pairs]
-    flags = _flags(model) | (cv2.CALIB_FIX_INTRINSIC if fixed else cv2.CALIB_USE_INTRINSIC_GUESS)
-    try:
-        out = cv2.stereoCalibrateExtended(  # type: ignore[call-overload]
-            obj, il, ir, left.K.copy(), left.dist.reshape(-1, 1).copy(), right.K.copy(),
-            right.dist.reshape(-1, 1).copy(), size, None, None, flags=flags, criteria=_CRITERIA,
-        )  # fmt: skip
-    except cv2.error as exc:
-        msg = f"OpenCV could not calibrate the stereo pair on {len(pairs)} pairs: {exc}"
-        raise CalibrationError(msg) from exc
-    rms, K1, D1, K2, D2, R, T, E, F, rvecs, tvecs, _ = out
-    n = left.dist.size
-
-    def arr(a: object) -> FloatArray:
-        return np.asarray(a, np.float64)
-
-    return _Fit(
-        float(rms), arr(K1), arr(D1).ravel()[:n], arr(K2), arr(D2).ravel()[:n], arr(R),
-        arr(T).reshape(3), arr(E), arr(F), tuple(arr(r).reshape(3) for r in rvecs),
-        tuple(arr(t).reshape(3) for t in tvecs),
-    )  # fmt: skip
+) -> PairFit:  # fmt: skip
+    """The joint fit of ``pairs`` from the mono intrinsics (kept with ``fixed``)."""
+    return fit_pair([(p.left, p.right) for p in pairs], left, right, size, fixed=fixed)
 
 
 def _rms(res: FloatArray) -> float:
@@ -225,16 +199,16 @@ def _rms(res: FloatArray) -> float:
 
 
 def _pair_residuals(
-    model: Model, fit: _Fit, pair: StereoPair, i: int
+    models: tuple[Model, Model], fit: PairFit, pair: StereoPair, i: int
 ) -> tuple[FloatArray, FloatArray]:
     """Left and right reprojection residuals (N x 2 pixels) of pair ``i`` in ``fit``."""
     rv, tv = fit.rvecs[i], fit.tvecs[i]
-    Rb = fit.R @ cv2.Rodrigues(rv)[0]
-    rv2 = np.asarray(cv2.Rodrigues(Rb)[0], np.float64).reshape(3)
-    tv2 = fit.R @ tv + fit.T
+    T_rl = np.eye(4)
+    T_rl[:3, :3], T_rl[:3, 3] = fit.R, fit.T
+    rv2, tv2 = to_rt(T_rl @ to_matrix(rv, tv))
     obj = pair.left.object_points
-    res_l = project(model, obj, rv, tv, fit.K1, fit.D1) - pair.left.image_points
-    res_r = project(model, obj, rv2, tv2, fit.K2, fit.D2) - pair.right.image_points
+    res_l = project(models[0], obj, rv, tv, fit.K1, fit.D1) - pair.left.image_points
+    res_r = project(models[1], obj, rv2, tv2, fit.K2, fit.D2) - pair.right.image_points
     return res_l, res_r
 
 
@@ -246,9 +220,13 @@ def _mono(
 
 
 def _dy(
-    fit: _Fit, size: tuple[int, int], pairs: Sequence[StereoPair], alpha: float
-) -> list[FloatArray]:
-    rect = rectify_cameras(fit.K1, fit.D1, size, fit.K2, fit.D2, size, fit.R, fit.T, alpha=alpha)
+    fit: PairFit, size: tuple[int, int], pairs: Sequence[StereoPair], alpha: float,
+    models: tuple[Model, Model], fov_deg: float | None,
+) -> list[FloatArray]:  # fmt: skip
+    rect = rectify_cameras(
+        fit.K1, fit.D1, size, fit.K2, fit.D2, size, fit.R, fit.T, alpha=alpha, models=models,
+        fov_deg=fov_deg,
+    )  # fmt: skip
     return [rectified_offsets(rect, p.left.image_points, p.right.image_points) for p in pairs]
 
 
@@ -257,6 +235,7 @@ def calibrate_stereo(
     right: DetectionSet,
     *,
     model: Model | str = Model.PINHOLE5,
+    right_model: Model | str | None = None,
     fix_intrinsics: tuple[IntrinsicsResult, IntrinsicsResult] | None = None,
     reject: bool = True,
     heldout: bool = True,
@@ -264,14 +243,25 @@ def calibrate_stereo(
     factor: float = REJECT_FACTOR,
     floor_px: float = REJECT_FLOOR_PX,
     alpha: float = -1.0,
+    fov_deg: float | None = None,
 ) -> StereoResult:
-    """Calibrate the pair (see the module doc). ``fix_intrinsics`` = (left, right) keeps those
-    intrinsics and fits only R, T; ``alpha`` is the rectification the dy figures use (-1:
-    OpenCV's default scaling, rectified focal length close to the cameras', so dy is in about
-    the cameras' own pixels; 0 zooms to the valid area and scales dy with it)."""
-    model = Model(model)
-    if model is Model.FISHEYE:
-        msg = "stereo calibration supports pinhole5 and pinhole8; fisheye stereo is not done yet"
+    """Calibrate the pair (see the module doc). ``model`` is both cameras' lens model, or the
+    left one's when ``right_model`` is given (a mixed pair). ``fix_intrinsics`` = (left, right)
+    keeps those intrinsics and fits only R, T; ``alpha`` is the rectification the dy figures
+    use (-1: OpenCV's default scaling, rectified focal length close to the cameras', so dy is
+    in about the cameras' own pixels; 0 zooms to the valid area and scales dy with it); a pair
+    with a fisheye camera needs alpha -1 and takes ``fov_deg`` instead (the rectified
+    horizontal field of view; None: the cameras' own focal length, see
+    :mod:`calibration.rectification`)."""
+    models = (Model(model), Model(model if right_model is None else right_model))
+    if Model.FISHEYE in models and alpha != -1.0:
+        msg = (
+            f"alpha {alpha:g}: a pair with a fisheye camera is rectified with alpha -1 (the "
+            "cameras' own focal length); set its rectified view with fov_deg"
+        )
+        raise CalibrationError(msg)
+    if Model.FISHEYE not in models and fov_deg is not None:
+        msg = "fov_deg applies to a pair with a fisheye camera; a pinhole pair's view is alpha's"
         raise CalibrationError(msg)
     if left.image_size != right.image_size:
         msg = (
@@ -283,12 +273,15 @@ def calibrate_stereo(
     pairs, skipped = match_pairs(left, right, by_order=by_order, min_corners=left.min_corners)
     fixed = fix_intrinsics is not None
     if fix_intrinsics is None:
-        mono_l = _mono(model, left, set(), reject=reject, heldout=heldout)
-        mono_r = _mono(model, right, set(), reject=reject, heldout=heldout)
+        mono_l = _mono(models[0], left, set(), reject=reject, heldout=heldout)
+        mono_r = _mono(models[1], right, set(), reject=reject, heldout=heldout)
     else:
         mono_l, mono_r = fix_intrinsics
-        if mono_l.model is not model or mono_r.model is not model:
-            msg = f"fix_intrinsics are {mono_l.model}/{mono_r.model}, the model asked is {model}"
+        if (mono_l.model, mono_r.model) != models:
+            msg = (
+                f"fix_intrinsics are {mono_l.model}/{mono_r.model}, the models asked are "
+                f"{models[0]}/{models[1]}"
+            )
             raise CalibrationError(msg)
     mono_rejected: list[tuple[StereoPair, Rejection]] = []  # a view rejected by a mono fit
     by_view = {("left", r.name): r for r in mono_l.rejected}
@@ -313,17 +306,17 @@ def calibrate_stereo(
         msg = f"{len(pairs)} usable pairs {[p.name for p in pairs]}; stereo needs at least {need}"
         raise NotEnoughViewsError(msg)
     pairs, fit, errs, stereo_rejected = reject_outliers(
-        pairs, _stereo_fit(model, pairs, mono_l, mono_r, size, fixed=fixed),
+        pairs, _stereo_fit(pairs, mono_l, mono_r, size, fixed=fixed),
         errors=lambda f, ps: np.array(
-            [_rms(np.concatenate(_pair_residuals(model, f, p, i))) for i, p in enumerate(ps)]
+            [_rms(np.concatenate(_pair_residuals(models, f, p, i))) for i, p in enumerate(ps)]
         ),
-        refit=lambda ps, f: _stereo_fit(model, ps, mono_l, mono_r, size, fixed=fixed),
+        refit=lambda ps, f: _stereo_fit(ps, mono_l, mono_r, size, fixed=fixed),
         name=lambda p: p.name, what="pair", label="stereo RMS", reject=reject, factor=factor,
         floor_px=floor_px, need=need,
     )  # fmt: skip
     rejected = mono_rejected + stereo_rejected
-    res = [_pair_residuals(model, fit, p, i) for i, p in enumerate(pairs)]
-    dy = _dy(fit, size, pairs, alpha)
+    res = [_pair_residuals(models, fit, p, i) for i, p in enumerate(pairs)]
+    dy = _dy(fit, size, pairs, alpha, models, fov_deg)
     held: list[FloatArray] | None = None
     if heldout:
         held = []
@@ -334,11 +327,10 @@ def calibrate_stereo(
             if fixed:
                 ml, mr = mono_l, mono_r
             else:
-                ml = _mono(model, left, drop_l | {p.left.name}, reject=False, heldout=False)
-                mr = _mono(model, right, drop_r | {p.right.name}, reject=False, heldout=False)
-            held.append(
-                _dy(_stereo_fit(model, rest, ml, mr, size, fixed=fixed), size, [p], alpha)[0]
-            )
+                ml = _mono(models[0], left, drop_l | {p.left.name}, reject=False, heldout=False)
+                mr = _mono(models[1], right, drop_r | {p.right.name}, reject=False, heldout=False)
+            refit = _stereo_fit(rest, ml, mr, size, fixed=fixed)
+            held.append(_dy(refit, size, [p], alpha, models, fov_deg)[0])
     used = tuple(
         PairError(
             p.name, p.count, float(errs[i]), _rms(res[i][0]), _rms(res[i][1]),
@@ -353,7 +345,6 @@ def calibrate_stereo(
     res_l = np.concatenate([r[0] for r in res])
     res_r = np.concatenate([r[1] for r in res])
     return StereoResult(
-        model=model,
         left=dataclasses.replace(mono_l, K=fit.K1, dist=fit.D1, rms_px=_rms(res_l)),
         right=dataclasses.replace(mono_r, K=fit.K2, dist=fit.D2, rms_px=_rms(res_r)),
         R=fit.R, T=fit.T, E=fit.E, F=fit.F,
@@ -365,17 +356,21 @@ def calibrate_stereo(
         dy_px=np.concatenate(dy),
         heldout_dy_px=None if held is None else np.concatenate(held),
         alpha=alpha,
+        fov_deg=fov_deg,
     )  # fmt: skip
 
 
 def rectify(
-    result: StereoResult, *, alpha: float | None = None, new_size: tuple[int, int] | None = None
-) -> Rectification:
+    result: StereoResult, *, alpha: float | None = None, new_size: tuple[int, int] | None = None,
+    fov_deg: float | None = None,
+) -> Rectification:  # fmt: skip
     """``cv2.stereoRectify`` of the pair (alpha: 0 = only valid pixels, 1 = every source pixel;
-    default: the one the result's dy was measured with); maps via ``Rectification.maps``."""
+    default: the one the result's dy was measured with; a fisheye pair: ``fov_deg``, default
+    the result's); maps via ``Rectification.maps``."""
     a = result.alpha if alpha is None else alpha
+    fov = result.fov_deg if fov_deg is None else fov_deg
     size = result.left.image_size
     return rectify_cameras(
         result.left.K, result.left.dist, size, result.right.K, result.right.dist, size,
-        result.R, result.T, alpha=a, new_size=new_size,
+        result.R, result.T, alpha=a, new_size=new_size, models=result.models, fov_deg=fov,
     )  # fmt: skip

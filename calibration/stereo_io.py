@@ -5,6 +5,11 @@ its own K and distortion, ``rectification_matrix`` = R1 (left) or R2 (right) and
 ``projection_matrix`` = P1 or P2 of the rectified pair; the right P carries
 ``Tx = -fx' * baseline`` in ``P[0, 3]`` (fx' the rectified focal length, baseline in the
 board's units), the left one 0. Matrices are written with :mod:`calibration.io`'s helpers.
+
+Lens models: each camera's file and JSON entry carry its own (``equidistant`` in ROS,
+``fisheye`` in OpenCV YAML, as :mod:`calibration.io` writes them); the pair's OpenCV YAML has
+``distortion_model1``/``distortion_model2`` per camera and ``distortion_model`` the common one,
+or ``mixed`` for a pinhole + fisheye pair (the JSON ``model`` likewise).
 """
 
 from __future__ import annotations
@@ -55,6 +60,11 @@ def _stats(dy: FloatArray | None) -> tuple[float | None, float | None]:
     return float(np.sqrt(np.mean(dy**2))), float(np.percentile(np.abs(dy), 95))
 
 
+def pair_model(result: StereoResult) -> str:
+    """The pair's model name: the common one, or ``mixed``."""
+    return "mixed" if result.model is None else result.model.value
+
+
 def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> dict[str, Any]:
     """The JSON summary: contract keys first (``rectified_dy_*`` held out when measured, else
     null), then the in-sample dy, the extrinsics, the rectification and per-pair detail."""
@@ -74,7 +84,8 @@ def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> d
         "rectified_dy_insample_rms_px": in_rms,
         "rectified_dy_insample_p95_px": in_p95,
         "rectified_alpha": r.alpha,
-        "model": r.model.value,
+        "rectified_fov_deg": r.fov_deg,
+        "model": pair_model(r),
         "fixed_intrinsics": r.fixed_intrinsics,
         "R_rvec": cv2.Rodrigues(r.R)[0].ravel().tolist(),
         "R": r.R.tolist(),
@@ -86,10 +97,12 @@ def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> d
         "skipped": [{"name": n, "reason": why} for n, why in r.skipped],
     }
     if rect is not None:
+        out["rectified_view_deg"] = list(rect.fov_deg)  # degrees, horizontal and vertical
         out["rectification"] = {
             "width": rect.size[0], "height": rect.size[1], "alpha": rect.alpha,
             "vertical": rect.vertical, "P1": rect.P1.tolist(), "P2": rect.P2.tolist(),
             "roi1": list(rect.roi1), "roi2": list(rect.roi2),
+            "fov_deg": list(rect.fov_deg),
         }  # fmt: skip
     out["per_pair"] = [
         {
@@ -109,12 +122,15 @@ def stereo_summary(result: StereoResult, rect: Rectification | None = None) -> d
 
 def write_stereo_opencv_yaml(result: StereoResult, rect: Rectification, path: str | Path) -> None:
     """OpenCV FileStorage YAML with the names of OpenCV's stereo sample (K1 D1 K2 D2 R T E F
-    R1 R2 P1 P2 Q), the image and rectified sizes, valid ROIs and the model."""
+    R1 R2 P1 P2 Q), the image and rectified sizes, valid ROIs and the models (module doc)."""
     fs = open_yaml_writer(path)
     try:
         fs.write("image_width", int(result.left.image_size[0]))
         fs.write("image_height", int(result.left.image_size[1]))
-        fs.write("distortion_model", OPENCV_DISTORTION_MODEL[result.model])
+        common = result.model
+        fs.write("distortion_model", "mixed" if common is None else OPENCV_DISTORTION_MODEL[common])
+        fs.write("distortion_model1", OPENCV_DISTORTION_MODEL[result.left.model])
+        fs.write("distortion_model2", OPENCV_DISTORTION_MODEL[result.right.model])
         mats = {
             "K1": result.left.K, "D1": result.left.dist.reshape(1, -1),
             "K2": result.right.K, "D2": result.right.dist.reshape(1, -1),

@@ -3,7 +3,9 @@
 Each output pixel is traced back through the distortion (``undistortPoints``) to a ray,
 intersected with the board plane (the homography [r1 r2 t] inverted) and looked up in the
 board's printable PNG with ``cv2.remap``; so the corners' true pixels are exactly the
-projections of the board's corners through the known K, distortion and pose.
+projections of the board's corners through the known K, distortion and pose. A camera of
+``model`` fisheye is an equidistant fisheye (OpenCV's k1..k4): rays and projections go through
+``cv2.fisheye`` instead.
 """
 
 from __future__ import annotations
@@ -16,17 +18,47 @@ import numpy.typing as npt
 
 from calibration.boards import BoardSpec, board_ppm, render_png
 from calibration.detect import Detection, DetectionSet
+from calibration.intrinsics import Model
 
 _UNDISTORT = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-10)
 
 
 @dataclass(frozen=True)
 class Camera:
-    """Ground truth: intrinsics (pixels), 5 OpenCV distortion coefficients, image size."""
+    """Ground truth: intrinsics (pixels), distortion coefficients (5 OpenCV ones for a pinhole,
+    k1..k4 for a fisheye), image size and lens model."""
 
     K: npt.NDArray[np.float64]
     dist: npt.NDArray[np.float64]
     size: tuple[int, int]
+    model: Model = Model.PINHOLE5
+
+    @property
+    def fisheye(self) -> bool:
+        """True for an equidistant fisheye."""
+        return self.model is Model.FISHEYE
+
+    def rays(self, pixels: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Normalised image coordinates (x/z, y/z; N x 2) of native pixels (N x 2)."""
+        px = np.asarray(pixels, np.float64).reshape(-1, 1, 2)
+        if self.fisheye:
+            out = cv2.fisheye.undistortPoints(px, self.K, self.dist, criteria=_UNDISTORT)
+        else:
+            out = cv2.undistortPoints(px, self.K, self.dist, criteria=_UNDISTORT)
+        return np.asarray(out, np.float64).reshape(-1, 2)
+
+    def project(
+        self, points: npt.ArrayLike, rvec: npt.ArrayLike, tvec: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
+        """Pixels (N x 2) of points (N x 3) at pose (rvec, tvec)."""
+        obj = np.asarray(points, np.float64).reshape(-1, 1, 3)
+        rv = np.asarray(rvec, np.float64).reshape(3, 1)
+        tv = np.asarray(tvec, np.float64).reshape(3, 1)
+        if self.fisheye:
+            px, _ = cv2.fisheye.projectPoints(obj, rv, tv, self.K, self.dist)
+        else:
+            px, _ = cv2.projectPoints(obj, rv, tv, self.K, self.dist)
+        return np.asarray(px, np.float64).reshape(-1, 2)
 
 
 def random_poses(n: int, spec: BoardSpec, cam: Camera, rng: np.random.Generator) -> list[tuple]:
@@ -41,7 +73,10 @@ def random_poses(n: int, spec: BoardSpec, cam: Camera, rng: np.random.Generator)
         # board centre aimed at a random image point, which may push part of it outside
         u = rng.uniform(0.1, 0.9) * cam.size[0]
         v = rng.uniform(0.1, 0.9) * cam.size[1]
-        ray = np.linalg.solve(cam.K, [u, v, 1.0])
+        if cam.fisheye:  # the pixel's true ray (the pinhole one would aim far too central)
+            ray = np.append(cam.rays([[u, v]])[0], 1.0)
+        else:
+            ray = np.linalg.solve(cam.K, [u, v, 1.0])
         centre = ray * z
         tvec = centre - R @ np.array([w_m / 2, h_m / 2, 0.0])
         poses.append((cv2.Rodrigues(R)[0].ravel(), tvec))
@@ -67,7 +102,7 @@ def render_view(
     w, h = cam.size
     u, v = np.meshgrid(np.arange(w, dtype=np.float64), np.arange(h, dtype=np.float64))
     px = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
-    xy = cv2.undistortPoints(px, cam.K, cam.dist, criteria=_UNDISTORT).reshape(-1, 2)
+    xy = cam.rays(px)
     R = cv2.Rodrigues(np.asarray(rvec, np.float64))[0]
     H = np.column_stack([R[:, 0], R[:, 1], np.asarray(tvec, np.float64)])
     b = np.linalg.solve(H, np.column_stack([xy, np.ones(len(xy))]).T)
@@ -108,8 +143,7 @@ def projected_detection(
     rv = np.asarray(rvec, np.float64).reshape(3)
     tv = np.asarray(tvec, np.float64).reshape(3)
     depth = (cv2.Rodrigues(rv)[0] @ obj.T).T[:, 2] + tv[2]
-    px, _ = cv2.projectPoints(obj, rv, tv, cam.K, cam.dist)
-    px = px.reshape(-1, 2) + rng.normal(0.0, noise_px, (len(obj), 2))
+    px = cam.project(obj, rv, tv) + rng.normal(0.0, noise_px, (len(obj), 2))
     keep = (depth > 0) & (px[:, 0] > 0) & (px[:, 0] < cam.size[0] - 1)
     keep &= (px[:, 1] > 0) & (px[:, 1] < cam.size[1] - 1)
     if keep.sum() < min_corners:

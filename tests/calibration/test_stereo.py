@@ -168,13 +168,19 @@ def test_pairs_match_by_name_and_by_common_ids() -> None:
     assert by_order[1].count == 9
 
 
-def test_mixed_sizes_and_fisheye_are_refused(synthetic: tuple) -> None:
-    left, right, _ = synthetic
+def test_mixed_sizes_and_bad_rectification_options_are_refused(synthetic: tuple) -> None:
+    """Cameras of different sizes go to the rig; alpha has no fisheye meaning and fov_deg no
+    pinhole one; fixed intrinsics must be of the models asked. All before any fit."""
+    left, right, result = synthetic
     small = DetectionSet(right.detections, (320, 240), "n/a", 6)
     with pytest.raises(CalibrationError, match="calibrate_rig"):
         calibrate_stereo(left, small)
-    with pytest.raises(CalibrationError, match="fisheye"):
-        calibrate_stereo(left, right, model="fisheye")
+    with pytest.raises(CalibrationError, match="alpha 0: a pair with a fisheye"):
+        calibrate_stereo(left, right, model="pinhole5", right_model="fisheye", alpha=0.0)
+    with pytest.raises(CalibrationError, match="fov_deg applies to a pair with a fisheye"):
+        calibrate_stereo(left, right, fov_deg=120.0)
+    with pytest.raises(CalibrationError, match="models asked are fisheye/fisheye"):
+        calibrate_stereo(left, right, model="fisheye", fix_intrinsics=(result.left, result.right))
 
 
 def test_files_round_trip(synthetic: tuple, tmp_path: Path) -> None:
