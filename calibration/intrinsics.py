@@ -15,7 +15,6 @@ held-out intrinsics and reprojects it: an honest estimate of the error on new im
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -26,33 +25,19 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from calibration.covariance import fit_covariance, intrinsic_names
 from calibration.coverage import coverage_map
 from calibration.detect import Detection
 from calibration.errors import CalibrationError, NotEnoughViewsError
+from calibration.models import DIST_NAMES, FloatArray, Model
 
 log = logging.getLogger(__name__)
 
-FloatArray = npt.NDArray[np.float64]
 REJECT_FACTOR = 3.0  # x median view RMS; a view 3x worse than typical has a real defect
 REJECT_FLOOR_PX = 0.5  # never reject a view whose RMS is below this, however good the rest
 MAX_REJECT_FRACTION = 0.25  # rejecting more than this means the model, not the views, is wrong
 MIN_VIEWS = 3
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-
-
-class Model(enum.StrEnum):
-    """Camera model (lens distortion family)."""
-
-    PINHOLE5 = "pinhole5"
-    PINHOLE8 = "pinhole8"
-    FISHEYE = "fisheye"
-
-
-DIST_NAMES: dict[Model, tuple[str, ...]] = {
-    Model.PINHOLE5: ("k1", "k2", "p1", "p2", "k3"),
-    Model.PINHOLE8: ("k1", "k2", "p1", "p2", "k3", "k4", "k5", "k6"),
-    Model.FISHEYE: ("k1", "k2", "k3", "k4"),
-}
 
 
 @dataclass(frozen=True)
@@ -247,45 +232,25 @@ def _std(
     """Standard deviations of fx, fy, cx, cy and the distortion coefficients.
 
     Pinhole: OpenCV's ``calibrateCameraExtended`` (run once more from the solution). Fisheye
-    has no such output, so the same estimate is formed here: sigma^2 (J^T J)^-1 with J the
-    numeric Jacobian of all residuals over intrinsics and every view's pose.
+    has no such output: the diagonal of the fit's covariance (:mod:`calibration.covariance`,
+    the same sigma^2 (J^T J)^-1 over intrinsics and every view's pose); NaN, with a warning,
+    when the views do not determine every parameter.
     """
-    names = ("fx", "fy", "cx", "cy", *DIST_NAMES[model])
-    if model is not Model.FISHEYE:
-        flags = cv2.CALIB_USE_INTRINSIC_GUESS
-        flags |= cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0
-        obj = [np.asarray(v.object_points, np.float32) for v in views]
-        img = [np.asarray(v.image_points, np.float32) for v in views]
-        d0 = fit.dist.reshape(-1, 1).copy()
-        out = cv2.calibrateCameraExtended(obj, img, size, fit.K.copy(), d0, flags=flags)
-        std = np.asarray(out[5], np.float64).ravel()
-        return {n: float(s) for n, s in zip(names, std, strict=False)}
-    k = np.array([fit.K[0, 0], fit.K[1, 1], fit.K[0, 2], fit.K[1, 2], *fit.dist])
-    poses = np.concatenate(
-        [np.concatenate([r, t]) for r, t in zip(fit.rvecs, fit.tvecs, strict=True)]
-    )
-    params = np.concatenate([k, poses])
-
-    def residuals(p: FloatArray) -> FloatArray:
-        K = np.array([[p[0], 0, p[2]], [0, p[1], p[3]], [0, 0, 1]])
-        res = []
-        for i, v in enumerate(views):
-            pose = p[8 + 6 * i : 14 + 6 * i]
-            res.append(project(model, v.object_points, pose[:3], pose[3:], K, p[4:8]).ravel())
-            res[-1] -= np.asarray(v.image_points, np.float64).ravel()
-        return np.concatenate(res)
-
-    r0 = residuals(params)
-    J = np.empty((r0.size, params.size))
-    for j in range(params.size):
-        h = 1e-6 * max(1.0, abs(params[j]))
-        up, down = params.copy(), params.copy()
-        up[j] += h
-        down[j] -= h
-        J[:, j] = (residuals(up) - residuals(down)) / (2 * h)
-    dof = max(1, r0.size - params.size)
-    cov = np.linalg.pinv(J.T @ J) * float(r0 @ r0) / dof
-    return {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
+    names = intrinsic_names(model)
+    if model is Model.FISHEYE:
+        try:
+            return fit_covariance(model, views, fit.K, fit.dist, fit.rvecs, fit.tvecs).std
+        except CalibrationError as exc:
+            log.warning("no standard deviations: %s", exc)
+            return dict.fromkeys(names, math.nan)
+    flags = cv2.CALIB_USE_INTRINSIC_GUESS
+    flags |= cv2.CALIB_RATIONAL_MODEL if model is Model.PINHOLE8 else 0
+    obj = [np.asarray(v.object_points, np.float32) for v in views]
+    img = [np.asarray(v.image_points, np.float32) for v in views]
+    d0 = fit.dist.reshape(-1, 1).copy()
+    out = cv2.calibrateCameraExtended(obj, img, size, fit.K.copy(), d0, flags=flags)
+    std = np.asarray(out[5], np.float64).ravel()
+    return {n: float(s) for n, s in zip(names, std, strict=False)}
 
 
 T = TypeVar("T")

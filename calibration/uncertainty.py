@@ -1,12 +1,10 @@
 """Uncertainty of an intrinsics calibration: the fit's full covariance and the projection
 uncertainty over the image.
 
-**Covariance.** The calibration minimises the squared reprojection residuals over the
-parameters theta = (fx, fy, cx, cy, distortion..., then each used view's rvec and tvec). With
-J the Jacobian of all residuals (2N rows for N corners) over theta at the solution, the
-covariance is ``sigma^2 (J^T J)^-1`` with ``sigma^2 = RSS / (2N - len(theta))``: the corner
-noise (pixels, per coordinate) estimated from the residuals. J is OpenCV's analytic Jacobian
-(``cv2.projectPoints`` / ``cv2.fisheye.projectPoints``). Skew is fixed for every model.
+**Covariance** (:mod:`calibration.covariance`): ``sigma^2 (J^T J)^-1`` over (fx, fy, cx, cy,
+distortion..., each used view's rvec and tvec, any further parameters of the fit), with J
+OpenCV's analytic Jacobian of the reprojection residuals and sigma the corner noise estimated
+from them.
 
 **Projection uncertainty** of pixel q at depth z (metres along the optical axis): the point
 p = z (x, y, 1) on q's ray is fixed in the frames of the calibration boards, b_i = T_board_i
@@ -16,6 +14,14 @@ intrinsics and the poses; the point then sits at p' = mean_i T_cam_board_i' b_i 
 camera and is seen at q' = project(p'; intrinsics'). To first order q' - q = G dtheta with
 G = d q' / d theta, so its 2 x 2 covariance is ``G C G^T`` (C the covariance above). The
 number reported is the worst-direction standard deviation, ``sqrt(max eigenvalue)``, pixels.
+
+A board array (:mod:`calibration.array_fit`) is one rigid, non-planar target: its frame is
+the boards' frame, the point is fixed in the array frame and the views' poses are the
+images' array poses. When the fit estimated the boards' poses in the array, they are extra
+parameters of the covariance; G does not depend on them (the point is fixed in the array
+frame, defined by the reference board), but their uncertainty is in the figure through the
+correlations: C is the block of intrinsics and views' poses with the board poses
+marginalised out.
 
 What it means: how far (1 sigma, pixels) the calibrated camera may put a point at that
 depth in a scene it was calibrated against. It grows with the distance from the depths the
@@ -36,133 +42,23 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from adas.detect.config import DetectConfig
-from calibration.detect import Detection
+from calibration.covariance import Covariance, fit_covariance, project_with_jacobian
 from calibration.errors import CalibrationError
-from calibration.intrinsics import DIST_NAMES, FloatArray, IntrinsicsResult, Model
+from calibration.intrinsics import IntrinsicsResult
+from calibration.models import FloatArray, Model
 
 log = logging.getLogger(__name__)
 
 # Image grid of the projection map: this many columns; rows follow the aspect ratio.
 GRID_COLS = 24
 DEFAULT_DEPTHS_M = (20.0,)  # a car 20 m ahead: mid-way in the stack's 5-60 m ranging bins
-
-
-@dataclass(frozen=True, eq=False)
-class Covariance:
-    """Covariance of a fit over (intrinsics, view 1 rvec tvec, view 2 ...); see the module doc.
-
-    ``names`` are the intrinsic parameters, which come first in ``matrix``; ``sigma_px`` is
-    the corner noise estimated from the residuals, ``dof`` its degrees of freedom.
-    """
-
-    model: Model
-    names: tuple[str, ...]
-    matrix: FloatArray
-    sigma_px: float
-    dof: int
-    K: FloatArray
-    dist: FloatArray
-    rvecs: tuple[FloatArray, ...]
-    tvecs: tuple[FloatArray, ...]
-
-    @property
-    def intrinsics(self) -> FloatArray:
-        """The intrinsic parameters' block (``names`` order)."""
-        n = len(self.names)
-        return self.matrix[:n, :n]
-
-    @property
-    def std(self) -> dict[str, float]:
-        """1-sigma of each intrinsic parameter."""
-        return {
-            k: float(np.sqrt(max(v, 0.0)))
-            for k, v in zip(self.names, np.diag(self.intrinsics), strict=True)
-        }
-
-
-def intrinsic_names(model: Model) -> tuple[str, ...]:
-    """The intrinsic parameters in covariance order."""
-    return ("fx", "fy", "cx", "cy", *DIST_NAMES[model])
-
-
-def project_with_jacobian(
-    model: Model, obj: npt.ArrayLike, rvec: FloatArray, tvec: FloatArray, K: FloatArray,
-    dist: FloatArray,
-) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
-    """Pixels (M x 2) of points ``obj`` (M x 3) seen from pose (rvec, tvec), with the analytic
-    Jacobians d(pixels)/d(intrinsics) (2M x n, :func:`intrinsic_names` order) and
-    d(pixels)/d(rvec, tvec) (2M x 6); rows are u0, v0, u1, v1, ..."""
-    o = np.asarray(obj, np.float64).reshape(-1, 1, 3)
-    r = np.asarray(rvec, np.float64).reshape(3, 1)
-    t = np.asarray(tvec, np.float64).reshape(3, 1)
-    d = np.asarray(dist, np.float64)
-    if model is Model.FISHEYE:
-        # columns: f (2), c (2), k1..k4, om (3), T (3), alpha (skew, fixed: not used)
-        px, j = cv2.fisheye.projectPoints(o, r, t, K, d)
-        intr, pose = slice(0, 8), slice(8, 14)
-    else:
-        # columns: rvec (3), tvec (3), f (2), c (2), the distortion coefficients given
-        px, j = cv2.projectPoints(o, r, t, K, d)
-        intr, pose = slice(6, None), slice(0, 6)
-    jac = np.asarray(j, np.float64)
-    pixels = np.asarray(px, np.float64).reshape(-1, 2)
-    return pixels, np.asarray(jac[:, intr], np.float64), np.asarray(jac[:, pose], np.float64)
-
-
-def fit_covariance(
-    model: Model | str, views: Sequence[Detection], K: FloatArray, dist: FloatArray,
-    rvecs: Sequence[FloatArray], tvecs: Sequence[FloatArray],
-) -> Covariance:  # fmt: skip
-    """The covariance of the module doc for a fit with these views and their poses."""
-    model = Model(model)
-    names = intrinsic_names(model)
-    nk, nv = len(names), len(views)
-    if nv == 0 or len(rvecs) != nv or len(tvecs) != nv:
-        msg = f"{nv} views with {len(rvecs)} poses: the covariance needs one pose per view"
-        raise CalibrationError(msg)
-    if np.asarray(dist).size != nk - 4:
-        msg = f"{np.asarray(dist).size} distortion coefficients for the {model} model"
-        raise CalibrationError(msg)
-    blocks, res = [], []
-    for i, v in enumerate(views):
-        px, jk, jp = project_with_jacobian(model, v.object_points, rvecs[i], tvecs[i], K, dist)
-        res.append((px - np.asarray(v.image_points, np.float64)).ravel())
-        row = np.zeros((jk.shape[0], nk + 6 * nv))
-        row[:, :nk], row[:, nk + 6 * i : nk + 6 * i + 6] = jk, jp
-        blocks.append(row)
-    J, r = np.vstack(blocks), np.concatenate(res)
-    dof = r.size - J.shape[1]
-    if dof <= 0:
-        msg = f"{r.size // 2} corners cannot determine {J.shape[1]} parameters"
-        raise CalibrationError(msg)
-    # Scale each column to unit norm before inverting: fx (~1e3) and k3 (~1e-1) differ by 1e4,
-    # which would cost J^T J ~8 digits of condition number for nothing.
-    scale = np.linalg.norm(J, axis=0)
-    if not np.all(scale > 0):
-        msg = "a calibration parameter does not change any corner's projection"
-        raise CalibrationError(msg)
-    Js = J / scale
-    try:
-        inv = np.linalg.inv(np.linalg.cholesky(Js.T @ Js))
-    except np.linalg.LinAlgError as exc:
-        msg = "the views do not determine every parameter (J^T J is singular); add views"
-        raise CalibrationError(msg) from exc
-    sigma2 = float(r @ r) / dof
-    cov = (inv.T @ inv) * sigma2 / np.outer(scale, scale)
-    r3 = [tuple(np.asarray(x, np.float64).reshape(3) for x in xs) for xs in (rvecs, tvecs)]
-    return Covariance(
-        model, names, cov, float(np.sqrt(sigma2)), dof, np.asarray(K, np.float64),
-        np.asarray(dist, np.float64).ravel(), r3[0], r3[1],
-    )  # fmt: skip
 
 
 def result_covariance(result: IntrinsicsResult) -> Covariance:
@@ -208,7 +104,7 @@ def projection_covariance(cov: Covariance, pixels: FloatArray, depth_m: float) -
         G[:, :nk] = jk  # the same for every view: the point is the same in the camera
         G[:, nk + 6 * i : nk + 6 * i + 6] = jp / nv  # p' is the mean over the views
     Gm = G.reshape(m, 2, -1)
-    return np.einsum("mip,pq,mjq->mij", Gm, cov.matrix, Gm)
+    return np.einsum("mip,pq,mjq->mij", Gm, cov.views, Gm)
 
 
 def worst_sigma(cov2: FloatArray) -> FloatArray:
@@ -312,16 +208,21 @@ def covariance_summary(cov: Covariance) -> dict[str, Any]:
     return {"names": list(cov.names), "matrix": cov.intrinsics.tolist()}
 
 
-def summary_fields(result: IntrinsicsResult, depths_m: Sequence[float]) -> dict[str, Any]:
+def summary_fields(
+    result: IntrinsicsResult, depths_m: Sequence[float],
+    covariance: Callable[[], Covariance] | None = None,
+) -> dict[str, Any]:  # fmt: skip
     """The intrinsics summary's uncertainty keys: ``projection_uncertainty`` and
     ``intrinsics_covariance``; when the covariance cannot be formed, the reason instead.
-    A depth that is not a positive number raises CalibrationError (a usage error)."""
+    ``covariance`` forms the fit's covariance (default: :func:`result_covariance`; a fit with
+    parameters beyond the views' poses, a board array with estimated board poses, passes its
+    own). A depth that is not a positive number raises CalibrationError (a usage error)."""
     bad = [d for d in depths_m if not (math.isfinite(d) and d > 0)]
     if bad or not depths_m:
         msg = f"uncertainty depths {list(depths_m)}: expected positive numbers of metres"
         raise CalibrationError(msg)
     try:
-        cov = result_covariance(result)
+        cov = covariance() if covariance is not None else result_covariance(result)
         return {
             "projection_uncertainty": projection_summary(cov, result.image_size, depths_m),
             "intrinsics_covariance": covariance_summary(cov),
