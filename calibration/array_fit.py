@@ -12,10 +12,16 @@ Procedure:
 3. ``estimate_poses``: the array was not built exactly as designed, so a bundle adjustment
    (``scipy.optimize.least_squares``) refines the intrinsics, every image's array pose and
    every board's pose relative to the reference board (the first board seen, held at its
-   designed pose: it defines the array frame). Standard deviations come from its Jacobian
-   in the same way. Each board's offset from its design (centre in mm, angle in degrees) is
-   reported. Needs :data:`MIN_ESTIMATE_VIEWS` images: from one image the boards would be
-   independent planar views, and the array would add nothing.
+   designed pose: it defines the array frame), with the analytic Jacobian of
+   :func:`array_jacobian`. Standard deviations come from the fit's covariance
+   (:mod:`calibration.covariance`) with the board poses as further parameters. Each
+   board's offset from its design (centre in mm, angle in degrees) is reported. Needs
+   :data:`MIN_ESTIMATE_VIEWS` images: from one image the boards would be independent planar
+   views, and the array would add nothing.
+
+Uncertainty (:func:`array_covariance`, for :mod:`calibration.uncertainty`): the points
+are fixed in the array frame, each image's array pose is a view's pose, and the estimated
+board poses are extra parameters; the projection figure marginalises them out.
 
 Held-out error: boards, not images, are held out (one image must work): the camera is
 calibrated without board ``b`` and ``b``'s corners are reprojected with those intrinsics and
@@ -25,6 +31,7 @@ non-planar); with estimated poses there is none (a held-out board's pose would b
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -36,6 +43,12 @@ import numpy.typing as npt
 from scipy.optimize import least_squares
 
 from calibration.board_array import ArraySpec
+from calibration.covariance import (
+    Covariance,
+    project_with_jacobian,
+    solve_covariance,
+    views_jacobian,
+)
 from calibration.coverage import coverage_map
 from calibration.detect import Detection
 from calibration.errors import CalibrationError, NotEnoughViewsError
@@ -78,6 +91,9 @@ class ArrayResult:
     boards: tuple[BoardPose, ...]
     array_poses: tuple[tuple[FloatArray, FloatArray], ...]  # (rvec, tvec) per used view
     heldout: str  # "boards" or "none" (why: see the module doc)
+    array: ArraySpec  # the designed array
+    views: tuple[Detection, ...]  # the used views, as detected (designed array points)
+    free: tuple[int, ...] = ()  # the boards whose pose the fit estimated (free_boards)
 
 
 def _planar(points: FloatArray) -> bool:
@@ -130,29 +146,77 @@ def _opencv_fit(
     return float(out[0]), K, np.asarray(out[2], np.float64).ravel()[:n], rvecs, tvecs, std
 
 
-def _unpack(p: FloatArray, nd: int) -> tuple[FloatArray, FloatArray]:
-    K = np.array([[p[0], 0.0, p[2]], [0.0, p[1], p[3]], [0.0, 0.0, 1.0]])
-    return K, p[4 : 4 + nd]
-
-
-def bundle_adjust(
-    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
-    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]],
-) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray,
-           FloatArray, FloatArray]:  # fmt: skip
-    """Step 3: returns K, dist, the views' T_cam_array, the boards' rvecs and tvecs, the
-    residuals (pixels, flat) and the standard deviations of (fx, fy, cx, cy, dist...).
-
-    Board poses are in the frame of the reference board (the first seen) held at its design;
-    boards seen with fewer than MIN_BOARD_CORNERS corners in total keep their designed pose."""
-    nd, nv = dist.size, len(views)
+def free_boards(array: ArraySpec, views: Sequence[Detection]) -> list[int]:
+    """The boards whose pose step 3 estimates: every board seen with MIN_BOARD_CORNERS corners
+    in total but the first (the reference, held at its design: it defines the array frame)."""
     seen = np.bincount(
         np.concatenate([array.board_of(v.ids) for v in views]), minlength=array.n_boards
     )
-    free = [b for b in range(array.n_boards) if seen[b] >= MIN_BOARD_CORNERS][1:]
-    local = [array.local_points(v.ids) for v in views]
-    board = [array.board_of(v.ids) for v in views]
-    px = [np.asarray(v.image_points, np.float64) for v in views]
+    return [b for b in range(array.n_boards) if seen[b] >= MIN_BOARD_CORNERS][1:]
+
+
+def array_jacobian(
+    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
+    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]], board_rvecs: FloatArray,
+    board_tvecs: FloatArray, free: Sequence[int],
+) -> tuple[FloatArray, FloatArray]:  # fmt: skip
+    """The residuals' Jacobian over (intrinsics, each view's T_cam_array, each ``free`` board's
+    T_array_board), analytic, and the residuals (projected minus detected, view by view).
+
+    A free board's columns chain OpenCV's derivatives: the board's corners (own frame) seen
+    through the composed pose T_cam_array T_array_board (``cv2.composeRT``, which also gives
+    d(composed)/d(board pose))."""
+    J, r = views_jacobian(
+        model, [array.array_points(v.ids, board_rvecs, board_tvecs) for v in views],
+        [v.image_points for v in views], K, dist, [p[0] for p in poses], [p[1] for p in poses],
+    )  # fmt: skip
+    extra = np.zeros((J.shape[0], 6 * len(free)))
+    start = 0
+    for v, (rc, tc) in zip(views, poses, strict=True):
+        boards, local = array.board_of(v.ids), array.local_points(v.ids)
+        for k, b in enumerate(free):
+            sel = np.flatnonzero(boards == b)
+            if sel.size:
+                r3, t3, *d = cv2.composeRT(board_rvecs[b], board_tvecs[b], rc, tc)
+                r3_, t3_ = np.asarray(r3, np.float64), np.asarray(t3, np.float64)
+                _, _, jp = project_with_jacobian(model, local[sel], r3_, t3_, K, dist)
+                # composeRT's d: dr3/dr1, dr3/dt1, dr3/dr2, dr3/dt2, dt3/dr1, dt3/dt1, ...
+                d_board = np.block([[d[0], d[1]], [d[4], d[5]]])
+                rows = start + np.column_stack([2 * sel, 2 * sel + 1]).ravel()
+                extra[rows, 6 * k : 6 * k + 6] = jp @ d_board
+        start += 2 * len(v.ids)
+    return np.hstack([J, extra]), r
+
+
+def _unpack(
+    p: FloatArray, array: ArraySpec, nd: int, nv: int, free: Sequence[int]
+) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray]:
+    """Step 3's parameter vector -> K, dist, the views' poses, every board's rvec and tvec."""
+    K = np.array([[p[0], 0.0, p[2]], [0.0, p[1], p[3]], [0.0, 0.0, 1.0]])
+    poses = [(p[4 + nd + 6 * i : 7 + nd + 6 * i], p[7 + nd + 6 * i : 10 + nd + 6 * i])
+             for i in range(nv)]  # fmt: skip
+    rv, tv = array.rvecs.copy(), array.tvecs.copy()
+    for k, b in enumerate(free):
+        q = p[4 + nd + 6 * nv + 6 * k :][:6]
+        rv[b], tv[b] = q[:3], q[3:]
+    return K, p[4 : 4 + nd], poses, rv, tv
+
+
+def bundle_adjust(
+    model: Model,
+    array: ArraySpec,
+    views: Sequence[Detection],
+    K: FloatArray,
+    dist: FloatArray,
+    poses: Sequence[tuple[FloatArray, FloatArray]],
+) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray]:
+    """Step 3: returns K, dist, the views' T_cam_array and the boards' rvecs and tvecs.
+
+    Board poses are in the frame of the reference board (the first seen) held at its design;
+    boards seen with fewer than MIN_BOARD_CORNERS corners in total keep their designed pose
+    (:func:`free_boards`)."""
+    nd, nv = dist.size, len(views)
+    free = free_boards(array, views)
     x0: FloatArray = np.concatenate(
         [
             np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]]),
@@ -161,40 +225,43 @@ def bundle_adjust(
             *(np.concatenate([array.rvecs[b], array.tvecs[b]]) for b in free),
         ]
     )
-    first_board = 4 + nd + 6 * nv
 
-    def boards_of(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-        rv, tv = array.rvecs.copy(), array.tvecs.copy()
-        for k, b in enumerate(free):
-            rv[b] = p[first_board + 6 * k : first_board + 6 * k + 3]
-            tv[b] = p[first_board + 6 * k + 3 : first_board + 6 * k + 6]
-        return rv, tv
+    def residuals_and_jacobian(p: FloatArray) -> tuple[FloatArray, FloatArray]:
+        return array_jacobian(model, array, views, *_unpack(p, array, nd, nv, free), free)
 
-    def residuals(p: FloatArray) -> FloatArray:
-        Kp, dp = _unpack(p, nd)
-        rv, tv = boards_of(p)
-        Rs = np.array([cv2.Rodrigues(r)[0] for r in rv])
-        out = []
-        for i in range(nv):
-            pts = np.einsum("nij,nj->ni", Rs[board[i]], local[i]) + tv[board[i]]
-            pose = p[4 + nd + 6 * i : 10 + nd + 6 * i]
-            out.append((project(model, pts, pose[:3], pose[3:], Kp, dp) - px[i]).ravel())
-        return np.concatenate(out)
+    # MINPACK's Levenberg-Marquardt (QR) with the analytic Jacobian: the same optimum as "trf"
+    # with numeric differences on the synthetic sets, many times faster.
+    fit = least_squares(
+        lambda p: residuals_and_jacobian(p)[1], x0, jac=lambda p: residuals_and_jacobian(p)[0],
+        x_scale="jac", method="lm",
+    )  # fmt: skip
+    Kf, df, view_poses, rv, tv = _unpack(fit.x, array, nd, nv, free)
+    return Kf, df.copy(), view_poses, rv, tv
 
-    # MINPACK's Levenberg-Marquardt (QR): the same optimum as "trf" on the synthetic sets, 10x
-    # faster, since trf's SVD of the dense Jacobian dominated its time.
-    fit = least_squares(residuals, x0, x_scale="jac", method="lm")
-    J, r = fit.jac, fit.fun
-    dof = max(1, r.size - x0.size)
-    cov = np.linalg.pinv(J.T @ J) * float(r @ r) / dof
-    std = np.sqrt(np.clip(np.diag(cov)[: 4 + nd], 0.0, None))
-    Kf, df = _unpack(fit.x, nd)
-    view_poses = [
-        (fit.x[4 + nd + 6 * i : 7 + nd + 6 * i], fit.x[7 + nd + 6 * i : 10 + nd + 6 * i])
-        for i in range(nv)
-    ]
-    rv, tv = boards_of(fit.x)
-    return Kf, df.copy(), view_poses, rv, tv, r, std
+
+def _covariance(
+    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
+    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]], board_rvecs: FloatArray,
+    board_tvecs: FloatArray, free: Sequence[int],
+) -> Covariance:  # fmt: skip
+    J, r = array_jacobian(model, array, views, K, dist, poses, board_rvecs, board_tvecs, free)
+    extra = [f"board{b}_{q}" for b in free for q in ("rx", "ry", "rz", "tx", "ty", "tz")]
+    rvecs, tvecs = [p[0] for p in poses], [p[1] for p in poses]
+    return solve_covariance(model, J, r, K, dist, rvecs, tvecs, extra)
+
+
+def array_covariance(result: ArrayResult) -> Covariance:
+    """The fit's covariance (:mod:`calibration.covariance`) over the intrinsics, every image's
+    array pose and, when the fit estimated them, the free boards' poses (``extra``), with the
+    points fixed in the array frame: what :mod:`calibration.uncertainty` needs for a board
+    array (see its module doc)."""
+    cam = result.intrinsics
+    rv = np.array([b.rvec for b in result.boards])
+    tv = np.array([b.tvec for b in result.boards])
+    return _covariance(
+        cam.model, result.array, result.views, cam.K, cam.dist, result.array_poses, rv, tv,
+        result.free,
+    )  # fmt: skip
 
 
 def _rms(res: FloatArray) -> float:
@@ -267,8 +334,15 @@ def calibrate_array(
     _, K, dist, rvecs, tvecs, std = _opencv_fit(model, views, image_size, K0, np.zeros(n), points)
     poses = list(zip(rvecs, tvecs, strict=True))
     rv, tv = array.rvecs, array.tvecs
+    free = free_boards(array, views) if estimate_poses else []
     if estimate_poses:
-        K, dist, poses, rv, tv, _, std = bundle_adjust(model, array, views, K, dist, poses)
+        K, dist, poses, rv, tv = bundle_adjust(model, array, views, K, dist, poses)
+        try:
+            cov = _covariance(model, array, views, K, dist, poses, rv, tv, free)
+            std = np.sqrt(np.clip(np.diag(cov.intrinsics), 0.0, None))
+        except CalibrationError as exc:
+            log.warning("no standard deviations: %s", exc)
+            std = np.full(4 + n, math.nan)
     residuals = []
     for v, (r, t) in zip(views, poses, strict=True):
         pts = array.array_points(v.ids, rv, tv)
@@ -299,6 +373,10 @@ def calibrate_array(
         rms_px=_rms(np.concatenate(residuals)), heldout_rms_px=heldout_rms,
         std={k: float(s) for k, s in zip(names, std, strict=True)}, views=view_errors,
         rejected=(), coverage=coverage_map(views, image_size),
+        fit_views=tuple(dataclasses.replace(
+            v, object_points=array.array_points(v.ids, rv, tv).astype(np.float32)
+        ) for v in views),
+        fit_rvecs=tuple(p[0] for p in poses), fit_tvecs=tuple(p[1] for p in poses),
     )  # fmt: skip
     seen = np.bincount(
         np.concatenate([array.board_of(v.ids) for v in views]), minlength=array.n_boards
@@ -313,4 +391,7 @@ def calibrate_array(
         offset = float(np.linalg.norm(R_e @ c + tv[b] - (R_d @ c + array.tvecs[b]))) * 1e3
         boards.append(BoardPose(b, int(seen[b]), rv[b].copy(), tv[b].copy(), offset, angle,
                                 estimated=estimate_poses))  # fmt: skip
-    return ArrayResult(result, tuple(boards), tuple(poses), "none" if held is None else "boards")
+    return ArrayResult(
+        result, tuple(boards), tuple(poses), "none" if held is None else "boards", array,
+        tuple(views), tuple(free),
+    )  # fmt: skip

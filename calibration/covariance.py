@@ -100,14 +100,14 @@ def project_with_jacobian(
 
 
 def views_jacobian(
-    model: Model, views: Sequence[Detection], K: FloatArray, dist: FloatArray,
-    rvecs: Sequence[FloatArray], tvecs: Sequence[FloatArray],
+    model: Model, points: Sequence[npt.ArrayLike], pixels: Sequence[npt.ArrayLike],
+    K: FloatArray, dist: FloatArray, rvecs: Sequence[FloatArray], tvecs: Sequence[FloatArray],
 ) -> tuple[FloatArray, FloatArray]:  # fmt: skip
     """J (2N x (n + 6 views)) over (intrinsics, each view's pose) and the residuals (2N,
-    projected minus detected, view by view) of ``views`` with the points fixed in their
-    ``object_points`` frame."""
+    projected minus detected, view by view) of views with board ``points`` (M_i x 3 each,
+    fixed in their frame) detected at ``pixels`` (M_i x 2)."""
     names = intrinsic_names(model)
-    nk, nv = len(names), len(views)
+    nk, nv = len(names), len(points)
     if nv == 0 or len(rvecs) != nv or len(tvecs) != nv:
         msg = f"{nv} views with {len(rvecs)} poses: the covariance needs one pose per view"
         raise CalibrationError(msg)
@@ -115,9 +115,9 @@ def views_jacobian(
         msg = f"{np.asarray(dist).size} distortion coefficients for the {model} model"
         raise CalibrationError(msg)
     blocks, res = [], []
-    for i, v in enumerate(views):
-        px, jk, jp = project_with_jacobian(model, v.object_points, rvecs[i], tvecs[i], K, dist)
-        res.append((px - np.asarray(v.image_points, np.float64)).ravel())
+    for i, (obj, seen) in enumerate(zip(points, pixels, strict=True)):
+        px, jk, jp = project_with_jacobian(model, obj, rvecs[i], tvecs[i], K, dist)
+        res.append((px - np.asarray(seen, np.float64).reshape(-1, 2)).ravel())
         row = np.zeros((jk.shape[0], nk + 6 * nv))
         row[:, :nk], row[:, nk + 6 * i : nk + 6 * i + 6] = jk, jp
         blocks.append(row)
@@ -162,5 +162,6 @@ def fit_covariance(
 ) -> Covariance:  # fmt: skip
     """The covariance of the module doc for a fit with these views and their poses."""
     model = Model(model)
-    J, r = views_jacobian(model, views, K, dist, rvecs, tvecs)
+    points = [v.object_points for v in views]
+    J, r = views_jacobian(model, points, [v.image_points for v in views], K, dist, rvecs, tvecs)
     return solve_covariance(model, J, r, K, dist, rvecs, tvecs)
