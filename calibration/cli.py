@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from adas.cli.common import VersionAction
-from calibration import cli_array, cli_mount, cli_pairs
+from calibration import cli_array, cli_mount, cli_outputs, cli_pairs
 from calibration.cli_args import board_args, output_args, print_summary, save_json
 
 if TYPE_CHECKING:
@@ -92,20 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
     board_args(i, spec_file=True, array=True)
     cli_array.add_intrinsics_args(i)
     i.add_argument("--model", choices=("pinhole5", "pinhole8", "fisheye"), default="pinhole5")
-    i.add_argument("--out", metavar="camera.yaml", help="OpenCV FileStorage YAML")
-    i.add_argument("--ros-out", metavar="camera_info.yaml", help="ROS calibration file")
-    i.add_argument("--ros-msg-out", metavar="msg.yaml", help="ROS CameraInfo message YAML")
-    i.add_argument("--ros-version", type=int, choices=(1, 2), default=2, help="for --ros-msg-out")
-    i.add_argument("--camera-name", default="camera", help="ROS camera_name / frame_id")
+    cli_outputs.add_args(i)
     output_args(i)
     i.add_argument("--min-corners", type=int, default=6, help="fewest corners per view")
     i.add_argument("--reject-factor", type=float, default=3.0, help="x median view RMS")
     i.add_argument("--no-reject", action="store_true", help="keep every detected view")
     i.add_argument("--no-heldout", action="store_true", help="skip leave-one-out (faster)")
-    i.add_argument(
-        "--uncertainty-depth", type=float, nargs="+", default=[20.0], metavar="M",  # 20 m: a car
-        help="depths (board units, metres) of the projection uncertainty (%(default)s)",
-    )  # fmt: skip
     i.add_argument(
         "--chessboard-method", choices=("auto", "classic"), default="auto",
         help="auto: findChessboardCornersSB with classic fallback; classic: only the classic",
@@ -163,7 +155,6 @@ def _cmd_board(args: argparse.Namespace) -> int:
 def _cmd_intrinsics(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from calibration import io, report, uncertainty
     from calibration.detect import detect_images, expand_inputs
     from calibration.intrinsics import calibrate
 
@@ -178,24 +169,7 @@ def _cmd_intrinsics(args: argparse.Namespace) -> int:
         dets.detected, dets.image_size, args.model, reject=not args.no_reject,
         factor=args.reject_factor, heldout=not args.no_heldout,
     )  # fmt: skip
-    unc = uncertainty.summary_fields(result, args.uncertainty_depth)
-    summary = io.summary(result, dets, unc)
-    if args.out:
-        io.write_opencv_yaml(result, args.out, unc)
-    if args.ros_out:
-        io.write_ros_camera_info(result, args.ros_out, camera_name=args.camera_name)
-    if args.ros_msg_out:
-        io.write_ros_message(
-            result, args.ros_msg_out, ros_version=args.ros_version, frame_id=args.camera_name
-        )
-    save_json(summary, args.json)
-    if args.report:
-        report.write_report(summary, args.report)
-    keys = ("images", "used", "rejected", "rms_px", "heldout_rms_px", "fx", "fy", "cx", "cy")
-    short = {k: summary[k] for k in keys} | {"layout": summary["layout"]}
-    short["not_detected"] = summary["not_detected"]
-    print_summary(short, summary, args.json)
-    return 0
+    return cli_outputs.write_intrinsics(args, result, dets)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from calibration.cli_args import print_summary, save_json
+from calibration.cli_outputs import write_intrinsics
 
 if TYPE_CHECKING:
     from calibration.array_fit import ArrayResult
@@ -94,8 +94,7 @@ def _detect(args: argparse.Namespace, array: ArraySpec, images: list[str]) -> De
 
 def run_intrinsics(args: argparse.Namespace) -> int:
     """``intrinsics --array-spec``: detect, calibrate, write the same outputs as ``intrinsics``."""
-    from calibration import io, report
-    from calibration.array_fit import calibrate_array
+    from calibration.array_fit import array_covariance, calibrate_array
     from calibration.board_array import ArraySpec
 
     array = ArraySpec.load(args.array_spec)
@@ -104,24 +103,12 @@ def run_intrinsics(args: argparse.Namespace) -> int:
         dets.detected, dets.image_size, array, args.model,
         estimate_poses=args.estimate_board_poses, heldout=not args.no_heldout,
     )  # fmt: skip
-    cam = result.intrinsics
-    summary = io.summary(cam, dets) | {"array": array_summary(result)}
-    if args.out:
-        io.write_opencv_yaml(cam, args.out)
-    if args.ros_out:
-        io.write_ros_camera_info(cam, args.ros_out, camera_name=args.camera_name)
-    if args.ros_msg_out:
-        io.write_ros_message(
-            cam, args.ros_msg_out, ros_version=args.ros_version, frame_id=args.camera_name
-        )
-    save_json(summary, args.json)
-    if args.report:
-        report.write_report(summary, args.report)
-    keys = ("images", "used", "rms_px", "heldout_rms_px", "fx", "fy", "cx", "cy", "std")
-    short = {k: summary[k] for k in keys} | {"not_detected": summary["not_detected"]}
-    short["board_offsets_mm"] = [b["offset_mm"] for b in summary["array"]["boards"]]
-    print_summary(short, summary, args.json)
-    return 0
+    offsets = [round(b.offset_mm, 4) for b in result.boards]
+    return write_intrinsics(
+        args, result.intrinsics, dets, covariance=lambda: array_covariance(result),
+        extra={"array": array_summary(result)}, short_keys=("std",),
+        short_extra={"board_offsets_mm": offsets},
+    )  # fmt: skip
 
 
 def rig_inputs(args: argparse.Namespace, spec: Any) -> tuple[dict[str, DetectionSet], dict]:
