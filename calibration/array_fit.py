@@ -68,6 +68,10 @@ MIN_HELDOUT_BOARDS = 3  # see the module doc, held-out error
 _PLANAR_RATIO = 1e-3
 _OpenCVFit = tuple[float, FloatArray, FloatArray, list[FloatArray], list[FloatArray], FloatArray]
 _CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+# Step 2 as step 3's start: the bundle adjustment converges from a few iterations' solution,
+# and on a misbuilt array the designed-pose optimum is wrong anyway (its 100 iterations cost
+# 3x the bundle adjustment).
+_START_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 10, 1e-12)
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def initial_camera(
 
 def _opencv_fit(
     model: Model, views: Sequence[Detection], size: tuple[int, int], K0: FloatArray,
-    D0: FloatArray, points: Sequence[FloatArray],
+    D0: FloatArray, points: Sequence[FloatArray], criteria: tuple[int, int, float] = _CRITERIA,
 ) -> _OpenCVFit:  # fmt: skip
     """Step 2: calibrateCameraExtended from (K0, D0) on ``points`` (array frame, per view)."""
     flags = cv2.CALIB_USE_INTRINSIC_GUESS
@@ -133,7 +137,7 @@ def _opencv_fit(
     img = [np.asarray(v.image_points, np.float32).reshape(-1, 1, 2) for v in views]
     try:
         out = cv2.calibrateCameraExtended(
-            obj, img, size, K0.copy(), D0.reshape(-1, 1).copy(), flags=flags, criteria=_CRITERIA
+            obj, img, size, K0.copy(), D0.reshape(-1, 1).copy(), flags=flags, criteria=criteria
         )
     except cv2.error as exc:
         msg = f"OpenCV could not calibrate on the board array ({len(views)} images): {exc}"
@@ -226,15 +230,19 @@ def bundle_adjust(
         ]
     )
 
-    def residuals_and_jacobian(p: FloatArray) -> tuple[FloatArray, FloatArray]:
-        return array_jacobian(model, array, views, *_unpack(p, array, nd, nv, free), free)
+    def residuals(p: FloatArray) -> FloatArray:
+        Kp, dp, vp, rv, tv = _unpack(p, array, nd, nv, free)
+        return np.concatenate([
+            (project(model, array.array_points(v.ids, rv, tv), r, t, Kp, dp) - v.image_points)
+            .ravel() for v, (r, t) in zip(views, vp, strict=True)
+        ])  # fmt: skip
+
+    def jacobian(p: FloatArray) -> FloatArray:
+        return array_jacobian(model, array, views, *_unpack(p, array, nd, nv, free), free)[0]
 
     # MINPACK's Levenberg-Marquardt (QR) with the analytic Jacobian: the same optimum as "trf"
     # with numeric differences on the synthetic sets, many times faster.
-    fit = least_squares(
-        lambda p: residuals_and_jacobian(p)[1], x0, jac=lambda p: residuals_and_jacobian(p)[0],
-        x_scale="jac", method="lm",
-    )  # fmt: skip
+    fit = least_squares(residuals, x0, jac=jacobian, x_scale="jac", method="lm")
     Kf, df, view_poses, rv, tv = _unpack(fit.x, array, nd, nv, free)
     return Kf, df.copy(), view_poses, rv, tv
 
@@ -331,7 +339,10 @@ def calibrate_array(
     n = len(DIST_NAMES[model])
     K0 = initial_camera(array, views, image_size)
     points = [array.array_points(v.ids) for v in views]
-    _, K, dist, rvecs, tvecs, std = _opencv_fit(model, views, image_size, K0, np.zeros(n), points)
+    _, K, dist, rvecs, tvecs, std = _opencv_fit(
+        model, views, image_size, K0, np.zeros(n), points,
+        _START_CRITERIA if estimate_poses else _CRITERIA,
+    )  # fmt: skip
     poses = list(zip(rvecs, tvecs, strict=True))
     rv, tv = array.rvecs, array.tvecs
     free = free_boards(array, views) if estimate_poses else []

@@ -26,7 +26,9 @@ board array:
 Each board prints its own marker ids (board b: ids b x markers-per-board onwards), so every
 corner has a global id. Default tilts alternate axis and sign (y+A, x+A, y-A, x-A, ...);
 --tilts gives one per board instead (row-major). `intrinsics --array-spec rig_target.json`
-calibrates from one image of the built array.
+calibrates from one image of the built array; its summary has the same
+"projection_uncertainty" and its --out YAML the same covariance for `mount` as a board
+calibration's (with --estimate-board-poses the estimated board poses' uncertainty included).
 """
 
 
@@ -68,6 +70,10 @@ def array_summary(result: ArrayResult) -> dict[str, Any]:
     """The ``array`` part of the JSON summary: board poses and offsets, held-out mode."""
     return {
         "heldout": result.heldout,
+        "covariance_over": (
+            f"intrinsics, {len(result.views)} image(s)' array pose"
+            + (f", {len(result.free)} estimated board poses" if result.free else "")
+        ),
         "boards": [
             {
                 "board": b.index, "corners": b.corners, "estimated": b.estimated,
