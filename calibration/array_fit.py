@@ -13,7 +13,7 @@ Procedure:
    (``scipy.optimize.least_squares``) refines the intrinsics, every image's array pose and
    every board's pose relative to the reference board (the first board seen, held at its
    designed pose: it defines the array frame), with the analytic Jacobian of
-   :func:`array_jacobian`. Standard deviations come from the fit's covariance
+   :mod:`calibration.array_covariance`. Standard deviations come from the fit's covariance
    (:mod:`calibration.covariance`) with the board poses as further parameters. Each
    board's offset from its design (centre in mm, angle in degrees) is reported. Needs
    :data:`MIN_ESTIMATE_VIEWS` images: from one image the boards would be independent planar
@@ -42,13 +42,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import least_squares
 
+from calibration.array_covariance import array_jacobian, board_array_covariance
 from calibration.board_array import ArraySpec
-from calibration.covariance import (
-    Covariance,
-    project_with_jacobian,
-    solve_covariance,
-    views_jacobian,
-)
+from calibration.covariance import Covariance
 from calibration.coverage import coverage_map
 from calibration.detect import Detection
 from calibration.errors import CalibrationError, NotEnoughViewsError
@@ -159,39 +155,6 @@ def free_boards(array: ArraySpec, views: Sequence[Detection]) -> list[int]:
     return [b for b in range(array.n_boards) if seen[b] >= MIN_BOARD_CORNERS][1:]
 
 
-def array_jacobian(
-    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
-    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]], board_rvecs: FloatArray,
-    board_tvecs: FloatArray, free: Sequence[int],
-) -> tuple[FloatArray, FloatArray]:  # fmt: skip
-    """The residuals' Jacobian over (intrinsics, each view's T_cam_array, each ``free`` board's
-    T_array_board), analytic, and the residuals (projected minus detected, view by view).
-
-    A free board's columns chain OpenCV's derivatives: the board's corners (own frame) seen
-    through the composed pose T_cam_array T_array_board (``cv2.composeRT``, which also gives
-    d(composed)/d(board pose))."""
-    J, r = views_jacobian(
-        model, [array.array_points(v.ids, board_rvecs, board_tvecs) for v in views],
-        [v.image_points for v in views], K, dist, [p[0] for p in poses], [p[1] for p in poses],
-    )  # fmt: skip
-    extra = np.zeros((J.shape[0], 6 * len(free)))
-    start = 0
-    for v, (rc, tc) in zip(views, poses, strict=True):
-        boards, local = array.board_of(v.ids), array.local_points(v.ids)
-        for k, b in enumerate(free):
-            sel = np.flatnonzero(boards == b)
-            if sel.size:
-                r3, t3, *d = cv2.composeRT(board_rvecs[b], board_tvecs[b], rc, tc)
-                r3_, t3_ = np.asarray(r3, np.float64), np.asarray(t3, np.float64)
-                _, _, jp = project_with_jacobian(model, local[sel], r3_, t3_, K, dist)
-                # composeRT's d: dr3/dr1, dr3/dt1, dr3/dr2, dr3/dt2, dt3/dr1, dt3/dt1, ...
-                d_board = np.block([[d[0], d[1]], [d[4], d[5]]])
-                rows = start + np.column_stack([2 * sel, 2 * sel + 1]).ravel()
-                extra[rows, 6 * k : 6 * k + 6] = jp @ d_board
-        start += 2 * len(v.ids)
-    return np.hstack([J, extra]), r
-
-
 def _unpack(
     p: FloatArray, array: ArraySpec, nd: int, nv: int, free: Sequence[int]
 ) -> tuple[FloatArray, FloatArray, list[tuple[FloatArray, FloatArray]], FloatArray, FloatArray]:
@@ -247,17 +210,6 @@ def bundle_adjust(
     return Kf, df.copy(), view_poses, rv, tv
 
 
-def _covariance(
-    model: Model, array: ArraySpec, views: Sequence[Detection], K: FloatArray,
-    dist: FloatArray, poses: Sequence[tuple[FloatArray, FloatArray]], board_rvecs: FloatArray,
-    board_tvecs: FloatArray, free: Sequence[int],
-) -> Covariance:  # fmt: skip
-    J, r = array_jacobian(model, array, views, K, dist, poses, board_rvecs, board_tvecs, free)
-    extra = [f"board{b}_{q}" for b in free for q in ("rx", "ry", "rz", "tx", "ty", "tz")]
-    rvecs, tvecs = [p[0] for p in poses], [p[1] for p in poses]
-    return solve_covariance(model, J, r, K, dist, rvecs, tvecs, extra)
-
-
 def array_covariance(result: ArrayResult) -> Covariance:
     """The fit's covariance (:mod:`calibration.covariance`) over the intrinsics, every image's
     array pose and, when the fit estimated them, the free boards' poses (``extra``), with the
@@ -266,7 +218,7 @@ def array_covariance(result: ArrayResult) -> Covariance:
     cam = result.intrinsics
     rv = np.array([b.rvec for b in result.boards])
     tv = np.array([b.tvec for b in result.boards])
-    return _covariance(
+    return board_array_covariance(
         cam.model, result.array, result.views, cam.K, cam.dist, result.array_poses, rv, tv,
         result.free,
     )  # fmt: skip
@@ -349,7 +301,7 @@ def calibrate_array(
     if estimate_poses:
         K, dist, poses, rv, tv = bundle_adjust(model, array, views, K, dist, poses)
         try:
-            cov = _covariance(model, array, views, K, dist, poses, rv, tv, free)
+            cov = board_array_covariance(model, array, views, K, dist, poses, rv, tv, free)
             std = np.sqrt(np.clip(np.diag(cov.intrinsics), 0.0, None))
         except CalibrationError as exc:
             log.warning("no standard deviations: %s", exc)

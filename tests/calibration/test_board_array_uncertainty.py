@@ -16,13 +16,8 @@ import pytest
 
 from adas.camera import CameraModel
 from calibration import cli, cli_array
-from calibration.array_fit import (
-    ArrayResult,
-    array_covariance,
-    array_jacobian,
-    calibrate_array,
-    free_boards,
-)
+from calibration.array_covariance import array_jacobian
+from calibration.array_fit import ArrayResult, array_covariance, calibrate_array, free_boards
 from calibration.board_array import ArraySpec
 from calibration.detect import Detection
 from calibration.ground_range import range_uncertainty

@@ -126,6 +126,36 @@ def test_covariance_diagonal_is_the_fit_s_std(model: Model) -> None:
     assert np.all(np.linalg.eigvalsh(cov.matrix) > 0)
 
 
+def test_fisheye_std_matches_a_numeric_jacobian() -> None:
+    """The fisheye std (calibration.covariance's analytic J since intrinsics.py uses it)
+    against sigma^2 (J^T J)^-1 with J by central differences over intrinsics and poses here,
+    an independent computation (to the 1e-3 the two Jacobians allow)."""
+    rng = np.random.default_rng(1)
+    res = _fit(Model.FISHEYE, _views(Model.FISHEYE, rng, _poses(8, 2, whole=True), NOISE_PX))
+    views = res.fit_views
+    poses = [np.r_[r, t] for r, t in zip(res.fit_rvecs, res.fit_tvecs, strict=True)]
+    x0 = np.concatenate([[res.fx, res.fy, res.cx, res.cy], res.dist, *poses])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        K = np.array([[x[0], 0, x[2]], [0, x[1], x[3]], [0, 0, 1.0]])
+        return np.concatenate([
+            (project(Model.FISHEYE, v.object_points, x[8 + 6 * i : 11 + 6 * i],
+                     x[11 + 6 * i : 14 + 6 * i], K, x[4:8]) - v.image_points).ravel()
+            for i, v in enumerate(views)
+        ])  # fmt: skip
+
+    J = np.empty((residuals(x0).size, x0.size))
+    for j in range(x0.size):
+        h = 1e-6 * max(1.0, abs(x0[j]))  # as test_jacobians_match_finite_differences
+        up, down = x0.copy(), x0.copy()
+        up[j], down[j] = up[j] + h, down[j] - h
+        J[:, j] = (residuals(up) - residuals(down)) / (2 * h)
+    r = residuals(x0)
+    cov = np.linalg.pinv(J.T @ J) * float(r @ r) / (r.size - x0.size)
+    for i, (name, s) in enumerate(res.std.items()):
+        assert s == pytest.approx(math.sqrt(cov[i, i]), rel=1e-3), name
+
+
 def _refit(dets: list[Detection]) -> tuple[np.ndarray, np.ndarray, list, list]:
     """K, dist, rvecs, tvecs of cv2.calibrateCamera (pinhole5), what calibrate() fits, without
     its second run for the standard deviations: the draws only need the solution."""
