@@ -10,24 +10,28 @@ import dataclasses
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from adas.camera import CameraModel
 from calibration import cli, cli_array
 from calibration.array_covariance import array_jacobian
-from calibration.array_fit import ArrayResult, array_covariance, calibrate_array, free_boards
+from calibration.array_fit import array_covariance, calibrate_array, free_boards
 from calibration.board_array import ArraySpec
 from calibration.detect import Detection
 from calibration.ground_range import range_uncertainty
 from calibration.intrinsics import Model, project
 from calibration.mount import BoardPlacement, estimate_mount, load_intrinsics
-from calibration.uncertainty import image_grid, sigma_map, unproject, worst_sigma
+from calibration.uncertainty import sigma_map
 from tests.calibration.synth import detection_set
 from tests.calibration.synth_array import CAMERA, array_pose, projected_array_detection
 from tests.calibration.test_board_array import NOISE_PX, _array
-from tests.calibration.test_uncertainty import TOLERANCE
+from tests.calibration.test_uncertainty import (
+    check_ratios,
+    grid_pixels,
+    projection_errors,
+    scatter_ratios,
+)
 from tests.calibration.test_uncertainty_range import GROUND_SPEC, TRUTH
 
 Poses = list[tuple[np.ndarray, np.ndarray]]
@@ -107,24 +111,6 @@ def test_covariance_std_and_the_estimated_boards_share() -> None:
     assert cov.std["fx"] > 1.05 * held.std["fx"]  # and here it does, visibly
 
 
-def _actual_errors(
-    fit: ArrayResult, poses: Poses, pixels: np.ndarray, depth: float
-) -> np.ndarray:  # fmt: skip
-    """The uncertainty module doc's projection error of a fit against the truth: the true
-    point at ``depth`` on each pixel's true ray, fixed in the true array frame, carried back
-    into the camera by the fitted array poses (mean over the images), projected by the fitted
-    intrinsics."""
-    xy = unproject(Model.PINHOLE5, pixels, CAMERA.K, CAMERA.dist)
-    p = np.column_stack([xy, np.ones(len(xy))]) * depth
-    moved = np.zeros_like(p)
-    for (r_true, t_true), (r, t) in zip(poses, fit.array_poses, strict=True):
-        b = (p - t_true) @ cv2.Rodrigues(np.asarray(r_true, np.float64))[0]
-        moved += b @ cv2.Rodrigues(r)[0].T + t
-    moved /= len(poses)
-    cam = fit.intrinsics
-    return project(Model.PINHOLE5, moved, np.zeros(3), np.zeros(3), cam.K, cam.dist) - pixels
-
-
 def _ratios(
     grid: tuple[int, int], images: int, *, estimate: bool, n_draws: int, seed: int
 ) -> dict[float, np.ndarray]:
@@ -135,9 +121,7 @@ def _ratios(
     truth = _misbuilt(array, rng) if estimate else array
     poses = [array_pose(array, CAMERA, rng) for _ in range(images)]
     depths = (round(float(np.mean([t[2] for _, t in poses])), 1), 20.0)
-    u, v = image_grid(CAMERA.size)
-    uu, vv = np.meshgrid(u, v)
-    px = np.column_stack([uu.ravel(), vv.ravel()])
+    px = grid_pixels(CAMERA.size)
     errors: dict[float, list[np.ndarray]] = {d: [] for d in depths}
     predicted: dict[float, np.ndarray] = {}
     for k in range(n_draws):
@@ -146,36 +130,27 @@ def _ratios(
         if k == 0:
             cov = array_covariance(fit)
             predicted = {d: sigma_map(cov, CAMERA.size, d)[2].ravel() for d in depths}
+        cam = fit.intrinsics
         for d in depths:
-            errors[d].append(_actual_errors(fit, poses, px, d))
-    out = {}
-    for d in depths:
-        e = np.array(errors[d])
-        e -= e.mean(axis=0)
-        out[d] = worst_sigma(np.einsum("kmi,kmj->mij", e, e) / (n_draws - 1)) / predicted[d]
-    return out
-
-
-def _check(ratios: dict[float, np.ndarray], label: str) -> None:
-    for d, r in ratios.items():
-        print(f"{label} depth {d:g} m: empirical/predicted median {np.median(r):.3f}, "
-              f"min {r.min():.3f}, max {r.max():.3f} over {r.size} grid points")  # fmt: skip
-        assert np.all(np.abs(r - 1.0) <= TOLERANCE), (d, r.min(), r.max())
+            errors[d].append(
+                projection_errors(CAMERA, poses, cam.K, cam.dist, list(fit.array_poses), px, d)
+            )
+    return scatter_ratios(errors, predicted)
 
 
 def test_one_shot_projection_sigma_matches_300_noisy_calibrations() -> None:
     """One image of a 2 x 2 array (30 degrees), designed poses, 0.3 px: every grid point's
     scatter over 300 calibrations is the predicted sigma within test_uncertainty's 20 %
     (sampling error of a sigma from 300 draws: 4.1 %)."""
-    _check(_ratios((2, 2), 1, estimate=False, n_draws=300, seed=0), "array one-shot")
+    check_ratios(_ratios((2, 2), 1, estimate=False, n_draws=300, seed=0), "array one-shot")
 
 
 @pytest.mark.slow
 def test_estimated_board_poses_projection_sigma_matches_150_noisy_calibrations() -> None:
     """Two images of a misbuilt 2 x 2 array, board poses estimated (their uncertainty in the
     covariance): within 20 % over 150 bundle adjustments (sampling error 5.8 %: 3.4 SE; 150,
-    not 300, to keep it near 25 s on 2 busy cores)."""
-    _check(_ratios((2, 2), 2, estimate=True, n_draws=150, seed=0), "array estimated poses")
+    not 300: 8 to 27 s on 2 shared cores, by their load)."""
+    check_ratios(_ratios((2, 2), 2, estimate=True, n_draws=150, seed=0), "array estimated poses")
 
 
 def _ground_views(rng: np.random.Generator) -> tuple[BoardPlacement, list[Detection]]:

@@ -165,30 +165,35 @@ def _refit(dets: list[Detection]) -> tuple[np.ndarray, np.ndarray, list, list]:
     return K, dist.ravel(), [r.ravel() for r in rvecs], [t.ravel() for t in tvecs]
 
 
-def _actual_errors(
-    fit: tuple[np.ndarray, np.ndarray, list, list], poses: list, pixels: np.ndarray, depth: float
-) -> np.ndarray:
-    """The module doc's projection error of a fit against the truth: the true point at
-    ``depth`` on each pixel's true ray, fixed in each true board frame, carried back into the
-    camera by the fitted poses (mean over the views) and projected by the fitted intrinsics."""
-    K, dist, rvecs, tvecs = fit
-    xy = unproject(Model.PINHOLE5, pixels, CAM.K, CAM.dist)
+def projection_errors(
+    camera: Camera, poses: list, K: np.ndarray, dist: np.ndarray, fitted: list,
+    pixels: np.ndarray, depth: float,
+) -> np.ndarray:  # fmt: skip
+    """The module doc's projection error of a fit (K, dist, the views' ``fitted`` poses)
+    against the truth (``camera``, the views' true ``poses``): the true point at ``depth`` on
+    each pixel's true ray, fixed in each true board frame, carried back into the camera by
+    the fitted poses (mean over the views) and projected by the fitted intrinsics."""
+    xy = unproject(Model.PINHOLE5, pixels, camera.K, camera.dist)
     p = np.column_stack([xy, np.ones(len(xy))]) * depth
     moved = np.zeros_like(p)
-    for (r_true, t_true), r, t in zip(poses, rvecs, tvecs, strict=True):
+    for (r_true, t_true), (r, t) in zip(poses, fitted, strict=True):
         b = (p - t_true) @ cv2.Rodrigues(np.asarray(r_true, np.float64))[0]
-        moved += b @ cv2.Rodrigues(r)[0].T + t
+        moved += b @ cv2.Rodrigues(np.asarray(r, np.float64))[0].T + t
     moved /= len(poses)
     return project(Model.PINHOLE5, moved, np.zeros(3), np.zeros(3), K, dist) - pixels
+
+
+def grid_pixels(size: tuple[int, int]) -> np.ndarray:
+    """The projection map's grid points (M x 2 pixels, row-major)."""
+    uu, vv = np.meshgrid(*image_grid(size))
+    return np.column_stack([uu.ravel(), vv.ravel()])
 
 
 def _validate(n_draws: int, depths: tuple[float, ...]) -> dict[float, np.ndarray]:
     """Empirical / predicted worst-direction sigma on the image grid at each depth (pinhole5)."""
     poses = _poses(8, 3)
     rng = np.random.default_rng(4)
-    u, v = image_grid(CAM.size)
-    uu, vv = np.meshgrid(u, v)
-    px = np.column_stack([uu.ravel(), vv.ravel()])
+    px = grid_pixels(CAM.size)
     errors: dict[float, list[np.ndarray]] = {d: [] for d in depths}
     predicted: dict[float, np.ndarray] = {}
     for k in range(n_draws):
@@ -196,19 +201,29 @@ def _validate(n_draws: int, depths: tuple[float, ...]) -> dict[float, np.ndarray
         if k == 0:  # what a user gets: the prediction from one calibration
             cov = result_covariance(_fit(Model.PINHOLE5, dets))
             predicted = {d: sigma_map(cov, CAM.size, d)[2].ravel() for d in depths}
-        fit = _refit(dets)
+        K, dist, rvecs, tvecs = _refit(dets)
+        fitted = list(zip(rvecs, tvecs, strict=True))
         for d in depths:
-            errors[d].append(_actual_errors(fit, poses, px, d))
+            errors[d].append(projection_errors(CAM, poses, K, dist, fitted, px, d))
+    return scatter_ratios(errors, predicted)
+
+
+def scatter_ratios(
+    errors: dict[float, list[np.ndarray]], predicted: dict[float, np.ndarray]
+) -> dict[float, np.ndarray]:
+    """Per depth: the worst-direction sigma of the draws' projection errors (draws x M x 2)
+    over the predicted one (M), at each of the M pixels."""
     ratios = {}
-    for d in depths:
-        e = np.array(errors[d])
+    for d, draws in errors.items():
+        e = np.array(draws)
         e -= e.mean(axis=0)
-        empirical = worst_sigma(np.einsum("kmi,kmj->mij", e, e) / (n_draws - 1))
+        empirical = worst_sigma(np.einsum("kmi,kmj->mij", e, e) / (len(e) - 1))
         ratios[d] = empirical / predicted[d]
     return ratios
 
 
-def _check(ratios: dict[float, np.ndarray], label: str) -> None:
+def check_ratios(ratios: dict[float, np.ndarray], label: str) -> None:
+    """Every ratio of :func:`scatter_ratios` within TOLERANCE of 1 (printed for the log)."""
     for d, r in ratios.items():
         print(f"{label} depth {d:g} m: empirical/predicted median {np.median(r):.3f}, "
               f"min {r.min():.3f}, max {r.max():.3f} over {r.size} grid points")  # fmt: skip
@@ -218,7 +233,7 @@ def _check(ratios: dict[float, np.ndarray], label: str) -> None:
 def test_projection_sigma_matches_300_noisy_calibrations() -> None:
     """pinhole5, 8 views, 0.3 px: at the boards' depth (~0.6 m) and at 20 m, every grid
     point's scatter over 300 refits is the predicted sigma within 20 %."""
-    _check(_validate(300, (0.6, 20.0)), "pinhole5")
+    check_ratios(_validate(300, (0.6, 20.0)), "pinhole5")
 
 
 def test_exact_corners_give_zero_uncertainty_and_depth_matters() -> None:
