@@ -21,7 +21,9 @@ Procedure:
 
 Uncertainty (:func:`array_covariance`, for :mod:`calibration.uncertainty`): the points
 are fixed in the array frame, each image's array pose is a view's pose, and the estimated
-board poses are extra parameters; the projection figure marginalises them out.
+board poses are extra parameters; the projection figure marginalises them out. With the
+designed poses the spec is taken as exact: an array built off its design is not in the
+figure (it shows as an RMS over SUSPECT_RMS_PX, with a warning to estimate the poses).
 
 Held-out error: boards, not images, are held out (one image must work): the camera is
 calibrated without board ``b`` and ``b``'s corners are reprojected with those intrinsics and

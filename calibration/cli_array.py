@@ -72,7 +72,8 @@ def array_summary(result: ArrayResult) -> dict[str, Any]:
         "heldout": result.heldout,
         "covariance_over": (
             f"intrinsics, {len(result.views)} image(s)' array pose"
-            + (f", {len(result.free)} estimated board poses" if result.free else "")
+            + (f", {len(result.free)} estimated board poses" if result.free
+               else "; board poses as designed, taken as exact")
         ),
         "boards": [
             {
