@@ -390,6 +390,4 @@ class CameraModel:
 
     @classmethod
     def _from_file(cls, f: CameraFile, mount: Mount) -> CameraModel:
-        return cls(
-            K=f.K, dist=f.dist, width=f.width, height=f.height, mount=mount, lens=f.lens
-        )
+        return cls(K=f.K, dist=f.dist, width=f.width, height=f.height, mount=mount, lens=f.lens)

@@ -52,7 +52,8 @@ def focal_px_at(camera: CameraModel, uv: npt.ArrayLike) -> FloatArray:
     differences). sqrt(fx fy) without distortion; on a fisheye it falls off the axis."""
     p = np.asarray(uv, dtype=np.float64).reshape(-1, 2)
     h = _STEP_PX
-    dx = camera.normalized(p + [h, 0.0]) - camera.normalized(p - [h, 0.0])
-    dy = camera.normalized(p + [0.0, h]) - camera.normalized(p - [0.0, h])
+    ex, ey = np.array([h, 0.0]), np.array([0.0, h])
+    dx = camera.normalized(p + ex) - camera.normalized(p - ex)
+    dy = camera.normalized(p + ey) - camera.normalized(p - ey)
     det = np.abs(dx[:, 0] * dy[:, 1] - dx[:, 1] * dy[:, 0]) / (4.0 * h * h)
     return np.asarray(1.0 / np.sqrt(det))

@@ -94,9 +94,7 @@ def fisheye_normalized(
     rd = np.hypot((uv[:, 0] - K[0, 2]) / K[0, 0], (uv[:, 1] - K[1, 2]) / K[1, 1])
     ok = rd <= theta_d_max  # False for NaN rows too
     if ok.any():
-        und = cv2.fisheye.undistortPoints(
-            uv[ok].reshape(-1, 1, 2), K, k, criteria=_CRITERIA
-        )
+        und = cv2.fisheye.undistortPoints(uv[ok].reshape(-1, 1, 2), K, k, criteria=_CRITERIA)
         out[ok] = und.reshape(-1, 2)
     return out
 
