@@ -1,8 +1,10 @@
 """The scenario simulator's camera: 3D boxes projected as a detector would report them.
 
-A KITTI-like camera (focal length 721.5 px) on a 1280 x 720 sensor; each frame the objects' 3D
-boxes are cut at a near plane, clipped to the image as a detector sees a partly visible car,
-and given edge noise, a slow box jitter and dropouts (:class:`SensorModel`).
+A KITTI-like camera (focal length 721.5 px) on a 1280 x 720 sensor, or a fisheye of the same
+central focal length on 1920 x 1080 (about 150 deg diagonal); each frame the objects' 3D boxes
+are cut at a near plane, clipped to the image as a detector sees a partly visible car, and
+given edge noise, a slow box jitter and dropouts (:class:`SensorModel`). Through a fisheye a
+box's straight edges bend, so its image box is the extent of points sampled along its edges.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.camera import CameraModel, Mount
+from adas.camera import CameraModel, Lens, Mount
 from adas.types import Detections, FloatArray
 
 __all__ = [
-    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step",
-    "clip_hidden", "occluded_fractions", "sim_camera", "visible_boxes",
+    "EDGE_SAMPLES", "FRAME_NS", "NEAR_PLANE_M", "SIM_FISHEYE_D", "SIM_FISHEYE_SIZE", "SIM_K",
+    "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step", "clip_hidden", "occluded_fractions",
+    "sim_camera", "visible_boxes",
 ]  # fmt: skip
 
 FRAME_NS = 33_333_333  # 30 fps camera
@@ -25,16 +28,49 @@ FRAME_NS = 33_333_333  # 30 fps camera
 # image keeps a car's bottom edge in view down to ~3.3 m with the camera 1.65 m high.
 SIM_K = ((721.5377, 0.0, 639.5), (0.0, 721.5377, 359.5), (0.0, 0.0, 1.0))
 SIM_SIZE = (1280, 720)
+# The fisheye: SIM_K's focal length at the centre (a far car is as large as through the
+# pinhole), equidistant k1..k4 chosen so that the 1920 x 1080 sensor's diagonal sees about
+# 150 deg (the image corner, 1101 px from the centre, is a ray 74.9 deg off the axis).
+SIM_FISHEYE_D = (0.08, 0.01, 0.0, 0.0)
+SIM_FISHEYE_SIZE = (1920, 1080)
+# Points per box edge through a fisheye: the bent edge's extreme row or column lies within
+# 1/64 of the edge of a sample, where the curve is flat to ~(edge/64)^2 times its curvature,
+# < 0.05 px for vehicle edges (tests/adas/scenarios/test_fisheye_sim.py checks against 2001).
+EDGE_SAMPLES = 33
 NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
 _EDGES = (
     (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7),
 )  # fmt: skip
 
 
-def sim_camera(mount: Mount) -> CameraModel:
-    """The simulated camera: KITTI focal length, 1280 x 720, no distortion, on ``mount``."""
-    w, h = SIM_SIZE
-    return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE) -> CameraModel:
+    """The simulated camera on ``mount``: KITTI focal length, 1280 x 720, no distortion; or
+    (``lens`` FISHEYE) the same focal length at the centre of a 1920 x 1080 fisheye."""
+    if lens is Lens.PINHOLE:
+        w, h = SIM_SIZE
+        return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+    w, h = SIM_FISHEYE_SIZE
+    K = np.array(SIM_K)
+    K[:2, 2] = 0.5 * (w - 1), 0.5 * (h - 1)
+    return CameraModel(
+        K=K, dist=np.array(SIM_FISHEYE_D), width=w, height=h, mount=mount, lens=Lens.FISHEYE
+    )
+
+
+def _edge_points(c: FloatArray, depth: FloatArray) -> FloatArray:
+    """Points along the 12 edges of box corners ``c`` (8 x 3), each cut to its part in front of
+    the near plane (``depth`` >= 0), EDGE_SAMPLES per edge."""
+    t = np.linspace(0.0, 1.0, EDGE_SAMPLES)[:, None]
+    out = []
+    for a, b in _EDGES:
+        da, db = depth[a], depth[b]
+        if da < 0.0 and db < 0.0:
+            continue
+        # Where the edge crosses the near plane (unused unless one end is behind it).
+        cross = c[a] + (da / (da - db) if da * db < 0.0 else 0.0) * (c[b] - c[a])
+        p, q = (cross if da < 0.0 else c[a]), (cross if db < 0.0 else c[b])
+        out.append(p + t * (q - p))
+    return np.concatenate(out) if out else np.zeros((0, 3))
 
 
 @dataclass(frozen=True)
@@ -59,8 +95,11 @@ def visible_boxes(
 
     Parts nearer than ``NEAR_PLANE_M`` in front of the camera are cut off (the box edges that
     cross the plane add their crossing points), so a car beside the camera keeps the extent of
-    its visible part; the box is then clipped to the image. NaN rows are not detected.
+    its visible part; the box is then clipped to the image. Through a fisheye the extent is that
+    of points along the edges (a bent edge bulges past its corners); points outside the lens's
+    field are dropped. NaN rows are not detected.
     """
+    fisheye = camera.lens is Lens.FISHEYE
     n = corners.shape[0]
     out = np.full((n, 4), np.nan)
     axis = camera.rotation(pitch_rad)[:, 2]
@@ -75,7 +114,10 @@ def visible_boxes(
         p = np.concatenate(pts)
         if p.shape[0] < 2:
             continue
-        uv = camera.project_vehicle(p, pitch_rad=pitch_rad)
+        uv = camera.project_vehicle(_edge_points(c, depth) if fisheye else p, pitch_rad=pitch_rad)
+        uv = uv[np.isfinite(uv).all(1)]
+        if uv.shape[0] < 2:
+            continue
         full = np.concatenate([uv.min(0), uv.max(0)])
         box = np.clip(full, 0.0, [camera.width - 1.0, camera.height - 1.0] * 2)
         w, h = box[2] - box[0], box[3] - box[1]
