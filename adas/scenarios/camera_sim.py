@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from adas.camera import CameraModel, Lens, Mount
+from adas.synthetic import BOX_EDGES, edge_points
 from adas.types import Detections, FloatArray
 
 __all__ = [
@@ -38,9 +39,6 @@ SIM_FISHEYE_SIZE = (1920, 1080)
 # < 0.05 px for vehicle edges (tests/adas/scenarios/test_fisheye_sim.py checks against 2001).
 EDGE_SAMPLES = 33
 NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
-_EDGES = (
-    (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7),
-)  # fmt: skip
 
 
 def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE) -> CameraModel:
@@ -55,22 +53,6 @@ def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE) -> CameraModel:
     return CameraModel(
         K=K, dist=np.array(SIM_FISHEYE_D), width=w, height=h, mount=mount, lens=Lens.FISHEYE
     )
-
-
-def _edge_points(c: FloatArray, depth: FloatArray) -> FloatArray:
-    """Points along the 12 edges of box corners ``c`` (8 x 3), each cut to its part in front of
-    the near plane (``depth`` >= 0), EDGE_SAMPLES per edge."""
-    t = np.linspace(0.0, 1.0, EDGE_SAMPLES)[:, None]
-    out = []
-    for a, b in _EDGES:
-        da, db = depth[a], depth[b]
-        if da < 0.0 and db < 0.0:
-            continue
-        # Where the edge crosses the near plane (unused unless one end is behind it).
-        cross = c[a] + (da / (da - db) if da * db < 0.0 else 0.0) * (c[b] - c[a])
-        p, q = (cross if da < 0.0 else c[a]), (cross if db < 0.0 else c[b])
-        out.append(p + t * (q - p))
-    return np.concatenate(out) if out else np.zeros((0, 3))
 
 
 @dataclass(frozen=True)
@@ -107,14 +89,16 @@ def visible_boxes(
         c = corners[i]
         depth = (c - camera.position_m) @ axis - NEAR_PLANE_M
         pts = [c[depth >= 0.0]]
-        for a, b in _EDGES:
+        for a, b in BOX_EDGES:
             if depth[a] * depth[b] < 0.0:
                 f = depth[a] / (depth[a] - depth[b])
                 pts.append((c[a] + f * (c[b] - c[a]))[None])
         p = np.concatenate(pts)
         if p.shape[0] < 2:
             continue
-        uv = camera.project_vehicle(_edge_points(c, depth) if fisheye else p, pitch_rad=pitch_rad)
+        uv = camera.project_vehicle(
+            edge_points(c, depth, EDGE_SAMPLES) if fisheye else p, pitch_rad=pitch_rad
+        )
         uv = uv[np.isfinite(uv).all(1)]
         if uv.shape[0] < 2:
             continue

@@ -1,0 +1,80 @@
+"""The decisions of two simulated cameras on the same scenario trials, compared.
+
+A trial's decisions are whether the chain warned, whether it braked, whether the ego collided
+and whether the trial passed its protocol, plus the times of the first warning and brake. Two
+runs agree on a trial when all four match and each time both runs have differs by at most
+``time_tol_s``. Used to show that a fisheye camera drives the chain as the pinhole does
+(``tools/fisheye_decisions.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["DECISION_FLAGS", "DECISION_TIMES", "compare_decisions"]
+
+DECISION_TIMES = {"warn": "warning_time_s", "brake": "first_brake_time_s"}
+DECISION_FLAGS = ("warned", "braked", "collided", "passed")
+
+
+def _flags(r: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "warned": r["warning_time_s"] is not None,
+        "braked": r["first_brake_time_s"] is not None,
+        "collided": bool(r["collided"]),
+        "passed": bool(r["passed"]),
+    }
+
+
+def _key(r: dict[str, Any]) -> tuple[str, int, int]:
+    return (str(r["scenario"]), int(r["seed"]), int(r["trial"]))
+
+
+def compare_decisions(
+    a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], *, time_tol_s: float
+) -> dict[str, Any]:
+    """Per-trial agreement of result rows ``a`` and ``b`` (``run_scenario`` dicts of the same
+    scenario, seed and trial; ValueError if the two runs hold different trials).
+
+    Returns the counts (``trials``, ``agree``, per flag the trials that match), per decision
+    time the trials both have, the largest and median absolute difference (s) and how many
+    exceed ``time_tol_s``, and the rows that disagree (scenario, seed, trial, what differs).
+    """
+    by_key = {_key(r): r for r in b}
+    keys = [_key(r) for r in a]
+    if sorted(keys) != sorted(by_key):
+        msg = "the two runs hold different trials (scenario, seed, trial)"
+        raise ValueError(msg)
+    flag_match = dict.fromkeys(DECISION_FLAGS, 0)
+    diffs: dict[str, list[float]] = {name: [] for name in DECISION_TIMES}
+    disagree = []
+    for ra in a:
+        rb = by_key[_key(ra)]
+        fa, fb = _flags(ra), _flags(rb)
+        why = [name for name in DECISION_FLAGS if fa[name] != fb[name]]
+        for name in DECISION_FLAGS:
+            flag_match[name] += fa[name] == fb[name]
+        for name, field in DECISION_TIMES.items():
+            ta, tb = ra[field], rb[field]
+            if ta is not None and tb is not None:
+                d = abs(float(ta) - float(tb))
+                diffs[name].append(d)
+                if d > time_tol_s:
+                    why.append(f"{name} time {ta} vs {tb} s")
+        if why:
+            disagree.append({"scenario": ra["scenario"], "seed": ra["seed"],
+                             "trial": ra["trial"], "differs": why})  # fmt: skip
+    times = {}
+    for name, d in diffs.items():
+        d.sort()
+        times[name] = {
+            "both": len(d),
+            "max_abs_s": round(d[-1], 4) if d else None,
+            "median_abs_s": round(d[len(d) // 2], 4) if d else None,
+            "beyond_tolerance": sum(x > time_tol_s for x in d),
+        }
+    return {
+        "trials": len(keys), "agree": len(keys) - len(disagree), "time_tol_s": time_tol_s,
+        "flags_match": flag_match, "times": times, "disagree": disagree,
+    }  # fmt: skip
