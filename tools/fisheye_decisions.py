@@ -2,11 +2,13 @@
 
 SYNOPSIS
   $ PYTHONPATH=. python tools/fisheye_decisions.py --suite all --workers 2 --json out.json
-  pinhole passed 240/244, fisheye passed 240/244; decisions agree on 243/244 trials ...
+  pinhole passed 217/244, fisheye-narrow passed .../244; decisions agree on ... trials ...
 
-Both runs use the same seeds, so each trial's detector noise draws are the same; the fisheye is
-:func:`adas.scenarios.camera_sim.sim_camera` with ``Lens.FISHEYE`` (the pinhole's focal length
-at the centre of a ~150 deg diagonal 1920 x 1080 lens). The comparison rule is
+All runs use the same seeds, so each trial's detector noise draws are the same. Two fisheyes
+(:func:`adas.scenarios.camera_sim.sim_camera` with ``Lens.FISHEYE``), both with the pinhole's
+focal length at the centre: 'fisheye-narrow' on 1094 x 680 px sees the pinhole's field of
+view (the lens model alone differs), 'fisheye' on 1920 x 1080 sees ~150 deg diagonal (it also
+sees more to the sides). The comparison rule is
 :func:`adas.scenarios.camera_compare.compare_decisions`.
 """
 
@@ -43,29 +45,38 @@ def main() -> int:
 
     cfg = load_config()
     runs, seconds = {}, {}
-    for name, cam in (("pinhole", None), ("fisheye", sim_camera(cfg.mount, Lens.FISHEYE))):
+    cams = {
+        "pinhole": None,
+        "fisheye-narrow": sim_camera(cfg.mount, Lens.FISHEYE, wide=False),
+        "fisheye": sim_camera(cfg.mount, Lens.FISHEYE),
+    }
+    for name, cam in cams.items():
         t0 = time.perf_counter()
         runs[name] = run_batch(
             args.suite, seeds=[args.seed], trials=args.trials, config=cfg, workers=args.workers,
             scenario_kwargs={"sensor": args.sensor, "camera": cam},
         )  # fmt: skip
         seconds[name] = round(time.perf_counter() - t0, 1)
-    cmp = compare_decisions(
-        runs["pinhole"]["results"], runs["fisheye"]["results"], time_tol_s=TIME_TOL_S
-    )
+    base = runs["pinhole"]["results"]
+    comparisons = {
+        name: compare_decisions(base, runs[name]["results"], time_tol_s=TIME_TOL_S)
+        for name in ("fisheye-narrow", "fisheye")
+    }
     out = {
         "suite": args.suite, "seed": args.seed, "trials": args.trials, "sensor": args.sensor,
         "passed": {k: f"{r['passed']}/{r['passed'] + r['failed']}" for k, r in runs.items()},
-        "seconds": seconds, "comparison": cmp,
+        "seconds": seconds, "comparisons": comparisons,
     }  # fmt: skip
-    t = cmp["times"]
-    print(
-        f"pinhole passed {out['passed']['pinhole']}, fisheye passed {out['passed']['fisheye']}; "
-        f"decisions agree on {cmp['agree']}/{cmp['trials']} trials (times within {TIME_TOL_S} s);"
-        f" warning time |diff| max {t['warn']['max_abs_s']} s median {t['warn']['median_abs_s']}"
-        f" s over {t['warn']['both']}; brake time |diff| max {t['brake']['max_abs_s']} s median "
-        f"{t['brake']['median_abs_s']} s over {t['brake']['both']}"
-    )
+    for name, cmp in comparisons.items():
+        t = cmp["times"]
+        print(
+            f"pinhole passed {out['passed']['pinhole']}, {name} passed {out['passed'][name]}; "
+            f"decisions agree on {cmp['agree']}/{cmp['trials']} trials (times within "
+            f"{TIME_TOL_S} s); warning time |diff| max {t['warn']['max_abs_s']} s, median "
+            f"{t['warn']['median_abs_s']} s over {t['warn']['both']}; brake time |diff| max "
+            f"{t['brake']['max_abs_s']} s, median {t['brake']['median_abs_s']} s over "
+            f"{t['brake']['both']}"
+        )
     text = json.dumps(out, indent=1)
     if args.json is not None:
         args.json.write_text(text)

@@ -84,10 +84,11 @@ def add_parser(sub: Any) -> None:
     sc.add_argument(
         "--camera",
         default="pinhole",
-        metavar="pinhole|fisheye|FILE",
+        metavar="pinhole|fisheye|fisheye-narrow|FILE",
         help="the simulated camera: 'pinhole' (KITTI focal length, 1280 x 720), 'fisheye' (the "
-        "same focal length at the centre of a 1920 x 1080 equidistant lens, ~150 deg diagonal) "
-        "or a calibration YAML (OpenCV or ROS, fisheye too) on the config's mount",
+        "same focal length at the centre of a 1920 x 1080 equidistant lens, ~150 deg diagonal), "
+        "'fisheye-narrow' (that lens on 1094 x 680 px: the pinhole's field of view) or a "
+        "calibration YAML (OpenCV or ROS, fisheye too) on the config's mount",
     )
     add_config_arg(sc)
     sc.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
@@ -177,11 +178,11 @@ def _camera(choice: str, cfg: Any) -> Any:
     from adas.config import load_config
 
     cfg = cfg if cfg is not None else load_config()
-    if choice == "fisheye":
+    if choice in ("fisheye", "fisheye-narrow"):
         from adas.camera import Lens
         from adas.scenarios.camera_sim import sim_camera
 
-        return sim_camera(cfg.mount, Lens.FISHEYE)
+        return sim_camera(cfg.mount, Lens.FISHEYE, wide=choice == "fisheye")
     check_text_input(Path(choice), "--camera file")
     from adas.app import load_camera_file
 

@@ -41,18 +41,31 @@ EDGE_SAMPLES = 33
 NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
 
 
-def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE) -> CameraModel:
+def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE, *, wide: bool = True) -> CameraModel:
     """The simulated camera on ``mount``: KITTI focal length, 1280 x 720, no distortion; or
-    (``lens`` FISHEYE) the same focal length at the centre of a 1920 x 1080 fisheye."""
+    (``lens`` FISHEYE) the same focal length at the centre of a 1920 x 1080 fisheye (``wide``),
+    else of the sensor that sees the pinhole's field of view (1094 x 680 px: each half-side
+    at the pinhole's half-side angle, through SIM_FISHEYE_D)."""
     if lens is Lens.PINHOLE:
         w, h = SIM_SIZE
         return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
-    w, h = SIM_FISHEYE_SIZE
+    w, h = SIM_FISHEYE_SIZE if wide else _matched_fisheye_size()
     K = np.array(SIM_K)
     K[:2, 2] = 0.5 * (w - 1), 0.5 * (h - 1)
     return CameraModel(
         K=K, dist=np.array(SIM_FISHEYE_D), width=w, height=h, mount=mount, lens=Lens.FISHEYE
     )
+
+
+def _matched_fisheye_size() -> tuple[int, int]:
+    """Sensor size at which the fisheye sees the pinhole's horizontal and vertical field."""
+    f, k = SIM_K[0][0], SIM_FISHEYE_D
+    out = []
+    for half_px in (0.5 * (SIM_SIZE[0] - 1), 0.5 * (SIM_SIZE[1] - 1)):
+        t = math.atan(half_px / f)
+        t_d = t * (1 + k[0] * t**2 + k[1] * t**4 + k[2] * t**6 + k[3] * t**8)
+        out.append(round(2.0 * f * t_d) + 1)
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)

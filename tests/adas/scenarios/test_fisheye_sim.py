@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from adas.camera import Lens, Mount
+from adas.camera import CameraModel, Lens, Mount
 from adas.scenarios.camera_compare import compare_decisions
 from adas.scenarios.camera_sim import SensorModel, sim_camera, visible_boxes
 from adas.synthetic import Objects3D, box_corners_vehicle, edge_points
@@ -39,6 +39,18 @@ def test_fisheye_boxes_are_the_extent_of_the_bent_outline() -> None:
         corner_box = np.clip(np.r_[uv.min(0), uv.max(0)], 0, [cam.width - 1, cam.height - 1] * 2)
         bulge.append(np.abs(corner_box - truth).max())
     assert max(bulge) > 20.0  # corners alone miss the crossing car's bulge by ~38 px
+
+
+def _side_angles_deg(cam: CameraModel) -> np.ndarray:
+    """Angles off the forward axis of the rays through the middles of the image's sides."""
+    mid = [[0.0, cam.cy], [cam.width - 1.0, cam.cy], [cam.cx, 0.0], [cam.cx, cam.height - 1.0]]
+    return np.degrees(np.arccos(cam.pixel_to_ray(mid)[:, 0]))
+
+
+def test_the_narrow_fisheye_sees_the_pinholes_field_of_view() -> None:
+    pin, fish = sim_camera(Mount()), sim_camera(Mount(), Lens.FISHEYE, wide=False)
+    # 0.05 deg: the sensor is whole pixels; half a pixel at f = 721.5 px is 0.04 deg.
+    np.testing.assert_allclose(_side_angles_deg(fish), _side_angles_deg(pin), atol=0.05)
 
 
 def test_the_pinhole_simulator_is_unchanged_by_the_lens_option() -> None:
@@ -77,19 +89,21 @@ SCENARIOS = ["nhtsa/lvs", "ncap/ccrs-40-o75", "r152/stationary-60", "false-react
 
 
 def test_a_fisheye_camera_gives_the_pinhole_decisions_on_the_same_trials() -> None:
+    """Longitudinal scenarios, where the target stays ahead: the fisheye with the pinhole's
+    field (the lens model alone differs) and the 150 deg one decide as the pinhole does."""
     from adas.config import load_config
     from adas.scenarios import run_suite
 
     cfg = load_config()
-    fish = sim_camera(cfg.mount, Lens.FISHEYE)
     runs = [
         run_suite("all", config=cfg, scenario_ids=SCENARIOS, camera=cam)["results"]
-        for cam in (None, fish)
+        for cam in (None, *(sim_camera(cfg.mount, Lens.FISHEYE, wide=w) for w in (False, True)))
     ]
-    out = compare_decisions(*runs, time_tol_s=0.2)
-    assert out["trials"] == len(SCENARIOS)
-    assert out["agree"] == out["trials"], out["disagree"]
-    assert out["times"]["warn"]["both"] >= 3  # the car-following scenarios warn on both
+    for fisheye in runs[1:]:
+        out = compare_decisions(runs[0], fisheye, time_tol_s=0.2)
+        assert out["trials"] == len(SCENARIOS)
+        assert out["agree"] == out["trials"], out["disagree"]
+        assert out["times"]["warn"]["both"] >= 3  # the car-following scenarios warn on both
 
 
 def test_scenarios_cli_camera_choice(tmp_path: Path) -> None:
@@ -99,7 +113,9 @@ def test_scenarios_cli_camera_choice(tmp_path: Path) -> None:
     cfg = load_config()
     assert _camera("pinhole", cfg) is None
     fish = _camera("fisheye", cfg)
-    assert fish.lens is Lens.FISHEYE
+    assert fish.lens is Lens.FISHEYE and (fish.width, fish.height) == (1920, 1080)
+    narrow = _camera("fisheye-narrow", cfg)
+    assert narrow.lens is Lens.FISHEYE and (narrow.width, narrow.height) == (1094, 680)
     path = tmp_path / "fish.yaml"
     fish.to_ros_camera_info_yaml(path)
     read = _camera(str(path), cfg)
