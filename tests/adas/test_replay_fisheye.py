@@ -97,3 +97,28 @@ def test_adas_run_drives_a_fisheye_camera(
     assert main(args) == 0
     status = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
     assert status[-1]["state"] == "OK" and status[-1]["processed"] == FRAMES
+
+
+def test_a_bag_made_with_the_fisheye_calibration_replays_with_its_camera_info(
+    drive: Path, tmp_path: Path
+) -> None:
+    from tests.tools._scripts import load_script
+
+    bag = tmp_path / "drive"
+    args = [str(drive / "image_l"), str(bag), "--encoding", "png", "--calibration",
+            str(drive / "fish.yaml"), "--speed-mps", "12", "--period-s", "0.1"]  # fmt: skip
+    assert load_script("make_bag").main(args) == 0
+    s = replay_drive(bag, tmp_path / "out", ReplayOptions(video=False, mcap_images=False))
+    assert "UNCALIBRATED" not in s.name  # the bag's equidistant camera_info was used
+    direct = tmp_path / "direct"
+    replay_drive(
+        drive / "image_l",
+        direct,
+        ReplayOptions(
+            camera_file=drive / "fish.yaml", video=False, mcap_images=False, ego_speed_mps=12.0
+        ),
+    )
+    got, want = _near_car(tmp_path / "out"), _near_car(direct)
+    assert got.keys() == want.keys() and len(got) >= 4
+    # Same frames (lossless PNG), same camera, same speed: the same ranges (to rounding).
+    assert all(abs(got[s] / want[s] - 1.0) < 1e-6 for s in got), (got, want)
