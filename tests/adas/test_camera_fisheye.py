@@ -154,7 +154,7 @@ def test_camera_info_carries_the_fisheye_both_ways() -> None:
 
 def test_pixels_and_rays_match_the_equidistant_model_over_the_whole_image() -> None:
     cam = fisheye(pitch_deg=4.0, roll_deg=-1.5, yaw_deg=2.0)
-    uv = image_grid(8)
+    uv = image_grid(4)  # every 4th pixel both ways (all 2.07 M pixels: 1.1e-12 px, 8 s)
     ray = cam.pixel_to_ray(uv)
     assert np.isfinite(ray).all()
     # Truth: the camera-frame direction of each ray gives back its pixel by the formula.
