@@ -9,6 +9,7 @@ runs agree on a trial when all four match and each time both runs have differs b
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,15 +66,15 @@ def compare_decisions(
         if why:
             disagree.append({"scenario": ra["scenario"], "seed": ra["seed"],
                              "trial": ra["trial"], "differs": why})  # fmt: skip
-    times = {}
-    for name, d in diffs.items():
-        d.sort()
-        times[name] = {
-            "both": len(d),
-            "max_abs_s": round(d[-1], 4) if d else None,
-            "median_abs_s": round(d[len(d) // 2], 4) if d else None,
-            "beyond_tolerance": sum(x > time_tol_s for x in d),
+    times = {
+        name: {
+            "both": len(gaps),
+            "max_abs_s": round(max(gaps), 4) if gaps else None,
+            "median_abs_s": round(statistics.median(gaps), 4) if gaps else None,
+            "beyond_tolerance": sum(x > time_tol_s for x in gaps),
         }
+        for name, gaps in diffs.items()
+    }
     return {
         "trials": len(keys), "agree": len(keys) - len(disagree), "time_tol_s": time_tol_s,
         "flags_match": flag_match, "times": times, "disagree": disagree,
