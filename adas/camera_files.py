@@ -65,6 +65,8 @@ def calibration_file_errors(path: PathLike) -> Iterator[None]:
     try:
         yield
     except CalibrationFileError as exc:
+        if str(exc).startswith(f"{path}: "):  # named by an inner use of this context
+            raise
         msg = f"{path}: {exc}"
         raise CalibrationFileError(msg) from exc
     except (OSError, cv2.error, SystemError, ValueError) as exc:
