@@ -71,15 +71,23 @@ def _row(sid: str, warn: float | None, brake: float | None, **kw: Any) -> dict[s
 
 
 def test_decision_comparison_counts_flags_and_times_against_the_tolerance() -> None:
-    a = [_row("a", 1.0, 2.0), _row("b", None, None), _row("c", 3.0, None), _row("d", 1.0, 1.5)]
-    b = [_row("a", 1.1, 2.05), _row("b", 0.5, None), _row("c", 3.3, None), _row("d", 1.0, None)]
+    a = [_row("a", 1.0, 2.0), _row("b", None, None), _row("c", 3.0, None), _row("d", 1.0, 1.5),
+         _row("e", 2.5, 3.0), _row("f", 2.0, 2.1, collided=True, passed=False)]  # fmt: skip
+    b = [_row("a", 1.1, 2.05), _row("b", 0.5, None), _row("c", 3.3, None), _row("d", 1.0, None),
+         _row("e", 2.7, 3.0), _row("f", 2.0, 2.133)]  # fmt: skip
     out = compare_decisions(a, b, time_tol_s=0.2)
-    assert (out["trials"], out["agree"]) == (4, 1)  # b: a warning only one run gave; c: 0.3 s
-    assert out["flags_match"] == {"warned": 3, "braked": 3, "collided": 4, "passed": 4}
-    assert out["times"]["warn"] == {
-        "both": 3, "max_abs_s": 0.3, "median_abs_s": 0.1, "beyond_tolerance": 1
+    # b: a warning only one run gave; c: 0.3 s apart; d: a brake only one gave. e: 2.7 - 2.5 is
+    # 0.2 up to rounding (agrees); f: same decisions, the outcome flipped (counted apart).
+    assert (out["trials"], out["agree"], out["same_outcome"]) == (6, 3, 5)
+    assert out["flags_match"] == {
+        "warned": 5, "braked": 5, "collided": 5, "passed": 5
     }  # fmt: skip
+    assert out["times"]["warn"]["both"] == 5 and out["times"]["warn"]["max_abs_s"] == 0.3
+    assert out["times"]["warn"]["beyond_tolerance"] == 1
     assert [d["scenario"] for d in out["disagree"]] == ["b", "c", "d"]
+    assert out["outcome_only"] == [
+        {"scenario": "f", "seed": 0, "trial": 0, "differs": ["collided", "passed"]}
+    ]
     with pytest.raises(ValueError, match="different trials"):
         compare_decisions(a, b[:3], time_tol_s=0.2)
 
