@@ -2,7 +2,11 @@
 
 SYNOPSIS
   $ PYTHONPATH=. python tools/fisheye_decisions.py --suite all --workers 2 --json out.json
-  pinhole passed 217/244, fisheye-narrow passed 217/244; decisions agree on 243/244 ...
+  pinhole passed 217/244, fisheye-narrow passed 217/244; decisions agree on 244/244 trials
+  (times within 0.2 s), outcomes on 241; warning time |diff| max 0.2 s, median 0.0 s over 179;
+  brake time |diff| max 0.134 s, median 0.0 s over 177
+  pinhole passed 217/244, fisheye passed 221/244; decisions agree on 231/244 trials (times
+  within 0.2 s), outcomes on 235; ...
 
 All runs use the same seeds, so each trial's detector noise draws are the same. Two fisheyes
 (:func:`adas.scenarios.camera_sim.sim_camera` with ``Lens.FISHEYE``), both with the pinhole's
