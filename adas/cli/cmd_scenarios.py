@@ -239,7 +239,7 @@ def scenarios(args: argparse.Namespace) -> int:
             workers=workers,
             keep_series=args.report is not None,
             progress=progress,
-            scenario_kwargs={"sensor": sensor, "camera": camera},
+            scenario_kwargs={"sensor": sensor} | ({} if camera is None else {"camera": camera}),
         )
     results["sensor"] = name
     results["camera"] = args.camera

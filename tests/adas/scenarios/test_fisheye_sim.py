@@ -133,3 +133,18 @@ def test_scenarios_cli_camera_choice(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("image_width: 10\n")
     with pytest.raises(CalibrationFileError, match=r"bad\.yaml"):
         _camera(str(tmp_path / "bad.yaml"), cfg)
+
+
+def test_scenarios_command_runs_the_fast_subset_through_a_fisheye(tmp_path: Path) -> None:
+    import json
+
+    from adas.cli import main
+    from adas.scenarios import FAST_SUBSET
+
+    out = tmp_path / "s.json"
+    code = main(
+        ["scenarios", "--fast", "--camera", "fisheye", "--workers", "1", "--json", str(out)]
+    )
+    d = json.loads(out.read_text())
+    assert code == (0 if d["failed"] == 0 else 1)
+    assert d["camera"] == "fisheye" and len(d["results"]) == len(FAST_SUBSET)
