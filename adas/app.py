@@ -166,7 +166,7 @@ _DETECTORS_LOCK = threading.Lock()
 def camera_key(camera: CameraModel) -> tuple[Hashable, ...]:
     """Everything of a camera that a detector's band placement can depend on, hashable."""
     arrays = (camera.K, camera.dist, camera.kitti_offset_m)
-    return (camera.width, camera.height, camera.mount, *(a.tobytes() for a in arrays))
+    return (camera.width, camera.height, camera.mount, camera.lens, *(a.tobytes() for a in arrays))
 
 
 def pipeline(config: AdasConfig, camera: CameraModel) -> Pipeline:

@@ -1,4 +1,4 @@
-"""Pinhole camera with OpenCV distortion, mounted on the vehicle: pixels <-> rays <-> flat road.
+"""Camera (pinhole with OpenCV distortion, or fisheye) on the vehicle: pixels <-> rays <-> road.
 
 Camera frame (OpenCV): x right, y down, z forward; pixel (0, 0) is the centre of the top-left
 pixel. Vehicle frame (ISO 8855): x forward, y left, z up, origin on the road below the front
@@ -6,13 +6,15 @@ bumper centre. ``T_vehicle_camera`` maps camera coordinates to vehicle coordinat
 
 Calibration files: KITTI calib text, OpenCV FileStorage YAML and ROS camera_info YAML, read and
 written through :mod:`adas.camera_files` (the file formats; this module holds the geometry).
+The lens is OpenCV's pinhole distortion model or its fisheye (equidistant) one
+(:mod:`adas.camera_lens`); every pixel <-> ray conversion goes through it, and pixels or rays
+outside a fisheye's valid field give NaN. The mount lives in :mod:`adas.camera_mount`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,68 +32,24 @@ from adas.camera_files import (
     ros_camera_info_text,
     write_opencv_yaml,
 )
-from adas.errors import CalibrationFileError, ConfigError, ContractError
-from adas.params import param, validate
+from adas.camera_lens import (
+    Lens,
+    check_fisheye,
+    fisheye_field,
+    fisheye_normalized,
+    fisheye_pixels,
+)
+from adas.camera_mount import DEFAULT_MOUNT, R_VEHICLE_LEVEL, Mount, rotation_vehicle_camera
+from adas.errors import CalibrationFileError, ContractError
 from adas.types import FloatArray
 
-# Level camera: optical axis (cam z) -> vehicle x, cam x (right) -> -y, cam y (down) -> -z.
-R_VEHICLE_LEVEL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+__all__ = [
+    "DEFAULT_MOUNT", "R_VEHICLE_LEVEL", "CameraModel", "Lens", "Mount", "rotation_vehicle_camera",
+]  # fmt: skip
+
 _DIST_LENGTHS = (4, 5, 8, 12, 14)  # coefficient counts OpenCV's pinhole model accepts
 # OpenCV's default 5 fixed-point iterations leave ~0.4 px error at k1 = -0.3; iterate to 1e-12.
 _UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
-
-
-@dataclass(frozen=True)
-class Mount:
-    """Camera pose on the vehicle: metres and radians, validated on construction.
-
-    Rotations are ISO 8855 yaw-pitch-roll (intrinsic z, y', x'') applied to a level camera:
-    pitch positive = optical axis tilted down, yaw positive = looking left, roll positive =
-    right-hand rotation about the forward axis (right side down). The optical centre is
-    ``height_m`` above the road, ``behind_bumper_m`` behind the front bumper plane and
-    ``lateral_m`` left of the centreline. Out-of-range values raise ConfigError naming the field.
-    """
-
-    height_m: float = param(1.65, lo=0.2, hi=5.0, unit="m")
-    pitch_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
-    roll_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
-    yaw_rad: float = param(0.0, lo=-0.35, hi=0.35, unit="rad")
-    behind_bumper_m: float = param(0.0, lo=0.0, hi=10.0, unit="m")
-    lateral_m: float = param(0.0, lo=-2.5, hi=2.5, unit="m")
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                msg = f"config mount.{f.name} = {value!r}: expected a number"
-                raise ConfigError(msg)
-            object.__setattr__(self, f.name, float(value))
-        validate(self, "mount")
-
-    @classmethod
-    def from_degrees(
-        cls, *, height_m: float, pitch_deg: float = 0.0, roll_deg: float = 0.0,
-        yaw_deg: float = 0.0, behind_bumper_m: float = 0.0, lateral_m: float = 0.0,
-    ) -> Mount:  # fmt: skip
-        """Build from angles in degrees, as config files and reports write them."""
-        rad = math.radians
-        return cls(
-            height_m, rad(pitch_deg), rad(roll_deg), rad(yaw_deg), behind_bumper_m, lateral_m
-        )
-
-
-DEFAULT_MOUNT = Mount()  # KITTI-like: 1.65 m high, level, on the bumper centre
-
-
-def rotation_vehicle_camera(pitch_rad: float, roll_rad: float, yaw_rad: float) -> FloatArray:
-    """R_vehicle_camera (3 x 3) for the given mount angles in radians (see :class:`Mount`)."""
-    cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
-    cr, sr = math.cos(roll_rad), math.sin(roll_rad)
-    cy, sy = math.cos(yaw_rad), math.sin(yaw_rad)
-    rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
-    ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
-    rx = np.array([[1.0, 0.0, 0.0], [0.0, cr, -sr], [0.0, sr, cr]])
-    return rz @ ry @ rx @ R_VEHICLE_LEVEL
 
 
 def _points(a: npt.ArrayLike, dim: int, name: str) -> FloatArray:
@@ -123,10 +81,12 @@ def _readonly(a: Any, name: str) -> FloatArray:
 
 @dataclass(frozen=True, eq=False)
 class CameraModel:
-    """Intrinsics (``K`` in pixels, OpenCV ``dist``), image size in pixels and the mount.
+    """Intrinsics (``K`` in pixels, OpenCV ``dist``), image size in pixels, the mount and the
+    lens model (``dist`` holds k1..k4 for a fisheye).
 
     Arrays are stored read-only. Equality is identity (arrays have no truth value); compare
-    ``K``, ``dist`` and the size explicitly. Inconsistent values raise CalibrationFileError.
+    ``K``, ``dist``, ``lens`` and the size explicitly. Inconsistent values raise
+    CalibrationFileError.
     """
 
     K: FloatArray
@@ -135,10 +95,12 @@ class CameraModel:
     height: int
     mount: Mount = DEFAULT_MOUNT
     kitti_offset_m: FloatArray = field(default_factory=lambda: np.zeros(3))
+    lens: Lens = Lens.PINHOLE
     _R: FloatArray = field(init=False, repr=False)
     _inv2: FloatArray = field(init=False, repr=False)  # (uv - c) @ _inv2 = normalized x, y
     _c: FloatArray = field(init=False, repr=False)  # optical centre in the vehicle frame
-    _has_dist: bool = field(init=False, repr=False)
+    _has_dist: bool = field(init=False, repr=False)  # False: the plain K^-1 fast path
+    _field: tuple[float, float] = field(init=False, repr=False)  # fisheye_field; pinhole: 0s
 
     def __post_init__(self) -> None:
         K, dist = _readonly(self.K, "K"), _readonly(self.dist, "dist").ravel()
@@ -155,6 +117,12 @@ class CameraModel:
             K[1, 0] == 0 and np.abs(K[2] - [0.0, 0.0, 1.0]).max() <= 1e-9,
             f"camera matrix K must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {K.tolist()}",
         )
+        _require(
+            isinstance(self.lens, Lens), f"lens must be one of {list(Lens)}, got {self.lens!r}"
+        )
+        fisheye = self.lens is Lens.FISHEYE
+        if fisheye:
+            check_fisheye(K, dist)
         dist = _readonly(np.zeros(5), "dist") if dist.size == 0 else dist
         _require(
             dist.size in _DIST_LENGTHS and np.isfinite(dist).all(),
@@ -180,7 +148,8 @@ class CameraModel:
             ("_R", _readonly(rotation_vehicle_camera(m.pitch_rad, m.roll_rad, m.yaw_rad), "R")),
             ("_inv2", _readonly(np.linalg.inv(K[:2, :2]).T, "K")),
             ("_c", _readonly([-m.behind_bumper_m, m.lateral_m, m.height_m], "position")),
-            ("_has_dist", bool(np.any(dist != 0))),
+            ("_has_dist", fisheye or bool(np.any(dist != 0))),
+            ("_field", fisheye_field(dist) if fisheye else (0.0, 0.0)),
         ):
             object.__setattr__(self, name, value)
 
@@ -206,7 +175,8 @@ class CameraModel:
 
     @property
     def has_distortion(self) -> bool:
-        """Whether any distortion coefficient is non-zero (else the fast pinhole path runs)."""
+        """Whether the lens is not an ideal pinhole (a fisheye, or a non-zero distortion
+        coefficient); else the fast K^-1 path runs."""
         return self._has_dist
 
     @property
@@ -246,6 +216,8 @@ class CameraModel:
         pts = _points(uv, 2, "uv")
         if not self._has_dist:
             return (pts - self.K[:2, 2]) @ self._inv2
+        if self.lens is Lens.FISHEYE:
+            return fisheye_normalized(pts, self.K, self.dist, self._field[1])
         out = np.full_like(pts, np.nan)
         ok = np.isfinite(pts).all(axis=1)
         if ok.any():
@@ -259,6 +231,8 @@ class CameraModel:
         """Pixels of N x 2 undistorted normalized coordinates, distortion applied."""
         if not self._has_dist:
             return xy @ self.K[:2, :2].T + self.K[:2, 2]
+        if self.lens is Lens.FISHEYE:
+            return fisheye_pixels(xy, self.K, self.dist, self._field[0])
         out = np.full_like(xy, np.nan)
         ok = np.isfinite(xy).all(axis=1)
         if ok.any():
@@ -328,6 +302,27 @@ class CameraModel:
                     break
             return float(self._pixels(np.array([[x, -(a * x + c) / b]]))[0, 1])
 
+    # ---- undistorted geometry (what box-size maths needs on a distorting lens) -------------
+
+    def undistorted(self) -> CameraModel:
+        """The ideal pinhole camera (same K, no distortion) whose pixels are K applied to this
+        camera's undistorted normalized coordinates (:meth:`undistort_pixels`)."""
+        return dataclasses.replace(self, dist=np.zeros(5), lens=Lens.PINHOLE)
+
+    def undistort_pixels(self, uv: npt.ArrayLike) -> FloatArray:
+        """N x 2 pixels moved through the lens to the ideal pinhole image of :meth:`undistorted`
+        (NaN outside a fisheye's field); identity without distortion."""
+        return self.normalized(uv) @ self.K[:2, :2].T + self.K[:2, 2]
+
+    def elevation_row(self, elevation_rad: float, pitch_rad: float | None = None) -> float:
+        """Image row (pixels) of the ray straight ahead (the mount's yaw) at ``elevation_rad``
+        above the road plane (negative: below), at the column it projects to; NaN if it is
+        outside the lens's field. 0 rad is the horizon straight ahead."""
+        yaw = self.mount.yaw_rad
+        ce = math.cos(elevation_rad)
+        d = np.array([ce * math.cos(yaw), ce * math.sin(yaw), math.sin(elevation_rad)])
+        return float(self.project_vehicle(self._c + d, pitch_rad)[0, 1])
+
     # ---- calibration files ------------------------------------------------------------------
 
     @classmethod
@@ -363,7 +358,8 @@ class CameraModel:
     @classmethod
     def from_opencv_yaml(cls, path: PathLike, *, mount: Mount = DEFAULT_MOUNT) -> CameraModel:
         """From OpenCV FileStorage YAML: camera_matrix (or K), distortion_coefficients (or D),
-        image_width, image_height, as OpenCV's calibration sample writes them."""
+        image_width, image_height, as OpenCV's calibration sample writes them;
+        ``distortion_model: fisheye`` (or ``equidistant``) makes it a fisheye camera."""
         with calibration_file_errors(path):  # an invalid camera in the file names the file
             return cls._from_file(read_camera_yaml(path, ros=False), mount)
 
@@ -371,7 +367,7 @@ class CameraModel:
     def from_ros_camera_info_yaml(
         cls, path: PathLike, *, mount: Mount = DEFAULT_MOUNT
     ) -> CameraModel:
-        """From ROS camera_calibration YAML (plumb_bob or rational_polynomial distortion).
+        """From ROS camera_calibration YAML (plumb_bob, rational_polynomial or equidistant).
 
         camera_matrix is the raw camera's K; rectification and projection matrices are ignored.
         """
@@ -379,15 +375,19 @@ class CameraModel:
             return cls._from_file(read_camera_yaml(path, ros=True), mount)
 
     def to_opencv_yaml(self, path: PathLike) -> None:
-        """Write OpenCV FileStorage YAML (17 significant digits, so reading back is exact)."""
-        write_opencv_yaml(path, self.K, self.dist, self.width, self.height)
+        """Write OpenCV FileStorage YAML (17 significant digits, so reading back is exact; a
+        fisheye writes ``distortion_model: fisheye``)."""
+        write_opencv_yaml(path, self.K, self.dist, self.width, self.height, self.lens)
 
     def to_ros_camera_info_yaml(self, path: PathLike, camera_name: str = "front") -> None:
-        """Write ROS camera_info YAML: R = I and P = [K | 0] (an unrectified monocular camera)."""
-        text = ros_camera_info_text(self.K, self.dist, self.width, self.height, camera_name)
+        """Write ROS camera_info YAML: R = I and P = [K | 0] (an unrectified monocular camera);
+        a fisheye is ``equidistant``."""
+        text = ros_camera_info_text(
+            self.K, self.dist, self.width, self.height, camera_name, self.lens
+        )
         with calibration_file_errors(path):
             Path(path).write_text(text)
 
     @classmethod
     def _from_file(cls, f: CameraFile, mount: Mount) -> CameraModel:
-        return cls(K=f.K, dist=f.dist, width=f.width, height=f.height, mount=mount)
+        return cls(K=f.K, dist=f.dist, width=f.width, height=f.height, mount=mount, lens=f.lens)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from adas.camera_lens import FISHEYE_NAMES, Lens, lens_from_name
 from adas.errors import CalibrationFileError
 from adas.types import FloatArray
 
@@ -43,12 +44,13 @@ ROS_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*")
 
 @dataclass(frozen=True)
 class CameraFile:
-    """What a camera YAML file holds: intrinsics, distortion and image size."""
+    """What a camera YAML file holds: intrinsics, distortion, image size and lens model."""
 
     K: FloatArray
     dist: FloatArray
     width: int
     height: int
+    lens: Lens = Lens.PINHOLE
 
 
 def yaml_float(v: float) -> str:
@@ -63,6 +65,8 @@ def calibration_file_errors(path: PathLike) -> Iterator[None]:
     try:
         yield
     except CalibrationFileError as exc:
+        if str(exc).startswith(f"{path}: "):  # named by an inner use of this context
+            raise
         msg = f"{path}: {exc}"
         raise CalibrationFileError(msg) from exc
     except (OSError, cv2.error, SystemError, ValueError) as exc:
@@ -146,9 +150,11 @@ def is_kitti_calib(path: PathLike) -> bool:
 
 
 def write_opencv_yaml(
-    path: PathLike, K: npt.ArrayLike, dist: npt.ArrayLike, width: int, height: int
-) -> None:
-    """OpenCV FileStorage YAML (17 significant digits, so reading back is exact)."""
+    path: PathLike, K: npt.ArrayLike, dist: npt.ArrayLike, width: int, height: int,
+    lens: Lens = Lens.PINHOLE,
+) -> None:  # fmt: skip
+    """OpenCV FileStorage YAML (17 significant digits, so reading back is exact); a fisheye
+    camera adds ``distortion_model: fisheye`` as ``adas-calibrate`` writes it."""
     with calibration_file_errors(path):
         flags = cv2.FILE_STORAGE_WRITE | cv2.FILE_STORAGE_FORMAT_YAML
         fs = cv2.FileStorage(str(path), flags)
@@ -161,22 +167,31 @@ def write_opencv_yaml(
             fs.write("camera_matrix", np.array(K))
             # N x 1, as OpenCV writes it
             fs.write("distortion_coefficients", np.asarray(dist, np.float64).reshape(-1, 1))
+            if lens is Lens.FISHEYE:
+                fs.write("distortion_model", "fisheye")
         finally:
             fs.release()
 
 
 def ros_camera_info_text(
-    K: FloatArray, dist: FloatArray, width: int, height: int, camera_name: str = "front"
-) -> str:
-    """ROS camera_info YAML text: R = I and P = [K | 0] (an unrectified monocular camera)."""
+    K: FloatArray, dist: FloatArray, width: int, height: int, camera_name: str = "front",
+    lens: Lens = Lens.PINHOLE,
+) -> str:  # fmt: skip
+    """ROS camera_info YAML text: R = I and P = [K | 0] (an unrectified monocular camera);
+    a fisheye camera is ``equidistant`` with its 4 coefficients."""
     n = dist.size
-    model = ROS_MODELS.get(max(n, 5))
+    model = "equidistant" if lens is Lens.FISHEYE else ROS_MODELS.get(max(n, 5))
+    if lens is Lens.FISHEYE and n != 4:
+        msg = f"an equidistant camera_info has 4 coefficients, got {n}"
+        raise CalibrationFileError(msg)
     if model is None:
         msg = f"ROS camera_info has no model for {n} coefficients; 4, 5 or 8 are allowed"
         raise CalibrationFileError(msg)
     if not ROS_NAME.fullmatch(camera_name):
         msg = f"camera_name {camera_name!r} must match {ROS_NAME.pattern}"
         raise CalibrationFileError(msg)
+
+    pad = 0 if lens is Lens.FISHEYE else max(0, 5 - n)  # plumb_bob: 4 terms pad to 5
 
     def block(name: str, a: FloatArray) -> str:
         data = ", ".join(yaml_float(v) for v in a.ravel())
@@ -186,7 +201,7 @@ def ros_camera_info_text(
         f"image_width: {width}\nimage_height: {height}\n"
         f"camera_name: {camera_name}\n{block('camera_matrix', K)}"
         f"distortion_model: {model}\n"
-        f"{block('distortion_coefficients', np.pad(dist, (0, max(0, 5 - n)))[None])}"
+        f"{block('distortion_coefficients', np.pad(dist, (0, pad))[None])}"
         f"{block('rectification_matrix', np.eye(3))}"
         f"{block('projection_matrix', np.hstack([K, np.zeros((3, 1))]))}"
     )
@@ -194,9 +209,10 @@ def ros_camera_info_text(
 
 
 def read_camera_yaml(path: PathLike, *, ros: bool) -> CameraFile:
-    """K, distortion and image size from OpenCV FileStorage YAML (``ros=False``) or ROS
+    """K, distortion, image size and lens from OpenCV FileStorage YAML (``ros=False``) or ROS
     camera_info YAML (``ros=True``); both flavours share one parser, so each also accepts the
-    other's layout."""
+    other's layout. ``distortion_model: fisheye`` or ``equidistant`` is a fisheye camera in
+    either flavour (``adas-calibrate`` writes the first in OpenCV YAML, ROS the second)."""
     with calibration_file_errors(path):
         if not Path(path).is_file():  # checked first: OpenCV would log its own error on stderr
             msg = "file not found"
@@ -216,13 +232,10 @@ def read_camera_yaml(path: PathLike, *, ros: bool) -> CameraFile:
 
             model_node = fs.getNode("distortion_model")
             model = model_node.string() if model_node.isString() else "plumb_bob"
-            if not ros and model.lower() in ("fisheye", "equidistant"):
-                # The runtime models pinhole distortion only: a fisheye file read as pinhole
-                # coefficients would give wrong distances without a word.
-                msg = f"distortion_model '{model}': fisheye cameras are not supported by adas yet"
-                raise CalibrationFileError(msg)
-            if ros and model not in ROS_MODELS.values():
-                msg = f"distortion_model '{model}' unsupported; use {sorted(ROS_MODELS.values())}"
+            lens = lens_from_name(model)
+            if ros and lens is Lens.PINHOLE and model not in ROS_MODELS.values():
+                known = sorted([*ROS_MODELS.values(), *FISHEYE_NAMES])
+                msg = f"distortion_model '{model}' unsupported; use {known}"
                 raise CalibrationFileError(msg)
             K = node_array(*get("camera_matrix", "K"))
             dist = node_array(*get("distortion_coefficients", "D"))
@@ -233,4 +246,4 @@ def read_camera_yaml(path: PathLike, *, ros: bool) -> CameraFile:
             msg = f"image size must be whole pixels, got {width} x {height}"
             raise CalibrationFileError(msg)
         K = K.reshape(3, 3) if K.size == 9 else K
-        return CameraFile(K=K, dist=dist, width=int(width), height=int(height))
+        return CameraFile(K=K, dist=dist, width=int(width), height=int(height), lens=lens)

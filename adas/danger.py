@@ -52,6 +52,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from adas import danger_kernels as dk
+from adas.camera_boxes import undistorted_boxes
+from adas.camera_lens import Lens
 from adas.danger_crossing import class_speed_limits
 from adas.errors import ConfigError, ContractError
 from adas.kinematics import VehicleConfig, unavoidable_after
@@ -243,6 +245,18 @@ class DangerAssessor:
             self._born_ns = {k: v for k, v in self._born_ns.items() if k in alive}
         return np.array([(t_ns - self._born_ns[t]) * 1e-9 for t in ids], np.float64)
 
+    @staticmethod
+    def _undistorted(
+        cam: CameraModel, xyxy: FloatArray, bottom_at: float, top_at: float
+    ) -> FloatArray:
+        """Fisheye boxes in the ideal pinhole image, where no_threat_rows' f * size / range holds;
+        the border cuts are judged on the captured image, so a cut edge is moved to +-inf
+        (which no_threat_rows reads as cut), as is an edge outside the lens's field."""
+        out = undistorted_boxes(cam, xyxy)
+        out[(xyxy[:, 3] >= bottom_at) | np.isnan(out[:, 3]), 3] = np.inf
+        out[(xyxy[:, 1] <= top_at) | np.isnan(out[:, 1]), 1] = -np.inf
+        return out
+
     def _no_threat(self, tracks: Tracks, objects: ObjectStates) -> np.ndarray:
         """Rows that can never be threats: no ground contact, or an implausible size.
 
@@ -258,19 +272,24 @@ class DangerAssessor:
         if cam is None or n == 0:
             return out
         cfg = self.config
+        fisheye = cam.lens is Lens.FISHEYE
         if self._horizon is None or self._horizon[0] is not cam:  # a frozen camera's constant
-            self._horizon = (cam, cam.horizon_v())
+            # A fisheye's box maths runs in its ideal pinhole image (undistorted boxes).
+            self._horizon = (cam, (cam.undistorted() if fisheye else cam).horizon_v())
         m = cam.mount
         geo = np.array([
             m.behind_bumper_m, m.height_m, cam.fy, self._horizon[1],
             cam.height - cfg.bottom_cut_margin_px, cfg.top_cut_margin_px,
             cfg.max_ground_clearance_m, cfg.plausible_size_ratio, 1.0 / cfg.plausible_size_ratio,
         ])  # fmt: skip
+        xyxy = np.asarray(tracks.xyxy, np.float64)
+        if fisheye:
+            xyxy = self._undistorted(cam, xyxy, geo[4], geo[5])
         # Height of the box bottom above the road at the object's range (level camera), its
         # size at that range against the class prior: one compiled pass (dk.no_threat_rows).
         floating, odd, grounded = np.empty((3, n), np.bool_)
         dk.no_threat_rows(
-            np.asarray(objects.distance_m, np.float64), np.asarray(tracks.xyxy, np.float64),
+            np.asarray(objects.distance_m, np.float64), xyxy,
             np.asarray(tracks.class_id, np.int64), np.asarray(tracks.time_since_update, np.int64),
             self.priors.height, geo, floating, odd, grounded,
         )  # fmt: skip

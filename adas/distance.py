@@ -59,7 +59,8 @@ import numpy.typing as npt
 
 from adas import distance_batch as kb
 from adas import distance_kernels as k
-from adas.camera import R_VEHICLE_LEVEL, CameraModel, rotation_vehicle_camera
+from adas.camera import R_VEHICLE_LEVEL, CameraModel, Lens, rotation_vehicle_camera
+from adas.camera_boxes import focal_px_at
 from adas.distance_ground import GroundPlane
 from adas.errors import ConfigError
 from adas.params import param, validate
@@ -231,7 +232,9 @@ class DistanceEstimator:
         status = np.empty(n, np.int64)
         k.box_status(xyxy, cam.width, cam.height, cfg.min_box_px, status)
         self._predict_pitch(t_ns)
-        f = 0.5 * (cam.fx + cam.fy)
+        f: FloatArray | float = 0.5 * (cam.fx + cam.fy)
+        if cam.lens is Lens.FISHEYE:  # pixels per normalized unit fall off the axis
+            f = focal_px_at(cam, 0.5 * (xyxy[:, :2] + xyxy[:, 2:]))
         edge = box_edge_sigma(xyxy, cfg.edge_sigma_px, cfg.edge_var_per_px) / f  # per row
         cues = np.full((n, k.N_CUES), np.nan)
         res = np.full((n, 3), np.nan)
@@ -301,7 +304,8 @@ class DistanceEstimator:
         ``(L / W) kappa d`` of its width: a car 60 m ahead on a 250 m curve looks 8 % nearer
         by its width (parked cars on a curve's verge ranged 8 % short, offset into our path).
         The cue is dropped where that exceeds the prior's relative width spread. ``d`` is the
-        flat-road range of the box's bottom row, the curvature ego yaw rate over speed.
+        flat-road range of the box's bottom row (through the lens on a fisheye), the curvature
+        ego yaw rate over speed.
         """
         cfg, cam = self.config, self.camera
         out = np.zeros(xyxy.shape[0], np.bool_)
@@ -313,9 +317,14 @@ class DistanceEstimator:
         kappa = abs(w / v)
         if kappa == 0.0 and not self._straight_turns:
             return out
-        below = xyxy[:, 3] - cam.horizon_v(self._ground.pitch)
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.where(below > 0.0, cam.fy * cam.mount.height_m / below, np.inf)
+            if cam.lens is Lens.FISHEYE:  # the bottom centre's road point, through the lens
+                uv = np.column_stack([0.5 * (xyxy[:, 0] + xyxy[:, 2]), xyxy[:, 3]])
+                d = cam.pixel_to_road(uv, self._ground.pitch)[:, 0] - cam.position_m[0]
+                d[~np.isfinite(d)] = np.inf
+            else:
+                below = xyxy[:, 3] - cam.horizon_v(self._ground.pitch)
+                d = np.where(below > 0.0, cam.fy * cam.mount.height_m / below, np.inf)
             p = self._prior_table[cls]  # H, sH, W, sW, L, sL, width_cue, ground offset, sigma
             return np.asarray((p[:, 4] / p[:, 2]) * kappa * d > p[:, 3] / p[:, 2])
 

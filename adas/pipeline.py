@@ -13,10 +13,15 @@ threads; :meth:`Pipeline.process` is exactly ``post(infer(prepare(frame)))``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
+from adas.camera_boxes import undistorted_boxes
+from adas.camera_lens import Lens
 from adas.config import AdasConfig
 from adas.control import Controller
 from adas.danger import DangerAssessor
@@ -83,7 +88,7 @@ class Chain:
         t.append(time.perf_counter_ns())
         ranges = self.distance.update(tracks, t_ns, ego=ego)
         t.append(time.perf_counter_ns())
-        objects = self.motion.update(tracks, ranges, t_ns, ego)
+        objects = self.motion.update(self._motion_tracks(tracks), ranges, t_ns, ego)
         t.append(time.perf_counter_ns())
         objects = self.danger.update(tracks, objects, ego)
         t.append(time.perf_counter_ns())
@@ -92,6 +97,17 @@ class Chain:
         names = ("track", "distance", "motion", "danger", "control")
         latency = {k: b - a for k, a, b in zip(names, t[:-1], t[1:], strict=True)}
         return ChainResult(tracks, ranges, objects, decision, latency)
+
+    def _motion_tracks(self, tracks: Tracks) -> Tracks:
+        """The tracks whose box scale the motion stage reads: a fisheye's boxes undistorted
+        (edge centres through the lens), as the scale's rate is the range's only in a pinhole
+        image. A box with a point outside the lens's field (none inside the image of a lens
+        whose field covers it) keeps its captured size."""
+        if self.camera.lens is not Lens.FISHEYE or len(tracks) == 0:
+            return tracks
+        und = undistorted_boxes(self.camera, tracks.xyxy)
+        und = np.where(np.isfinite(und).all(1, keepdims=True), und, tracks.xyxy)
+        return dataclasses.replace(tracks, xyxy=und.astype(tracks.xyxy.dtype))
 
     def stand_down(self, ego: EgoState, t_ns: int) -> Decision:
         """The input failed at capture time ``t_ns`` [ns] (a stalled camera, a corrupt frame):

@@ -81,6 +81,15 @@ def add_parser(sub: Any) -> None:
         "simulator's assumption, 2 s, which no shared recording can measure; "
         "docs/sensor-simulation.md). Not with --sensor ideal",
     )
+    sc.add_argument(
+        "--camera",
+        default="pinhole",
+        metavar="pinhole|fisheye|fisheye-narrow|FILE",
+        help="the simulated camera: 'pinhole' (KITTI focal length, 1280 x 720), 'fisheye' (the "
+        "same focal length at the centre of a 1920 x 1080 equidistant lens, ~150 deg diagonal), "
+        "'fisheye-narrow' (that lens on 1094 x 680 px: the pinhole's field of view) or a "
+        "calibration YAML (OpenCV or ROS, fisheye too) on the config's mount",
+    )
     add_config_arg(sc)
     sc.add_argument("--fast", action="store_true", help="only the fast subset CI runs")
     add_json_arg(sc, "the results (without time series)")
@@ -161,6 +170,25 @@ def print_summary(results: dict[str, Any], out: TextIO) -> None:
     )
 
 
+def _camera(choice: str, cfg: Any) -> Any:
+    """--camera: None for the default pinhole, the simulator's fisheye, or a file's camera
+    (CalibrationFileError naming the file if it cannot be used)."""
+    if choice == "pinhole":
+        return None
+    from adas.config import load_config
+
+    cfg = cfg if cfg is not None else load_config()
+    if choice in ("fisheye", "fisheye-narrow"):
+        from adas.camera import Lens
+        from adas.scenarios.camera_sim import sim_camera
+
+        return sim_camera(cfg.mount, Lens.FISHEYE, wide=choice == "fisheye")
+    check_text_input(Path(choice), "--camera file")
+    from adas.app import load_camera_file
+
+    return load_camera_file(Path(choice), cfg)
+
+
 def scenarios(args: argparse.Namespace) -> int:
     """``adas scenarios``: one table row per scenario and per suite; exit 1 if any trial
     failed."""
@@ -194,6 +222,7 @@ def scenarios(args: argparse.Namespace) -> int:
             raise UsageError("--box-error-time: the ideal sensor has no slow box error")
         check_range("--box-error-time", args.box_error_time, MIN_BOX_ERROR_S, MAX_BOX_ERROR_S)
         sensor = model = dataclasses.replace(model, slow_tau_s=args.box_error_time)
+    camera = _camera(args.camera, cfg)
     name = sensor_name(args.sensor)
     with tqdm(desc=f"scenarios {args.suite} ({name} sensor)", unit="trial") as bar:
 
@@ -210,9 +239,10 @@ def scenarios(args: argparse.Namespace) -> int:
             workers=workers,
             keep_series=args.report is not None,
             progress=progress,
-            scenario_kwargs={"sensor": sensor},
+            scenario_kwargs={"sensor": sensor} | ({} if camera is None else {"camera": camera}),
         )
     results["sensor"] = name
+    results["camera"] = args.camera
     results["box_error_time_s"] = None if model is None else model.slow_tau_s
     out = summary_stream(args.json)
     print_summary(results, out)

@@ -13,7 +13,6 @@ thresholds -> NMS again (a fused box may cover another).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from adas.detect.registry import ModelSpec, resolve_model
 from adas.detect.riders import RiderRule, fuse_riders
 from adas.detect.second_look import second_look
 from adas.detect.session import OnnxSession
-from adas.detect.tiling import Layout, band_rows, merge_tiles, plan_layout
+from adas.detect.tiling import Layout, horizon_band, merge_tiles, plan_layout
 from adas.errors import ConfigError, ContractError
 from adas.preprocess import Normalize, Preprocessor
 from adas.types import Detections, Frame, IntArray, ObjectClass, PixelFormat
@@ -158,14 +157,11 @@ class Detector:
             pre = [self.preprocessor(fmt, (w, h), model_wh, None, spec.resize, spec.align)]
             self._geometry[key] = (layout, pre)
             return layout, pre
-        if self.camera is not None and (self.camera.width, self.camera.height) == (w, h):
-            horizon = self.camera.horizon_v()
-            fy = self.camera.fy
-        else:
-            horizon, fy = 0.5 * (h - 1), 0.5 * max(w, h)  # no camera: ~90 deg field of view
-        up = math.inf if cfg.band_up_deg >= 90.0 else fy * math.tan(math.radians(cfg.band_up_deg))
-        down = None if cfg.band_down_deg >= 90.0 else fy * math.tan(math.radians(cfg.band_down_deg))
-        band = band_rows(h, horizon, min(up, 1e9), down)
+        cam = self.camera
+        band = horizon_band(
+            cam if cam is not None and (cam.width, cam.height) == (w, h) else None,
+            (w, h), cfg.band_up_deg, cfg.band_down_deg,
+        )  # fmt: skip
         layout = plan_layout(
             (w, h),
             model_wh,

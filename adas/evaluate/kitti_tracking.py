@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from adas.camera import CameraModel, Mount
+from adas.camera import CameraModel, Lens, Mount
+from adas.camera_boxes import undistorted_boxes
 from adas.distance import DistanceConfig, DistanceEstimator
 from adas.errors import DataFormatError
 from adas.evaluate.mot import MotAccumulator
@@ -126,7 +127,10 @@ class SequenceResult:
 
 def baselines(xyxy: np.ndarray, camera: CameraModel) -> tuple[float, float]:
     """Naive rangings of one box, for comparison: flat ground from the bottom centre (mount
-    height, zero pitch) and a 1.5 m height prior. NaN where undefined."""
+    height, zero pitch) and a 1.5 m height prior. NaN where undefined. A fisheye's box is
+    first undistorted (its edge centres through the lens): that maths holds in a pinhole image."""
+    if camera.lens is Lens.FISHEYE:
+        xyxy = undistorted_boxes(camera, xyxy)[0]
     dv = float(xyxy[3]) - camera.cy
     flat = camera.fy * camera.mount.height_m / dv if dv > 0 else float("nan")
     bh = float(xyxy[3] - xyxy[1])

@@ -1,8 +1,10 @@
 """The scenario simulator's camera: 3D boxes projected as a detector would report them.
 
-A KITTI-like camera (focal length 721.5 px) on a 1280 x 720 sensor; each frame the objects' 3D
-boxes are cut at a near plane, clipped to the image as a detector sees a partly visible car,
-and given edge noise, a slow box jitter and dropouts (:class:`SensorModel`).
+A KITTI-like camera (focal length 721.5 px) on a 1280 x 720 sensor, or a fisheye of the same
+central focal length on 1920 x 1080 (about 150 deg diagonal); each frame the objects' 3D boxes
+are cut at a near plane, clipped to the image as a detector sees a partly visible car, and
+given edge noise, a slow box jitter and dropouts (:class:`SensorModel`). Through a fisheye a
+box's straight edges bend, so its image box is the extent of points sampled along its edges.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adas.camera import CameraModel, Mount
+from adas.camera import CameraModel, Lens, Mount
+from adas.synthetic import BOX_EDGES, edge_points
 from adas.types import Detections, FloatArray
 
 __all__ = [
-    "FRAME_NS", "NEAR_PLANE_M", "SIM_K", "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step",
-    "clip_hidden", "occluded_fractions", "sim_camera", "visible_boxes",
+    "EDGE_SAMPLES", "FRAME_NS", "NEAR_PLANE_M", "SIM_FISHEYE_D", "SIM_FISHEYE_SIZE", "SIM_K",
+    "SIM_SIZE", "CameraSim", "SensorModel", "ar1_step", "clip_hidden", "occluded_fractions",
+    "sim_camera", "visible_boxes",
 ]  # fmt: skip
 
 FRAME_NS = 33_333_333  # 30 fps camera
@@ -25,16 +29,43 @@ FRAME_NS = 33_333_333  # 30 fps camera
 # image keeps a car's bottom edge in view down to ~3.3 m with the camera 1.65 m high.
 SIM_K = ((721.5377, 0.0, 639.5), (0.0, 721.5377, 359.5), (0.0, 0.0, 1.0))
 SIM_SIZE = (1280, 720)
+# The fisheye: SIM_K's focal length at the centre (a far car is as large as through the
+# pinhole), equidistant k1..k4 chosen so that the 1920 x 1080 sensor's diagonal sees about
+# 150 deg (the image corner, 1101 px from the centre, is a ray 74.9 deg off the axis).
+SIM_FISHEYE_D = (0.08, 0.01, 0.0, 0.0)
+SIM_FISHEYE_SIZE = (1920, 1080)
+# Points per box edge through a fisheye: the bent edge's extreme row or column lies within
+# 1/64 of the edge of a sample, where the curve is flat to ~(edge/64)^2 times its curvature,
+# < 0.05 px for vehicle edges (tests/adas/scenarios/test_fisheye_sim.py checks against 2001).
+EDGE_SAMPLES = 33
 NEAR_PLANE_M = 0.2  # box parts nearer to the camera than this are not visible
-_EDGES = (
-    (0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4), (0, 4), (1, 5), (2, 6), (3, 7),
-)  # fmt: skip
 
 
-def sim_camera(mount: Mount) -> CameraModel:
-    """The simulated camera: KITTI focal length, 1280 x 720, no distortion, on ``mount``."""
-    w, h = SIM_SIZE
-    return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+def sim_camera(mount: Mount, lens: Lens = Lens.PINHOLE, *, wide: bool = True) -> CameraModel:
+    """The simulated camera on ``mount``: KITTI focal length, 1280 x 720, no distortion; or
+    (``lens`` FISHEYE) the same focal length at the centre of a 1920 x 1080 fisheye (``wide``),
+    else of the sensor that sees the pinhole's field of view (1094 x 680 px: each half-side
+    at the pinhole's half-side angle, through SIM_FISHEYE_D)."""
+    if lens is Lens.PINHOLE:
+        w, h = SIM_SIZE
+        return CameraModel(K=np.array(SIM_K), dist=np.zeros(5), width=w, height=h, mount=mount)
+    w, h = SIM_FISHEYE_SIZE if wide else _matched_fisheye_size()
+    K = np.array(SIM_K)
+    K[:2, 2] = 0.5 * (w - 1), 0.5 * (h - 1)
+    return CameraModel(
+        K=K, dist=np.array(SIM_FISHEYE_D), width=w, height=h, mount=mount, lens=Lens.FISHEYE
+    )
+
+
+def _matched_fisheye_size() -> tuple[int, int]:
+    """Sensor size at which the fisheye sees the pinhole's horizontal and vertical field."""
+    f, k = SIM_K[0][0], SIM_FISHEYE_D
+    out = []
+    for half_px in (0.5 * (SIM_SIZE[0] - 1), 0.5 * (SIM_SIZE[1] - 1)):
+        t = math.atan(half_px / f)
+        t_d = t * (1 + k[0] * t**2 + k[1] * t**4 + k[2] * t**6 + k[3] * t**8)
+        out.append(round(2.0 * f * t_d) + 1)
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -59,8 +90,11 @@ def visible_boxes(
 
     Parts nearer than ``NEAR_PLANE_M`` in front of the camera are cut off (the box edges that
     cross the plane add their crossing points), so a car beside the camera keeps the extent of
-    its visible part; the box is then clipped to the image. NaN rows are not detected.
+    its visible part; the box is then clipped to the image. Through a fisheye the extent is that
+    of points along the edges (a bent edge bulges past its corners); points outside the lens's
+    field are dropped. NaN rows are not detected.
     """
+    fisheye = camera.lens is Lens.FISHEYE
     n = corners.shape[0]
     out = np.full((n, 4), np.nan)
     axis = camera.rotation(pitch_rad)[:, 2]
@@ -68,14 +102,19 @@ def visible_boxes(
         c = corners[i]
         depth = (c - camera.position_m) @ axis - NEAR_PLANE_M
         pts = [c[depth >= 0.0]]
-        for a, b in _EDGES:
+        for a, b in BOX_EDGES:
             if depth[a] * depth[b] < 0.0:
                 f = depth[a] / (depth[a] - depth[b])
                 pts.append((c[a] + f * (c[b] - c[a]))[None])
         p = np.concatenate(pts)
         if p.shape[0] < 2:
             continue
-        uv = camera.project_vehicle(p, pitch_rad=pitch_rad)
+        uv = camera.project_vehicle(
+            edge_points(c, depth, EDGE_SAMPLES) if fisheye else p, pitch_rad=pitch_rad
+        )
+        uv = uv[np.isfinite(uv).all(1)]
+        if uv.shape[0] < 2:
+            continue
         full = np.concatenate([uv.min(0), uv.max(0)])
         box = np.clip(full, 0.0, [camera.width - 1.0, camera.height - 1.0] * 2)
         w, h = box[2] - box[0], box[3] - box[1]

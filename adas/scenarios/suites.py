@@ -58,6 +58,7 @@ from adas.scenarios.sim import CAR_HWL_M, ScenarioSpec, TargetSpec, true_ttc
 from adas.scenarios.vru import vru
 
 if TYPE_CHECKING:
+    from adas.camera import CameraModel
     from adas.config import AdasConfig
 
 G = 9.80665
@@ -269,12 +270,14 @@ def evaluate(scenario: Scenario, metrics: dict[str, Any]) -> dict[str, Any]:
 
 def run_scenario(
     scenario: Scenario, trial: int = 0, seed: int = 0, config: AdasConfig | None = None, *,
-    keep_series: bool = False, sensor: SensorChoice = "measured",
+    keep_series: bool = False, sensor: SensorChoice = "measured", camera: CameraModel | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Simulate one trial of ``scenario`` with the real chain and judge it (one result dict).
 
     The noise seed is derived from (seed, trial, scenario id), so each trial differs and any
     single trial can be re-run alone. ``sensor``: see :mod:`adas.scenarios.sensing`.
+    ``camera``: its intrinsics and lens (a fisheye too) on the config's mount; default the
+    simulator's pinhole camera (:func:`adas.scenarios.camera_sim.sim_camera`).
     """
     import zlib
 
@@ -282,7 +285,7 @@ def run_scenario(
     from adas.scenarios.camera_sim import sim_camera
 
     cfg = config if config is not None else load_config()
-    camera = sim_camera(cfg.mount)
+    camera = sim_camera(cfg.mount) if camera is None else camera.with_mount(cfg.mount)
     key = [seed, trial, zlib.crc32(scenario.id.encode())]
     model = resolve_sensor(sensor)
     chain = RealChain(camera, chain_config(cfg, model))
@@ -318,11 +321,13 @@ def run_suite(
     suite: str, trials: int = 1, seed: int = 0, config: AdasConfig | None = None, *,
     scenario_ids: list[str] | None = None, keep_series: bool = False,
     progress: Callable[[int, int], None] | None = None, sensor: SensorChoice = "measured",
+    camera: CameraModel | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Run every scenario of ``suite`` ``trials`` times: {"passed", "failed", "results",
     "summary"}. ``scenario_ids`` restricts the run (e.g. ``FAST_SUBSET``); ``keep_series``
     keeps each trial's time series for :func:`adas.scenarios.report.write_report`;
-    ``progress(done, total)`` is called after each trial; ``sensor`` as for run_scenario."""
+    ``progress(done, total)`` is called after each trial; ``sensor`` and ``camera`` as for
+    run_scenario."""
     from adas.config import load_config
     from adas.scenarios.metrics import summarize
 
@@ -336,7 +341,9 @@ def run_suite(
     for scn in chosen:
         for trial in range(trials):
             results.append(
-                run_scenario(scn, trial, seed, cfg, keep_series=keep_series, sensor=model)
+                run_scenario(
+                    scn, trial, seed, cfg, keep_series=keep_series, sensor=model, camera=camera
+                )
             )
             if progress is not None:
                 progress(len(results), total)

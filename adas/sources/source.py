@@ -20,11 +20,13 @@ from typing import Any, Protocol, Self
 import numpy as np
 
 from adas.camera import DEFAULT_MOUNT, CameraModel, Mount
+from adas.camera_lens import FISHEYE_NAMES, Lens, lens_from_name
 from adas.errors import CalibrationFileError, DataFormatError
 from adas.types import EgoState, EncodedImage, FloatArray, Frame
 
 log = logging.getLogger(__name__)
 NS_PER_S = 1_000_000_000
+PINHOLE_MODELS = ("plumb_bob", "rational_polynomial", "")  # "": an uncalibrated camera
 
 
 class Skip(enum.StrEnum):
@@ -101,19 +103,30 @@ class CameraInfo:
 
     @classmethod
     def from_camera_model(cls, cam: CameraModel, *, frame_id: str = "camera") -> CameraInfo:
-        """An unrectified monocular camera: R = I, P = [K | 0]; plumb_bob for up to 5 terms."""
-        dist = np.pad(cam.dist, (0, max(0, 5 - cam.dist.size)))
-        model = "plumb_bob" if dist.size == 5 else "rational_polynomial"
+        """An unrectified monocular camera: R = I, P = [K | 0]; plumb_bob for up to 5 terms,
+        equidistant for a fisheye."""
+        if cam.lens is Lens.FISHEYE:
+            dist, model = np.array(cam.dist, dtype=np.float64), "equidistant"
+        else:
+            dist = np.pad(cam.dist, (0, max(0, 5 - cam.dist.size)))
+            model = "plumb_bob" if dist.size == 5 else "rational_polynomial"
         K = np.array(cam.K, dtype=np.float64)
         P = np.hstack([K, np.zeros((3, 1))])
         return cls(cam.width, cam.height, K, dist, model, np.eye(3), P, frame_id)
 
     def camera_model(self, mount: Mount = DEFAULT_MOUNT) -> CameraModel:
-        """The distance stage's camera: K and D of a plumb_bob / rational_polynomial camera."""
-        if self.distortion_model not in ("plumb_bob", "rational_polynomial", ""):
-            msg = f"distortion_model {self.distortion_model!r} has no OpenCV pinhole equivalent"
+        """The distance stage's camera: K and D of a plumb_bob / rational_polynomial camera, or
+        of an equidistant (fisheye) one."""
+        lens = lens_from_name(self.distortion_model)
+        if lens is Lens.PINHOLE and self.distortion_model not in PINHOLE_MODELS:
+            msg = (
+                f"CameraInfo distortion_model {self.distortion_model!r} is not supported; use "
+                f"{sorted({*PINHOLE_MODELS, *FISHEYE_NAMES} - {''})}"
+            )
             raise CalibrationFileError(msg)
-        return CameraModel(K=self.K, dist=self.D, width=self.width, height=self.height, mount=mount)
+        return CameraModel(
+            K=self.K, dist=self.D, width=self.width, height=self.height, mount=mount, lens=lens
+        )
 
 
 class EgoTrack:

@@ -89,8 +89,8 @@ def test_camera_info_from_ros1_and_ros2_messages(ts: Any) -> None:
 
 
 def test_camera_info_without_pinhole_equivalent_is_refused() -> None:
-    info = CameraInfo(640, 480, np.eye(3), np.zeros(4), "equidistant", np.eye(3), np.zeros((3, 4)))
-    with pytest.raises(CalibrationFileError, match="equidistant"):
+    info = CameraInfo(640, 480, np.eye(3), np.zeros(4), "kannala", np.eye(3), np.zeros((3, 4)))
+    with pytest.raises(CalibrationFileError, match="kannala"):
         info.camera_model()
     assert info.is_calibrated
 
