@@ -27,11 +27,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from adas.camera import CameraModel, rotation_vehicle_camera
+from adas.camera import rotation_vehicle_camera
 from calibration.errors import CalibrationError
 from calibration.intrinsics import FloatArray, Model, project
 from calibration.mount import FIELDS, Intrinsics, MountResult
-from calibration.uncertainty import band_stats, detection_band, unproject
+from calibration.uncertainty import band_stats, camera_model, detection_band, unproject
 
 RANGES_M = (20.0, 40.0, 60.0)  # the issue's ranges: the 5-20, 20-40, 40-60 m bins' edges
 # The stack's ranging targets (README "Results", issue 2): |relative range error| median 5 %
@@ -155,9 +155,9 @@ def band_projection(camera: Intrinsics, result: MountResult) -> dict[str, Any] |
     if unc is None or unc.sigma_px is None or unc.u is None or unc.v is None:
         return None
     w, h = camera.image_size
-    cam = CameraModel(camera.K, camera.dist, w, h, mount=result.mount)
+    cam = camera_model(camera.K, camera.dist, (w, h), camera.model, result.mount)
     horizon = cam.horizon_v()
-    rows = detection_band(horizon, cam.fy, h)
+    rows = detection_band(cam)
     return {
         "depth_m": unc.depth_m, "horizon_v": horizon, "band_rows": list(rows),
         **band_stats(unc.u, unc.v, unc.sigma_px, rows),

@@ -44,6 +44,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from adas.camera import R_VEHICLE_LEVEL, CameraModel, Mount, rotation_vehicle_camera
+from adas.camera_lens import Lens
 from adas.errors import CalibrationFileError, ConfigError
 from calibration.detect import MIN_CORNERS, Detection
 from calibration.errors import BoardSpecError, CalibrationError, NotEnoughViewsError
@@ -151,15 +152,18 @@ class Intrinsics:
 def load_intrinsics(path: str | Path) -> Intrinsics:
     """Read an OpenCV YAML (``adas-calibrate intrinsics --out``) or ROS camera_info YAML.
 
-    Uses the runtime's own reader (:class:`adas.camera.CameraModel`), so a camera it cannot
-    use (fisheye) is refused here as well.
+    Uses the runtime's own reader (:class:`adas.camera.CameraModel`): a file adas cannot use
+    is refused here as well, and a fisheye file gives the fisheye model.
     """
     try:
         cam = CameraModel.from_opencv_yaml(path)
     except CalibrationFileError as exc:
         msg = f"camera intrinsics: {exc}"
         raise CalibrationError(msg) from exc
-    model = Model.PINHOLE8 if cam.dist.size > 5 else Model.PINHOLE5
+    if cam.lens is Lens.FISHEYE:
+        model = Model.FISHEYE
+    else:
+        model = Model.PINHOLE8 if cam.dist.size > 5 else Model.PINHOLE5
     unc = read_uncertainty(path)
     if unc is not None and unc.names != ("fx", "fy", "cx", "cy", *DIST_NAMES[model]):
         msg = f"{path}: the covariance is over {unc.names}, not the {model} model's parameters"

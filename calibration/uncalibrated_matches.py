@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from adas.camera import CameraModel
+from adas.camera_lens import Lens
 from adas.errors import CalibrationFileError
 from calibration.detect import DetectionSet
 from calibration.errors import CalibrationError, MatchError
@@ -101,11 +102,14 @@ def board_matches(left: DetectionSet, right: DetectionSet) -> Matches:
 
 def load_camera(path: str | Path, *, image_size: tuple[int, int] | None = None) -> Intrinsics:
     """(K, dist) from an OpenCV YAML such as ``adas-calibrate intrinsics --out`` writes
-    (pinhole models; fisheye files are refused). ``image_size`` (width, height) is checked."""
+    (pinhole models; a fisheye file is refused). ``image_size`` (width, height) is checked."""
     try:
         cam = CameraModel.from_opencv_yaml(path)
     except CalibrationFileError as exc:
         raise CalibrationError(str(exc)) from exc
+    if cam.lens is not Lens.PINHOLE:  # the matches are undistorted with the pinhole model
+        msg = f"{path}: a {cam.lens.value} camera; rectify-uncalibrated takes pinhole cameras"
+        raise CalibrationError(msg)
     if image_size is not None and (cam.width, cam.height) != tuple(image_size):
         msg = f"{path}: calibrated for {cam.width} x {cam.height}, images are {image_size}"
         raise CalibrationError(msg)

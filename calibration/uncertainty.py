@@ -48,6 +48,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from adas.camera import DEFAULT_MOUNT, CameraModel, Mount
+from adas.camera_band import horizon_band
+from adas.camera_lens import Lens
 from adas.detect.config import DetectConfig
 from calibration.covariance import Covariance, fit_covariance, project_with_jacobian
 from calibration.errors import CalibrationError
@@ -129,18 +132,22 @@ def sigma_map(
     return u, v, worst_sigma(projection_covariance(cov, px, depth_m)).reshape(len(v), len(u))
 
 
-def detection_band(horizon_v: float, fy: float, height: int) -> tuple[int, int]:
+def camera_model(
+    K: FloatArray, dist: FloatArray, size: tuple[int, int], model: Model,
+    mount: Mount = DEFAULT_MOUNT,
+) -> CameraModel:  # fmt: skip
+    """The calibrated camera as adas uses it (its lens from ``model``), on ``mount``."""
+    lens = Lens.FISHEYE if model is Model.FISHEYE else Lens.PINHOLE
+    return CameraModel(K, dist, size[0], size[1], mount=mount, lens=lens)
+
+
+def detection_band(camera: CameraModel) -> tuple[int, int]:
     """Rows [y0, y1) where adas looks for vehicles: from ``DetectConfig.band_up_deg`` above
-    the horizon row to ``band_down_deg`` below it (90: the image bottom), as
-    :mod:`adas.detect.tiling` cuts it (not imported: it loads numba, seconds for two lines)."""
+    the horizon to ``band_down_deg`` below it (90: the image bottom), through adas's own
+    :func:`adas.camera_band.horizon_band` (a fisheye bends the band's edges)."""
     cfg = DetectConfig()
-    y0 = int(
-        np.clip(np.floor(horizon_v - fy * math.tan(math.radians(cfg.band_up_deg))), 0, height - 1)
-    )
-    if cfg.band_down_deg >= 90.0:
-        return y0, height
-    down = fy * math.tan(math.radians(cfg.band_down_deg))
-    return y0, int(np.clip(np.ceil(horizon_v + down), y0 + 1, height))
+    size = (camera.width, camera.height)
+    return horizon_band(camera, size, cfg.band_up_deg, cfg.band_down_deg)
 
 
 LEVEL_BAND = (
@@ -165,15 +172,17 @@ def band_stats(
 
 def projection_summary(
     cov: Covariance, size: tuple[int, int], depths_m: Sequence[float] = DEFAULT_DEPTHS_M,
-    *, horizon_v: float | None = None, band_note: str = LEVEL_BAND,
+    *, camera: CameraModel | None = None, band_note: str = LEVEL_BAND,
 ) -> dict[str, Any]:  # fmt: skip
     """JSON-ready projection uncertainty: per depth the median and max over the image and
     over the detection band, and the map at the first depth (for the report and ``mount``)."""
     if not depths_m:
         msg = "no depth given for the projection uncertainty"
         raise CalibrationError(msg)
-    horizon = cov.K[1, 2] if horizon_v is None else horizon_v
-    rows = detection_band(horizon, cov.K[1, 1], size[1])
+    if camera is None:  # level, on adas's default mount: the horizon is the row cy
+        camera = camera_model(cov.K, cov.dist, size, cov.model)
+    horizon = camera.horizon_v()
+    rows = detection_band(camera)
     cfg = DetectConfig()
     maps = [sigma_map(cov, size, float(d)) for d in depths_m]
     per_depth = [

@@ -18,23 +18,15 @@ class-aware NMS over everything.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from adas.camera_lens import Lens
+from adas.camera_band import band_rows, horizon_band
 from adas.detect.kernels import seam_cuts
 from adas.errors import ConfigError
 
-if TYPE_CHECKING:
-    from adas.camera import CameraModel
-
-# Azimuths (deg from straight ahead) at which a fisheye's band edges are traced: every 2 deg
-# across the front half-space, so the bent edges' extreme rows are found to well under a pixel
-# (a row's slope along the edge is < f * 2 deg of arc, and the extreme is where it is 0).
-_FISHEYE_AZIMUTHS_DEG = np.arange(-88.0, 88.1, 2.0)
+__all__ = ["Layout", "Tile", "band_rows", "horizon_band", "merge_tiles", "plan_layout"]
 
 
 @dataclass(frozen=True)
@@ -61,51 +53,6 @@ class Layout:
         """Per tile: (left edge is inside the image, right edge is inside the image)."""
         w = self.image_wh[0]
         return [(t.x > 0, t.x + t.w < w) for t in self.tiles]
-
-
-def band_rows(
-    image_h: int, horizon_y: float, up_px: float, down_px: float | None
-) -> tuple[int, int]:
-    """Rows ``[y0, y1)`` of the band from ``up_px`` above the horizon to ``down_px`` below it
-    (None: the bottom of the image), clamped to the image."""
-    y0 = int(np.clip(np.floor(horizon_y - up_px), 0, image_h - 1))
-    y1 = image_h if down_px is None else int(np.clip(np.ceil(horizon_y + down_px), y0 + 1, image_h))
-    return y0, y1
-
-
-def horizon_band(
-    camera: CameraModel | None, image_wh: tuple[int, int], up_deg: float, down_deg: float
-) -> tuple[int, int]:
-    """Rows ``[y0, y1)`` of the band from ``up_deg`` above the road's horizon to ``down_deg``
-    below it (90 or more: to the image edge). Pinhole: the horizon at the centre column plus
-    fy tan(angle); no camera: a ~90 deg field of view. A fisheye bends the band's edges, so
-    each edge is the extreme row of rays at that elevation over the azimuths in the image."""
-    w, h = image_wh
-    if camera is not None and camera.lens is Lens.FISHEYE:
-        y0 = 0.0 if up_deg >= 90.0 else _edge_row(camera, up_deg, w, top=True)
-        y1 = float(h) if down_deg >= 90.0 else _edge_row(camera, -down_deg, w, top=False)
-        return band_rows(h, y0, 0.0, None if down_deg >= 90.0 else y1 - y0)
-    if camera is not None:
-        horizon, fy = camera.horizon_v(), camera.fy
-    else:
-        horizon, fy = 0.5 * (h - 1), 0.5 * max(w, h)  # no camera: ~90 deg field of view
-    up = math.inf if up_deg >= 90.0 else fy * math.tan(math.radians(up_deg))
-    down = None if down_deg >= 90.0 else fy * math.tan(math.radians(down_deg))
-    return band_rows(h, horizon, min(up, 1e9), down)
-
-
-def _edge_row(camera: CameraModel, elevation_deg: float, width: int, *, top: bool) -> float:
-    """The smallest (``top``) or largest image row of rays ``elevation_deg``
-    above the road plane, over the azimuths whose pixels fall inside the image's columns."""
-    az = np.radians(_FISHEYE_AZIMUTHS_DEG) + camera.mount.yaw_rad
-    el = math.radians(elevation_deg)
-    d = np.column_stack([math.cos(el) * np.cos(az), math.cos(el) * np.sin(az),
-                         np.full(az.size, math.sin(el))])  # fmt: skip
-    uv = camera.project_vehicle(camera.position_m + d)
-    rows = uv[np.isfinite(uv).all(1) & (uv[:, 0] >= 0.0) & (uv[:, 0] <= width - 1.0), 1]
-    if rows.size == 0:  # no such ray in the image: the band reaches the image edge
-        return 0.0 if top else math.inf
-    return float(np.min(rows) if top else np.max(rows))
 
 
 def plan_layout(

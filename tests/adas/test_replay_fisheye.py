@@ -23,7 +23,10 @@ FRAMES = 7
 NEAR_CAR_FRAMES = range(2, 7)
 # The detector runs on a resampled, squeezed image: its box on a KITTI car over 100 px tall is
 # off by 2.3 % (top) and 5.1 % (bottom) of the height at 1 sigma (data/sensor/yolox_nano.json,
-# edges.*.sigma_rel), and ranging from box size carries that one to one: 8 % per frame.
+# edges.*.sigma_rel), 5.6 % together, and ranging from box size carries that one to one. Two
+# replays' boxes err independently: their per-frame difference is sqrt(2) x 5.6 = 7.9 % at 1
+# sigma, so one frame may exceed 8 % by chance; the mean over the 5 frames (3.5 % at 1 sigma)
+# is held to 8 %, about 2.3 of its sigmas.
 RANGE_TOL = 0.08
 
 
@@ -81,7 +84,7 @@ def test_a_fisheye_drive_replays_with_its_camera_file(
     truth, fisheye, ignored = (_near_car(tmp_path / n) for n in ("pinhole", "fish", "lens_ignored"))
     rel = [abs(fisheye[s] / truth[s] - 1.0) for s in NEAR_CAR_FRAMES]
     rel_ignored = [abs(ignored[s] / truth[s] - 1.0) for s in NEAR_CAR_FRAMES]
-    assert max(rel) < RANGE_TOL, rel
+    assert np.mean(rel) < RANGE_TOL, rel
     # The same frames ranged as if the lens were a pinhole: about 3 x further off.
     assert np.mean(rel_ignored) > 2.0 * np.mean(rel), (rel, rel_ignored)
 

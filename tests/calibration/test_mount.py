@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from adas.camera import CameraModel, Mount, rotation_vehicle_camera
+from adas.camera_lens import Lens
 from adas.config import load_config
 from calibration.boards import BoardKind, BoardSpec
 from calibration.detect import Detection, detect_images
@@ -22,6 +23,7 @@ from calibration.errors import (
     CalibrationError,
     NotEnoughViewsError,
 )
+from calibration.models import Model
 from calibration.mount import (
     FIELDS,
     BoardPlacement,
@@ -291,3 +293,37 @@ def test_no_board_and_wrong_placement_give_clear_errors() -> None:
     wrong = dataclasses.replace(GROUND, yaw_deg=0.0)
     with pytest.raises(CalibrationError, match=r"yaw_rad=.*Check the board placement"):
         estimate_mount(_views(TRUTH, GROUND, 1, 0.2, 2), K, DIST, "pinhole5", wrong)
+
+
+FISH_K = np.array([[560.0, 0.0, 641.0], [0.0, 561.0, 398.0], [0.0, 0.0, 1.0]])
+FISH_D = np.array([0.05, 0.01, -0.005, 0.001])  # ~150 deg diagonal on 1280 x 800
+
+
+def test_fisheye_camera_file_gives_a_fisheye_mount(tmp_path: Path) -> None:
+    """A fisheye file loads as the fisheye model (not as 4 pinhole coefficients), and the
+    mount solved through it from views projected by adas's fisheye camera is the truth."""
+    fish = CameraModel(FISH_K, FISH_D, *SIZE, lens=Lens.FISHEYE)
+    fish.to_opencv_yaml(tmp_path / "fish.yaml")
+    fish.to_ros_camera_info_yaml(tmp_path / "fish_ros.yaml")
+    for name in ("fish.yaml", "fish_ros.yaml"):
+        intr = load_intrinsics(tmp_path / name)
+        assert intr.model == Model.FISHEYE
+        np.testing.assert_array_equal(intr.dist, FISH_D)
+    rng = np.random.default_rng(3)
+    cam = CameraModel(FISH_K, FISH_D, *SIZE, mount=TRUTH, lens=Lens.FISHEYE)
+    obj = SPEC.chessboard_object_points().astype(np.float64)
+    T = GROUND.T_vehicle_board
+    px = cam.project_vehicle(obj @ T[:3, :3].T + T[:3, 3])
+    inside = np.isfinite(px).all(axis=1) & (px >= 0).all(axis=1) & (px < SIZE).all(axis=1)
+    ids = np.flatnonzero(inside).astype(np.int32)
+    noisy = [px[inside] + rng.normal(0.0, 0.2, (ids.size, 2)) for _ in range(5)]
+    pts = obj[inside].astype(np.float32)
+    views = [
+        Detection(f"v{i}", "", q.astype(np.float32), pts, ids, "") for i, q in enumerate(noisy)
+    ]
+    result = estimate_mount(views, intr.K, intr.dist, intr.model, GROUND)
+    assert result.rms_px == pytest.approx(0.2 * math.sqrt(2), rel=0.15)
+    for f, e in _errors(result, TRUTH).items():
+        # the fisheye's focal length is 0.62 x the pinhole's: 1/0.62 x the pinhole bounds
+        assert abs(e) < TOL[f] / 0.62, f"{f}: off by {e:.3g}"
+        assert abs(e) < 3 * result.std[f], f"{f}: off by {e:.3g}, std {result.std[f]:.3g}"

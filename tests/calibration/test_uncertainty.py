@@ -17,6 +17,7 @@ from calibration.errors import CalibrationError
 from calibration.intrinsics import IntrinsicsResult, Model, calibrate, project
 from calibration.report import uncertainty_svg
 from calibration.uncertainty import (
+    camera_model,
     detection_band,
     fit_covariance,
     image_grid,
@@ -254,10 +255,29 @@ def test_exact_corners_give_zero_uncertainty_and_depth_matters() -> None:
 
 def test_detection_band_follows_adas_config() -> None:
     """8 deg above the horizon row to the bottom (adas DetectConfig's band_up/down_deg)."""
-    fy = 800.0
-    y0 = math.floor(300.0 - fy * math.tan(math.radians(8.0)))
-    assert detection_band(300.0, fy, 480) == (y0, 480)
-    assert detection_band(50.0, fy, 480) == (0, 480)  # clamped to the image
+    K = np.array([[800.0, 0.0, 320.0], [0.0, 800.0, 300.0], [0.0, 0.0, 1.0]])
+    y0 = math.floor(300.0 - 800.0 * math.tan(math.radians(8.0)))
+    assert detection_band(camera_model(K, np.zeros(5), (640, 480), Model.PINHOLE5)) == (y0, 480)
+    K[1, 2] = 50.0
+    assert detection_band(camera_model(K, np.zeros(5), (640, 480), Model.PINHOLE5)) == (0, 480)
+
+
+def test_fisheye_detection_band_holds_every_ray_8_degrees_up() -> None:
+    """A fisheye bends the band's top edge upwards off-axis: the band starts at the highest
+    row of the rays 8 deg above the road that fall in the image (and no higher)."""
+    K = np.array([[560.0, 0.0, 641.0], [0.0, 561.0, 398.0], [0.0, 0.0, 1.0]])
+    cam = camera_model(K, np.array([0.05, 0.01, -0.005, 0.001]), (1280, 800), Model.FISHEYE)
+    y0, y1 = detection_band(cam)
+    az = np.radians(np.linspace(-89.0, 89.0, 3561))
+    el = math.radians(8.0)
+    d = np.column_stack([math.cos(el) * np.cos(az), math.cos(el) * np.sin(az),
+                         np.full(az.size, math.sin(el))])  # fmt: skip
+    uv = cam.project_vehicle(cam.position_m + d)
+    rows = uv[np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] <= 1279), 1]
+    # y0 is the floor of the true extreme; the dense sampling may overshoot it by its step
+    assert y1 == 800 and y0 <= rows.min() < y0 + 1.1
+    level = 398.0 - 561.0 * math.radians(8.0)  # the equidistant lens straight ahead
+    assert rows.min() < level - 10  # bent: off-axis the edge is well above the centre's
 
 
 def test_bad_inputs_are_refused() -> None:
