@@ -16,7 +16,6 @@ and the sign every two boards (+, +, -, -, ...), so neighbours face different wa
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -28,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.boards import BoardFiles, BoardKind, BoardSpec, write_board
-from calibration.errors import BoardSpecError, OutputError
+from calibration.errors import BoardSpecError
+from calibration.spec_json import read_spec, write_spec
 
 ARRAY_SPEC_VERSION = 1
 FloatArray = npt.NDArray[np.float64]
@@ -283,23 +283,12 @@ class ArraySpec:
 
     def save(self, path: str | Path) -> None:
         """Write the spec as JSON."""
-        try:
-            Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        except OSError as exc:
-            msg = f"{path}: cannot write the array spec: {exc}"
-            raise OutputError(msg) from exc
+        write_spec(path, self.to_dict(), "array spec")
 
     @classmethod
     def load(cls, path: str | Path) -> ArraySpec:
         """Read a spec written by :meth:`save` (or by hand); errors name the file."""
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            msg = f"{path}: cannot read the array spec (JSON): {exc}"
-            raise BoardSpecError(msg) from exc
-        if not isinstance(d, dict):
-            msg = f"{path}: an array spec is a JSON object"
-            raise BoardSpecError(msg)
+        d = read_spec(path, "array spec")
         try:
             return cls.from_dict(d)
         except BoardSpecError as exc:

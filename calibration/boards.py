@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import json
 import re
 import struct
 import zlib
@@ -27,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from calibration.errors import BoardSpecError, OutputError
+from calibration.spec_json import read_spec, write_spec
 
 METRES_PER_INCH = 0.0254
 SPEC_VERSION = 1
@@ -181,23 +181,12 @@ class BoardSpec:
 
     def save(self, path: str | Path) -> None:
         """Write the spec as JSON."""
-        try:
-            Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        except OSError as exc:
-            msg = f"{path}: cannot write the board spec: {exc}"
-            raise OutputError(msg) from exc
+        write_spec(path, self.to_dict(), "board spec")
 
     @classmethod
     def load(cls, path: str | Path) -> BoardSpec:
         """Read a spec written by :meth:`save` (or by hand)."""
-        try:
-            d = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            msg = f"{path}: cannot read the board spec (JSON): {exc}"
-            raise BoardSpecError(msg) from exc
-        if not isinstance(d, dict):
-            msg = f"{path}: a board spec is a JSON object"
-            raise BoardSpecError(msg)
+        d = read_spec(path, "board spec")
         try:
             return cls.from_dict(d)
         except BoardSpecError as exc:

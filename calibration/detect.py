@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -234,6 +235,27 @@ def _chessboard_one(
     )
 
 
+R = TypeVar("R")
+
+
+def each_image(
+    files: Sequence[Path], one: Callable[[Path], R], workers: int,
+    on_image: Callable[[], None] | None = None,
+) -> list[R]:  # fmt: skip
+    """``one(path)`` of every file on ``workers`` threads (OpenCV releases the GIL), in the
+    files' order; ``on_image`` is called after each image, also when it failed."""
+
+    def work(path: Path) -> R:
+        try:
+            return one(path)
+        finally:
+            if on_image is not None:
+                on_image()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(work, files))
+
+
 def detect_images(
     paths: Sequence[str | Path],
     spec: BoardSpec,
@@ -261,18 +283,13 @@ def detect_images(
     if charuco:
         layouts = (False, True) if spec.legacy is None else (spec.legacy,)
 
-    def work(path: Path) -> tuple[tuple[int, int] | None, dict[bool, Detection]]:
-        try:
-            if charuco:
-                return _charuco_one(path, spec, layouts)
-            size, det = _chessboard_one(path, spec, chess_method)
-            return size, {False: det}
-        finally:
-            if on_image is not None:
-                on_image()
+    def one(path: Path) -> tuple[tuple[int, int] | None, dict[bool, Detection]]:
+        if charuco:
+            return _charuco_one(path, spec, layouts)
+        size, det = _chessboard_one(path, spec, chess_method)
+        return size, {False: det}
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(work, files))
+    results = each_image(files, one, workers, on_image)
 
     sizes = {size for size, _ in results if size is not None}
     if len(sizes) > 1:
@@ -350,15 +367,7 @@ def detect_array_images(
         msg = "no images to detect the board array in"
         raise DetectionError(msg)
 
-    def work(path: Path) -> tuple[tuple[int, int] | None, Detection]:
-        try:
-            return _array_one(path, array)
-        finally:
-            if on_image is not None:
-                on_image()
-
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(work, files))
+    results = each_image(files, lambda path: _array_one(path, array), workers, on_image)
     sizes = {size for size, _ in results if size is not None}
     if len(sizes) != 1:
         msg = f"images: {len(files)} given, sizes {sorted(sizes)}; need readable, one size"

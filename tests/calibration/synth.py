@@ -167,3 +167,20 @@ def compose(
     R = T_cam_ref[:3, :3] @ cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3))[0]
     t = T_cam_ref[:3, :3] @ np.asarray(tvec, np.float64).reshape(3) + T_cam_ref[:3, 3]
     return cv2.Rodrigues(R)[0].ravel(), t
+
+
+def rig_views(
+    spec: BoardSpec, cams: dict[str, Camera], T_cam_ref: dict[str, npt.NDArray[np.float64]],
+    reference: str, n: int, noise_px: float, rng: np.random.Generator,
+) -> dict[str, DetectionSet]:  # fmt: skip
+    """The board at ``n`` random poses (spread over camera ``reference``'s image) seen by every
+    camera of a rig (``T_cam_ref``: reference -> camera), with ``noise_px`` corner noise; the
+    views are named ``calNN.png`` in every camera, as a rig's image folders would be."""
+    dets: dict[str, list[Detection]] = {c: [] for c in cams}
+    for i, (rvec, tvec) in enumerate(random_poses(n, spec, cams[reference], rng)):
+        for c, cam in cams.items():
+            rv, tv = compose(T_cam_ref[c], rvec, tvec)
+            d = projected_detection(f"cal{i:02d}.png", spec, cam, rv, tv, rng, noise_px=noise_px)
+            if d is not None:
+                dets[c].append(d)
+    return {c: detection_set(v, cams[c]) for c, v in dets.items()}

@@ -15,8 +15,7 @@ from calibration.intrinsics import Model
 from calibration.rig import RigResult, calibrate_rig, loop_closures
 from calibration.rig_fit import to_matrix
 from calibration.rig_io import rig_summary, write_rig_opencv_yaml
-from tests.calibration.synth import Camera, compose, detection_set, projected_detection
-from tests.calibration.synth import random_poses as poses_of
+from tests.calibration.synth import Camera, rig_views
 from tests.calibration.test_fisheye_stereo import FISH_R, NOISE_PX, PINHOLE, SPEC
 
 FISH_HD = Camera(  # 1920 x 1080, 150 degrees across the diagonal
@@ -39,15 +38,7 @@ TRANSLATION_MAX_M = 4e-3
 
 def _rig_views(seed: int, n: int = 14) -> dict[str, DetectionSet]:
     """The board at ``n`` poses seen by the three cameras (``calNN.png`` in every camera)."""
-    rng = np.random.default_rng(seed)
-    dets: dict[str, list] = {c: [] for c in CAMS}
-    for i, (rvec, tvec) in enumerate(poses_of(n, SPEC, CAMS["P"], rng)):
-        for c, cam in CAMS.items():
-            rv, tv = compose(T_CAM_REF[c], rvec, tvec)
-            d = projected_detection(f"cal{i:02d}.png", SPEC, cam, rv, tv, rng, noise_px=NOISE_PX)
-            if d is not None:
-                dets[c].append(d)
-    return {c: detection_set(v, CAMS[c]) for c, v in dets.items()}
+    return rig_views(SPEC, CAMS, T_CAM_REF, "P", n, NOISE_PX, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")

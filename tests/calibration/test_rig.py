@@ -17,10 +17,7 @@ from calibration.rig_fit import to_matrix
 from calibration.rig_io import rig_summary, write_rig_opencv_yaml
 from tests.calibration.synth import (
     Camera,
-    compose,
-    detection_set,
-    projected_detection,
-    random_poses,
+    rig_views,
 )
 
 SPEC = BoardSpec(BoardKind.CHARUCO, 12, 8, 0.03, 0.022, "DICT_5X5_100")
@@ -51,15 +48,7 @@ NOISE_PX = 0.05
 
 def _rig_views(seed: int, n: int = 24) -> dict[str, DetectionSet]:
     """The board at ``n`` poses seen by the three cameras (``calNN.png`` in every camera)."""
-    rng = np.random.default_rng(seed)
-    dets: dict[str, list] = {c: [] for c in CAMS}
-    for i, (rvec, tvec) in enumerate(random_poses(n, SPEC, CAMS["A"], rng)):
-        for c, cam in CAMS.items():
-            rv, tv = compose(T_CAM_REF[c], rvec, tvec)
-            d = projected_detection(f"cal{i:02d}.png", SPEC, cam, rv, tv, rng, noise_px=NOISE_PX)
-            if d is not None:
-                dets[c].append(d)
-    return {c: detection_set(v, CAMS[c]) for c, v in dets.items()}
+    return rig_views(SPEC, CAMS, T_CAM_REF, "A", n, NOISE_PX, np.random.default_rng(seed))
 
 
 @pytest.fixture(scope="module")
