@@ -55,7 +55,11 @@ def _camera(k: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 def road_range(model: Model, k: FloatArray, m: FloatArray, pixels: FloatArray) -> FloatArray:
     """Vehicle x (metres) where each pixel's ray meets the road z = 0, for intrinsics ``k``
-    (fx, fy, cx, cy, distortion) and Mount values ``m`` (field order); NaN above the horizon."""
+    (fx, fy, cx, cy, distortion) and Mount values ``m`` (field order); NaN above the horizon.
+
+    The geometry of :meth:`adas.camera.CameraModel.pixel_to_road` (a test holds them equal),
+    written on raw parameters because the numeric derivatives step the mount values past what
+    :class:`adas.camera.Mount` accepts (``behind_bumper_m`` 0 minus a step is refused)."""
     K, dist = _camera(k)
     xy = unproject(model, pixels, K, dist)
     R = rotation_vehicle_camera(m[1], m[2], m[3])

@@ -9,7 +9,7 @@ list of images without a detection, and the projection uncertainty map
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,30 +76,45 @@ def residual_bars(views: list[dict[str, Any]], threshold_px: float | None) -> st
     return "".join(out)
 
 
-def coverage_svg(coverage: list[list[int]], size: tuple[int, int]) -> str:
-    """SVG grid over the image area, each cell shaded by its corner count (count printed)."""
-    rows, cols = len(coverage), len(coverage[0]) if coverage else 0
+def _grid_svg(
+    values: list[list[Any]], size: tuple[int, int], width: int,
+    cell: Callable[[int, int, Any, float, tuple[float, float, float, float]], str],
+    overlay: Sequence[str] = (),
+) -> str | None:  # fmt: skip
+    """An SVG of ``width`` px over an image of ``size``, one cell per value (rows x cols), each
+    drawn by ``cell(row, col, value, largest value, (x, y, w, h))``, then ``overlay``; None
+    when there are no values."""
+    rows, cols = len(values), len(values[0]) if values else 0
     if not rows or not cols:
-        return "<p>no coverage</p>"
-    width = 480
+        return None
     height = width * size[1] / size[0]
     cw, ch = width / cols, height / rows
-    top = max(max(r) for r in coverage) or 1
+    top = max(max(r) for r in values) or 1
     out = [
         f'<svg width="{width + 2}" height="{height + 2:.0f}" xmlns="http://www.w3.org/2000/svg">'
     ]
-    for r, row in enumerate(coverage):
-        for c, n in enumerate(row):
-            shade = 255 - round(200 * n / top)
-            fill = f"rgb({shade},{shade},255)" if n else "#fdd"
-            out.append(
-                f'<rect x="{1 + c * cw:.1f}" y="{1 + r * ch:.1f}" width="{cw:.1f}" '
-                f'height="{ch:.1f}" fill="{fill}" stroke="#999"/>'
-                f'<text x="{1 + (c + 0.5) * cw:.1f}" y="{1 + (r + 0.55) * ch:.1f}" '
-                f'font-size="11" text-anchor="middle">{n}</text>'
-            )
+    for r, row in enumerate(values):
+        for c, v in enumerate(row):
+            out.append(cell(r, c, v, top, (1 + c * cw, 1 + r * ch, cw, ch)))
+    out.extend(overlay)
     out.append("</svg>")
     return "".join(out)
+
+
+def coverage_svg(coverage: list[list[int]], size: tuple[int, int]) -> str:
+    """SVG grid over the image area, each cell shaded by its corner count (count printed)."""
+
+    def cell(r: int, c: int, n: int, top: float, box: tuple[float, float, float, float]) -> str:
+        x, y, cw, ch = box
+        shade = 255 - round(200 * n / top)
+        fill = f"rgb({shade},{shade},255)" if n else "#fdd"
+        return (
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{cw:.1f}" height="{ch:.1f}" fill="{fill}" '
+            f'stroke="#999"/><text x="{x + 0.5 * cw:.1f}" y="{y + 0.55 * ch:.1f}" '
+            f'font-size="11" text-anchor="middle">{n}</text>'
+        )
+
+    return _grid_svg(coverage, size, 480, cell) or "<p>no coverage</p>"
 
 
 def uncertainty_svg(
@@ -108,39 +123,31 @@ def uncertainty_svg(
     """SVG map of the projection uncertainty: a cell per grid point shaded from white (0 px)
     to red (the map's maximum), its value in a tooltip, every other cell labelled, and the
     detection band's edges as dashed lines."""
-    sigma = grid["sigma_px"]
-    rows, cols = len(sigma), len(sigma[0]) if sigma else 0
-    if not rows or not cols:
-        return "<p>no uncertainty map</p>"
     width = 720
     scale = width / size[0]
-    height = size[1] * scale
-    cw, ch = width / cols, height / rows
-    top = max(max(r) for r in sigma) or 1.0
-    out = [
-        f'<svg width="{width + 2}" height="{height + 2:.0f}" xmlns="http://www.w3.org/2000/svg">'
+
+    def cell(r: int, c: int, v: float, top: float, box: tuple[float, float, float, float]) -> str:
+        x, y, cw, ch = box
+        shade = 255 - round(215 * v / top)
+        text = (
+            f'<text x="{x + 0.5 * cw:.1f}" y="{y + 0.65 * ch:.1f}" font-size="8" '
+            f'text-anchor="middle">{v:.2f}</text>'
+            if r % 2 == 0 and c % 2 == 0
+            else ""
+        )
+        return (
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{cw:.1f}" height="{ch:.1f}" '
+            f'fill="rgb(255,{shade},{shade})">'
+            f"<title>u {grid['u'][c]:.0f}, v {grid['v'][r]:.0f}: {v:.3f} px</title></rect>{text}"
+        )
+
+    lines = [
+        f'<line x1="1" y1="{1 + y * scale:.1f}" x2="{width + 1}" y2="{1 + y * scale:.1f}" '
+        'stroke="#204a87" stroke-width="2" stroke-dasharray="6 4"/>'
+        for y in band or ()
+        if 0 < y < size[1]
     ]
-    for r, row in enumerate(sigma):
-        for c, val in enumerate(row):
-            shade = 255 - round(215 * val / top)
-            out.append(
-                f'<rect x="{1 + c * cw:.1f}" y="{1 + r * ch:.1f}" width="{cw:.1f}" '
-                f'height="{ch:.1f}" fill="rgb(255,{shade},{shade})">'
-                f"<title>u {grid['u'][c]:.0f}, v {grid['v'][r]:.0f}: {val:.3f} px</title></rect>"
-            )
-            if r % 2 == 0 and c % 2 == 0:
-                out.append(
-                    f'<text x="{1 + (c + 0.5) * cw:.1f}" y="{1 + (r + 0.65) * ch:.1f}" '
-                    f'font-size="8" text-anchor="middle">{val:.2f}</text>'
-                )
-    for y in band or ():
-        if 0 < y < size[1]:
-            out.append(
-                f'<line x1="1" y1="{1 + y * scale:.1f}" x2="{width + 1}" y2="{1 + y * scale:.1f}" '
-                'stroke="#204a87" stroke-width="2" stroke-dasharray="6 4"/>'
-            )
-    out.append("</svg>")
-    return "".join(out)
+    return _grid_svg(grid["sigma_px"], size, width, cell, lines) or "<p>no uncertainty map</p>"
 
 
 def uncertainty_section(summary: dict[str, Any]) -> str:
